@@ -1,0 +1,58 @@
+/**
+ * Typed errors of the library. The CLI maps {@link ParamError} to exit code 2; library code
+ * never prints or exits.
+ */
+
+/** An input outside its allowed range. `param` names the parameter as the user typed it. */
+export class ParamError extends Error {
+  readonly param: string;
+  constructor(param: string, message: string) {
+    super(message);
+    this.name = 'ParamError';
+    this.param = param;
+  }
+}
+
+/**
+ * Hard (zero) leaf evidence that no tree of the grammar can explain (SPEC §2): some node has
+ * total weight 0. Raised instead of returning NaN marginals.
+ */
+export class InconsistentEvidenceError extends Error {
+  /** Index of the datum in the batch. */
+  readonly datum: number;
+  /** Level of the first node found with zero weight (0 = root). */
+  readonly level: number;
+  /** Index of that node within its level. */
+  readonly node: number;
+  constructor(datum: number, level: number, node: number) {
+    super(`evidence of datum ${datum} is inconsistent with the grammar: node ${node} of level ${level} has zero weight`);
+    this.name = 'InconsistentEvidenceError';
+    this.datum = datum;
+    this.level = level;
+    this.node = node;
+  }
+}
+
+/** Throws a ParamError unless `value` is an integer in [min, max]. */
+export function checkInt(param: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`;
+    throw new ParamError(param, `invalid ${param} ${String(value)} (expected ${range})`);
+  }
+  return value;
+}
+
+/** Throws a ParamError unless `value` is a finite number in [min, max]. */
+export function checkNumber(param: string, value: number, min: number, max: number): number {
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new ParamError(param, `invalid ${param} ${String(value)} (expected a number in [${min}, ${max}])`);
+  }
+  return value;
+}
+
+/** Resolves a string-union variant or throws `invalid <param> "x" (expected a, b or c)`. */
+export function resolveVariant<T extends string>(param: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  const list = allowed.length > 1 ? `${allowed.slice(0, -1).join(', ')} or ${allowed[allowed.length - 1]}` : allowed[0];
+  throw new ParamError(param, `invalid ${param} "${value}" (expected ${list})`);
+}

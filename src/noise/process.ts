@@ -1,0 +1,190 @@
+import { checkNumber, resolveVariant } from '../core/errors.ts';
+import type { Rng } from '../core/random.ts';
+import { alphaBarAtFraction, type Schedule } from './schedule.ts';
+
+/** The four noise processes of SPEC §3. */
+export type ProcessName = 'eps' | 'uniform' | 'mask' | 'gaussian';
+export const PROCESS_NAMES: readonly ProcessName[] = ['eps', 'uniform', 'mask', 'gaussian'];
+
+export function resolveProcess(value: string): ProcessName {
+  return resolveVariant('process', value, PROCESS_NAMES);
+}
+
+/** Marks a masked token in a token observation. */
+export const MASK = -1;
+
+/**
+ * What the backward process sees at the leaves: noisy tokens (eps: the clean tokens themselves;
+ * uniform: substituted tokens; mask: tokens with {@link MASK}), or for gaussian the vectors x_t,
+ * `count·d·v` floats, token-major.
+ */
+export type Observation =
+  | { readonly kind: 'tokens'; readonly tokens: Int32Array }
+  | { readonly kind: 'vectors'; readonly vectors: Float64Array };
+
+/**
+ * A forward noise process at one noise level. `control` is ε for eps, uniform and mask, and ᾱ for
+ * gaussian. Leaf likelihoods are written into `out` as `count·d·v` floats (token-major: token i's
+ * likelihood of symbol b at [i·v + b]), the layout BP reads.
+ */
+export interface NoiseProcess {
+  readonly name: ProcessName;
+  readonly control: number;
+  /** Draws x_t given clean tokens x_0 (SPEC §3, "forward corruption"). */
+  sample(x0: Int32Array, vocab: number, rng: Rng): Observation;
+  /** The leaf likelihood λ_i(b) ∝ p(observation_i | x_i = b) (SPEC §3). */
+  likelihood(obs: Observation, vocab: number, out: Float64Array): void;
+}
+
+function expectTokens(obs: Observation): Int32Array {
+  if (obs.kind !== 'tokens') throw new Error('this process observes tokens, not vectors');
+  return obs.tokens;
+}
+
+/** `(1−ε)·1[b = x] + ε/v` for every token x: the soft evidence shared by eps and uniform. */
+function softTokenLikelihood(tokens: Int32Array, eps: number, v: number, out: Float64Array): void {
+  const floor = eps / v;
+  out.fill(floor, 0, tokens.length * v);
+  for (let i = 0; i < tokens.length; i++) out[i * v + tokens[i]] += 1 - eps;
+}
+
+/** ε-process (theory): no corruption, soft evidence on the clean token. */
+export function epsProcess(eps: number): NoiseProcess {
+  checkNumber('noise', eps, 0, 1);
+  return {
+    name: 'eps',
+    control: eps,
+    sample: (x0) => ({ kind: 'tokens', tokens: x0.slice() }),
+    likelihood: (obs, v, out) => softTokenLikelihood(expectTokens(obs), eps, v, out),
+  };
+}
+
+/** Uniform (D3PM) substitution: with probability ε resample uniformly (may equal x_0). */
+export function uniformProcess(eps: number): NoiseProcess {
+  checkNumber('noise', eps, 0, 1);
+  return {
+    name: 'uniform',
+    control: eps,
+    sample(x0, v, rng) {
+      const xt = x0.slice();
+      for (let i = 0; i < xt.length; i++) if (rng.nextFloat() < eps) xt[i] = rng.nextInt(v);
+      return { kind: 'tokens', tokens: xt };
+    },
+    likelihood: (obs, v, out) => softTokenLikelihood(expectTokens(obs), eps, v, out),
+  };
+}
+
+/** Masking (absorbing): with probability ε replace by MASK; visible tokens are hard evidence. */
+export function maskProcess(eps: number): NoiseProcess {
+  checkNumber('noise', eps, 0, 1);
+  return {
+    name: 'mask',
+    control: eps,
+    sample(x0, _v, rng) {
+      const xt = x0.slice();
+      for (let i = 0; i < xt.length; i++) if (rng.nextFloat() < eps) xt[i] = MASK;
+      return { kind: 'tokens', tokens: xt };
+    },
+    likelihood(obs, v, out) {
+      const tokens = expectTokens(obs);
+      for (let i = 0; i < tokens.length; i++) {
+        const x = tokens[i];
+        // A masked leaf says nothing: a flat 1/v keeps every leaf normalised.
+        if (x === MASK) out.fill(1 / v, i * v, (i + 1) * v);
+        else {
+          out.fill(0, i * v, (i + 1) * v);
+          out[i * v + x] = 1;
+        }
+      }
+    },
+  };
+}
+
+/**
+ * Gaussian noise on one-hot tokens: x_t = √ᾱ e_{x_0} + √(1−ᾱ) ξ. Likelihood
+ * softmax_b(x_t[b]·√ᾱ/(1−ᾱ)), max-subtracted so it never overflows; at ᾱ = 1 it is the one-hot
+ * of the argmax.
+ */
+export function gaussianProcess(alphaBar: number): NoiseProcess {
+  checkNumber('alphaBar', alphaBar, 0, 1);
+  const signal = Math.sqrt(alphaBar);
+  const noise = Math.sqrt(1 - alphaBar);
+  const scale = alphaBar < 1 ? signal / (1 - alphaBar) : Infinity;
+  return {
+    name: 'gaussian',
+    control: alphaBar,
+    sample(x0, v, rng) {
+      const vectors = new Float64Array(x0.length * v);
+      for (let i = 0; i < x0.length; i++) {
+        for (let b = 0; b < v; b++) vectors[i * v + b] = noise * rng.normal();
+        vectors[i * v + x0[i]] += signal;
+      }
+      return { kind: 'vectors', vectors };
+    },
+    likelihood(obs, v, out) {
+      if (obs.kind !== 'vectors') throw new Error('the gaussian process observes vectors, not tokens');
+      const x = obs.vectors;
+      const d = x.length / v;
+      for (let i = 0; i < d; i++) {
+        let best = 0;
+        for (let b = 1; b < v; b++) if (x[i * v + b] > x[i * v + best]) best = b;
+        if (scale === Infinity) {
+          out.fill(0, i * v, (i + 1) * v);
+          out[i * v + best] = 1;
+          continue;
+        }
+        const max = x[i * v + best];
+        let sum = 0;
+        for (let b = 0; b < v; b++) {
+          const e = Math.exp((x[i * v + b] - max) * scale);
+          out[i * v + b] = e;
+          sum += e;
+        }
+        for (let b = 0; b < v; b++) out[i * v + b] /= sum;
+      }
+    },
+  };
+}
+
+/**
+ * The process at a user-facing noise level. For eps, uniform and mask `noise` is ε ∈ [0, 1]; for
+ * gaussian it is the time fraction t/T ∈ [0, 1] of `schedule` (t = 0 clean), mapped to ᾱ_t.
+ */
+export function makeProcess(name: ProcessName, noise: number, schedule?: Schedule): NoiseProcess {
+  checkNumber('noise', noise, 0, 1);
+  switch (name) {
+    case 'eps':
+      return epsProcess(noise);
+    case 'uniform':
+      return uniformProcess(noise);
+    case 'mask':
+      return maskProcess(noise);
+    case 'gaussian': {
+      if (!schedule) throw new Error('the gaussian process needs a schedule');
+      return gaussianProcess(alphaBarAtFraction(schedule, noise));
+    }
+  }
+}
+
+/**
+ * Control parameter of each time-based process at diffusion time t (t = 0 clean) of a schedule:
+ * uniform ε = 1 − ᾱ_t; mask ε = t/T; gaussian ᾱ_t; eps (no time) ε = 1 − ᾱ_t like uniform.
+ */
+export function controlAtTime(name: ProcessName, t: number, schedule: Schedule): number {
+  const alphaBar = schedule.alphaBar[t];
+  switch (name) {
+    case 'mask':
+      return t / schedule.T;
+    case 'gaussian':
+      return alphaBar;
+    default:
+      return 1 - alphaBar;
+  }
+}
+
+/** Clean tokens → leaf likelihoods in one go: forward sample, then likelihood. */
+export function leafEvidence(process: NoiseProcess, x0: Int32Array, vocab: number, rng: Rng, out?: Float64Array): Float64Array {
+  const lambda = out ?? new Float64Array(x0.length * vocab);
+  process.likelihood(process.sample(x0, vocab, rng), vocab, lambda);
+  return lambda;
+}
