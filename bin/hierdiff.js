@@ -3,5 +3,10 @@
 import { register } from 'tsx/esm/api';
 
 register();
+// `hierdiff ... | head` closes stdout early: that is not an error.
+process.stdout.on('error', (e) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
 const { main } = await import('../src/cli/main.ts');
 await main(process.argv);

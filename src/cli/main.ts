@@ -1,0 +1,56 @@
+import { Command, CommanderError } from 'commander';
+import { InconsistentEvidenceError, ParamError } from '../core/errors.ts';
+import { VERSION } from './runInfo.ts';
+import { registerGrammar } from './commands/grammar.ts';
+import { registerSample } from './commands/sample.ts';
+import { registerPosterior } from './commands/posterior.ts';
+import { registerForwardBackward } from './commands/forwardBackward.ts';
+
+/** Exit codes: 0 success, 1 unexpected failure, 2 bad input. */
+export const EXIT_BAD_INPUT = 2;
+
+export function buildProgram(argv: readonly string[]): Command {
+  const program = new Command('hierdiff')
+    .description('Diffusion on the Random Hierarchy Model: exact BP, forward-backward experiments, theory and reports')
+    .version(VERSION)
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerGrammar(program, argv);
+  registerSample(program, argv);
+  registerPosterior(program, argv);
+  registerForwardBackward(program, argv);
+  // Commander's own argument errors (unknown option, missing value) are bad input too.
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program;
+}
+
+/** Runs the CLI; the only place that prints errors and sets the exit code. */
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = buildProgram(argv);
+  try {
+    await program.parseAsync(argv as string[]);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') {
+        process.exitCode = 0;
+        return;
+      }
+      // Commander has already printed its one-line message.
+      process.exitCode = EXIT_BAD_INPUT;
+      return;
+    }
+    if (e instanceof ParamError) {
+      process.stderr.write(`hierdiff: ${e.message}\n`);
+      process.exitCode = EXIT_BAD_INPUT;
+      return;
+    }
+    if (e instanceof InconsistentEvidenceError) {
+      process.stderr.write(`hierdiff: ${e.message}\n`);
+      process.exitCode = EXIT_BAD_INPUT;
+      return;
+    }
+    process.stderr.write(`hierdiff: unexpected error: ${(e as Error).stack ?? String(e)}\n`);
+    process.exitCode = 1;
+  }
+}

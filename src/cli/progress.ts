@@ -1,0 +1,31 @@
+import cliProgress from 'cli-progress';
+
+/** A progress bar on stderr; silent when stderr is not a terminal (CI, pipes, tests). */
+export interface Progress {
+  update(done: number, payload?: Record<string, string | number>): void;
+  stop(): void;
+}
+
+export function startProgress(label: string, total: number, unit = 'samples'): Progress {
+  if (!process.stderr.isTTY) return { update: () => {}, stop: () => {} };
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {rate} ${unit}/s | ETA {eta_formatted}`,
+      hideCursor: true,
+      etaBuffer: 50,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const start = Date.now();
+  bar.start(total, 0, { rate: '0' });
+  return {
+    update(done, payload) {
+      const seconds = (Date.now() - start) / 1000;
+      bar.update(done, { rate: seconds > 0 ? Math.round(done / seconds).toString() : '0', ...payload });
+    },
+    stop() {
+      bar.stop();
+    },
+  };
+}
