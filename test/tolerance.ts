@@ -1,0 +1,32 @@
+/**
+ * Every tolerance used by the tests, with its reason.
+ */
+
+/**
+ * Exact float64 comparisons (BP vs brute-force enumeration): both sides sum at most a few
+ * thousand products of O(1) numbers, so round-off stays near 1e−16 × terms; 1e−12 leaves
+ * three orders of margin while still catching any real error (which is O(1e−3) or larger).
+ */
+export const FLOAT64_EXACT = 1e-12;
+
+/**
+ * float32 path vs float64: each level multiplies s messages and sums v·m terms, each step adding
+ * about one float32 ulp (2^−24 ≈ 6e−8) relative error; errors grow linearly with depth.
+ */
+export function float32Tolerance(depth: number): number {
+  return 8 * 2 ** -24 * (depth + 1) * 4;
+}
+
+/**
+ * Monte Carlo frequency of an event of probability p over n independent draws: the standard
+ * deviation is sqrt(p(1−p)/n); 5 sigma makes a false failure (~6e−7 per check) negligible with
+ * fixed seeds, and 1/n covers p ≈ 0 or 1.
+ */
+export function monteCarloTolerance(p: number, n: number): number {
+  return 5 * Math.sqrt((p * (1 - p)) / n) + 1 / n;
+}
+
+/** A statistical estimate with standard error `se`: 5 standard errors (see monteCarloTolerance). */
+export function standardErrorTolerance(se: number): number {
+  return 5 * se;
+}
