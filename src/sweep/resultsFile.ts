@@ -1,0 +1,199 @@
+import { readFileSync } from 'node:fs';
+import { ParamError } from '../core/errors.ts';
+import type { CellStats } from '../experiment/cell.ts';
+import { validateSweepConfig, configDifference, type SweepConfig } from './config.ts';
+import { cellKey, sweepCells, type SweepCell } from './cells.ts';
+import { checkShard, shardCells, type Shard } from './shard.ts';
+
+/** Format tag of a results file's header. */
+export const SWEEP_FORMAT = 'hierdiff.sweep/1';
+
+/** The package version, read once from package.json (recorded in every header). */
+export const SWEEP_TOOL_VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** What made a results file: the tool, its version, and the command (options that only say how to run, not what, are left out by the CLI). */
+export interface SweepRunInfo {
+  tool: 'hierdiff';
+  version: string;
+  command: string;
+}
+
+/**
+ * First line of a results file (JSON lines). `cells` is the number of cell lines the file holds
+ * when finished: the whole sweep, or one shard's share of it.
+ */
+export interface SweepHeader {
+  type: 'header';
+  format: typeof SWEEP_FORMAT;
+  run: SweepRunInfo;
+  config: SweepConfig;
+  cells: number;
+  /** The shard this file holds, or null for the whole sweep (also after a merge). */
+  shard: Shard | null;
+}
+
+/** One line per finished cell. */
+export interface SweepCellLine {
+  type: 'cell';
+  key: string;
+  stats: CellStats;
+}
+
+export function makeHeader(run: SweepRunInfo, config: SweepConfig, shard: Shard | null): SweepHeader {
+  return { type: 'header', format: SWEEP_FORMAT, run, config, cells: shardCells(sweepCells(config), shard).length, shard };
+}
+
+/** The header line, without its newline. */
+export function headerLine(header: SweepHeader): string {
+  return JSON.stringify(header);
+}
+
+/** A cell's line, without its newline; numbers in JavaScript's shortest round-trip form. */
+export function cellLine(stats: CellStats): string {
+  const line: SweepCellLine = { type: 'cell', key: cellKey(stats), stats };
+  return JSON.stringify(line);
+}
+
+/** The text of a finished file: the header line, then the cells' lines in canonical order, each with its newline. */
+export function fileText(headerText: string, linesInOrder: readonly string[]): string {
+  return [headerText, ...linesInOrder].map((l) => `${l}\n`).join('');
+}
+
+/** Why two headers do not describe the same sweep (format, version or config), or null. */
+export function headerDifference(a: SweepHeader, b: SweepHeader): string | null {
+  if (a.run.version !== b.run.version) return `written by hierdiff ${a.run.version} vs ${b.run.version}`;
+  const d = configDifference(a.config, b.config);
+  return d === null ? null : `config differs (${d})`;
+}
+
+/** The cells of a file as read, in canonical order, with the raw text of each line. */
+export interface ScannedFile {
+  header: SweepHeader;
+  /** The header line's text as stored. */
+  headerText: string;
+  /** The cells the header's config and shard call for, in canonical order. */
+  expected: SweepCell[];
+  /** Finished cells by key: stats and the line's text as stored. */
+  found: Map<string, { stats: CellStats; text: string; line: number }>;
+  /** Byte length of the complete lines (a half-written last line starts here). */
+  completeBytes: number;
+  /** True when the file ends in a line without its newline (a write cut short). */
+  halfWrittenLast: boolean;
+}
+
+function bad(path: string, message: string): never {
+  throw new ParamError('results', `invalid results file ${path}: ${message}`);
+}
+
+function parseHeader(path: string, text: string): SweepHeader {
+  let h: unknown;
+  try {
+    h = JSON.parse(text);
+  } catch {
+    bad(path, 'line 1 is not JSON');
+  }
+  const o = h as Record<string, unknown>;
+  if (typeof o !== 'object' || o === null || o.type !== 'header') bad(path, 'line 1 is not a header');
+  if (o.format !== SWEEP_FORMAT) bad(path, `unsupported format ${JSON.stringify(o.format)} (expected "${SWEEP_FORMAT}")`);
+  const run = o.run as Record<string, unknown> | undefined;
+  if (typeof run !== 'object' || run === null || typeof run.version !== 'string' || typeof run.command !== 'string') bad(path, 'header has no run info');
+  let config: SweepConfig;
+  let shard: Shard | null;
+  try {
+    config = validateSweepConfig(o.config);
+    shard = o.shard === null ? null : checkShard(o.shard as Shard);
+  } catch (e) {
+    bad(path, `header: ${(e as Error).message}`);
+  }
+  const header = makeHeader({ tool: 'hierdiff', version: run.version, command: run.command }, config, shard);
+  if (o.cells !== header.cells) bad(path, `header says ${String(o.cells)} cells, its config and shard make ${header.cells}`);
+  return header;
+}
+
+/** Checks that a cell's stats are the ones its key and the config call for. */
+function checkStats(path: string, lineNo: number, stats: CellStats, cell: SweepCell, config: SweepConfig): void {
+  const s = stats as unknown as Record<string, unknown>;
+  if (typeof s !== 'object' || s === null) bad(path, `line ${lineNo}: no stats`);
+  if (s.grammarSeed !== cell.grammarSeed || s.depth !== cell.depth || s.process !== cell.process || s.noise !== cell.noise) {
+    bad(path, `line ${lineNo}: stats do not belong to cell ${cell.key}`);
+  }
+  if (s.samples !== cell.samples || s.trajectories !== config.trajectories) {
+    bad(path, `line ${lineNo}: cell ${cell.key} has ${String(s.samples)} samples × ${String(s.trajectories)} trajectories (expected ${cell.samples} × ${config.trajectories})`);
+  }
+}
+
+/**
+ * Reads a results file line by line and checks it: a header, then cell lines of this sweep and
+ * shard, each at most once. A last line without its newline (a write cut short by a crash) is
+ * reported, not parsed. Throws a ParamError (param `results`) naming the file and line.
+ */
+export function scanSweepFile(path: string): ScannedFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ParamError('results', `invalid results file ${path} (cannot read: ${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const firstEnd = text.indexOf('\n');
+  if (firstEnd < 0) bad(path, 'no complete header line');
+  const headerText = text.slice(0, firstEnd);
+  const header = parseHeader(path, headerText);
+  const expected = shardCells(sweepCells(header.config), header.shard);
+  const byKey = new Map(expected.map((c) => [c.key, c]));
+  const found = new Map<string, { stats: CellStats; text: string; line: number }>();
+  let pos = firstEnd + 1;
+  let lineNo = 1;
+  let completeBytes = Buffer.byteLength(text.slice(0, pos));
+  let halfWrittenLast = false;
+  while (pos < text.length) {
+    lineNo++;
+    const end = text.indexOf('\n', pos);
+    if (end < 0) {
+      halfWrittenLast = true;
+      break;
+    }
+    const lineText = text.slice(pos, end);
+    let parsed: SweepCellLine;
+    try {
+      parsed = JSON.parse(lineText) as SweepCellLine;
+    } catch {
+      bad(path, `line ${lineNo} is not JSON`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || parsed.type !== 'cell' || typeof parsed.key !== 'string') bad(path, `line ${lineNo} is not a cell line`);
+    const cell = byKey.get(parsed.key);
+    if (!cell) bad(path, `line ${lineNo}: cell ${parsed.key} is not part of this ${header.shard ? `shard (${header.shard.index}/${header.shard.count})` : 'sweep'}`);
+    const seen = found.get(parsed.key);
+    if (seen) bad(path, `cell ${parsed.key} appears twice (lines ${seen.line} and ${lineNo})`);
+    checkStats(path, lineNo, parsed.stats, cell, header.config);
+    found.set(parsed.key, { stats: parsed.stats, text: lineText, line: lineNo });
+    pos = end + 1;
+    completeBytes += Buffer.byteLength(lineText) + 1;
+  }
+  return { header, headerText, expected, found, completeBytes, halfWrittenLast };
+}
+
+/** A results file as read by {@link readSweepFile}. */
+export interface SweepFile {
+  header: SweepHeader;
+  /** Finished cells in canonical order. */
+  cells: CellStats[];
+  /** Keys of the cells the file still lacks (empty for a finished file). */
+  missing: string[];
+}
+
+/**
+ * Reads and checks a results file (a finished sweep, a shard, or a merge). By default it must
+ * be finished: every cell of its sweep (or shard) present, no half-written line. With
+ * `partial: true` it may lack cells and a half-written last line is ignored, e.g. to draw
+ * figures while a sweep still runs. Throws a ParamError (param `results`).
+ */
+export function readSweepFile(path: string, options: { partial?: boolean } = {}): SweepFile {
+  const scan = scanSweepFile(path);
+  const missing = scan.expected.filter((c) => !scan.found.has(c.key)).map((c) => c.key);
+  if (!options.partial) {
+    if (scan.halfWrittenLast) bad(path, 'the last line is half-written (resume the sweep with --resume to finish it)');
+    if (missing.length > 0) bad(path, `${missing.length} of ${scan.expected.length} cells missing, e.g. ${missing.slice(0, 3).join(', ')} (resume the sweep with --resume to finish it)`);
+  }
+  const cells = scan.expected.filter((c) => scan.found.has(c.key)).map((c) => scan.found.get(c.key)!.stats);
+  return { header: scan.header, cells, missing };
+}
