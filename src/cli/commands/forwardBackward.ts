@@ -93,7 +93,7 @@ export function formatRows(rows: readonly ForwardBackwardRow[]): string {
       r.process,
       r.noise,
       fixed(r.classKept),
-      fixed(r.classKeptSE),
+      fixed(r.classKeptSE, 4),
       fixed(r.classKeptSampled),
       fixed(r.tokenKept),
       fixed(r.chi, 2),

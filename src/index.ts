@@ -1,0 +1,38 @@
+/**
+ * hierdiff: diffusion on the Random Hierarchy Model. The one front door of the library.
+ */
+export { ParamError, InconsistentEvidenceError } from './core/errors.ts';
+export { createRng, type Rng } from './core/random.ts';
+export { PythonRandom } from './core/pythonRandom.ts';
+
+export { validateParams, leafCount, nodesAt, symbolsAt, validFraction, type GrammarParams, type GrammarParamsInput } from './grammar/params.ts';
+export { makeGrammar, ruleTuple, type Grammar } from './grammar/grammar.ts';
+export { sampleRules, RULE_RNGS, type RuleRng } from './grammar/sampleRules.ts';
+export { generate, tokensOf, type TreeBatch } from './grammar/generate.ts';
+export { pMax, decodeIndex, internalNodeCount } from './grammar/count.ts';
+export { parse, checkTokens, type Parse } from './grammar/validity.ts';
+export { grammarToJson, grammarFromJson, type GrammarJson } from './grammar/serialize.ts';
+
+export { linearSchedule, cosineSchedule, respace, makeSchedule, alphaBarAtFraction, type Schedule, type ScheduleName } from './noise/schedule.ts';
+export {
+  epsProcess,
+  uniformProcess,
+  maskProcess,
+  gaussianProcess,
+  makeProcess,
+  controlAtTime,
+  leafEvidence,
+  MASK,
+  PROCESS_NAMES,
+  type NoiseProcess,
+  type ProcessName,
+  type Observation,
+} from './noise/process.ts';
+
+export { referenceBackend, upwardReference, marginalsReference, sampleReference } from './bp/reference.ts';
+export type { BpBackend, UpwardMessages, Marginals, FloatArray } from './bp/types.ts';
+
+export { runCell, batchSizeFor, type CellSpec, type CellOptions } from './experiment/forwardBackward.ts';
+export { runGrid, gridCells, type GridSpec, type GridProgress } from './experiment/grid.ts';
+export { summariseCells, type ForwardBackwardRow } from './experiment/summary.ts';
+export type { CellStats } from './experiment/cell.ts';
