@@ -1,0 +1,139 @@
+import type { TopLevelSpec } from 'vega-lite';
+import type { ProcessName } from '../../noise/process.ts';
+import { FONT_FAMILY } from '../render.ts';
+
+/** The vega-lite schema every figure declares. */
+export const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
+
+/** Plot area of every figure, in SVG pixels (the PNG is rendered at 2×). */
+export const WIDTH = 440;
+export const HEIGHT = 300;
+
+/** A curve predicted by a theory at one depth: value(noise). */
+export interface CurvePoint {
+  depth: number;
+  noise: number;
+  value: number;
+}
+
+/** A predicted curve family with the name it carries in the legend. */
+export interface TheoryCurves {
+  /** Legend text, e.g. "mean-field theory". */
+  label: string;
+  points: readonly CurvePoint[];
+}
+
+/** A predicted critical noise level, drawn as a vertical dotted rule with its legend text. */
+export interface CriticalMark {
+  label: string;
+  value: number;
+}
+
+/** Shared look: one font (loaded from a file when rasterised), readable sizes, no chart border. */
+export function baseConfig(): NonNullable<TopLevelSpec['config']> {
+  return {
+    font: FONT_FAMILY,
+    view: { stroke: '#bbb' },
+    axis: { labelFontSize: 12, titleFontSize: 13, titleFontWeight: 'normal', grid: true, gridColor: '#eee' },
+    legend: {
+      labelFontSize: 11,
+      titleFontSize: 12,
+      titleFontWeight: 'normal',
+      fillColor: 'rgba(255,255,255,0.85)',
+      padding: 6,
+      cornerRadius: 3,
+      strokeColor: '#ddd',
+      offset: 8,
+      labelLimit: 360,
+      symbolStrokeWidth: 2,
+    },
+    title: { fontSize: 14, fontWeight: 'bold', anchor: 'start', subtitleFontSize: 11, subtitleColor: '#555' },
+  };
+}
+
+/** Axis title of the noise level of each process (symbol and unit). */
+export function noiseAxisTitle(process: ProcessName, scheduleName = 'linear'): string {
+  switch (process) {
+    case 'eps':
+      return 'noise level ε (ε-process)';
+    case 'mask':
+      return 'masked fraction ε';
+    case 'uniform':
+      return 'substitution probability ε = 1 − ᾱ';
+    case 'gaussian':
+      return `diffusion time t/T (Gaussian on one-hot, ${scheduleName} schedule)`;
+  }
+}
+
+/** Short human name of a process. */
+export function processLabel(process: ProcessName): string {
+  switch (process) {
+    case 'eps':
+      return 'ε-process';
+    case 'mask':
+      return 'masking';
+    case 'uniform':
+      return 'uniform substitution';
+    case 'gaussian':
+      return 'Gaussian diffusion';
+  }
+}
+
+/** Symbol of a process's noise coordinate, for titles and the collapse axis. */
+export function noiseSymbol(process: ProcessName): string {
+  return process === 'gaussian' ? 't/T' : 'ε';
+}
+
+/** Min and max of a list (for explicit, unpadded axis domains). */
+export function extent(values: readonly number[]): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const x of values) {
+    if (x < lo) lo = x;
+    if (x > hi) hi = x;
+  }
+  return [lo, hi];
+}
+
+/** Keeps x in [0, 1]: probabilities ± one standard error stay probabilities. */
+export function clamp01(x: number): number {
+  return Math.min(1, Math.max(0, x));
+}
+
+/**
+ * Colour of depth L, the same in every figure whichever subset of depths it shows: viridis at
+ * 0.82·(1 − L/10), so deeper (sharper) curves are darker; the pale yellow end is never used.
+ */
+export function depthColorScale(depths: readonly number[]): { domain: number[]; range: string[] } {
+  const sorted = [...new Set(depths)].sort((a, b) => a - b);
+  return { domain: sorted, range: sorted.map((L) => viridis(0.82 * (1 - Math.min(10, L) / 10))) };
+}
+
+const VIRIDIS = ['#440154', '#472d7b', '#3b528b', '#2c728e', '#21918c', '#28ae80', '#5ec962', '#addc30', '#fde725'];
+const PLASMA = ['#0d0887', '#4c02a1', '#7e03a8', '#a92395', '#cc4778', '#e56b5d', '#f89441', '#fdc328', '#f0f921'];
+
+/** Viridis at t ∈ [0, 1] (piecewise-linear through 9 reference colours). */
+export function viridis(t: number): string {
+  return interpolate(VIRIDIS, t);
+}
+
+/** Plasma at t ∈ [0, 1] (piecewise-linear through 9 reference colours). */
+export function plasma(t: number): string {
+  return interpolate(PLASMA, t);
+}
+
+function interpolate(stops: readonly string[], t: number): string {
+  const x = Math.min(1, Math.max(0, t)) * (stops.length - 1);
+  const i = Math.min(stops.length - 2, Math.floor(x));
+  const f = x - i;
+  const a = hex(stops[i]);
+  const b = hex(stops[i + 1]);
+  return `#${a.map((c, k) => Math.round(c + (b[k] - c) * f).toString(16).padStart(2, '0')).join('')}`;
+}
+
+function hex(c: string): number[] {
+  return [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16));
+}
+
+/** Dash patterns of the source legend: data solid, theory dashed, critical point dotted. */
+export const DASH = { data: [1, 0], theory: [7, 4], critical: [2, 3] } as const;

@@ -1,0 +1,118 @@
+import type { TopLevelSpec } from 'vega-lite';
+import type { ForwardBackwardRow } from '../../experiment/summary.ts';
+import type { ProcessName } from '../../noise/process.ts';
+import { baseConfig, clamp01, DASH, extent, HEIGHT, noiseAxisTitle, plasma, SCHEMA, WIDTH } from './common.ts';
+
+/** The fields of a result row this figure reads. */
+export type LevelKeptRow = Pick<ForwardBackwardRow, 'depth' | 'process' | 'noise' | 'levelKept' | 'levelKeptSE'>;
+
+/** A predicted level profile point: P_ℓ at one noise level. */
+export interface LevelCurvePoint {
+  level: number;
+  noise: number;
+  value: number;
+}
+
+export interface LevelKeptOptions {
+  process: ProcessName;
+  /** The depth L whose rows are drawn. */
+  depth: number;
+  /** Predicted P_ℓ(noise), e.g. the upward-only mean-field profile F^(L−ℓ)(p_L) (SPEC §5). */
+  theory?: { label: string; points: readonly LevelCurvePoint[] };
+  scheduleName?: string;
+}
+
+const DATA_LABEL = 'exact BP (± 1 s.e.)';
+
+/** Colour of level ℓ of a depth-L tree: plasma, root dark, leaves light (yellow end cut off). */
+export function levelColour(level: number, depth: number): string {
+  return plasma(0.85 * (level / Math.max(1, depth)));
+}
+
+/**
+ * Level kept P_ℓ (ℓ = 0 root … L leaves) against the noise level at one depth (SPEC §4): the root
+ * drops sharply at the transition, levels near the leaves decay smoothly. One line per level
+ * with a ±1 standard-error band; an optional theory profile is dashed in the same colours.
+ */
+export function levelKeptFigure(rows: readonly LevelKeptRow[], options: LevelKeptOptions): TopLevelSpec {
+  const L = options.depth;
+  const data = rows
+    .filter((r) => r.process === options.process && r.depth === L)
+    .flatMap((r) =>
+      r.levelKept.map((y, level) => ({
+        level,
+        x: r.noise,
+        y,
+        lo: clamp01(y - r.levelKeptSE[level]),
+        hi: clamp01(y + r.levelKeptSE[level]),
+        source: DATA_LABEL,
+        colour: levelColour(level, L),
+      })),
+    )
+    .sort((a, b) => a.level - b.level || a.x - b.x);
+  const [x0, x1] = extent(data.map((d) => d.x));
+  const theory = (options.theory?.points ?? [])
+    .filter((p) => p.level >= 0 && p.level <= L && p.noise >= x0 && p.noise <= x1)
+    .map((p) => ({ level: p.level, x: p.noise, y: p.value, source: options.theory!.label }));
+  const levels = Array.from({ length: L + 1 }, (_, l) => l);
+  const xScale = { domain: [x0, x1], nice: false, zero: false };
+  const xAxis = { title: noiseAxisTitle(options.process, options.scheduleName), tickCount: 8 };
+  const yEnc = { field: 'y', type: 'quantitative' as const, title: 'level kept P_ℓ = Pr[ẑ = z] at level ℓ', scale: { domain: [0, 1] } };
+  const dashDomain = [DATA_LABEL, ...(theory.length ? [options.theory!.label] : [])];
+  const dashRange = [DASH.data, ...(theory.length ? [DASH.theory] : [])].map((d) => [...d]);
+  return {
+    $schema: SCHEMA,
+    title: {
+      text: `Level by level at depth L = ${L}`,
+      subtitle: 'Near the root P_ℓ falls sharply at the transition; near the leaves it decays smoothly',
+    },
+    width: WIDTH,
+    height: HEIGHT,
+    config: baseConfig(),
+    layer: [
+      {
+        data: { values: data },
+        mark: { type: 'area', opacity: 0.18 },
+        encoding: {
+          x: { field: 'x', type: 'quantitative', scale: xScale, axis: xAxis },
+          y: { ...yEnc, field: 'lo' },
+          y2: { field: 'hi' },
+          fill: { field: 'colour', type: 'nominal', scale: null },
+          detail: { field: 'level' },
+        },
+      },
+      {
+        data: { values: [...data, ...theory] },
+        mark: { type: 'line', strokeWidth: 1.8, clip: true },
+        encoding: {
+          x: { field: 'x', type: 'quantitative', scale: xScale, axis: xAxis },
+          y: yEnc,
+          color: {
+            field: 'level',
+            type: 'ordinal',
+            title: 'level ℓ (0 = root)',
+            scale: { domain: levels, range: levels.map((l) => levelColour(l, L)) },
+            legend: { orient: 'bottom-left', symbolType: 'stroke', columns: 3, columnPadding: 8 },
+          },
+          strokeDash: {
+            field: 'source',
+            type: 'nominal',
+            title: null,
+            scale: { domain: dashDomain, range: dashRange },
+            legend: { orient: 'top-right', symbolStrokeColor: '#444', symbolSize: 300 },
+          },
+          detail: { field: 'source' },
+        },
+      },
+      {
+        data: { values: data },
+        mark: { type: 'point', filled: true, size: 16 },
+        encoding: {
+          x: { field: 'x', type: 'quantitative', scale: xScale, axis: xAxis },
+          y: yEnc,
+          fill: { field: 'colour', type: 'nominal', scale: null },
+        },
+      },
+    ],
+  } as TopLevelSpec;
+}

@@ -1,0 +1,96 @@
+import type { TopLevelSpec } from 'vega-lite';
+import { baseConfig, HEIGHT, SCHEMA } from './common.ts';
+
+/** A fixed point of the map, p = F(p), with its stability and the label drawn next to it. */
+export interface FixedPointMark {
+  p: number;
+  stable: boolean;
+  label: string;
+}
+
+/** A cobweb: the iterates p_L → p_{L−1} → … → p_0 as the staircase (p_L, p_L), (p_L, F(p_L)), (F(p_L), F(p_L)), … */
+export interface Cobweb {
+  label: string;
+  path: readonly { x: number; y: number }[];
+}
+
+export interface MeanFieldMapData {
+  /** F sampled on [0, 1]. */
+  curve: readonly { p: number; F: number }[];
+  fixedPoints: readonly FixedPointMark[];
+  cobwebs: readonly Cobweb[];
+  /** Subtitle, e.g. the grammar parameters. */
+  subtitle?: string;
+}
+
+const CURVE = 'map F(p)';
+const DIAGONAL = 'diagonal F(p) = p';
+const COBWEB_COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
+
+/**
+ * The annealed mean-field map p_{ℓ−1} = F(p_ℓ) of SPEC §5 with the diagonal, its fixed points
+ * (filled: stable, open: unstable) and cobwebs from chosen leaf beliefs: below the unstable p* the
+ * iterates flow to 1/v (class forgotten), above it to 1 (class kept).
+ */
+export function meanFieldMapFigure(input: MeanFieldMapData): TopLevelSpec {
+  const curve = input.curve.map((c) => ({ x: c.p, y: c.F, source: CURVE }));
+  const diagonal = [
+    { x: 0, y: 0, source: DIAGONAL },
+    { x: 1, y: 1, source: DIAGONAL },
+  ];
+  const cobweb = input.cobwebs.flatMap((c) => c.path.map((pt, order) => ({ x: pt.x, y: pt.y, order, cobweb: c.label })));
+  const fixed = input.fixedPoints.map((f) => ({ x: f.p, y: f.p, kind: f.stable ? 'stable fixed point' : 'unstable fixed point', label: f.label }));
+  const axis = (title: string) => ({ title, tickCount: 6 });
+  const scale = { domain: [0, 1], nice: false };
+  const size = HEIGHT + 60;
+  return {
+    $schema: SCHEMA,
+    title: { text: 'Mean-field map of the belief in the true symbol', subtitle: input.subtitle ?? 'p_ℓ₋₁ = F(p_ℓ), iterated from the leaves (p_L) to the root (p₀)' },
+    width: size,
+    height: size,
+    config: baseConfig(),
+    layer: [
+      ...[
+        { values: diagonal, width: 1.2 },
+        { values: curve, width: 2.5 },
+      ].map((part) => ({
+        data: { values: part.values },
+        mark: { type: 'line' as const, clip: true, strokeWidth: part.width },
+        encoding: {
+          x: { field: 'x', type: 'quantitative' as const, scale, axis: axis('belief at level ℓ,  p_ℓ') },
+          y: { field: 'y', type: 'quantitative' as const, scale, axis: axis('belief one level up,  p_ℓ₋₁ = F(p_ℓ)') },
+          color: { field: 'source', type: 'nominal' as const, title: null, scale: { domain: [CURVE, DIAGONAL], range: ['#111', '#aaa'] }, legend: { orient: 'top-left' as const, symbolType: 'stroke' } },
+        },
+      })),
+      {
+        data: { values: cobweb },
+        mark: { type: 'line', strokeWidth: 1.5, clip: true },
+        encoding: {
+          x: { field: 'x', type: 'quantitative', scale },
+          y: { field: 'y', type: 'quantitative', scale },
+          order: { field: 'order', type: 'quantitative' },
+          stroke: { field: 'cobweb', type: 'nominal', title: 'cobweb from the leaves', scale: { domain: input.cobwebs.map((c) => c.label), range: COBWEB_COLOURS.slice(0, input.cobwebs.length) }, legend: { orient: 'bottom-right', symbolType: 'stroke' } },
+        },
+      },
+      {
+        data: { values: fixed },
+        mark: { type: 'point', size: 90, stroke: '#111', strokeWidth: 1.5, opacity: 1 },
+        encoding: {
+          x: { field: 'x', type: 'quantitative', scale },
+          y: { field: 'y', type: 'quantitative', scale },
+          fill: { field: 'kind', type: 'nominal', title: null, scale: { domain: ['stable fixed point', 'unstable fixed point'], range: ['#111', '#fff'] }, legend: { orient: 'bottom-right', symbolStrokeColor: '#111' } },
+        },
+      },
+      // Labels sit below-right of their point, except near the origin (there: right, clear of the axis).
+      ...[false, true].map((nearOrigin) => ({
+        data: { values: fixed.filter((f) => f.x < 0.1 === nearOrigin) },
+        mark: { type: 'text' as const, align: 'left' as const, baseline: nearOrigin ? ('middle' as const) : ('top' as const), dx: nearOrigin ? 10 : 7, dy: nearOrigin ? 2 : 5, fontSize: 12 },
+        encoding: {
+          x: { field: 'x', type: 'quantitative' as const, scale },
+          y: { field: 'y', type: 'quantitative' as const, scale },
+          text: { field: 'label', type: 'nominal' as const },
+        },
+      })),
+    ],
+  } as TopLevelSpec;
+}
