@@ -1,0 +1,249 @@
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import { availableParallelism } from 'node:os';
+import { ParamError } from '../../core/errors.ts';
+import { summariseCells } from '../../experiment/summary.ts';
+import { PROCESS_NAMES, type ProcessName } from '../../noise/process.ts';
+import { parseShard, runSweep, validateSweepConfig, type SweepConfigInput, type SweepProgress } from '../../sweep/index.ts';
+import { readJsonFile } from '../files.ts';
+import { addGrammarOptions, resolveGrammarOptions, type GrammarOptionValues } from '../grammarOptions.ts';
+import { parseInteger, parseNoiseLevels } from '../parse.ts';
+import { runInfo } from '../runInfo.ts';
+import { formatRows, parseProcesses } from './forwardBackward.ts';
+
+export interface SweepOptionValues extends GrammarOptionValues {
+  process: string;
+  noiseLevels: string;
+  noiseLevelsEps?: string;
+  noiseLevelsUniform?: string;
+  noiseLevelsMask?: string;
+  noiseLevelsGaussian?: string;
+  schedule: string;
+  samples: string;
+  depthSamples?: string;
+  trajectories: string;
+  grammars: string;
+  correlations?: boolean;
+  config?: string;
+  workers?: string;
+  resume?: boolean;
+  overwrite?: boolean;
+  shard?: string;
+  out: string;
+}
+
+const PER_PROCESS_OPTION: Record<ProcessName, keyof SweepOptionValues> = {
+  eps: 'noiseLevelsEps',
+  uniform: 'noiseLevelsUniform',
+  mask: 'noiseLevelsMask',
+  gaussian: 'noiseLevelsGaussian',
+};
+
+/** Options that define the sweep (and so conflict with --config), as commander names them. */
+const SWEEP_DEFINING = [
+  'vocab',
+  'classes',
+  'synonyms',
+  'tuple',
+  'depth',
+  'seed',
+  'rng',
+  'grammar',
+  'process',
+  'noiseLevels',
+  ...Object.values(PER_PROCESS_OPTION),
+  'schedule',
+  'samples',
+  'depthSamples',
+  'trajectories',
+  'grammars',
+  'correlations',
+];
+
+/** Options that say how to run a sweep, not what it computes: left out of the recorded command. */
+const RUN_ONLY_WITH_VALUE = ['--workers', '--shard', '--out'];
+const RUN_ONLY_FLAGS = ['--resume', '--overwrite'];
+
+/**
+ * The command recorded in a results header: the argv without --workers, --shard, --out, --resume
+ * and --overwrite, so a run on 1 or 16 workers, a resumed run and every shard of a sweep record
+ * the same command (and a merge of shards equals the unsharded file byte for byte).
+ */
+export function sweepCommand(argv: readonly string[]): string {
+  const kept: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (RUN_ONLY_FLAGS.includes(a)) continue;
+    if (RUN_ONLY_WITH_VALUE.includes(a)) {
+      i++;
+      continue;
+    }
+    if (RUN_ONLY_WITH_VALUE.some((o) => a.startsWith(`${o}=`))) continue;
+    kept.push(a);
+  }
+  return runInfo(kept).command;
+}
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** `8=600,6=800` → { "8": 600, "6": 800 }, for depths of the sweep. */
+function parseDepthSamples(text: string, depths: readonly number[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of text.split(',')) {
+    const m = /^\s*(\d+)\s*[=:]\s*(\S+)\s*$/.exec(part);
+    if (!m) throw new ParamError('depth-samples', `invalid --depth-samples "${text}" (expected L=n pairs, e.g. 8=600,6=800)`);
+    const depth = Number(m[1]);
+    if (!depths.includes(depth)) throw new ParamError('depth-samples', `invalid --depth-samples "${text}" (depth ${depth} is not one of --depth ${depths.join(',')})`);
+    if (String(depth) in out) throw new ParamError('depth-samples', `invalid --depth-samples "${text}" (depth ${depth} given twice)`);
+    out[String(depth)] = parseInteger('depth-samples', m[2], 1, 1e9);
+  }
+  return out;
+}
+
+/** The sweep config from --config FILE (noise levels may be lists or `a:b:n` strings there). */
+function configFromFile(file: string): SweepConfigInput {
+  const raw = readJsonFile('config', file);
+  if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
+    const levels = (raw as Record<string, unknown>).noiseLevels;
+    if (typeof levels === 'object' && levels !== null) {
+      for (const [p, v] of Object.entries(levels as Record<string, unknown>)) {
+        if (typeof v !== 'string') continue;
+        try {
+          (levels as Record<string, unknown>)[p] = parseNoiseLevels(`noiseLevels.${p}`, v);
+        } catch {
+          throw new ParamError('config', `invalid sweep config noiseLevels: ${p}: "${v}" (expected a list like [0.6, 0.7] or a range "start:end:count", values in [0, 1])`);
+        }
+      }
+    }
+  }
+  return raw as SweepConfigInput;
+}
+
+/** The sweep config from the grammar and noise options. */
+function configFromOptions(o: SweepOptionValues, explicit: (name: string) => boolean): SweepConfigInput {
+  const choice = resolveGrammarOptions(o, true);
+  const grammarCount = parseInteger('grammars', o.grammars, 1, 10000);
+  if (choice.file && grammarCount !== 1) throw new ParamError('grammars', 'invalid --grammars with --grammar (a saved grammar is one grammar: expected 1)');
+  const perProcess = PROCESS_NAMES.filter((p) => o[PER_PROCESS_OPTION[p]] !== undefined);
+  // Without --process, the processes given their own --noise-levels-<process> are the sweep's.
+  const processes = explicit('process') || perProcess.length === 0 ? parseProcesses(o.process) : perProcess;
+  for (const p of perProcess) {
+    if (!processes.includes(p)) throw new ParamError(kebab(PER_PROCESS_OPTION[p]), `invalid --${kebab(PER_PROCESS_OPTION[p])} (process ${p} is not in --process ${processes.join(',')})`);
+  }
+  const noiseLevels: Partial<Record<ProcessName, number[]>> = {};
+  for (const p of processes) {
+    const own = o[PER_PROCESS_OPTION[p]] as string | undefined;
+    noiseLevels[p] = own !== undefined ? parseNoiseLevels(kebab(PER_PROCESS_OPTION[p]), own) : parseNoiseLevels('noise-levels', o.noiseLevels);
+  }
+  const input: SweepConfigInput = {
+    seed: choice.seed,
+    rng: choice.rng,
+    grammars: grammarCount,
+    processes,
+    noiseLevels,
+    samples: parseInteger('samples', o.samples, 1, 1e9),
+    samplesByDepth: o.depthSamples === undefined ? {} : parseDepthSamples(o.depthSamples, choice.depths),
+    trajectories: parseInteger('trajectories', o.trajectories, 1, 100000),
+    schedule: o.schedule,
+    correlations: o.correlations ?? false,
+  };
+  if (choice.file) input.grammar = readJsonFile('grammar', choice.file);
+  else Object.assign(input, { ...choice.params, depths: choice.depths });
+  return input;
+}
+
+function duration(seconds: number | null): string {
+  if (seconds === null || !Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/**
+ * Progress on stderr: a bar (cells, samples, samples/s, ETA) on a terminal; elsewhere (Slurm
+ * logs, CI) one line every 30 s.
+ */
+function sweepProgress(): { update(p: SweepProgress): void; stop(): void } {
+  if (!process.stderr.isTTY) {
+    let last = 0;
+    return {
+      update(p) {
+        if (p.lastKey === null || p.elapsedSeconds - last < 30) return;
+        last = p.elapsedSeconds;
+        process.stderr.write(`sweep: ${p.cellsDone}/${p.cellsTotal} cells, ${p.samplesDone}/${p.samplesTotal} samples, ${Math.round(p.samplesPerSecond)} samples/s, ETA ${duration(p.etaSeconds)}\n`);
+      },
+      stop() {},
+    };
+  }
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: 'sweep [{bar}] {percentage}% | {cells} cells | {value}/{total} samples | {rate} samples/s | ETA {eta}',
+      hideCursor: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update(p) {
+      const payload = { cells: `${p.cellsDone}/${p.cellsTotal}`, rate: Math.round(p.samplesPerSecond), eta: duration(p.etaSeconds) };
+      if (!started) {
+        bar.start(p.samplesTotal, p.samplesDone, payload);
+        started = true;
+      } else bar.update(p.samplesDone, payload);
+    },
+    stop() {
+      if (started) bar.stop();
+    },
+  };
+}
+
+export function registerSweep(program: Command, argv: readonly string[]): void {
+  const cmd = program
+    .command('sweep')
+    .description('run a grid of forward-backward cells on worker threads into a resumable JSON-lines file (docs/sweeps.md)')
+    .option('--process <names>', 'eps, uniform, mask or gaussian (comma list allowed)', 'eps')
+    .option('--noise-levels <list>', 'noise grid for every process: list 0.6,0.7 or range start:end:count', '0.5:0.9:5')
+    .option('--noise-levels-eps <list>', 'noise grid of the eps process (overrides --noise-levels)')
+    .option('--noise-levels-uniform <list>', 'noise grid of the uniform process')
+    .option('--noise-levels-mask <list>', 'noise grid of the mask process')
+    .option('--noise-levels-gaussian <list>', 'noise grid (t/T) of the gaussian process')
+    .option('--schedule <name>', 'linear or cosine (gaussian)', 'linear')
+    .option('--samples <n>', 'data per cell', '1000')
+    .option('--depth-samples <L=n,...>', 'data per cell at given depths, e.g. 8=600')
+    .option('--trajectories <k>', 'posterior samples per datum (chi needs >= 2)', '4')
+    .option('--grammars <g>', 'number of grammar seeds: seed, seed+1, ..., seed+g-1', '1')
+    .option('--correlations', 'also compute C(r) and C by tree distance (O(d^2 K) per datum)')
+    .option('--config <file>', 'the sweep as JSON (instead of the grammar and noise options; see docs/sweeps.md)')
+    .option('--workers <n>', `worker threads (default: all cores, here ${availableParallelism()})`)
+    .option('--resume', 'continue --out: skip finished cells, drop a half-written last line')
+    .option('--overwrite', 'replace --out if it exists')
+    .option('--shard <i/N>', 'run shard i of N (0 <= i < N): cells whose index is i mod N')
+    .option('--out <file>', 'results file (JSON lines)', 'results.jsonl');
+  addGrammarOptions(cmd, { depth: '2,4,6', depthHelp: 'depths, e.g. 2,4,6' }).action(async (o: SweepOptionValues, self: Command) => {
+    const explicit = (name: string) => self.getOptionValueSource(name) === 'cli';
+    let input: SweepConfigInput;
+    if (o.config !== undefined) {
+      const clash = SWEEP_DEFINING.find(explicit);
+      if (clash) throw new ParamError(kebab(clash), `invalid --${kebab(clash)} with --config (the config file defines the sweep)`);
+      input = configFromFile(o.config);
+    } else input = configFromOptions(o, explicit);
+    const config = validateSweepConfig(input);
+    const shard = o.shard === undefined ? null : parseShard(o.shard);
+    const workers = o.workers === undefined ? availableParallelism() : parseInteger('workers', o.workers, 1, 1024);
+    const bar = sweepProgress();
+    let result;
+    try {
+      result = await runSweep(config, { out: o.out, workers, resume: o.resume ?? false, overwrite: o.overwrite ?? false, shard, command: sweepCommand(argv), onProgress: (p) => bar.update(p) });
+    } finally {
+      bar.stop();
+    }
+    process.stdout.write(formatRows(summariseCells(result.cells)));
+    const where = shard ? ` (shard ${shard.index}/${shard.count})` : '';
+    const resumed = result.resumed > 0 ? `, ${result.resumed} found finished` : '';
+    process.stderr.write(`sweep: ${result.cells.length} cells${where}${resumed} -> ${o.out}\n`);
+  });
+}
