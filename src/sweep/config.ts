@@ -50,7 +50,7 @@ export interface SweepConfig {
 
 /**
  * A sweep as a user writes it (a `--config` file, or `hierdiff reproduce`): `classes` defaults to
- * `vocab`, `rng` to own, `seed` to 0, `grammars` to 1, `processes` to the keys of `noiseLevels`,
+ * `vocab`, `tuple` to 2, `rng` to own, `seed` to 0, `grammars` to 1, `processes` to the keys of `noiseLevels`,
  * `samplesByDepth` to none, `trajectories` to 4, `schedule` to linear, `correlations` to false.
  * With `grammar`, the grammar fixes vocab, classes, synonyms, tuple and the one depth.
  */
@@ -143,7 +143,7 @@ export function validateSweepConfig(input: unknown): SweepConfig {
     vocab = intField(o, 'vocab', 2, 65536);
     classes = intField(o, 'classes', 1, Number.MAX_SAFE_INTEGER, vocab);
     synonyms = intField(o, 'synonyms', 1, Number.MAX_SAFE_INTEGER);
-    tuple = intField(o, 'tuple', 2, 16);
+    tuple = intField(o, 'tuple', 2, 16, 2);
     depths = intList(o, 'depths', 1, 64);
     // SPEC §1 constraints, checked for every depth before any work starts.
     for (const depth of depths) {
