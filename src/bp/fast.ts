@@ -1,0 +1,73 @@
+import { resolveVariant } from '../core/errors.ts';
+import type { Rng } from '../core/random.ts';
+import type { Grammar } from '../grammar/grammar.ts';
+import type { TreeBatch } from '../grammar/generate.ts';
+import { fastMarginals, fastSample, fastUpward, fusedBatch, type FusedRequest, type FusedResult, type Precision } from './fastEngine.ts';
+import { referenceBackend } from './reference.ts';
+import type { BpBackend, FloatArray, Marginals, UpwardMessages } from './types.ts';
+
+/**
+ * A BP backend that can also run the experiment's whole batch in one fused pass (evidence →
+ * upward → posterior samples → marginal level estimator) without materialising datum-major
+ * messages. `runCell` uses `fusedBatch` when present; its results equal upward + marginals +
+ * sample of the same backend (same random stream use).
+ */
+export interface FusedBpBackend extends BpBackend {
+  fusedBatch(g: Grammar, request: FusedRequest): FusedResult;
+}
+
+function makeFastBackend(name: string, precision: Precision): FusedBpBackend {
+  return {
+    name,
+    upward(g: Grammar, lambda: FloatArray, count: number): UpwardMessages {
+      const { messages, logEvidence } = fastUpward(g, precision, lambda, count);
+      return { count, messages, logEvidence };
+    },
+    marginals(g: Grammar, up: UpwardMessages): Marginals {
+      return fastMarginals(g, precision, up.messages, up.count);
+    },
+    sample(g: Grammar, up: UpwardMessages, rng: Rng, trajectories: number): TreeBatch {
+      return fastSample(g, precision, up.messages, up.count, rng, trajectories);
+    },
+    fusedBatch: (g, request) => fusedBatch(g, precision, request),
+  };
+}
+
+/**
+ * Fast exact BP in float64: AssemblyScript/WebAssembly SIMD kernels over chunks of data laid out
+ * batch-innermost (src/bp/wasm/kernels.as). Agrees with the reference to float64 round-off and
+ * consumes the random stream identically, so it draws the same posterior trees.
+ */
+export const fastBackend: FusedBpBackend = makeFastBackend('fast', 'f64');
+
+/**
+ * The same kernels in float32 (twice the SIMD lanes, half the memory traffic). Messages and
+ * marginals agree with float64 within test/tolerance.ts `float32Tolerance(depth)`; sampled trees
+ * follow the float32 messages, so they may differ from the float64 draws where a uniform falls
+ * within float32 round-off of a rule boundary. logEvidence is accumulated in float64.
+ */
+export const fast32Backend: FusedBpBackend = makeFastBackend('fast32', 'f32');
+
+/** Names of the BP implementations. */
+export type BackendName = 'reference' | 'fast' | 'fast32';
+export const BACKEND_NAMES: readonly BackendName[] = ['reference', 'fast', 'fast32'];
+
+/** The default backend of the library: fast float64. */
+export const defaultBackend: FusedBpBackend = fastBackend;
+
+/** The backend of a name, or a ParamError `invalid backend "x" (expected reference, fast or fast32)`. */
+export function resolveBackend(name: string): BpBackend {
+  switch (resolveVariant('backend', name, BACKEND_NAMES)) {
+    case 'reference':
+      return referenceBackend;
+    case 'fast':
+      return fastBackend;
+    case 'fast32':
+      return fast32Backend;
+  }
+}
+
+/** Whether a backend offers the fused experiment pass. */
+export function hasFusedBatch(b: BpBackend): b is FusedBpBackend {
+  return typeof (b as Partial<FusedBpBackend>).fusedBatch === 'function';
+}

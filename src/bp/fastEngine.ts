@@ -1,0 +1,433 @@
+import { InconsistentEvidenceError } from '../core/errors.ts';
+import type { Rng } from '../core/random.ts';
+import type { Grammar } from '../grammar/grammar.ts';
+import type { TreeBatch } from '../grammar/generate.ts';
+import { symbolsAt } from '../grammar/params.ts';
+import type { FloatArray } from './types.ts';
+import { KERNELS_WASM_BASE64 } from './wasm/kernelsBinary.ts';
+
+/** Float precision of a fast path. */
+export type Precision = 'f64' | 'f32';
+
+type Ptr = number;
+
+/** The few WebAssembly JS-API members used here (tsconfig's lib has no WebAssembly types). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: object };
+}
+const WASM = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+/** The exports of kernels.as (pointers are byte offsets into `memory`). */
+interface KernelExports {
+  memory: WasmMemory;
+  heapBase(): Ptr;
+  errorLane(): number;
+  errorNode(): number;
+  leaves64(lam: Ptr, dst: Ptr, d: number, v: number, T: number, real: number, zprod: Ptr, zexp: Ptr): number;
+  upward64(child: Ptr, parent: Ptr, rules: Ptr, off: Ptr, zs: Ptr, width: number, N: number, m: number, v: number, s: number, T: number, real: number, zprod: Ptr, zexp: Ptr): number;
+  sampleRoot64(root: Ptr, N: number, u: Ptr, out: Ptr, w: Ptr, n0: number, real: number, K: number, T: number): void;
+  sampleLevel64(below: Ptr, rules: Ptr, parents: Ptr, children: Ptr, u: Ptr, w: Ptr, n0: number, real: number, K: number, width: number, v: number, m: number, s: number, T: number): void;
+  downward64(down: Ptr, below: Ptr, childDown: Ptr, rules: Ptr, off: Ptr, width: number, N: number, m: number, v: number, s: number, T: number): void;
+  marginals64(childDown: Ptr, below: Ptr, nodes: number, v: number, T: number, real: number, n0: number, truth: Ptr, kept: Ptr, muOut: Ptr, zs: Ptr): void;
+  toDatumMajor64(src: Ptr, dst: Ptr, nodes: number, N: number, T: number, real: number, n0: number): void;
+  fromDatumMajor64(src: Ptr, dst: Ptr, nodes: number, N: number, T: number, real: number, n0: number): void;
+  fill64(dst: Ptr, rows: number, T: number, value: number): void;
+}
+
+/** Precision-specific kernel entry points (the exports with suffix 64 or 32). */
+interface Kernels {
+  leaves: KernelExports['leaves64'];
+  upward: KernelExports['upward64'];
+  sampleRoot: KernelExports['sampleRoot64'];
+  sampleLevel: KernelExports['sampleLevel64'];
+  downward: KernelExports['downward64'];
+  marginals: KernelExports['marginals64'];
+  toDatumMajor: KernelExports['toDatumMajor64'];
+  fromDatumMajor: KernelExports['fromDatumMajor64'];
+  fill: KernelExports['fill64'];
+}
+
+let compiled: object | null = null;
+let instance: KernelExports | null = null;
+
+function decodeBase64(text: string): Uint8Array {
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** This thread's instance of the kernels (compiled once per thread from the embedded binary). */
+function wasm(): KernelExports {
+  if (!instance) {
+    compiled ??= new WASM.Module(decodeBase64(KERNELS_WASM_BASE64));
+    instance = new WASM.Instance(compiled, {
+      env: {
+        abort: () => {
+          throw new Error('BP kernel aborted');
+        },
+      },
+    }).exports as unknown as KernelExports;
+  }
+  return instance;
+}
+
+function kernelsFor(x: KernelExports, precision: Precision): Kernels {
+  const sfx = precision === 'f64' ? '64' : '32';
+  const pick = <K extends keyof Kernels>(name: K): Kernels[K] => (x as unknown as Record<string, Kernels[K]>)[`${name}${sfx}`];
+  return {
+    leaves: pick('leaves'),
+    upward: pick('upward'),
+    sampleRoot: pick('sampleRoot'),
+    sampleLevel: pick('sampleLevel'),
+    downward: pick('downward'),
+    marginals: pick('marginals'),
+    toDatumMajor: pick('toDatumMajor'),
+    fromDatumMajor: pick('fromDatumMajor'),
+    fill: pick('fill'),
+  };
+}
+
+/**
+ * Bump allocator over the kernels' memory for one call: plan every region, then `commit` grows
+ * the memory once (growing detaches views, so views are made only after it). Everything is
+ * released when the call returns (results are copied out), so calls never share state.
+ */
+class Arena {
+  private top: number;
+  constructor(private readonly x: KernelExports) {
+    this.top = x.heapBase();
+  }
+  alloc(bytes: number): Ptr {
+    const p = Math.ceil(this.top / 64) * 64;
+    this.top = p + Math.max(bytes, 0);
+    return p;
+  }
+  commit(): void {
+    const need = this.top - this.x.memory.buffer.byteLength;
+    if (need > 0) this.x.memory.grow(Math.ceil(need / 65536));
+  }
+  f64(p: Ptr, n: number): Float64Array {
+    return new Float64Array(this.x.memory.buffer, p, n);
+  }
+  f32(p: Ptr, n: number): Float32Array {
+    return new Float32Array(this.x.memory.buffer, p, n);
+  }
+  i32(p: Ptr, n: number): Int32Array {
+    return new Int32Array(this.x.memory.buffer, p, n);
+  }
+  floats(precision: Precision, p: Ptr, n: number): FloatArray {
+    return precision === 'f64' ? this.f64(p, n) : this.f32(p, n);
+  }
+}
+
+/** Bytes of lane-layout leaf messages per chunk that keep a chunk's working set cache-sized. */
+const CHUNK_LEAF_BYTES = 1 << 20;
+
+/**
+ * Geometry of a grammar for the kernels: symbols and nodes per level, the chunk size (lanes per
+ * pass: a multiple of 4, so rows are whole SIMD vectors in both precisions).
+ */
+interface Plan {
+  readonly L: number;
+  readonly v: number;
+  readonly m: number;
+  readonly s: number;
+  readonly d: number;
+  readonly size: number;
+  readonly symbols: number[];
+  readonly width: number[];
+  /** lanes per chunk (padded) and data per chunk (≤ lanes). */
+  readonly T: number;
+  readonly perChunk: number;
+}
+
+function plan(g: Grammar, precision: Precision, count: number): Plan {
+  const { vocab: v, synonyms: m, tuple: s, depth: L } = g;
+  const size = precision === 'f64' ? 8 : 4;
+  const d = s ** L;
+  const symbols = Array.from({ length: L + 1 }, (_, l) => symbolsAt(g, l));
+  const width = Array.from({ length: L + 1 }, (_, l) => s ** l);
+  const fit = Math.max(4, Math.floor(CHUNK_LEAF_BYTES / (d * v * size) / 4) * 4);
+  const perChunk = Math.min(count, fit);
+  const T = Math.ceil(perChunk / 4) * 4;
+  return { L, v, m, s, d, size, symbols, width, T, perChunk };
+}
+
+/** Per-chunk working regions: the lane-layout messages of every level and scratch. */
+interface ChunkRegions {
+  up: Ptr[];
+  rules: Ptr[];
+  off: Ptr;
+  zs: Ptr;
+  zprod: Ptr;
+  zexp: Ptr;
+  w: Ptr;
+}
+
+function allocChunk(arena: Arena, p: Plan, g: Grammar): ChunkRegions {
+  const R = p.T * p.size;
+  const up = p.width.map((w, l) => arena.alloc(w * p.symbols[l] * R));
+  const rules = g.rules.map((r) => arena.alloc(r.length * 4));
+  const maxRules = Math.max(...g.rules.map((r) => r.length));
+  return {
+    up,
+    rules,
+    off: arena.alloc(maxRules * 4),
+    zs: arena.alloc(R),
+    zprod: arena.alloc(p.T * 8),
+    zexp: arena.alloc(p.T * 4),
+    w: arena.alloc(Math.max(p.m, ...p.symbols) * 8),
+  };
+}
+
+function writeRules(arena: Arena, c: ChunkRegions, g: Grammar): void {
+  g.rules.forEach((r, l) => arena.i32(c.rules[l], r.length).set(r));
+}
+
+function inconsistent(x: KernelExports, n0: number, level: number): never {
+  throw new InconsistentEvidenceError(n0 + x.errorLane(), level, x.errorNode());
+}
+
+/**
+ * Upward sweep of one chunk (SPEC §2): leaves from `lam` (chunk's f64 likelihoods, datum-major)
+ * and every level above; returns the chunk's log-evidence contributions in `logEvidence`.
+ */
+function upwardChunk(x: KernelExports, k: Kernels, arena: Arena, p: Plan, c: ChunkRegions, lam: Ptr, n0: number, real: number, g: Grammar, logEvidence: Float64Array): void {
+  arena.f64(c.zprod, p.T).fill(1);
+  arena.i32(c.zexp, p.T).fill(0);
+  if (k.leaves(lam, c.up[p.L], p.d, p.v, p.T, real, c.zprod, c.zexp)) inconsistent(x, n0, p.L);
+  for (let l = p.L - 1; l >= 0; l--) {
+    if (k.upward(c.up[l + 1], c.up[l], c.rules[l], c.off, c.zs, p.width[l], p.symbols[l], p.m, p.v, p.s, p.T, real, c.zprod, c.zexp)) inconsistent(x, n0, l);
+  }
+  // log Z = log(mantissa product) + exponent·ln 2, minus log m per internal node (the kernels
+  // skip the 1/m of SPEC §2, which cancels in the normalised messages) and log n_c (root prior).
+  const zprod = arena.f64(c.zprod, p.T);
+  const zexp = arena.i32(c.zexp, p.T);
+  const constant = -((p.d - 1) / (p.s - 1)) * Math.log(p.m) - Math.log(g.classes);
+  for (let n = 0; n < real; n++) logEvidence[n0 + n] = Math.log(zprod[n]) + zexp[n] * Math.LN2 + constant;
+}
+
+/** Number of uniforms one posterior sample of the whole batch consumes, and each level's start. */
+function uniformLayout(p: Plan, rows: number): { total: number; start: number[] } {
+  const start = [0];
+  let total = rows;
+  for (let l = 0; l < p.L; l++) {
+    start.push(total);
+    total += rows * p.width[l];
+  }
+  // start[0] is the root region; start[l + 1] is the region of the nodes of level l.
+  return { total, start };
+}
+
+/** Posterior sampling regions of a batch: the uniforms and the sampled levels. */
+interface SampleRegions {
+  u: Ptr;
+  start: number[];
+  levels: Ptr[];
+  rows: number;
+}
+
+function allocSample(arena: Arena, p: Plan, count: number, K: number): SampleRegions & { total: number } {
+  const rows = count * K;
+  const { total, start } = uniformLayout(p, rows);
+  return { u: arena.alloc(total * 8), start, total, levels: p.width.map((w) => arena.alloc(rows * w * 4)), rows };
+}
+
+/**
+ * Draws the uniforms of the whole batch in the reference's order (roots of every trajectory, then
+ * level by level, trajectory by trajectory, node by node), so a float64 fast path consumes the
+ * random stream exactly like sampleReference and draws the same trees.
+ */
+function drawUniforms(arena: Arena, sr: SampleRegions & { total: number }, rng: Rng): void {
+  const u = arena.f64(sr.u, sr.total);
+  for (let i = 0; i < sr.total; i++) u[i] = rng.nextFloat();
+}
+
+function sampleChunk(k: Kernels, p: Plan, c: ChunkRegions, sr: SampleRegions, n0: number, real: number, K: number): void {
+  k.sampleRoot(c.up[0], p.symbols[0], sr.u, sr.levels[0], c.w, n0, real, K, p.T);
+  for (let l = 0; l < p.L; l++) {
+    k.sampleLevel(c.up[l + 1], c.rules[l], sr.levels[l], sr.levels[l + 1], sr.u + sr.start[l + 1] * 8, c.w, n0, real, K, p.width[l], p.v, p.m, p.s, p.T);
+  }
+}
+
+function copyTrees(arena: Arena, p: Plan, sr: SampleRegions): TreeBatch {
+  return { count: sr.rows, levels: sr.levels.map((ptr, l) => arena.i32(ptr, sr.rows * p.width[l]).slice()) };
+}
+
+/** Ping-pong ν↓ buffers for the downward sweep of a chunk. */
+function allocDown(arena: Arena, p: Plan): [Ptr, Ptr] {
+  const R = p.T * p.size;
+  const biggest = Math.max(...p.width.map((w, l) => w * p.symbols[l] * R));
+  return [arena.alloc(biggest), arena.alloc(biggest)];
+}
+
+/**
+ * Downward sweep of a chunk (SPEC §2). For each level ℓ ≥ 1 either adds μ_ℓ(i, truth) over nodes
+ * into `kept` rows (f64 per lane; `truth` pointers per level) or writes μ_ℓ datum-major to `muOut`.
+ */
+function downwardChunk(k: Kernels, arena: Arena, p: Plan, c: ChunkRegions, down: [Ptr, Ptr], n0: number, real: number, truth: Ptr[] | null, kept: Ptr[] | null, muOut: Ptr[] | null): void {
+  let cur = down[0];
+  let next = down[1];
+  k.fill(cur, p.symbols[0], p.T, 1 / p.symbols[0]);
+  for (let l = 0; l < p.L; l++) {
+    k.downward(cur, c.up[l + 1], next, c.rules[l], c.off, p.width[l], p.symbols[l], p.m, p.v, p.s, p.T);
+    if (kept) arena.f64(kept[l + 1], p.T).fill(0);
+    k.marginals(next, c.up[l + 1], p.width[l + 1], p.v, p.T, real, n0, truth ? truth[l + 1] : 0, kept ? kept[l + 1] : 0, muOut ? muOut[l + 1] : 0, c.zs);
+    [cur, next] = [next, cur];
+  }
+}
+
+/** What {@link fusedBatch} needs from the caller. */
+export interface FusedRequest {
+  readonly count: number;
+  /** Writes the leaf likelihoods of data [start, end) (token-major, (end−start)·d·v floats) into `out`. */
+  likelihood(start: number, end: number, out: Float64Array): void;
+  readonly rng: Rng;
+  readonly trajectories: number;
+  /** Clean trees: when given, the marginal level estimator is computed against them. */
+  readonly truth: TreeBatch | null;
+}
+
+/** Result of {@link fusedBatch}. */
+export interface FusedResult {
+  readonly logEvidence: Float64Array;
+  /** Class posterior μ_0 = ν↑_0, count·n_c, datum-major. */
+  readonly rootPosterior: FloatArray;
+  /** K posterior trees per datum (trajectory t of datum n is row n·K + t). */
+  readonly posterior: TreeBatch;
+  /**
+   * If truth was given: count·(L+1), datum-major, the mean over the nodes of level ℓ of the
+   * posterior marginal of the true symbol, (1/s^ℓ)·Σ_i μ_ℓ(i, z_ℓ,i) (SPEC §4, marginal estimator).
+   */
+  readonly levelMarginalKept: Float64Array | null;
+}
+
+/**
+ * The experiment's batch in one pass over cache-sized chunks of data: evidence → upward → K
+ * posterior samples → (optional) downward and the marginal level estimator, without ever
+ * materialising a whole batch's messages. Random stream use is identical to reference
+ * upward + sample (the marginals consume no randomness).
+ */
+export function fusedBatch(g: Grammar, precision: Precision, req: FusedRequest): FusedResult {
+  const x = wasm();
+  const k = kernelsFor(x, precision);
+  const count = req.count;
+  const K = req.trajectories;
+  const p = plan(g, precision, count);
+  const arena = new Arena(x);
+  const c = allocChunk(arena, p, g);
+  const lam = arena.alloc(p.perChunk * p.d * p.v * 8);
+  const rootOut = arena.alloc(count * p.symbols[0] * p.size);
+  const sr = allocSample(arena, p, count, K);
+  const down = req.truth ? allocDown(arena, p) : null;
+  const truth = req.truth ? req.truth.levels.map((lv) => arena.alloc(lv.length * 4)) : null;
+  const kept = req.truth ? p.width.map(() => arena.alloc(p.T * 8)) : null;
+  arena.commit();
+  writeRules(arena, c, g);
+  if (req.truth && truth) req.truth.levels.forEach((lv, l) => arena.i32(truth[l], lv.length).set(lv));
+  drawUniforms(arena, sr, req.rng);
+  const logEvidence = new Float64Array(count);
+  const keptOut = req.truth ? new Float64Array(count * (p.L + 1)) : null;
+  for (let n0 = 0; n0 < count; n0 += p.perChunk) {
+    const real = Math.min(p.perChunk, count - n0);
+    req.likelihood(n0, n0 + real, arena.f64(lam, real * p.d * p.v));
+    upwardChunk(x, k, arena, p, c, lam, n0, real, g, logEvidence);
+    k.toDatumMajor(c.up[0], rootOut, 1, p.symbols[0], p.T, real, n0);
+    sampleChunk(k, p, c, sr, n0, real, K);
+    if (down && keptOut && req.truth) {
+      downwardChunk(k, arena, p, c, down, n0, real, truth, kept, null);
+      const root = arena.floats(precision, rootOut, count * p.symbols[0]);
+      const classes = req.truth.levels[0];
+      for (let n = 0; n < real; n++) keptOut[(n0 + n) * (p.L + 1)] = root[(n0 + n) * p.symbols[0] + classes[n0 + n]];
+      for (let l = 1; l <= p.L; l++) {
+        const kl = arena.f64(kept![l], p.T);
+        for (let n = 0; n < real; n++) keptOut[(n0 + n) * (p.L + 1) + l] = kl[n] / p.width[l];
+      }
+    }
+  }
+  return {
+    logEvidence,
+    rootPosterior: arena.floats(precision, rootOut, count * p.symbols[0]).slice(),
+    posterior: copyTrees(arena, p, sr),
+    levelMarginalKept: keptOut,
+  };
+}
+
+/** Upward sweep with datum-major results (the BpBackend contract). */
+export function fastUpward(g: Grammar, precision: Precision, lambda: FloatArray, count: number): { messages: FloatArray[]; logEvidence: Float64Array } {
+  const x = wasm();
+  const k = kernelsFor(x, precision);
+  const p = plan(g, precision, count);
+  const arena = new Arena(x);
+  const c = allocChunk(arena, p, g);
+  const lam = arena.alloc(p.perChunk * p.d * p.v * 8);
+  const out = p.width.map((w, l) => arena.alloc(count * w * p.symbols[l] * p.size));
+  arena.commit();
+  writeRules(arena, c, g);
+  const logEvidence = new Float64Array(count);
+  const stride = p.d * p.v;
+  for (let n0 = 0; n0 < count; n0 += p.perChunk) {
+    const real = Math.min(p.perChunk, count - n0);
+    arena.f64(lam, real * stride).set(lambda.subarray(n0 * stride, (n0 + real) * stride));
+    upwardChunk(x, k, arena, p, c, lam, n0, real, g, logEvidence);
+    for (let l = 0; l <= p.L; l++) k.toDatumMajor(c.up[l], out[l], p.width[l], p.symbols[l], p.T, real, n0);
+  }
+  const messages = out.map((ptr, l) => arena.floats(precision, ptr, count * p.width[l] * p.symbols[l]).slice());
+  return { messages, logEvidence };
+}
+
+/** Regions for datum-major messages copied in (typed-array set converts precision if needed). */
+function uploadRegions(arena: Arena, p: Plan, count: number): Ptr[] {
+  return p.width.map((w, l) => arena.alloc(count * w * p.symbols[l] * p.size));
+}
+
+/** Marginals at every level from datum-major upward messages (the BpBackend contract). */
+export function fastMarginals(g: Grammar, precision: Precision, messages: readonly FloatArray[], count: number): FloatArray[] {
+  const x = wasm();
+  const k = kernelsFor(x, precision);
+  const p = plan(g, precision, count);
+  const arena = new Arena(x);
+  const c = allocChunk(arena, p, g);
+  const src = uploadRegions(arena, p, count);
+  const down = allocDown(arena, p);
+  const mu = p.width.map((w, l) => arena.alloc(count * w * p.symbols[l] * p.size));
+  arena.commit();
+  writeRules(arena, c, g);
+  src.forEach((ptr, l) => arena.floats(precision, ptr, messages[l].length).set(messages[l]));
+  for (let n0 = 0; n0 < count; n0 += p.perChunk) {
+    const real = Math.min(p.perChunk, count - n0);
+    for (let l = 0; l <= p.L; l++) k.fromDatumMajor(src[l], c.up[l], p.width[l], p.symbols[l], p.T, real, n0);
+    downwardChunk(k, arena, p, c, down, n0, real, null, null, mu);
+  }
+  const out = mu.map((ptr, l) => arena.floats(precision, ptr, count * p.width[l] * p.symbols[l]).slice());
+  // Root: uniform prior, so μ_0 = ν↑_0.
+  out[0] = precision === 'f64' ? Float64Array.from(messages[0]) : Float32Array.from(messages[0]);
+  return out;
+}
+
+/** Exact posterior samples from datum-major upward messages (the BpBackend contract). */
+export function fastSample(g: Grammar, precision: Precision, messages: readonly FloatArray[], count: number, rng: Rng, K: number): TreeBatch {
+  const x = wasm();
+  const k = kernelsFor(x, precision);
+  const p = plan(g, precision, count);
+  const arena = new Arena(x);
+  const c = allocChunk(arena, p, g);
+  const src = uploadRegions(arena, p, count);
+  const sr = allocSample(arena, p, count, K);
+  arena.commit();
+  writeRules(arena, c, g);
+  src.forEach((ptr, l) => arena.floats(precision, ptr, messages[l].length).set(messages[l]));
+  drawUniforms(arena, sr, rng);
+  for (let n0 = 0; n0 < count; n0 += p.perChunk) {
+    const real = Math.min(p.perChunk, count - n0);
+    for (let l = 0; l <= p.L; l++) k.fromDatumMajor(src[l], c.up[l], p.width[l], p.symbols[l], p.T, real, n0);
+    sampleChunk(k, p, c, sr, n0, real, K);
+  }
+  return copyTrees(arena, p, sr);
+}

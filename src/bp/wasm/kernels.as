@@ -1,0 +1,340 @@
+// AssemblyScript source of the fast BP kernels (SPEC §2), compiled to WebAssembly with SIMD by
+// `npm run build:wasm` (bench/../src/bp/wasm/build.ts). Not part of the TypeScript program.
+//
+// Layout ("lane-major", batch innermost): a level's messages for a chunk of T data ("lanes",
+// T a multiple of 4) are [node][symbol][lane]; one row (node, symbol) is R = T·sizeof<F>() bytes
+// and 16-byte aligned, so each rule is a run of whole SIMD vectors across the chunk. Every kernel
+// is generic over the float type F (f64 or f32) and exported twice (suffix 64 / 32).
+// Pointers are byte offsets into this module's memory, laid out by the TypeScript driver
+// (src/bp/fastEngine.ts); kernels never allocate.
+
+// Where the driver may start its allocations.
+export function heapBase(): usize {
+  return __heap_base;
+}
+
+// First inconsistency found by a kernel (SPEC §2: a node with zero total weight).
+let errLane: i32 = -1;
+let errNode: i32 = -1;
+export function errorLane(): i32 {
+  return errLane;
+}
+export function errorNode(): i32 {
+  return errNode;
+}
+
+// Multiplies the per-lane evidence accumulator by z keeping the mantissa in [1, 2) and the binary
+// exponent as an integer, so log Z costs one log per datum at the end instead of one per node.
+@inline
+function accumulateZ(zprod: usize, zexp: usize, lane: i32, z: f64): void {
+  const p = load<f64>(zprod + (<usize>lane << 3)) * z;
+  const bits = reinterpret<u64>(p);
+  const e = <i32>((bits >> 52) & 0x7ff);
+  store<i32>(zexp + (<usize>lane << 2), load<i32>(zexp + (<usize>lane << 2)) + e - 1023);
+  store<f64>(zprod + (<usize>lane << 3), reinterpret<f64>((bits & 0x800fffffffffffff) | (<u64>1023 << 52)));
+}
+
+// Byte offsets sym·R of every rule child of one level, written to `off` (N·m·s i32).
+@inline
+function ruleOffsets(rules: usize, off: usize, count: i32, R: i32): void {
+  for (let r = 0; r < count; r++) store<i32>(off + (<usize>r << 2), load<i32>(rules + (<usize>r << 2)) * R);
+}
+
+// Leaves (SPEC §2, ν↑_L = λ normalised): `lam` holds `real` data of d·v f64 likelihoods,
+// datum-major and token-major; writes ν↑_L in lane layout; padding lanes get 1/v.
+function leaves<F>(lam: usize, dst: usize, d: i32, v: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 {
+  const size = <usize>sizeof<F>();
+  const R = <usize>T * size;
+  const flat = <F>(1.0 / <f64>v);
+  for (let i = 0; i < d; i++) {
+    const base = dst + <usize>i * <usize>v * R;
+    for (let n = 0; n < real; n++) {
+      const src = lam + (<usize>n * <usize>d + <usize>i) * <usize>v * 8;
+      let z = 0.0;
+      for (let b = 0; b < v; b++) z += load<f64>(src + (<usize>b << 3));
+      if (!(z > 0) || !isFinite(z)) {
+        errLane = n;
+        errNode = i;
+        return 1;
+      }
+      const inv = 1.0 / z;
+      const out = base + <usize>n * size;
+      for (let b = 0; b < v; b++) store<F>(out + <usize>b * R, <F>(load<f64>(src + (<usize>b << 3)) * inv));
+      accumulateZ(zprod, zexp, n, z);
+    }
+    for (let n = real; n < T; n++) {
+      const out = base + <usize>n * size;
+      for (let b = 0; b < v; b++) store<F>(out + <usize>b * R, flat);
+    }
+  }
+  return 0;
+}
+
+// Normalises node `par` (N rows) lane by lane and accumulates its normaliser (SPEC §2). `zs` is
+// scratch for one row. Returns 1 (and records the lane) when a real lane has zero weight.
+@inline
+function normaliseNode<F>(par: usize, N: i32, R: usize, real: i32, zprod: usize, zexp: usize, zs: usize, node: i32): i32 {
+  const size = <usize>sizeof<F>();
+  for (let l: usize = 0; l < R; l += 16) {
+    let z = v128.load(par + l);
+    for (let a = 1; a < N; a++) z = v128.add<F>(z, v128.load(par + <usize>a * R + l));
+    v128.store(zs + l, z);
+    const inv = v128.div<F>(v128.splat<F>(<F>1), z);
+    for (let a = 0; a < N; a++) {
+      const p = par + <usize>a * R + l;
+      v128.store(p, v128.mul<F>(v128.load(p), inv));
+    }
+  }
+  for (let n = 0; n < real; n++) {
+    const z = <f64>load<F>(zs + <usize>n * size);
+    if (!(z > 0) || !isFinite(z)) {
+      errLane = n;
+      errNode = node;
+      return 1;
+    }
+    accumulateZ(zprod, zexp, n, z);
+  }
+  return 0;
+}
+
+// One upward level (SPEC §2): for every parent p (width of them) and symbol a < N,
+// u(a) = Σ_k Π_j ν↑(child p·s+j, rule[a][k][j]), then normalised per node. `off` is scratch for
+// N·m·s i32, `zs` for one row.
+function upward<F>(child: usize, parent: usize, rules: usize, off: usize, zs: usize, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 {
+  const R = <usize>T * <usize>sizeof<F>();
+  const RI = <i32>R;
+  ruleOffsets(rules, off, N * m * s, RI);
+  const childStride = <usize>v * R;
+  for (let p = 0; p < width; p++) {
+    const c0 = child + <usize>p * <usize>s * childStride;
+    const par = parent + <usize>p * <usize>N * R;
+    if (s == 2) {
+      const c1 = c0 + childStride;
+      for (let a = 0; a < N; a++) {
+        const o = off + (<usize>(a * m * 2) << 2);
+        const row = par + <usize>a * R;
+        for (let l: usize = 0; l < R; l += 16) {
+          let acc = v128.splat<F>(<F>0);
+          for (let k = 0; k < m; k++) {
+            const x = v128.load(c0 + <usize>load<i32>(o + (<usize>(2 * k) << 2)) + l);
+            const y = v128.load(c1 + <usize>load<i32>(o + (<usize>(2 * k + 1) << 2)) + l);
+            acc = v128.add<F>(acc, v128.mul<F>(x, y));
+          }
+          v128.store(row + l, acc);
+        }
+      }
+    } else {
+      for (let a = 0; a < N; a++) {
+        const o = off + (<usize>(a * m * s) << 2);
+        const row = par + <usize>a * R;
+        for (let l: usize = 0; l < R; l += 16) {
+          let acc = v128.splat<F>(<F>0);
+          for (let k = 0; k < m; k++) {
+            const ok = o + (<usize>(k * s) << 2);
+            let w = v128.load(c0 + <usize>load<i32>(ok) + l);
+            for (let j = 1; j < s; j++) w = v128.mul<F>(w, v128.load(c0 + <usize>j * childStride + <usize>load<i32>(ok + (<usize>j << 2)) + l));
+            acc = v128.add<F>(acc, w);
+          }
+          v128.store(row + l, acc);
+        }
+      }
+    }
+    if (normaliseNode<F>(par, N, R, real, zprod, zexp, zs, p)) return 1;
+  }
+  return 0;
+}
+
+// Draws an index from weights w[0..n) (f64) with total `total` and uniform u ∈ [0, 1), exactly as
+// the reference's drawIndex does (same arithmetic, so float64 paths draw the same index).
+@inline
+function draw(w: usize, n: i32, total: f64, u: f64): i32 {
+  let x = u * total;
+  for (let i = 0; i < n - 1; i++) {
+    x -= load<f64>(w + (<usize>i << 3));
+    if (x < 0) return i;
+  }
+  for (let i = n - 1; i > 0; i--) if (load<f64>(w + (<usize>i << 3)) > 0) return i;
+  return 0;
+}
+
+// Root of posterior sampling (SPEC §2): class of trajectory t of datum n0+n from μ_0 = ν↑_0.
+// `u` holds the root uniforms of the whole batch (index (n0+n)·K + t), `out` the root symbols of
+// the whole batch (same index), `w` scratch for N f64.
+function sampleRoot<F>(root: usize, N: i32, u: usize, out: usize, w: usize, n0: i32, real: i32, K: i32, T: i32): void {
+  const size = <usize>sizeof<F>();
+  const R = <usize>T * size;
+  for (let n = 0; n < real; n++) {
+    for (let a = 0; a < N; a++) store<f64>(w + (<usize>a << 3), <f64>load<F>(root + <usize>a * R + <usize>n * size));
+    for (let t = 0; t < K; t++) {
+      const row = <usize>(n0 + n) * <usize>K + <usize>t;
+      store<i32>(out + (row << 2), draw(w, N, 1.0, load<f64>(u + (row << 3))));
+    }
+  }
+}
+
+// One level of posterior sampling (SPEC §2): each node with sampled symbol a picks rule k with
+// probability ∝ Π_j ν↑(child j, rule[a][k][j]) and writes its tuple. `parents`/`children` are the
+// sampled symbols of the whole batch, datum-major (row (n0+n)·K + t, then node); `u` the level's
+// uniforms (index row·width + node); `below` ν↑ of level ℓ+1 for this chunk; `w` scratch for m f64.
+function sampleLevel<F>(below: usize, rules: usize, parents: usize, children: usize, u: usize, w: usize, n0: i32, real: i32, K: i32, width: i32, v: i32, m: i32, s: i32, T: i32): void {
+  const size = <usize>sizeof<F>();
+  const R = <usize>T * size;
+  for (let n = 0; n < real; n++) {
+    const lane = below + <usize>n * size;
+    for (let t = 0; t < K; t++) {
+      const row = <usize>(n0 + n) * <usize>K + <usize>t;
+      for (let i = 0; i < width; i++) {
+        const a = load<i32>(parents + ((row * <usize>width + <usize>i) << 2));
+        const cb = lane + <usize>i * <usize>s * <usize>v * R;
+        const rb = rules + (<usize>(a * m * s) << 2);
+        let sum = 0.0;
+        for (let k = 0; k < m; k++) {
+          let x = 1.0;
+          for (let j = 0; j < s; j++) x *= <f64>load<F>(cb + (<usize>(j * v + load<i32>(rb + (<usize>(k * s + j) << 2)))) * R);
+          store<f64>(w + (<usize>k << 3), x);
+          sum += x;
+        }
+        const k = draw(w, m, sum, load<f64>(u + ((row * <usize>width + <usize>i) << 3)));
+        const cout = children + ((row * <usize>width + <usize>i) * <usize>s << 2);
+        for (let j = 0; j < s; j++) store<i32>(cout + (<usize>j << 2), load<i32>(rb + (<usize>(k * s + j) << 2)));
+      }
+    }
+  }
+}
+
+// Downward step (SPEC §2) from `down` (ν↓ of the width parents, N rows each, normalised) to the
+// unnormalised ν↓ of their children in `childDown` (width·s nodes, v rows; zeroed here):
+// ν↓(child j, rule[a][k][j]) += ν↓(a)·Π_{j'≠j} ν↑(child j', rule[a][k][j']).
+function downward<F>(down: usize, below: usize, childDown: usize, rules: usize, off: usize, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32): void {
+  const R = <usize>T * <usize>sizeof<F>();
+  ruleOffsets(rules, off, N * m * s, <i32>R);
+  const childStride = <usize>v * R;
+  memory.fill(childDown, 0, <usize>width * <usize>s * childStride);
+  for (let p = 0; p < width; p++) {
+    const c0 = below + <usize>p * <usize>s * childStride;
+    const d0 = childDown + <usize>p * <usize>s * childStride;
+    const dn = down + <usize>p * <usize>N * R;
+    for (let a = 0; a < N; a++) {
+      const o = off + (<usize>(a * m * s) << 2);
+      for (let l: usize = 0; l < R; l += 16) {
+        const wa = v128.load(dn + <usize>a * R + l);
+        if (s == 2) {
+          for (let k = 0; k < m; k++) {
+            const o0 = <usize>load<i32>(o + (<usize>(2 * k) << 2)) + l;
+            const o1 = childStride + <usize>load<i32>(o + (<usize>(2 * k + 1) << 2)) + l;
+            const x = v128.load(c0 + o0);
+            const y = v128.load(c0 + o1);
+            v128.store(d0 + o0, v128.add<F>(v128.load(d0 + o0), v128.mul<F>(wa, y)));
+            v128.store(d0 + o1, v128.add<F>(v128.load(d0 + o1), v128.mul<F>(wa, x)));
+          }
+        } else {
+          for (let k = 0; k < m; k++) {
+            const ok = o + (<usize>(k * s) << 2);
+            for (let j = 0; j < s; j++) {
+              // w·Π_{j'<j}·Π_{j'>j}, in the reference's prefix·suffix order.
+              let pre = v128.splat<F>(<F>1);
+              for (let q = 0; q < j; q++) pre = v128.mul<F>(pre, v128.load(c0 + <usize>q * childStride + <usize>load<i32>(ok + (<usize>q << 2)) + l));
+              let suf = v128.splat<F>(<F>1);
+              for (let q = s - 1; q > j; q--) suf = v128.mul<F>(v128.load(c0 + <usize>q * childStride + <usize>load<i32>(ok + (<usize>q << 2)) + l), suf);
+              const oj = <usize>j * childStride + <usize>load<i32>(ok + (<usize>j << 2)) + l;
+              v128.store(d0 + oj, v128.add<F>(v128.load(d0 + oj), v128.mul<F>(v128.mul<F>(wa, pre), suf)));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Marginals of `nodes` nodes (SPEC §2): normalises childDown in place (it is the next level's ν↓)
+// and μ ∝ ν↓·ν↑. If `truth` ≠ 0 (i32 symbols of this level for the whole batch, datum-major)
+// adds μ(node, truth) to kept[lane] (f64). If `muOut` ≠ 0 writes μ datum-major
+// ([((n0+n)·nodes + c)·v + b], type F). `zs` scratch for one row.
+function marginals<F>(childDown: usize, below: usize, nodes: i32, v: i32, T: i32, real: i32, n0: i32, truth: usize, kept: usize, muOut: usize, zs: usize): void {
+  const size = <usize>sizeof<F>();
+  const R = <usize>T * size;
+  for (let c = 0; c < nodes; c++) {
+    const cd = childDown + <usize>c * <usize>v * R;
+    const up = below + <usize>c * <usize>v * R;
+    for (let l: usize = 0; l < R; l += 16) {
+      let zd = v128.splat<F>(<F>0);
+      let z = v128.splat<F>(<F>0);
+      for (let b = 0; b < v; b++) {
+        const x = v128.load(cd + <usize>b * R + l);
+        zd = v128.add<F>(zd, x);
+        z = v128.add<F>(z, v128.mul<F>(x, v128.load(up + <usize>b * R + l)));
+      }
+      // ratio zd/z: μ(b) = (ν↓(b)/zd)·ν↑(b)·(zd/z).
+      v128.store(zs + l, v128.div<F>(zd, z));
+      const inv = v128.div<F>(v128.splat<F>(<F>1), zd);
+      for (let b = 0; b < v; b++) {
+        const p = cd + <usize>b * R + l;
+        v128.store(p, v128.mul<F>(v128.load(p), inv));
+      }
+    }
+    // childDown is now normalised: μ = ν↓·ν↑ / Σ_b ν↓·ν↑ (the normaliser ratio cancels).
+    if (truth != 0) {
+      for (let n = 0; n < real; n++) {
+        const b = load<i32>(truth + ((<usize>(n0 + n) * <usize>nodes + <usize>c) << 2));
+        const num = <f64>load<F>(cd + <usize>b * R + <usize>n * size) * <f64>load<F>(up + <usize>b * R + <usize>n * size);
+        store<f64>(kept + (<usize>n << 3), load<f64>(kept + (<usize>n << 3)) + num * <f64>load<F>(zs + <usize>n * size));
+      }
+    }
+    if (muOut != 0) {
+      for (let n = 0; n < real; n++) {
+        const r = load<F>(zs + <usize>n * size);
+        const o = muOut + (<usize>(n0 + n) * <usize>nodes + <usize>c) * <usize>v * size;
+        for (let b = 0; b < v; b++) store<F>(o + <usize>b * size, load<F>(cd + <usize>b * R + <usize>n * size) * load<F>(up + <usize>b * R + <usize>n * size) * r);
+      }
+    }
+  }
+}
+
+// Lane layout ⇄ datum-major ([((n0+n)·nodes + c)·N + a]) for `real` lanes of one level.
+function toDatumMajor<F>(src: usize, dst: usize, nodes: i32, N: i32, T: i32, real: i32, n0: i32): void {
+  const size = <usize>sizeof<F>();
+  const R = <usize>T * size;
+  for (let c = 0; c < nodes; c++) {
+    for (let a = 0; a < N; a++) {
+      const row = src + (<usize>c * <usize>N + <usize>a) * R;
+      for (let n = 0; n < real; n++) store<F>(dst + ((<usize>(n0 + n) * <usize>nodes + <usize>c) * <usize>N + <usize>a) * size, load<F>(row + <usize>n * size));
+    }
+  }
+}
+function fromDatumMajor<F>(src: usize, dst: usize, nodes: i32, N: i32, T: i32, real: i32, n0: i32): void {
+  const size = <usize>sizeof<F>();
+  const R = <usize>T * size;
+  const flat = <F>1 / <F>N;
+  for (let c = 0; c < nodes; c++) {
+    for (let a = 0; a < N; a++) {
+      const row = dst + (<usize>c * <usize>N + <usize>a) * R;
+      for (let n = 0; n < real; n++) store<F>(row + <usize>n * size, load<F>(src + ((<usize>(n0 + n) * <usize>nodes + <usize>c) * <usize>N + <usize>a) * size));
+      for (let n = real; n < T; n++) store<F>(row + <usize>n * size, flat);
+    }
+  }
+}
+// Uniform ν↓ (the root prior) for `N` rows.
+function fill<F>(dst: usize, rows: i32, T: i32, value: f64): void {
+  const size = <usize>sizeof<F>();
+  const end = dst + <usize>rows * <usize>T * size;
+  for (let p = dst; p < end; p += size) store<F>(p, <F>value);
+}
+
+export function leaves64(lam: usize, dst: usize, d: i32, v: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 { return leaves<f64>(lam, dst, d, v, T, real, zprod, zexp); }
+export function leaves32(lam: usize, dst: usize, d: i32, v: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 { return leaves<f32>(lam, dst, d, v, T, real, zprod, zexp); }
+export function upward64(child: usize, parent: usize, rules: usize, off: usize, zs: usize, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 { return upward<f64>(child, parent, rules, off, zs, width, N, m, v, s, T, real, zprod, zexp); }
+export function upward32(child: usize, parent: usize, rules: usize, off: usize, zs: usize, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 { return upward<f32>(child, parent, rules, off, zs, width, N, m, v, s, T, real, zprod, zexp); }
+export function sampleRoot64(root: usize, N: i32, u: usize, out: usize, w: usize, n0: i32, real: i32, K: i32, T: i32): void { sampleRoot<f64>(root, N, u, out, w, n0, real, K, T); }
+export function sampleRoot32(root: usize, N: i32, u: usize, out: usize, w: usize, n0: i32, real: i32, K: i32, T: i32): void { sampleRoot<f32>(root, N, u, out, w, n0, real, K, T); }
+export function sampleLevel64(below: usize, rules: usize, parents: usize, children: usize, u: usize, w: usize, n0: i32, real: i32, K: i32, width: i32, v: i32, m: i32, s: i32, T: i32): void { sampleLevel<f64>(below, rules, parents, children, u, w, n0, real, K, width, v, m, s, T); }
+export function sampleLevel32(below: usize, rules: usize, parents: usize, children: usize, u: usize, w: usize, n0: i32, real: i32, K: i32, width: i32, v: i32, m: i32, s: i32, T: i32): void { sampleLevel<f32>(below, rules, parents, children, u, w, n0, real, K, width, v, m, s, T); }
+export function downward64(down: usize, below: usize, childDown: usize, rules: usize, off: usize, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32): void { downward<f64>(down, below, childDown, rules, off, width, N, m, v, s, T); }
+export function downward32(down: usize, below: usize, childDown: usize, rules: usize, off: usize, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32): void { downward<f32>(down, below, childDown, rules, off, width, N, m, v, s, T); }
+export function marginals64(childDown: usize, below: usize, nodes: i32, v: i32, T: i32, real: i32, n0: i32, truth: usize, kept: usize, muOut: usize, zs: usize): void { marginals<f64>(childDown, below, nodes, v, T, real, n0, truth, kept, muOut, zs); }
+export function marginals32(childDown: usize, below: usize, nodes: i32, v: i32, T: i32, real: i32, n0: i32, truth: usize, kept: usize, muOut: usize, zs: usize): void { marginals<f32>(childDown, below, nodes, v, T, real, n0, truth, kept, muOut, zs); }
+export function toDatumMajor64(src: usize, dst: usize, nodes: i32, N: i32, T: i32, real: i32, n0: i32): void { toDatumMajor<f64>(src, dst, nodes, N, T, real, n0); }
+export function toDatumMajor32(src: usize, dst: usize, nodes: i32, N: i32, T: i32, real: i32, n0: i32): void { toDatumMajor<f32>(src, dst, nodes, N, T, real, n0); }
+export function fromDatumMajor64(src: usize, dst: usize, nodes: i32, N: i32, T: i32, real: i32, n0: i32): void { fromDatumMajor<f64>(src, dst, nodes, N, T, real, n0); }
+export function fromDatumMajor32(src: usize, dst: usize, nodes: i32, N: i32, T: i32, real: i32, n0: i32): void { fromDatumMajor<f32>(src, dst, nodes, N, T, real, n0); }
+export function fill64(dst: usize, rows: i32, T: i32, value: f64): void { fill<f64>(dst, rows, T, value); }
+export function fill32(dst: usize, rows: i32, T: i32, value: f64): void { fill<f32>(dst, rows, T, value); }
