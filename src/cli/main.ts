@@ -5,8 +5,11 @@ import { registerGrammar } from './commands/grammar.ts';
 import { registerSample } from './commands/sample.ts';
 import { registerPosterior } from './commands/posterior.ts';
 import { registerForwardBackward } from './commands/forwardBackward.ts';
+import { registerTheory } from './commands/theory.ts';
 import { registerSweep } from './commands/sweep.ts';
 import { registerMerge } from './commands/merge.ts';
+import { registerReproduce } from './commands/reproduce.ts';
+import { registerReport } from './commands/report.ts';
 
 /** Exit codes: 0 success, 1 unexpected failure, 2 bad input. */
 export const EXIT_BAD_INPUT = 2;
@@ -22,8 +25,11 @@ export function buildProgram(argv: readonly string[]): Command {
   registerSample(program, argv);
   registerPosterior(program, argv);
   registerForwardBackward(program, argv);
+  registerTheory(program, argv);
   registerSweep(program, argv);
   registerMerge(program, argv);
+  registerReproduce(program, argv);
+  registerReport(program, argv);
   // Commander's own argument errors (unknown option, missing value) are bad input too.
   for (const cmd of program.commands) cmd.exitOverride();
   return program;

@@ -10,6 +10,7 @@ import { parseInteger, parseNoiseLevels } from '../parse.ts';
 import { startProgress } from '../progress.ts';
 import { runInfo } from '../runInfo.ts';
 import { fixed, formatTable, toCsv } from '../table.ts';
+import { theoryForRows, type RowTheory } from '../../theory/rowTheory.ts';
 
 export interface ForwardBackwardOptionValues extends GrammarOptionValues {
   process: string;
@@ -19,6 +20,7 @@ export interface ForwardBackwardOptionValues extends GrammarOptionValues {
   trajectories: string;
   grammars: string;
   correlations?: boolean;
+  theory?: boolean;
   out?: string;
   csv?: string;
 }
@@ -41,6 +43,7 @@ export function registerForwardBackward(program: Command, argv: readonly string[
     .option('--trajectories <k>', 'posterior samples per datum (chi needs >= 2)', '4')
     .option('--grammars <g>', 'number of grammar seeds: seed, seed+1, ..., seed+g-1', '1')
     .option('--correlations', 'also compute C(r) and C by tree distance (O(d^2 K) per datum)')
+    .option('--theory', 'add mean-field and population-dynamics predictions (same grammars) beside each row (SPEC §5)')
     .option('--out <file>', 'write results JSON')
     .option('--csv <file>', 'write results CSV');
   addGrammarOptions(cmd, { depth: '2,4,6', depthHelp: 'depths, e.g. 2,4,6' }).action((o: ForwardBackwardOptionValues) => {
@@ -65,7 +68,8 @@ export function registerForwardBackward(program: Command, argv: readonly string[
       bar.stop();
     }
     const rows = summariseCells(cells);
-    process.stdout.write(formatRows(rows));
+    const theory = o.theory ? theoryForRows(rows, choice.grammarFor, { ...choice.params, schedule }) : undefined;
+    process.stdout.write(formatRows(rows, theory));
     const parameters = {
       ...choice.params,
       depths: choice.depths,
@@ -79,22 +83,24 @@ export function registerForwardBackward(program: Command, argv: readonly string[
       samples,
       trajectories,
       correlations: o.correlations ?? false,
+      theory: o.theory ?? false,
     };
-    if (o.out !== undefined) writeFileAtomic(o.out, toJsonText({ run: runInfo(argv), parameters, rows, cells }));
+    if (o.out !== undefined) writeFileAtomic(o.out, toJsonText({ run: runInfo(argv), parameters, rows: theory ? rows.map((r, i) => ({ ...r, theory: theory[i] })) : rows, cells }));
     if (o.csv !== undefined) writeFileAtomic(o.csv, rowsToCsv(rows));
   });
 }
 
-export function formatRows(rows: readonly ForwardBackwardRow[]): string {
+export function formatRows(rows: readonly ForwardBackwardRow[], theory?: readonly RowTheory[]): string {
   return formatTable(
-    ['L', 'process', 'noise', 'P0', 'SE', 'P0(sampled)', 'tokens kept', 'chi', 'P_l (root..leaves)'],
-    rows.map((r) => [
+    ['L', 'process', 'noise', 'P0', 'SE', 'P0(sampled)', ...(theory ? ['P0 mean-field', 'P0 population'] : []), 'tokens kept', 'chi', 'P_l (root..leaves)'],
+    rows.map((r, i) => [
       r.depth,
       r.process,
       r.noise,
       fixed(r.classKept),
       fixed(r.classKeptSE, 4),
       fixed(r.classKeptSampled),
+      ...(theory ? [fixed(theory[i].meanField.classKept), fixed(theory[i].population.classKept)] : []),
       fixed(r.tokenKept),
       fixed(r.chi, 2),
       r.levelKept.map((x) => x.toFixed(2)).join(' '),

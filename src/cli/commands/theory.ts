@@ -1,0 +1,186 @@
+import type { Command } from 'commander';
+import { resolveVariant } from '../../core/errors.ts';
+import { resolveRuleRng } from '../../grammar/sampleRules.ts';
+import { resolveProcess, type ProcessName } from '../../noise/process.ts';
+import { makeSchedule } from '../../noise/schedule.ts';
+import { deepGrammar } from '../../theory/deepGrammar.ts';
+import { criticalPoint, validateMeanFieldParams } from '../../theory/meanField.ts';
+import { annealedPopulationDynamics, populationThreshold, type ThresholdResult } from '../../theory/populationDynamics.ts';
+import { meanFieldCriticalNoise, meanFieldPrediction, populationPrediction } from '../../theory/predict.ts';
+import { toJsonText, writeFileAtomic } from '../files.ts';
+import { parseInteger, parseIntegerList, parseNoiseLevels } from '../parse.ts';
+import { runInfo } from '../runInfo.ts';
+import { fixed, formatTable } from '../table.ts';
+
+export type TheoryMethod = 'mean-field' | 'population';
+export const THEORY_METHODS: readonly TheoryMethod[] = ['mean-field', 'population'];
+
+interface TheoryOptionValues {
+  vocab: string;
+  classes?: string;
+  synonyms: string;
+  tuple: string;
+  process: string;
+  depth: string;
+  noiseLevels?: string;
+  method: string;
+  population: string;
+  seed: string;
+  grammars: string;
+  rng: string;
+  schedule: string;
+  annealed?: boolean;
+  threshold?: boolean;
+  thresholdDepth: string;
+  out?: string;
+}
+
+/** Noise ranges that straddle each process's transition at v=32, m=8, s=2 (SPEC §4). */
+const DEFAULT_NOISE: Record<ProcessName, string> = {
+  eps: '0.5:0.9:9',
+  mask: '0.1:0.4:7',
+  uniform: '0.05:0.25:9',
+  gaussian: '0.05:0.2:7',
+};
+
+/** One row of `hierdiff theory`: one depth and noise level. */
+export interface TheoryRow {
+  depth: number;
+  process: ProcessName;
+  /** ε (eps, uniform, mask) or t/T (gaussian). */
+  noise: number;
+  method: TheoryMethod;
+  /** Mean-field: the effective leaf belief p_L. */
+  leafBelief?: number;
+  /** Predicted P_0. */
+  classKept: number;
+  /** Population: SD of P_0 over grammars. */
+  classKeptGrammarSD?: number;
+  /** Predicted P_ℓ, ℓ = 0..L (mean field: upward-only; population: full marginals when computed). */
+  levelKept: number[] | null;
+  /** Population: E[ν↑_ℓ(z_true)]. */
+  upwardKept?: number[];
+}
+
+export function registerTheory(program: Command, argv: readonly string[]): void {
+  program
+    .command('theory')
+    .description('mean-field map and population dynamics of BP messages: critical noise and predicted P_0, P_l (SPEC §5)')
+    .option('--vocab <v>', 'symbols per level, v', '32')
+    .option('--classes <nc>', 'root classes, n_c (default: v)')
+    .option('--synonyms <m>', 'rules per symbol, m', '8')
+    .option('--tuple <s>', 'children per node, s', '2')
+    .option('--process <name>', 'eps, uniform, mask or gaussian', 'eps')
+    .option('--depth <list>', 'depths, e.g. 2,4,8,30', '2,4,6,8')
+    .option('--noise-levels <list>', 'list 0.6,0.7 or range start:end:count; ε for eps/uniform/mask, t/T for gaussian (default: a range around the process transition)')
+    .option('--method <name>', 'mean-field or population', 'mean-field')
+    .option('--population <n>', 'population: messages per level and symbol', '1000')
+    .option('--seed <n>', 'population: first grammar seed (grammars seed..seed+g-1); also seeds the population streams', '0')
+    .option('--grammars <g>', 'population: number of grammar seeds', '1')
+    .option('--rng <own|python>', 'population: rule generator', 'own')
+    .option('--schedule <name>', 'linear or cosine (gaussian)', 'linear')
+    .option('--annealed', 'population: fresh random rules at every node instead of a grammar')
+    .option('--threshold', 'also estimate the L -> infinity threshold by population dynamics (bisection at --threshold-depth)')
+    .option('--threshold-depth <L>', 'depth used for --threshold', '30')
+    .option('--out <file>', 'write results JSON')
+    .action((o: TheoryOptionValues) => {
+      const sizes = validateMeanFieldParams({
+        vocab: parseInteger('vocab', o.vocab, 2, 65536),
+        synonyms: parseInteger('synonyms', o.synonyms, 1),
+        tuple: parseInteger('tuple', o.tuple, 2, 16),
+        ...(o.classes === undefined ? {} : { classes: parseInteger('classes', o.classes, 1) }),
+      });
+      const processName = resolveProcess(o.process);
+      const method = resolveVariant('method', o.method, THEORY_METHODS);
+      const depths = parseIntegerList('depth', o.depth, 1, method === 'mean-field' ? 100000 : 10000);
+      const noises = parseNoiseLevels('noise-levels', o.noiseLevels ?? DEFAULT_NOISE[processName]);
+      const population = parseInteger('population', o.population, 2, 1e7);
+      const seed = parseInteger('seed', o.seed, 0);
+      const grammarCount = parseInteger('grammars', o.grammars, 1, 10000);
+      const rng = resolveRuleRng(o.rng);
+      const schedule = makeSchedule(o.schedule);
+      const thresholdDepth = parseInteger('threshold-depth', o.thresholdDepth, 1, 10000);
+      const annealed = o.annealed ?? false;
+      const grammarSeeds = Array.from({ length: grammarCount }, (_, i) => seed + i);
+
+      const critical = criticalPoint(sizes);
+      const criticalNoise = meanFieldCriticalNoise(sizes, processName, schedule);
+      const rows: TheoryRow[] = [];
+      for (const depth of depths) {
+        const grammars = method === 'population' && !annealed ? grammarSeeds.map((gs) => deepGrammar(sizes, depth, gs, rng)) : [];
+        for (const noise of noises) {
+          if (method === 'mean-field') {
+            const mf = meanFieldPrediction(sizes, processName, noise, depth, schedule);
+            rows.push({ depth, process: processName, noise, method, leafBelief: mf.leafBelief, classKept: mf.classKept, levelKept: mf.levelKept });
+          } else if (annealed) {
+            const r = annealedPopulationDynamics({ ...sizes, depth }, { process: processName, noise, schedule, population, seed });
+            rows.push({ depth, process: processName, noise, method, classKept: r.classKept, levelKept: null, upwardKept: r.upwardKept });
+          } else {
+            // The level profile keeps every level's population: skip it when it would not fit.
+            const bytes = (depth + 1) * sizes.vocab ** 2 * population * 8;
+            const r = populationPrediction(grammars, { process: processName, noise, schedule, population, seed, levels: bytes <= 2 ** 29 });
+            rows.push({ depth, process: processName, noise, method, classKept: r.classKept, classKeptGrammarSD: r.classKeptGrammarSD, levelKept: r.levelKept, upwardKept: r.upwardKept });
+          }
+        }
+      }
+      let threshold: ThresholdResult | null = null;
+      if (o.threshold) {
+        threshold = populationThreshold(sizes, { process: processName, depth: thresholdDepth, grammarSeeds, rng, population, seed, schedule, annealed });
+      }
+
+      const units = processName === 'gaussian' ? 't/T' : 'eps';
+      const lines = [
+        `mean field (SPEC §5): v=${sizes.vocab} m=${sizes.synonyms} s=${sizes.tuple} n_c=${sizes.classes}; fixed points ${critical.fixedPoints.map((x) => x.toPrecision(6)).join(', ')}`,
+        critical.transitionExists
+          ? `  transition: p* = ${critical.pStar!.toPrecision(6)}, eps* = ${critical.criticalNoise!.toPrecision(6)}, lambda = ${critical.lambda!.toPrecision(6)}, nu = ${critical.nu!.toPrecision(4)}; ${processName} critical ${units} = ${fixed(criticalNoise, 4)}`
+          : `  no transition (s*m(v-1)/(v^s-1) >= 1 or no unstable fixed point)`,
+      ];
+      if (threshold) {
+        lines.push(`population dynamics${annealed ? ' (annealed)' : ''}: ${processName} threshold at L=${threshold.depth}: ${threshold.mean.toFixed(4)}${threshold.perGrammar.length > 1 ? ` ± ${threshold.sd.toFixed(4)} (SD over ${threshold.perGrammar.length} grammars)` : ''}`);
+      }
+      process.stdout.write(`${lines.join('\n')}\n`);
+      process.stdout.write(
+        formatTable(
+          ['L', 'process', units, 'method', 'P0', ...(rows.some((r) => r.classKeptGrammarSD !== undefined && grammarCount > 1) ? ['SD(grammars)'] : []), 'P_l (root..leaves)'],
+          rows.map((r) => [
+            r.depth,
+            r.process,
+            r.noise,
+            r.method + (annealed && method === 'population' ? ' (annealed)' : ''),
+            fixed(r.classKept, 4),
+            ...(r.classKeptGrammarSD !== undefined && grammarCount > 1 ? [fixed(r.classKeptGrammarSD, 4)] : []),
+            (r.levelKept ?? r.upwardKept ?? []).length <= 12 ? (r.levelKept ?? r.upwardKept ?? []).map((x) => x.toFixed(2)).join(' ') : '(see JSON)',
+          ]),
+        ),
+      );
+      if (o.out !== undefined) {
+        const parameters = {
+          ...sizes,
+          process: processName,
+          method,
+          depths,
+          noiseLevels: noises,
+          schedule: schedule.name,
+          ...(method === 'population' ? { population, seed, grammarSeeds: annealed ? null : grammarSeeds, rng, annealed } : {}),
+        };
+        writeFileAtomic(
+          o.out,
+          toJsonText({
+            run: runInfo(argv),
+            parameters,
+            transitionExists: critical.transitionExists,
+            fixedPoints: critical.fixedPoints,
+            pStar: critical.pStar,
+            /** Mean-field critical noise of this process, in its noise units (ε, or t/T for gaussian). */
+            criticalNoise,
+            /** Mean-field ε* of the ε-process (= criticalNoise for eps and mask). */
+            criticalEps: critical.criticalNoise,
+            lambda: critical.lambda,
+            nu: critical.nu,
+            threshold,
+            rows,
+          }),
+        );
+      }
+    });
+}
