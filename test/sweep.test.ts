@@ -69,6 +69,22 @@ describe('sweep config and cells', () => {
     bad({ schedule: 'quadratic' }, 'schedule');
   });
 
+  it('expands grids written as text like the CLI does', () => {
+    const c = validateSweepConfig({ ...CONFIG, noiseLevels: { eps: '0.5:0.9:9', mask: '0.2,0.25' } });
+    expect(c.noiseLevels.eps).toEqual([0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9]);
+    expect(c.noiseLevels.mask).toEqual([0.2, 0.25]);
+    expect(() => validateSweepConfig({ ...CONFIG, noiseLevels: { eps: '0.5:0.9' } })).toThrow(/noiseLevels: eps: "0.5:0.9"/);
+  });
+
+  it('accepts the config file shown in docs/sweeps.md', () => {
+    const doc = readFileSync(new URL('../docs/sweeps.md', import.meta.url), 'utf8');
+    const block = /The same sweep as a file[\s\S]*?```json\n([\s\S]*?)```/.exec(doc);
+    expect(block).not.toBeNull();
+    const c = validateSweepConfig(JSON.parse(block![1]));
+    expect(sweepCells(c)).toHaveLength(6 * 4 * (9 + 5));
+    expect(sweepCells(c).filter((x) => x.depth === 8)[0].samples).toBe(600);
+  });
+
   it('takes parameters and depth from a saved grammar', () => {
     const g = sampleRules({ vocab: 8, synonyms: 2, tuple: 2, depth: 2 }, 5);
     const c = validateSweepConfig({ noiseLevels: { eps: [0.5] }, samples: 10, grammar: grammarToJson(g) });

@@ -64,7 +64,8 @@ export interface SweepConfigInput {
   grammars?: number;
   depths?: number[];
   processes?: string[];
-  noiseLevels: Partial<Record<string, number[]>>;
+  /** Per process: a list of levels, or the same as text: `"0.6,0.7"` or a range `"start:end:count"`. */
+  noiseLevels: Partial<Record<string, number[] | string>>;
   samples: number;
   samplesByDepth?: Record<string, number>;
   trajectories?: number;
@@ -175,7 +176,7 @@ export function validateSweepConfig(input: unknown): SweepConfig {
   for (const k of Object.keys(levelsIn)) if (!processes.includes(k as ProcessName)) fail('noiseLevels', `"${k}" is not one of the processes (${processes.join(', ')})`);
   const noiseLevels: Partial<Record<ProcessName, number[]>> = {};
   for (const p of processes) {
-    const list = levelsIn[p];
+    const list = typeof levelsIn[p] === 'string' ? expandLevels(p, levelsIn[p] as string) : levelsIn[p];
     if (!Array.isArray(list) || list.length === 0) fail('noiseLevels', `${p}: expected a non-empty list of numbers in [0, 1]`);
     for (const x of list) if (typeof x !== 'number' || !Number.isFinite(x) || x < 0 || x > 1) fail('noiseLevels', `${p}: ${JSON.stringify(x)} (expected numbers in [0, 1])`);
     // Cells' random streams are keyed by the level rounded to 1e−9: closer levels would share streams.
@@ -216,6 +217,26 @@ export function validateSweepConfig(input: unknown): SweepConfig {
     correlations,
     grammar,
   };
+}
+
+/**
+ * A grid written as text: a list `0.6,0.7` or a range `start:end:count` (count evenly spaced
+ * values, both ends included, rounded to 12 significant digits so 0.5:0.9:9 gives 0.55, not
+ * 0.5499999999), as the CLI's --noise-levels reads it.
+ */
+function expandLevels(p: string, text: string): number[] {
+  const bad = (): never => fail('noiseLevels', `${p}: "${text}" (expected a list like [0.6, 0.7], "0.6,0.7" or a range "start:end:count")`);
+  const num = (t: string) => (t.trim() === '' ? NaN : Number(t));
+  if (text.includes(':')) {
+    const parts = text.split(':');
+    if (parts.length !== 3 || !/^\s*\d+\s*$/.test(parts[2])) bad();
+    const [a, b, n] = [num(parts[0]), num(parts[1]), Number(parts[2])];
+    if (!Number.isFinite(a) || !Number.isFinite(b) || n < 1 || n > 100000 || (n === 1 && a !== b)) bad();
+    return Array.from({ length: n }, (_, i) => (n === 1 ? a : Number((a + ((b - a) * i) / (n - 1)).toPrecision(12))));
+  }
+  const values = text.split(',').map(num);
+  if (values.some((x) => Number.isNaN(x))) bad();
+  return values;
 }
 
 /** N for cells of depth L: the per-depth override, or `samples`. */

@@ -102,23 +102,9 @@ function parseDepthSamples(text: string, depths: readonly number[]): Record<stri
   return out;
 }
 
-/** The sweep config from --config FILE (noise levels may be lists or `a:b:n` strings there). */
+/** The sweep config from --config FILE (grids may be lists or `a:b:n` strings there). */
 function configFromFile(file: string): SweepConfigInput {
-  const raw = readJsonFile('config', file);
-  if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
-    const levels = (raw as Record<string, unknown>).noiseLevels;
-    if (typeof levels === 'object' && levels !== null) {
-      for (const [p, v] of Object.entries(levels as Record<string, unknown>)) {
-        if (typeof v !== 'string') continue;
-        try {
-          (levels as Record<string, unknown>)[p] = parseNoiseLevels(`noiseLevels.${p}`, v);
-        } catch {
-          throw new ParamError('config', `invalid sweep config noiseLevels: ${p}: "${v}" (expected a list like [0.6, 0.7] or a range "start:end:count", values in [0, 1])`);
-        }
-      }
-    }
-  }
-  return raw as SweepConfigInput;
+  return readJsonFile('config', file) as SweepConfigInput;
 }
 
 /** The sweep config from the grammar and noise options. */
