@@ -78,7 +78,7 @@ export function classKeptFigure(rows: readonly ClassKeptRow[], options: ClassKep
     $schema: SCHEMA,
     title: {
       text: options.title ?? `Class kept vs noise — ${processLabel(options.process)}`,
-      subtitle: `P₀ drops at a threshold ${sym}* that sharpens as the depth L grows`,
+      subtitle: `P₀ drops at a threshold ${options.process === 'gaussian' ? 't*/T' : `${sym}*`} that sharpens as the depth L grows`,
     },
     width: WIDTH,
     height: HEIGHT,

@@ -17,7 +17,7 @@ export interface LevelKeptOptions {
   process: ProcessName;
   /** The depth L whose rows are drawn. */
   depth: number;
-  /** Predicted P_ℓ(noise), e.g. the upward-only mean-field profile F^(L−ℓ)(p_L) (SPEC §5). */
+  /** Predicted P_ℓ(noise), e.g. population dynamics with the downward pass. */
   theory?: { label: string; points: readonly LevelCurvePoint[] };
   scheduleName?: string;
 }
@@ -99,7 +99,8 @@ export function levelKeptFigure(rows: readonly LevelKeptRow[], options: LevelKep
             type: 'nominal',
             title: null,
             scale: { domain: dashDomain, range: dashRange },
-            legend: { orient: 'top-right', symbolStrokeColor: '#444', symbolSize: 300 },
+            // Only worth a legend when there is a theory to tell apart; it stacks under the level legend.
+            legend: theory.length ? { orient: 'bottom-left', symbolStrokeColor: '#444', symbolSize: 300 } : null,
           },
           detail: { field: 'source' },
         },

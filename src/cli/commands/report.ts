@@ -1,0 +1,181 @@
+import type { Command } from 'commander';
+import { join, relative, resolve, sep } from 'node:path';
+import type { Grammar } from '../../grammar/grammar.ts';
+import { sampleRules } from '../../grammar/sampleRules.ts';
+import { grammarFromJson } from '../../grammar/serialize.ts';
+import { makeSchedule } from '../../noise/schedule.ts';
+import { reportFigures, type FigureEntry } from '../../report/figureSet.ts';
+import { reportHtml, type PageFigure } from '../../report/html.ts';
+import { renderSvg, svgToPng } from '../../report/render.ts';
+import { reportRows } from '../../report/rows.ts';
+import { meanFieldTheory, populationCurves, populationLevels, type MeanFieldTheory, type PopulationCurves, type PopulationLevels } from '../../report/theory.ts';
+import { grammarSeeds, readSweepFile, samplesAtDepth, type SweepConfig, type SweepFile } from '../../sweep/index.ts';
+import { toJsonText, writeFileAtomic } from '../files.ts';
+import { parseInteger } from '../parse.ts';
+import { runInfo } from '../runInfo.ts';
+
+/** How the report's theory curves are computed. */
+export interface ReportTheoryOptions {
+  /** Population-dynamics messages per (level, symbol); 0 skips population dynamics. */
+  population: number;
+  /** Population dynamics runs on the first this-many grammar seeds of the sweep (averaged). */
+  populationGrammars: number;
+}
+
+export interface WriteReportOptions extends ReportTheoryOptions {
+  /** Output folder: report.html, figures/, theory.json. */
+  outDir: string;
+  /** The results file, linked from the page. */
+  resultsPath: string;
+  /** The command that drew the figures, when it is not the one that made the results. */
+  reportCommand?: string;
+  /** One line of progress (stderr in the CLI). */
+  log: (line: string) => void;
+}
+
+/** The grammar every (seed, depth) of a sweep used (as the sweep's workers build it). */
+function grammarFor(config: SweepConfig): (seed: number, depth: number) => Grammar {
+  const cache = new Map<string, Grammar>();
+  return (seed, depth) => {
+    const key = `${seed}|${depth}`;
+    let g = cache.get(key);
+    if (!g) {
+      g = config.grammar ? grammarFromJson(config.grammar) : sampleRules({ vocab: config.vocab, classes: config.classes, synonyms: config.synonyms, tuple: config.tuple, depth }, seed, config.rng);
+      cache.set(key, g);
+    }
+    return g;
+  };
+}
+
+function list(xs: readonly (number | string)[]): string {
+  return xs.join(', ');
+}
+
+function parameterRows(config: SweepConfig, file: SweepFile, theory: ReportTheoryOptions): [string, string][] {
+  const seeds = grammarSeeds(config);
+  const rows: [string, string][] = [
+    ['grammar (SPEC §1)', `v = ${config.vocab}, n_c = ${config.classes}, m = ${config.synonyms}, s = ${config.tuple}${config.grammar ? ' (saved grammar)' : `, rules drawn by the ${config.rng} generator`}`],
+    ['depths L', list(config.depths)],
+    ['grammar seeds', seeds.length > 6 ? `${seeds[0]} … ${seeds[seeds.length - 1]} (${seeds.length})` : list(seeds)],
+    ['data per cell N', config.depths.map((L) => `L = ${L}: ${samplesAtDepth(config, L)}`).join('; ')],
+    ['trajectories per datum K', String(config.trajectories)],
+  ];
+  for (const p of config.processes) rows.push([`noise levels, ${p}${p === 'gaussian' ? ' (t/T)' : ' (ε)'}`, list(config.noiseLevels[p] ?? [])]);
+  if (config.processes.includes('gaussian')) rows.push(['schedule (gaussian)', `${config.schedule}, T = 1000, t = 0 is clean data`]);
+  rows.push(['cells', `${file.cells.length} of ${file.header.cells}${file.missing.length ? ` (${file.missing.length} missing)` : ''}`]);
+  rows.push(['estimator', 'P_ℓ by the marginal (Rao–Blackwellised) estimator E[μ_ℓ(z_true)]; bands ± 1 standard error of the pooled data']);
+  rows.push(['population dynamics', theory.population > 0 ? `${theory.population} messages per symbol, first ${Math.min(theory.populationGrammars, seeds.length)} grammar seed(s)` : 'skipped']);
+  return rows;
+}
+
+function theoryRows(mf: MeanFieldTheory | null): [string, string][] {
+  if (!mf) return [];
+  if (!mf.transitionExists) return [['mean-field transition', 'none for these sizes (F′(1) ≥ 1 or no interior fixed point)']];
+  return [
+    ['unstable fixed point p*', mf.pStar!.toFixed(4)],
+    ['mean-field ε* = (1 − p*)/(1 − 1/v)', mf.criticalNoise!.toFixed(4)],
+    ['λ = F′(p*)', mf.lambda!.toFixed(4)],
+    ['ν = ln s / ln λ', mf.nu!.toFixed(3)],
+  ];
+}
+
+/**
+ * Draws a report from a sweep's results: theory curves (mean-field; population dynamics for real
+ * noise), every figure as SVG and PNG under `outDir/figures`, `theory.json` and `report.html`.
+ * Returns the files written.
+ */
+export async function writeReport(file: SweepFile, o: WriteReportOptions): Promise<string[]> {
+  const config = file.header.config;
+  const rows = reportRows(file.cells);
+  const depths = [...new Set(file.cells.map((c) => c.depth))].sort((a, b) => a - b);
+  const params = { vocab: config.vocab, synonyms: config.synonyms, tuple: config.tuple, classes: config.classes };
+  const epsLevels = config.noiseLevels.eps ?? [];
+  const epsRange: [number, number] = epsLevels.length ? [Math.min(...epsLevels), Math.max(...epsLevels)] : [0.5, 0.9];
+  const meanField = depths.length ? meanFieldTheory(params, depths, epsRange) : null;
+  const population: PopulationCurves[] = [];
+  let levels: PopulationLevels | null = null;
+  if (o.population > 0) {
+    const schedule = makeSchedule(config.schedule);
+    const seeds = grammarSeeds(config).slice(0, Math.max(1, o.populationGrammars));
+    const grammars = grammarFor(config);
+    const levelProcess = config.processes.includes('eps') ? 'eps' : config.processes[0];
+    for (const process of config.processes) {
+      const noises = config.noiseLevels[process] ?? [];
+      const started = Date.now();
+      if (process !== 'eps') population.push(populationCurves({ process, depths, noises, grammarSeeds: seeds, grammarFor: grammars, schedule, population: o.population }));
+      // The level figure shows eps (else the first process) at the deepest depth.
+      if (process === levelProcess && depths.length) levels = populationLevels({ process, depth: depths[depths.length - 1], noises, grammarSeeds: seeds, grammarFor: grammars, schedule, population: o.population });
+      o.log(`report: population dynamics for ${process} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    }
+  }
+  const figures: FigureEntry[] = reportFigures({ rows, processes: config.processes, scheduleName: config.schedule, meanField, population, populationLevels: levels });
+  const written: string[] = [];
+  const figDir = join(o.outDir, 'figures');
+  const pageFigures: PageFigure[] = [];
+  for (const f of figures) {
+    const svg = await renderSvg(f.spec);
+    const svgPath = join(figDir, `${f.name}.svg`);
+    const pngPath = join(figDir, `${f.name}.png`);
+    writeFileAtomic(svgPath, svg);
+    writeFileAtomic(pngPath, svgToPng(svg));
+    written.push(svgPath, pngPath);
+    pageFigures.push({ name: f.name, title: f.title, caption: f.caption, svg, links: [`figures/${f.name}.png`, `figures/${f.name}.svg`] });
+  }
+  const theoryPath = join(o.outDir, 'theory.json');
+  writeFileAtomic(theoryPath, toJsonText({ meanField, population, populationLevels: levels }));
+  written.push(theoryPath);
+  const notes: string[] = [];
+  if (file.missing.length) notes.push(`${file.missing.length} cells of the sweep are missing (partial results); the figures show the cells present.`);
+  if (o.reportCommand) notes.push(`Figures drawn by: ${o.reportCommand}`);
+  const resultsLink = relative(resolve(o.outDir), resolve(o.resultsPath)).split(sep).join('/');
+  const html = reportHtml({
+    title: 'hierdiff: a phase transition in diffusion on hierarchical data',
+    command: file.header.run.command,
+    tool: `${file.header.run.tool} ${file.header.run.version}`,
+    parameters: parameterRows(config, file, o),
+    theory: theoryRows(meanField),
+    figures: pageFigures,
+    notes,
+    resultsFile: resultsLink,
+  });
+  const htmlPath = join(o.outDir, 'report.html');
+  writeFileAtomic(htmlPath, html);
+  written.push(htmlPath);
+  return written;
+}
+
+export interface ReportOptionValues {
+  out: string;
+  population: string;
+  populationGrammars: string;
+  partial?: boolean;
+}
+
+/** Parses the theory options shared by `report` and `reproduce`. */
+export function parseTheoryOptions(o: { population: string; populationGrammars: string }): ReportTheoryOptions {
+  return { population: parseInteger('population', o.population, 0, 1e6), populationGrammars: parseInteger('population-grammars', o.populationGrammars, 1, 10000) };
+}
+
+/** Adds the theory options shared by `report` and `reproduce`. */
+export function addTheoryOptions(cmd: Command, defaults: { population: string; populationGrammars: string }): Command {
+  return cmd
+    .option('--population <n>', 'population-dynamics messages per symbol for the real-noise predictions (0: skip)', defaults.population)
+    .option('--population-grammars <g>', 'run population dynamics on the first g grammar seeds (averaged)', defaults.populationGrammars);
+}
+
+export function registerReport(program: Command, argv: readonly string[]): void {
+  const cmd = program
+    .command('report')
+    .description('redraw the figures and report.html from a saved results file (JSON lines from reproduce or sweep)')
+    .argument('<results>', 'results file (JSON lines)')
+    .option('--out <dir>', 'output folder (report.html, figures/, theory.json)', 'hierdiff-report')
+    .option('--partial', 'draw from an unfinished results file (cells still missing)');
+  addTheoryOptions(cmd, { population: '400', populationGrammars: '2' }).action(async (results: string, o: ReportOptionValues) => {
+    // Everything is checked before anything is written.
+    const theory = parseTheoryOptions(o);
+    const file = readSweepFile(results, { partial: o.partial ?? false });
+    const started = Date.now();
+    const written = await writeReport(file, { ...theory, outDir: o.out, resultsPath: results, reportCommand: runInfo(argv).command, log: (l) => process.stderr.write(`${l}\n`) });
+    process.stderr.write(`report: ${written.length} files in ${((Date.now() - started) / 1000).toFixed(1)}s -> ${join(o.out, 'report.html')}\n`);
+  });
+}

@@ -1,0 +1,126 @@
+import type { Command } from 'commander';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import type { ProcessName } from '../../noise/process.ts';
+import { runSweep, validateSweepConfig, type SweepConfig, type SweepConfigInput, type SweepProgress } from '../../sweep/index.ts';
+import { parseInteger } from '../parse.ts';
+import { startProgress } from '../progress.ts';
+import { sweepCommand } from './sweep.ts';
+import { addTheoryOptions, parseTheoryOptions, writeReport } from './report.ts';
+
+/**
+ * Noise grids around each process's transition (SPEC §4: ε* ≈ 0.73 for eps, ≈ 0.26 for mask,
+ * ≈ 0.145 for uniform, t* ≈ 0.11 T for gaussian), denser near the crossing.
+ */
+const FULL_LEVELS: Record<ProcessName, number[]> = {
+  eps: [0.5, 0.6, 0.65, 0.68, 0.7, 0.72, 0.73, 0.74, 0.76, 0.78, 0.8, 0.85, 0.9],
+  mask: [0.1, 0.15, 0.2, 0.22, 0.24, 0.26, 0.28, 0.3, 0.35, 0.4, 0.45],
+  uniform: [0.05, 0.08, 0.1, 0.12, 0.13, 0.14, 0.15, 0.16, 0.18, 0.2, 0.25, 0.3],
+  gaussian: [0.05, 0.08, 0.09, 0.1, 0.105, 0.11, 0.115, 0.12, 0.13, 0.15, 0.2],
+};
+
+const QUICK_LEVELS: Record<ProcessName, number[]> = {
+  eps: [0.5, 0.6, 0.65, 0.7, 0.73, 0.76, 0.8, 0.9],
+  mask: [0.1, 0.2, 0.25, 0.3, 0.35, 0.45],
+  uniform: [0.05, 0.1, 0.13, 0.16, 0.2, 0.3],
+  gaussian: [0.05, 0.09, 0.11, 0.13, 0.15, 0.2],
+};
+
+/**
+ * The default sweep of `hierdiff reproduce`: v = 32, m = 8, s = 2, L ∈ {2, 4, 6, 8}, all four
+ * processes. Full: 4 grammar seeds × 1000 data (500 at L = 8), so pooled standard errors are
+ * ≤ 0.01 away from the transition. Quick: the same figures from 2 seeds × 100 data (60 at L = 8)
+ * on coarser grids, about a minute on 2 cores.
+ */
+export function reproduceConfig(quick: boolean): SweepConfig {
+  const input: SweepConfigInput = {
+    vocab: 32,
+    classes: 32,
+    synonyms: 8,
+    tuple: 2,
+    rng: 'own',
+    seed: 0,
+    grammars: quick ? 2 : 4,
+    depths: [2, 4, 6, 8],
+    processes: ['eps', 'mask', 'uniform', 'gaussian'],
+    noiseLevels: quick ? QUICK_LEVELS : FULL_LEVELS,
+    samples: quick ? 100 : 1000,
+    samplesByDepth: quick ? { '8': 60 } : { '8': 500 },
+    trajectories: 8,
+    schedule: 'linear',
+    correlations: false,
+  };
+  return validateSweepConfig(input);
+}
+
+/** Theory defaults: population dynamics size and grammars, smaller for --quick. */
+const THEORY_DEFAULTS = { full: { population: '400', populationGrammars: '2' }, quick: { population: '150', populationGrammars: '1' } };
+
+interface ReproduceOptionValues {
+  quick?: boolean;
+  out: string;
+  workers?: string;
+  resume?: boolean;
+  population?: string;
+  populationGrammars?: string;
+}
+
+function seconds(ms: number): string {
+  const s = ms / 1000;
+  return s < 120 ? `${s.toFixed(1)}s` : `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+}
+
+/** Sweep progress on stderr: a bar on a terminal, else one line every 30 s (CI logs). */
+function progress(): { update(p: SweepProgress): void; stop(): void } {
+  if (process.stderr.isTTY) {
+    let bar: ReturnType<typeof startProgress> | null = null;
+    return {
+      update(p) {
+        bar ??= startProgress('reproduce', p.samplesTotal);
+        bar.update(p.samplesDone, { cells: `${p.cellsDone}/${p.cellsTotal}` });
+      },
+      stop: () => bar?.stop(),
+    };
+  }
+  let last = 0;
+  return {
+    update(p) {
+      if (p.lastKey === null || p.elapsedSeconds - last < 30) return;
+      last = p.elapsedSeconds;
+      process.stderr.write(`reproduce: ${p.cellsDone}/${p.cellsTotal} cells, ${Math.round(p.samplesPerSecond)} samples/s, ETA ${p.etaSeconds === null ? '?' : seconds(p.etaSeconds * 1000)}\n`);
+    },
+    stop() {},
+  };
+}
+
+export function registerReproduce(program: Command, argv: readonly string[]): void {
+  const cmd = program
+    .command('reproduce')
+    .description("run the paper's RHM sweep (v32 m8 s2, L = 2,4,6,8, all four processes) and write results, figures and report.html")
+    .option('--quick', 'same figures from fewer samples, depths points and theory (about a minute on 2 cores)')
+    .option('--out <dir>', 'output folder (results.jsonl, figures/, theory.json, report.html)', 'hierdiff-report')
+    .option('--workers <n>', `worker threads (default: all cores, here ${availableParallelism()})`)
+    .option('--resume', 'continue an interrupted run in --out (skips finished cells)');
+  addTheoryOptions(cmd, { population: '', populationGrammars: '' }).action(async (o: ReproduceOptionValues) => {
+    // Everything is checked before anything is written.
+    const quick = o.quick ?? false;
+    const defaults = quick ? THEORY_DEFAULTS.quick : THEORY_DEFAULTS.full;
+    const theory = parseTheoryOptions({ population: o.population || defaults.population, populationGrammars: o.populationGrammars || defaults.populationGrammars });
+    const workers = o.workers === undefined ? availableParallelism() : parseInteger('workers', o.workers, 1, 1024);
+    const config = reproduceConfig(quick);
+    const resultsPath = join(o.out, 'results.jsonl');
+    const started = Date.now();
+    const bar = progress();
+    let result;
+    try {
+      result = await runSweep(config, { out: resultsPath, workers, resume: o.resume ?? false, overwrite: true, command: sweepCommand(argv), onProgress: (p) => bar.update(p) });
+    } finally {
+      bar.stop();
+    }
+    const sweepMs = Date.now() - started;
+    process.stderr.write(`reproduce: sweep of ${result.cells.length} cells on ${workers} worker(s) in ${seconds(sweepMs)}${result.resumed ? ` (${result.resumed} found finished)` : ''} -> ${resultsPath}\n`);
+    const reportStarted = Date.now();
+    const written = await writeReport({ header: result.header, cells: result.cells, missing: [] }, { ...theory, outDir: o.out, resultsPath, log: (l) => process.stderr.write(`${l}\n`) });
+    process.stderr.write(`reproduce: theory and ${written.length} report files in ${seconds(Date.now() - reportStarted)}; total ${seconds(Date.now() - started)} -> ${join(o.out, 'report.html')}\n`);
+  });
+}
