@@ -71,10 +71,10 @@ describe.each(BACKENDS)('BP backend $backend.name', ({ backend, tolerance }) => 
       }
     });
 
-    it('posterior-sample frequencies of whole trees match enumeration within Monte Carlo bounds', () => {
-      const { lambda } = evidenceFor(g, 'eps', 1, 21);
+    it.each(PROCESS_NAMES)('posterior-sample frequencies of whole trees match enumeration within Monte Carlo bounds (%s)', (process) => {
+      const { lambda } = evidenceFor(g, process, 1, 21);
       const exact = bruteForcePosterior(g, trees, lambda);
-      const K = 20000;
+      const K = 10000;
       const up = backend.upward(g, lambda, 1);
       const samples = backend.sample(g, up, createRng(5, 6), K);
       const index = new Map<string, number>();
