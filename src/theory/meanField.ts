@@ -89,7 +89,7 @@ export const ROOT_TOLERANCE = 1e-12;
  * those two roots out (synthetic division, so a root near an end is not lost) and bracket the
  * sign changes of the quotient on a fine grid, then bisect each to {@link ROOT_TOLERANCE}.
  */
-function interiorFixedPoints(p: MeanFieldParams): number[] {
+export function interiorFixedPoints(p: MeanFieldParams): number[] {
   const { fPrime, g } = coefficients(p, p.vocab);
   const s = p.tuple;
   // Coefficients from the highest power p^(s+1) down to p^0.
