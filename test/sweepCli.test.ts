@@ -3,6 +3,7 @@ import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { sweepCommand } from '../src/cli/commands/sweep.ts';
 import { BIN, runCli } from './helpers/cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hierdiff-sweep-cli-'));
@@ -22,6 +23,13 @@ function expectOneLineError(r: { code: number; stderr: string }, pattern: RegExp
   expect(lines[0]).toMatch(/^hierdiff: /);
   expect(lines[0]).toMatch(pattern);
 }
+
+describe('recorded command', () => {
+  it('leaves out the options that do not change results, in both spellings', () => {
+    const argv = ['node', 'hierdiff', 'sweep', '--workers=1', '--samples', '30', '--resume', '--shard', '0/2', '--out', 'a b.jsonl', '--overwrite', '--out=x', '--workers', '4', '--depth', '2'];
+    expect(sweepCommand(argv)).toBe('hierdiff sweep --samples 30 --depth 2');
+  });
+});
 
 describe('hierdiff sweep and merge (real binary)', () => {
   it('a sweep killed mid-way and resumed writes the same file as an uninterrupted run', async () => {
@@ -53,18 +61,15 @@ describe('hierdiff sweep and merge (real binary)', () => {
     expect(lineCount(full)).toBe(17);
   });
 
-  it('workers 1 vs 2 and 2 shards merged give the same bytes; merge prints the summary', () => {
+  it('a whole run and 2 shards merged give the same bytes; merge prints the summary', () => {
     const whole = file('whole.jsonl');
     expect(runCli([...TINY, '--workers', '2', '--out', whole]).code).toBe(0);
-    const w1 = runCli([...TINY, '--workers=1', '--out', file('w1.jsonl')]);
-    expect(w1.code, w1.stderr).toBe(0);
-    expect(w1.stdout).toMatch(/L\s+process\s+noise\s+P0/);
-    expect(read(file('w1.jsonl'))).toBe(read(whole));
     const header = JSON.parse(read(whole).split('\n')[0]);
     expect(header.run.command).toBe(`hierdiff ${TINY.join(' ')}`);
     for (const i of [0, 1]) expect(runCli([...TINY, '--shard', `${i}/2`, '--workers', '1', '--out', file(`s${i}.jsonl`)]).code).toBe(0);
     const m = runCli(['merge', file('s1.jsonl'), file('s0.jsonl'), '--out', file('merged.jsonl')]);
     expect(m.code, m.stderr).toBe(0);
+    expect(m.stdout).toMatch(/L\s+process\s+noise\s+P0/);
     expect(m.stdout).toContain('mask');
     expect(read(file('merged.jsonl'))).toBe(read(whole));
   });

@@ -5,11 +5,11 @@ import type { SweepConfig } from './config.ts';
 import type { SweepTask } from './task.ts';
 
 /**
- * The worker entry: a plain .mjs that registers tsx's loader in its thread and then loads
- * task.ts, so workers run from source whether the main thread runs under the bin (tsx),
- * vitest or `node --import tsx`, from any working directory.
+ * The worker entry. From source, a plain .mjs that registers tsx's loader in its thread and then
+ * loads task.ts, so workers run whether the main thread runs under the bin (tsx), vitest or
+ * `node --import tsx`, from any working directory. From a build (dist/, .js), task.js itself.
  */
-const WORKER_URL = new URL('./worker.mjs', import.meta.url).href;
+const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker.mjs' : './task.js', import.meta.url).href;
 
 /**
  * Runs cells on `workers` worker threads and calls `onDone` on this thread as each finishes, in
@@ -25,7 +25,7 @@ export async function runCellsOnWorkers(
 ): Promise<void> {
   if (cells.length === 0) return;
   const threads = Math.min(workers, cells.length);
-  const pool = new Piscina({ filename: WORKER_URL, minThreads: threads, maxThreads: threads, concurrentTasksPerWorker: 1, idleTimeout: 60_000 });
+  const pool = new Piscina({ filename: WORKER_URL, name: 'runSweepTask', minThreads: threads, maxThreads: threads, concurrentTasksPerWorker: 1, idleTimeout: 60_000 });
   let failed = false;
   try {
     await Promise.all(
