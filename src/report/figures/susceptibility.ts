@@ -36,7 +36,7 @@ export function susceptibilityFigure(rows: readonly SusceptibilityRow[], options
   const yEnc = { field: 'y', type: 'quantitative' as const, title: 'susceptibility χ = Σᵢⱼ Cᵢⱼ / Σᵢ Cᵢᵢ (tokens)', scale: { domain: [0, Math.max(1, yMax * 1.15)], nice: true } };
   return {
     $schema: SCHEMA,
-    title: { text: `Correlated changes — ${processLabel(options.process)}`, subtitle: 'χ counts the tokens that change together; it peaks at the transition and the peak grows with L' },
+    title: { text: `Correlated changes — ${processLabel(options.process)}`, subtitle: 'χ: how many tokens change together; it peaks at the transition, higher for larger L' },
     width: WIDTH,
     height: HEIGHT,
     config: baseConfig(),
