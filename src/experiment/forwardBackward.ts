@@ -1,14 +1,14 @@
 import { createRng } from '../core/random.ts';
 import { checkInt } from '../core/errors.ts';
-import type { BpBackend } from '../bp/types.ts';
-import { referenceBackend } from '../bp/reference.ts';
-import { generate } from '../grammar/generate.ts';
+import type { BpBackend, FloatArray } from '../bp/types.ts';
+import { defaultBackend, hasFusedBatch } from '../bp/fast.ts';
+import { generate, type TreeBatch } from '../grammar/generate.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import { leafCount, symbolsAt } from '../grammar/params.ts';
-import { makeProcess, PROCESS_NAMES, type ProcessName } from '../noise/process.ts';
+import { makeProcess, PROCESS_NAMES, type Observation, type ProcessName } from '../noise/process.ts';
 import type { Schedule } from '../noise/schedule.ts';
 import type { CellStats } from './cell.ts';
-import { ObservableAccumulator } from './observables.ts';
+import { levelMarginalKept, ObservableAccumulator } from './observables.ts';
 
 /** One cell of a forward–backward grid. */
 export interface CellSpec {
@@ -30,6 +30,7 @@ export interface CellOptions {
   readonly marginals?: boolean;
   /** Compute C(r) and C by tree distance (O(d²·K) per datum). Default false. */
   readonly correlations?: boolean;
+  /** BP implementation; default the fast float64 kernels (src/bp/fast.ts). */
   readonly backend?: BpBackend;
   /** Called after each batch with the number of data done so far in this cell. */
   readonly onProgress?: (samplesDone: number) => void;
@@ -53,41 +54,100 @@ export function noiseKey(noise: number): number {
   return Math.round(noise * 1e9);
 }
 
-/**
- * Runs the forward–backward experiment of SPEC §4 for one cell: N data with their latent trees,
- * forward noise, exact BP, K posterior samples per datum, and the observables. Data depend only
- * on (grammar seed, depth), so every process and noise level sees the same data.
- */
-export function runCell(grammar: Grammar, cell: CellSpec, options: CellOptions): CellStats {
-  const samples = checkInt('samples', options.samples, 1, 1e9);
-  const K = checkInt('trajectories', options.trajectories, 1, 1e6);
+/** What one batch of a cell yields before the observables (SPEC §4). */
+export interface BatchOutcome {
+  /** The clean data with their latent trees. */
+  readonly truth: TreeBatch;
+  /** K posterior trees per datum (row n·K + t). */
+  readonly posterior: TreeBatch;
+  /** Class posterior μ_0, count·n_c, datum-major. */
+  readonly rootPosterior: FloatArray;
+  /** Marginal level estimator per datum, count·(L+1) (see levelMarginalKept), when marginals are on. */
+  readonly marginalKept: Float64Array | null;
+}
+
+/** Number of batches of a cell and the data per batch. */
+export function cellBatches(grammar: Grammar, samples: number): { batch: number; batches: number } {
+  const batch = batchSizeFor(leafCount(grammar));
+  return { batch, batches: Math.ceil(samples / batch) };
+}
+
+function checkCell(grammar: Grammar, cell: CellSpec, options: CellOptions): void {
+  checkInt('samples', options.samples, 1, 1e9);
+  checkInt('trajectories', options.trajectories, 1, 1e6);
   if (grammar.depth !== cell.depth) throw new Error(`grammar depth ${grammar.depth} differs from cell depth ${cell.depth}`);
-  const backend = options.backend ?? referenceBackend;
+}
+
+/** The observables' accumulator of a cell (fold {@link BatchOutcome}s into it in batch order). */
+export function cellAccumulator(grammar: Grammar, cell: CellSpec, options: CellOptions): ObservableAccumulator {
+  checkCell(grammar, cell, options);
+  const process = makeProcess(cell.process, cell.noise, options.schedule);
+  const symbolsPerLevel = Array.from({ length: grammar.depth + 1 }, (_, l) => symbolsAt(grammar, l));
+  return new ObservableAccumulator(
+    { ...cell, control: process.control, trajectories: options.trajectories },
+    grammar.tuple,
+    symbolsPerLevel,
+    { marginals: options.marginals ?? true, correlations: options.correlations ?? false },
+  );
+}
+
+/** Tokens [start, end) of an observation (a process's likelihood is token by token). */
+function sliceObservation(obs: Observation, start: number, end: number, v: number): Observation {
+  return obs.kind === 'tokens' ? { kind: 'tokens', tokens: obs.tokens.subarray(start, end) } : { kind: 'vectors', vectors: obs.vectors.subarray(start * v, end * v) };
+}
+
+/**
+ * Batch `b` of a cell: data, forward noise, exact BP and K posterior samples. It depends only on
+ * (cell, b), never on which thread runs it, so batches can run anywhere and be folded in order.
+ */
+export function runBatch(grammar: Grammar, cell: CellSpec, options: CellOptions, b: number): BatchOutcome {
+  checkCell(grammar, cell, options);
+  const K = options.trajectories;
+  const backend = options.backend ?? defaultBackend;
   const withMarginals = options.marginals ?? true;
   const process = makeProcess(cell.process, cell.noise, options.schedule);
   const processIndex = PROCESS_NAMES.indexOf(cell.process);
   const key = noiseKey(cell.noise);
   const d = leafCount(grammar);
   const v = grammar.vocab;
-  const symbolsPerLevel = Array.from({ length: grammar.depth + 1 }, (_, l) => symbolsAt(grammar, l));
-  const acc = new ObservableAccumulator(
-    { ...cell, control: process.control, trajectories: K },
-    grammar.tuple,
-    symbolsPerLevel,
-    { marginals: withMarginals, correlations: options.correlations ?? false },
-  );
-  const batch = batchSizeFor(d);
-  for (let start = 0, b = 0; start < samples; start += batch, b++) {
-    const count = Math.min(batch, samples - start);
-    const truth = generate(grammar, count, createRng(cell.grammarSeed, cell.depth, STREAM_DATA, b));
-    const x0 = truth.levels[grammar.depth];
-    const lambda = new Float64Array(count * d * v);
-    process.likelihood(process.sample(x0, v, createRng(cell.grammarSeed, cell.depth, STREAM_NOISE, processIndex, key, b)), v, lambda);
-    const up = backend.upward(grammar, lambda, count);
-    const marginals = withMarginals ? backend.marginals(grammar, up) : null;
-    const posterior = backend.sample(grammar, up, createRng(cell.grammarSeed, cell.depth, STREAM_POSTERIOR, processIndex, key, b), K);
-    acc.add(truth, posterior, up.messages[0], marginals);
-    options.onProgress?.(start + count);
+  const { batch } = cellBatches(grammar, options.samples);
+  const count = Math.min(batch, options.samples - b * batch);
+  const truth = generate(grammar, count, createRng(cell.grammarSeed, cell.depth, STREAM_DATA, b));
+  const x0 = truth.levels[grammar.depth];
+  const obs = process.sample(x0, v, createRng(cell.grammarSeed, cell.depth, STREAM_NOISE, processIndex, key, b));
+  const posteriorRng = createRng(cell.grammarSeed, cell.depth, STREAM_POSTERIOR, processIndex, key, b);
+  if (hasFusedBatch(backend)) {
+    // One pass per cache-sized chunk; same random stream use as upward + sample below.
+    const r = backend.fusedBatch(grammar, {
+      count,
+      likelihood: (start, end, out) => process.likelihood(sliceObservation(obs, start * d, end * d, v), v, out),
+      rng: posteriorRng,
+      trajectories: K,
+      truth: withMarginals ? truth : null,
+    });
+    return { truth, posterior: r.posterior, rootPosterior: r.rootPosterior, marginalKept: r.levelMarginalKept };
+  }
+  const lambda = new Float64Array(count * d * v);
+  process.likelihood(obs, v, lambda);
+  const up = backend.upward(grammar, lambda, count);
+  const marginals = withMarginals ? backend.marginals(grammar, up) : null;
+  const posterior = backend.sample(grammar, up, posteriorRng, K);
+  const marginalKept = marginals ? levelMarginalKept(truth, marginals, grammar.tuple, Array.from({ length: grammar.depth + 1 }, (_, l) => symbolsAt(grammar, l))) : null;
+  return { truth, posterior, rootPosterior: up.messages[0], marginalKept };
+}
+
+/**
+ * Runs the forward–backward experiment of SPEC §4 for one cell: N data with their latent trees,
+ * forward noise, exact BP, K posterior samples per datum, and the observables. Data depend only
+ * on (grammar seed, depth), so every process and noise level sees the same data.
+ */
+export function runCell(grammar: Grammar, cell: CellSpec, options: CellOptions): CellStats {
+  const acc = cellAccumulator(grammar, cell, options);
+  const { batch, batches } = cellBatches(grammar, options.samples);
+  for (let b = 0; b < batches; b++) {
+    const r = runBatch(grammar, cell, options, b);
+    acc.add(r.truth, r.posterior, r.rootPosterior, null, r.marginalKept);
+    options.onProgress?.(Math.min(options.samples, (b + 1) * batch));
   }
   return acc.stats;
 }

@@ -41,9 +41,12 @@ export class ObservableAccumulator {
   /**
    * Adds a batch: `truth` holds the clean trees (count data), `samples` the posterior trees
    * (count·K rows, datum-major), `rootPosterior` the class posterior (count·n_c), `marginals`
-   * optional marginals at every level.
+   * optional marginals at every level, or instead `marginalKept` as returned by
+   * {@link levelMarginalKept}.
    */
-  add(truth: TreeBatch, samples: TreeBatch, rootPosterior: ArrayLike<number>, marginals: Marginals | null): void {
+  add(truth: TreeBatch, samples: TreeBatch, rootPosterior: ArrayLike<number>, marginals: Marginals | null, marginalKept: ArrayLike<number> | null = null): void {
+    // Either the marginals or the per-datum level estimator computed from them (fused BP path).
+    const kept = marginalKept ?? (marginals ? levelMarginalKept(truth, marginals, this.tuple, this.symbolsPerLevel) : null);
     const st = this.stats;
     const K = st.trajectories;
     const L = st.depth;
@@ -64,13 +67,7 @@ export class ObservableAccumulator {
         }
         addSample(st.levelSampled[level], hits / (K * width));
         if (level === 0) addSample(st.classSampled, hits / K);
-        if (marginals) {
-          const N = this.symbolsPerLevel[level];
-          const mu = marginals[level];
-          let sum = 0;
-          for (let i = 0; i < width; i++) sum += mu[(n * width + i) * N + z[n * width + i]];
-          addSample(st.levelMarginal[level], sum / width);
-        }
+        if (kept) addSample(st.levelMarginal[level], kept[n * (L + 1) + level]);
       }
       if (K >= 2) this.addCorrelations(truth.levels[L], samples.levels[L], n, K);
     }
@@ -135,4 +132,26 @@ export class ObservableAccumulator {
     for (let r = 0; r < tokens; r++) st.correlationByDistance[r] += byDistance[r] / (tokens - r);
     for (let h = 0; h <= st.depth; h++) st.correlationByTreeDistance[h] += treeCount[h] > 0 ? byTree[h] / treeCount[h] : 0;
   }
+}
+
+/**
+ * The marginal level estimator per datum (SPEC §4): for datum n and level ℓ,
+ * `(1/s^ℓ)·Σ_i μ_ℓ(i, z_ℓ,i)` at `[n·(L+1) + ℓ]`, from marginals at every level (layout of
+ * {@link Marginals}) and the clean trees.
+ */
+export function levelMarginalKept(truth: TreeBatch, marginals: Marginals, tuple: number, symbolsPerLevel: readonly number[]): Float64Array {
+  const L = truth.levels.length - 1;
+  const out = new Float64Array(truth.count * (L + 1));
+  for (let n = 0; n < truth.count; n++) {
+    for (let level = 0; level <= L; level++) {
+      const width = tuple ** level;
+      const z = truth.levels[level];
+      const N = symbolsPerLevel[level];
+      const mu = marginals[level];
+      let sum = 0;
+      for (let i = 0; i < width; i++) sum += mu[(n * width + i) * N + z[n * width + i]];
+      out[n * (L + 1) + level] = sum / width;
+    }
+  }
+  return out;
 }

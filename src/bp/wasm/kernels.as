@@ -113,7 +113,27 @@ function upward<F>(child: usize, parent: usize, rules: usize, off: usize, zs: us
       for (let a = 0; a < N; a++) {
         const o = off + (<usize>(a * m * 2) << 2);
         const row = par + <usize>a * R;
-        for (let l: usize = 0; l < R; l += 16) {
+        let l: usize = 0;
+        // Four vectors per rule visit: the rule's offsets are loaded once per 64 bytes of lanes.
+        for (; l + 64 <= R; l += 64) {
+          let a0 = v128.splat<F>(<F>0);
+          let a1 = a0;
+          let a2 = a0;
+          let a3 = a0;
+          for (let k = 0; k < m; k++) {
+            const px = c0 + <usize>load<i32>(o + (<usize>(2 * k) << 2)) + l;
+            const py = c1 + <usize>load<i32>(o + (<usize>(2 * k + 1) << 2)) + l;
+            a0 = v128.add<F>(a0, v128.mul<F>(v128.load(px), v128.load(py)));
+            a1 = v128.add<F>(a1, v128.mul<F>(v128.load(px, 16), v128.load(py, 16)));
+            a2 = v128.add<F>(a2, v128.mul<F>(v128.load(px, 32), v128.load(py, 32)));
+            a3 = v128.add<F>(a3, v128.mul<F>(v128.load(px, 48), v128.load(py, 48)));
+          }
+          v128.store(row + l, a0);
+          v128.store(row + l, a1, 16);
+          v128.store(row + l, a2, 32);
+          v128.store(row + l, a3, 48);
+        }
+        for (; l < R; l += 16) {
           let acc = v128.splat<F>(<F>0);
           for (let k = 0; k < m; k++) {
             const x = v128.load(c0 + <usize>load<i32>(o + (<usize>(2 * k) << 2)) + l);
@@ -179,23 +199,25 @@ function sampleRoot<F>(root: usize, N: i32, u: usize, out: usize, w: usize, n0: 
 function sampleLevel<F>(below: usize, rules: usize, parents: usize, children: usize, u: usize, w: usize, n0: i32, real: i32, K: i32, width: i32, v: i32, m: i32, s: i32, T: i32): void {
   const size = <usize>sizeof<F>();
   const R = <usize>T * size;
-  for (let n = 0; n < real; n++) {
-    const lane = below + <usize>n * size;
-    for (let t = 0; t < K; t++) {
-      const row = <usize>(n0 + n) * <usize>K + <usize>t;
-      for (let i = 0; i < width; i++) {
-        const a = load<i32>(parents + ((row * <usize>width + <usize>i) << 2));
-        const cb = lane + <usize>i * <usize>s * <usize>v * R;
+  // Node-outer, lane-inner: all lanes of a node read the same few KB of child rows (cache-hot).
+  for (let i = 0; i < width; i++) {
+    const cb = below + <usize>i * <usize>s * <usize>v * R;
+    for (let n = 0; n < real; n++) {
+      const lane = cb + <usize>n * size;
+      for (let t = 0; t < K; t++) {
+        const row = <usize>(n0 + n) * <usize>K + <usize>t;
+        const at = row * <usize>width + <usize>i;
+        const a = load<i32>(parents + (at << 2));
         const rb = rules + (<usize>(a * m * s) << 2);
         let sum = 0.0;
         for (let k = 0; k < m; k++) {
           let x = 1.0;
-          for (let j = 0; j < s; j++) x *= <f64>load<F>(cb + (<usize>(j * v + load<i32>(rb + (<usize>(k * s + j) << 2)))) * R);
+          for (let j = 0; j < s; j++) x *= <f64>load<F>(lane + (<usize>(j * v + load<i32>(rb + (<usize>(k * s + j) << 2)))) * R);
           store<f64>(w + (<usize>k << 3), x);
           sum += x;
         }
-        const k = draw(w, m, sum, load<f64>(u + ((row * <usize>width + <usize>i) << 3)));
-        const cout = children + ((row * <usize>width + <usize>i) * <usize>s << 2);
+        const k = draw(w, m, sum, load<f64>(u + (at << 3)));
+        const cout = children + ((at * <usize>s) << 2);
         for (let j = 0; j < s; j++) store<i32>(cout + (<usize>j << 2), load<i32>(rb + (<usize>(k * s + j) << 2)));
       }
     }

@@ -1,0 +1,6 @@
+// Worker-thread entry of runCellParallel (src/bp/parallelCell.ts). Plain JavaScript so a bare
+// worker thread can load it: it registers tsx's loader in this thread, then loads the handler.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('./cellWorkerTask.ts');

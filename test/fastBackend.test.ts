@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { fast32Backend, fastBackend, resolveBackend } from '../src/bp/fast.ts';
+import { runCellParallel } from '../src/bp/parallelCell.ts';
+import { referenceBackend } from '../src/bp/reference.ts';
+import type { BpBackend } from '../src/bp/types.ts';
+import { buildKernels } from '../src/bp/wasm/build.ts';
+import { KERNELS_WASM_BASE64 } from '../src/bp/wasm/kernelsBinary.ts';
+import type { CellStats } from '../src/experiment/cell.ts';
+import { runCell, type CellOptions, type CellSpec } from '../src/experiment/forwardBackward.ts';
+import { sampleRules } from '../src/grammar/sampleRules.ts';
+import { linearSchedule } from '../src/noise/schedule.ts';
+import { float32Tolerance } from './tolerance.ts';
+
+const schedule = linearSchedule();
+const g = sampleRules({ vocab: 8, synonyms: 3, tuple: 2, depth: 4 }, 7);
+const g3 = sampleRules({ vocab: 6, synonyms: 2, tuple: 3, depth: 3 }, 8);
+const base: Omit<CellOptions, 'backend'> = { samples: 600, trajectories: 3, schedule, marginals: true, correlations: true };
+
+/** The generic interface only: hides fusedBatch so runCell takes the upward/marginals/sample path. */
+function genericOnly(b: BpBackend): BpBackend {
+  return { name: b.name, upward: b.upward, marginals: b.marginals, sample: b.sample };
+}
+
+function expectClose(a: CellStats, b: CellStats, tol: number): void {
+  const flat = (s: CellStats) => [s.classMarginal.sum, s.classMarginal.sumSq, ...s.levelMarginal.map((m) => m.sum), s.chiNumerator, s.chiDenominator];
+  const x = flat(a);
+  const y = flat(b);
+  x.forEach((v, i) => expect(Math.abs(v - y[i])).toBeLessThanOrEqual(tol * Math.max(1, Math.abs(y[i]))));
+}
+
+describe('fast kernels in the forward-backward experiment', () => {
+  const cells: { name: string; grammar: typeof g; cell: CellSpec }[] = [
+    { name: 'eps s2', grammar: g, cell: { grammarSeed: 7, depth: 4, process: 'eps', noise: 0.5 } },
+    { name: 'mask s2', grammar: g, cell: { grammarSeed: 7, depth: 4, process: 'mask', noise: 0.3 } },
+    { name: 'gaussian s2', grammar: g, cell: { grammarSeed: 7, depth: 4, process: 'gaussian', noise: 0.1 } },
+    { name: 'uniform s3', grammar: g3, cell: { grammarSeed: 8, depth: 3, process: 'uniform', noise: 0.2 } },
+  ];
+
+  it.each(cells)('float64 fast draws the same trees as the reference and matches its observables to round-off ($name)', ({ grammar, cell }) => {
+    const ref = runCell(grammar, cell, { ...base, backend: referenceBackend });
+    const fast = runCell(grammar, cell, { ...base, backend: fastBackend });
+    // Same random stream use and float64 arithmetic: the sampled estimators are identical.
+    expect(fast.classSampled).toEqual(ref.classSampled);
+    expect(fast.levelSampled).toEqual(ref.levelSampled);
+    expectClose(fast, ref, 1e-10);
+  });
+
+  it.each(cells)('the fused batch equals upward + marginals + sample of the same backend ($name)', ({ grammar, cell }) => {
+    const fused = runCell(grammar, cell, { ...base, backend: fastBackend });
+    const generic = runCell(grammar, cell, { ...base, backend: genericOnly(fastBackend) });
+    expect(fused.levelSampled).toEqual(generic.levelSampled);
+    expectClose(fused, generic, 1e-12);
+    const fused32 = runCell(grammar, cell, { ...base, backend: fast32Backend });
+    const generic32 = runCell(grammar, cell, { ...base, backend: genericOnly(fast32Backend) });
+    expect(fused32.levelSampled).toEqual(generic32.levelSampled);
+    expectClose(fused32, generic32, float32Tolerance(grammar.depth));
+  });
+
+  it('float32 observables agree with float64 within the float32 bound', () => {
+    const cell = cells[0].cell;
+    const opts = { ...base, correlations: false };
+    const f64 = runCell(g, cell, { ...opts, backend: fastBackend });
+    const f32 = runCell(g, cell, { ...opts, backend: fast32Backend });
+    // Marginal estimators are means of probabilities: each within float32Tolerance of float64.
+    expect(Math.abs(f32.classMarginal.sum - f64.classMarginal.sum) / f64.samples).toBeLessThanOrEqual(float32Tolerance(g.depth));
+    f64.levelMarginal.forEach((m, l) => expect(Math.abs(f32.levelMarginal[l].sum - m.sum) / f64.samples).toBeLessThanOrEqual(float32Tolerance(g.depth)));
+  });
+
+  it('runCell defaults to the fast float64 backend; resolveBackend names every backend', () => {
+    const cell = cells[0].cell;
+    expect(runCell(g, cell, base)).toEqual(runCell(g, cell, { ...base, backend: fastBackend }));
+    expect(resolveBackend('reference')).toBe(referenceBackend);
+    expect(resolveBackend('fast32')).toBe(fast32Backend);
+    expect(() => resolveBackend('gpu')).toThrow('invalid backend "gpu" (expected reference, fast or fast32)');
+  });
+
+  it('runCellParallel on 2 workers is identical to runCell (batches folded in order)', async () => {
+    const cell = cells[1].cell;
+    const opts = { ...base, samples: 1100 }; // d = 16: 256 data per batch, 5 batches
+    for (const backend of [fastBackend, fast32Backend]) {
+      const single = runCell(g, cell, { ...opts, backend });
+      const done: number[] = [];
+      const parallel = await runCellParallel(g, cell, { ...opts, backend, onProgress: (n) => done.push(n) }, { workers: 2 });
+      expect(parallel).toEqual(single);
+      expect(done).toEqual([256, 512, 768, 1024, 1100]);
+    }
+  }, 30_000);
+});
+
+describe('committed WebAssembly', () => {
+  it('kernels.wasm and kernelsBinary.ts are a fresh build of kernels.as', async () => {
+    const fresh = await buildKernels();
+    const committed = readFileSync(new URL('../src/bp/wasm/kernels.wasm', import.meta.url));
+    expect(Buffer.from(fresh).equals(committed)).toBe(true);
+    expect(Buffer.from(fresh).toString('base64')).toBe(KERNELS_WASM_BASE64);
+  }, 30_000);
+});
