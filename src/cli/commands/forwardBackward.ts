@@ -11,6 +11,7 @@ import { startProgress } from '../progress.ts';
 import { runInfo } from '../runInfo.ts';
 import { fixed, formatTable, toCsv } from '../table.ts';
 import { theoryForRows, type RowTheory } from '../../theory/rowTheory.ts';
+import { resolveBackend } from '../../bp/fast.ts';
 
 export interface ForwardBackwardOptionValues extends GrammarOptionValues {
   process: string;
@@ -20,6 +21,7 @@ export interface ForwardBackwardOptionValues extends GrammarOptionValues {
   trajectories: string;
   grammars: string;
   correlations?: boolean;
+  backend: string;
   theory?: boolean;
   out?: string;
   csv?: string;
@@ -44,6 +46,7 @@ export function registerForwardBackward(program: Command, argv: readonly string[
     .option('--grammars <g>', 'number of grammar seeds: seed, seed+1, ..., seed+g-1', '1')
     .option('--correlations', 'also compute C(r) and C by tree distance (O(d^2 K) per datum)')
     .option('--theory', 'add mean-field and population-dynamics predictions (same grammars) beside each row (SPEC §5)')
+    .option('--backend <name>', 'BP implementation: reference, fast (float64 SIMD) or fast32 (float32 SIMD)', 'fast')
     .option('--out <file>', 'write results JSON')
     .option('--csv <file>', 'write results CSV');
   addGrammarOptions(cmd, { depth: '2,4,6', depthHelp: 'depths, e.g. 2,4,6' }).action((o: ForwardBackwardOptionValues) => {
@@ -53,6 +56,7 @@ export function registerForwardBackward(program: Command, argv: readonly string[
     const samples = parseInteger('samples', o.samples, 1, 1e9);
     const trajectories = parseInteger('trajectories', o.trajectories, 1, 100000);
     const grammarCount = parseInteger('grammars', o.grammars, 1, 10000);
+    const backend = resolveBackend(o.backend);
     const choice = resolveGrammarOptions(o, true);
     if (choice.file && grammarCount !== 1) throw new ParamError('grammars', 'invalid --grammars with --grammar (a saved grammar is one grammar: expected 1)');
     const grammarSeeds = Array.from({ length: grammarCount }, (_, i) => choice.seed + i);
@@ -61,7 +65,7 @@ export function registerForwardBackward(program: Command, argv: readonly string[
     const bar = startProgress('forward-backward', total);
     let cells;
     try {
-      cells = runGrid(choice.grammarFor, spec, { samples, trajectories, schedule, correlations: o.correlations ?? false }, (p) =>
+      cells = runGrid(choice.grammarFor, spec, { samples, trajectories, schedule, correlations: o.correlations ?? false, backend }, (p) =>
         bar.update(p.samplesDone, { cells: `${p.cellsDone}/${p.cellsTotal}` }),
       );
     } finally {
@@ -83,6 +87,7 @@ export function registerForwardBackward(program: Command, argv: readonly string[
       samples,
       trajectories,
       correlations: o.correlations ?? false,
+      backend: backend.name,
       theory: o.theory ?? false,
     };
     if (o.out !== undefined) writeFileAtomic(o.out, toJsonText({ run: runInfo(argv), parameters, rows: theory ? rows.map((r, i) => ({ ...r, theory: theory[i] })) : rows, cells }));
