@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { fast32Backend, fastBackend, resolveBackend } from '../src/bp/fast.ts';
-import { runCellParallel } from '../src/bp/parallelCell.ts';
+import { CellWorkerPool, runCellParallel } from '../src/bp/parallelCell.ts';
 import { referenceBackend } from '../src/bp/reference.ts';
 import type { BpBackend } from '../src/bp/types.ts';
 import { buildKernels } from '../src/bp/wasm/build.ts';
@@ -85,7 +85,15 @@ describe('fast kernels in the forward-backward experiment', () => {
       expect(parallel).toEqual(single);
       expect(done).toEqual([256, 512, 768, 1024, 1100]);
     }
-  }, 30_000);
+    // A pool kept across cells (and backends) gives the same results.
+    const pool = new CellWorkerPool(2);
+    try {
+      for (const c of [cells[0].cell, cell]) expect(await runCellParallel(g, c, { ...opts, backend: fastBackend }, { pool })).toEqual(runCell(g, c, { ...opts, backend: fastBackend }));
+      expect(await pool.run(g3, cells[3].cell, { ...opts, backend: referenceBackend })).toEqual(runCell(g3, cells[3].cell, { ...opts, backend: referenceBackend }));
+    } finally {
+      await pool.close();
+    }
+  }, 40_000);
 });
 
 describe('committed WebAssembly', () => {

@@ -1,34 +1,45 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { runBatch, type BatchOutcome, type CellOptions, type CellSpec } from '../experiment/forwardBackward.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import { resolveBackend } from './fast.ts';
 
-/** What runCellParallel sends a worker once; batch indices follow as plain numbers. */
-export interface CellWorkerData {
+/** One cell's setup, sent once per job; batch requests `{ job, b }` follow. */
+export interface CellJob {
+  job: number;
   grammar: Grammar;
   cell: CellSpec;
   options: Omit<CellOptions, 'backend' | 'onProgress'>;
   backend: string;
 }
 
-/** A worker's answer for one batch (typed arrays are transferred, not copied). */
-export type CellWorkerReply = { b: number; outcome: BatchOutcome } | { b: number; error: { name: string; message: string; param?: string } };
+export type CellWorkerRequest = { kind: 'job'; job: CellJob } | { kind: 'batch'; job: number; b: number } | { kind: 'end'; job: number };
 
-const data = workerData as CellWorkerData;
-const options: CellOptions = { ...data.options, backend: resolveBackend(data.backend) };
+/** A worker's answer for one batch (typed arrays are transferred, not copied). */
+export type CellWorkerReply = { job: number; b: number; outcome: BatchOutcome } | { job: number; b: number; error: { name: string; message: string; param?: string } };
+
 const port = parentPort!;
+const jobs = new Map<number, { job: CellJob; options: CellOptions }>();
 
 function buffersOf(o: BatchOutcome): ArrayBuffer[] {
   const arrays = [...o.truth.levels, ...o.posterior.levels, o.rootPosterior, ...(o.marginalKept ? [o.marginalKept] : [])];
   return [...new Set(arrays.map((a) => a.buffer as ArrayBuffer))];
 }
 
-port.on('message', (b: number) => {
+port.on('message', (m: CellWorkerRequest) => {
+  if (m.kind === 'job') {
+    jobs.set(m.job.job, { job: m.job, options: { ...m.job.options, backend: resolveBackend(m.job.backend) } });
+    return;
+  }
+  if (m.kind === 'end') {
+    jobs.delete(m.job);
+    return;
+  }
   try {
-    const outcome = runBatch(data.grammar, data.cell, options, b);
-    port.postMessage({ b, outcome } satisfies CellWorkerReply, buffersOf(outcome));
+    const j = jobs.get(m.job)!;
+    const outcome = runBatch(j.job.grammar, j.job.cell, j.options, m.b);
+    port.postMessage({ job: m.job, b: m.b, outcome } satisfies CellWorkerReply, buffersOf(outcome));
   } catch (e) {
     const err = e as Error & { param?: string };
-    port.postMessage({ b, error: { name: err.name, message: err.message, param: err.param } } satisfies CellWorkerReply);
+    port.postMessage({ job: m.job, b: m.b, error: { name: err.name, message: err.message, param: err.param } } satisfies CellWorkerReply);
   }
 });

@@ -5,13 +5,114 @@ import type { CellStats } from '../experiment/cell.ts';
 import { cellAccumulator, cellBatches, runBatch, type BatchOutcome, type CellOptions, type CellSpec } from '../experiment/forwardBackward.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import { defaultBackend, resolveBackend } from './fast.ts';
-import type { CellWorkerData, CellWorkerReply } from './cellWorkerTask.ts';
+import type { CellJob, CellWorkerReply, CellWorkerRequest } from './cellWorkerTask.ts';
 
 const WORKER_URL = new URL('./cellWorker.mjs', import.meta.url);
+
+/**
+ * Worker threads that run the batches of forward–backward cells ({@link runCellParallel}). Starting
+ * a worker costs about a second (it loads the TypeScript sources), so keep one pool for many
+ * cells and `close()` it at the end. Cells run one at a time on a pool.
+ */
+export class CellWorkerPool {
+  readonly size: number;
+  private readonly workers: Worker[];
+  private nextJob = 0;
+  private busy: Promise<unknown> = Promise.resolve();
+
+  constructor(workers: number = availableParallelism()) {
+    this.size = checkInt('workers', workers, 1, 1024);
+    this.workers = Array.from({ length: this.size }, () => new Worker(WORKER_URL));
+  }
+
+  /** Runs one cell over the pool; identical to runCell (see runCellParallel). */
+  run(grammar: Grammar, cell: CellSpec, options: CellOptions): Promise<CellStats> {
+    const result = this.busy.then(() => this.runNow(grammar, cell, options));
+    this.busy = result.catch(() => undefined);
+    return result;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+
+  private async runNow(grammar: Grammar, cell: CellSpec, options: CellOptions): Promise<CellStats> {
+    const backend = options.backend ?? defaultBackend;
+    if (resolveBackend(backend.name) !== backend) throw new ParamError('backend', `invalid backend "${backend.name}" for workers (expected reference, fast or fast32)`);
+    const acc = cellAccumulator(grammar, cell, options);
+    const { batch, batches } = cellBatches(grammar, options.samples);
+    const fold = (r: BatchOutcome, b: number) => {
+      acc.add(r.truth, r.posterior, r.rootPosterior, null, r.marginalKept);
+      options.onProgress?.(Math.min(options.samples, (b + 1) * batch));
+    };
+    const pool = this.workers.slice(0, Math.min(this.size, batches));
+    const { backend: _b, onProgress: _p, ...plain } = options;
+    const job: CellJob = { job: this.nextJob++, grammar, cell, options: plain, backend: backend.name };
+    for (const w of pool) w.postMessage({ kind: 'job', job } satisfies CellWorkerRequest);
+    const listeners: [Worker, (r: CellWorkerReply) => void, (e: Error) => void][] = [];
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const ready = new Map<number, BatchOutcome>();
+        const window = 2 * pool.length; // batches handed out ahead of the fold: bounds memory
+        let next = 0;
+        let folded = 0;
+        let failed = false;
+        const idle: Worker[] = [];
+        const fail = (e: unknown) => {
+          if (!failed) {
+            failed = true;
+            reject(e);
+          }
+        };
+        const dispatch = () => {
+          while (idle.length > 0 && next < batches && next < folded + window) idle.shift()!.postMessage({ kind: 'batch', job: job.job, b: next++ } satisfies CellWorkerRequest);
+        };
+        for (const w of pool) {
+          const onMessage = (reply: CellWorkerReply) => {
+            if (failed || reply.job !== job.job) return;
+            if ('error' in reply) {
+              const { name, message, param } = reply.error;
+              return fail(param !== undefined ? new ParamError(param, message) : Object.assign(new Error(message), { name }));
+            }
+            ready.set(reply.b, reply.outcome);
+            try {
+              while (ready.has(folded)) {
+                fold(ready.get(folded)!, folded);
+                ready.delete(folded);
+                folded++;
+              }
+            } catch (e) {
+              return fail(e);
+            }
+            if (folded === batches) return resolve();
+            idle.push(w);
+            dispatch();
+          };
+          const onError = (e: Error) => fail(e);
+          w.on('message', onMessage);
+          w.on('error', onError);
+          listeners.push([w, onMessage, onError]);
+          // Two slots per worker: one batch computing, one queued.
+          idle.push(w, w);
+        }
+        dispatch();
+      });
+    } finally {
+      for (const [w, onMessage, onError] of listeners) {
+        w.off('message', onMessage);
+        w.off('error', onError);
+        w.postMessage({ kind: 'end', job: job.job } satisfies CellWorkerRequest);
+      }
+    }
+    return acc.stats;
+  }
+}
 
 export interface ParallelCellOptions {
   /** Worker threads (default: the machine's available parallelism). 1 runs on this thread. */
   readonly workers?: number;
+  /** A pool to reuse (its size wins over `workers`); it is left open. */
+  readonly pool?: CellWorkerPool;
 }
 
 /**
@@ -22,71 +123,23 @@ export interface ParallelCellOptions {
  * At most two batches per worker are in flight, so memory stays bounded.
  */
 export async function runCellParallel(grammar: Grammar, cell: CellSpec, options: CellOptions, parallel: ParallelCellOptions = {}): Promise<CellStats> {
+  if (parallel.pool) return parallel.pool.run(grammar, cell, options);
   const workers = checkInt('workers', parallel.workers ?? availableParallelism(), 1, 1024);
-  const backend = options.backend ?? defaultBackend;
-  if (resolveBackend(backend.name) !== backend) throw new ParamError('backend', `invalid backend "${backend.name}" for workers (expected reference, fast or fast32)`);
-  const acc = cellAccumulator(grammar, cell, options);
-  const { batch, batches } = cellBatches(grammar, options.samples);
-  const fold = (r: BatchOutcome, b: number) => {
-    acc.add(r.truth, r.posterior, r.rootPosterior, null, r.marginalKept);
-    options.onProgress?.(Math.min(options.samples, (b + 1) * batch));
-  };
-  const threads = Math.min(workers, batches);
-  if (threads <= 1) {
-    for (let b = 0; b < batches; b++) fold(runBatch(grammar, cell, options, b), b);
+  const { batches } = cellBatches(grammar, options.samples);
+  if (Math.min(workers, batches) <= 1) {
+    const acc = cellAccumulator(grammar, cell, options);
+    const { batch } = cellBatches(grammar, options.samples);
+    for (let b = 0; b < batches; b++) {
+      const r = runBatch(grammar, cell, options, b);
+      acc.add(r.truth, r.posterior, r.rootPosterior, null, r.marginalKept);
+      options.onProgress?.(Math.min(options.samples, (b + 1) * batch));
+    }
     return acc.stats;
   }
-  const { backend: _b, onProgress: _p, ...plain } = options;
-  const data: CellWorkerData = { grammar, cell, options: plain, backend: backend.name };
-  const pool = Array.from({ length: threads }, () => new Worker(WORKER_URL, { workerData: data }));
+  const pool = new CellWorkerPool(Math.min(workers, batches));
   try {
-    await new Promise<void>((resolve, reject) => {
-      const ready = new Map<number, BatchOutcome>();
-      let next = 0; // next batch to hand out
-      let folded = 0; // next batch to fold
-      let failed = false;
-      const send = (w: Worker) => {
-        // Hand out batches only within a window ahead of the fold, so buffered results stay bounded.
-        if (next < batches && next < folded + 2 * threads) w.postMessage(next++);
-      };
-      const idle: Worker[] = [];
-      for (const w of pool) {
-        w.on('message', (reply: CellWorkerReply) => {
-          if (failed) return;
-          if ('error' in reply) {
-            failed = true;
-            const e = reply.error.param !== undefined ? new ParamError(reply.error.param, reply.error.message) : Object.assign(new Error(reply.error.message), { name: reply.error.name });
-            reject(e);
-            return;
-          }
-          ready.set(reply.b, reply.outcome);
-          try {
-            while (ready.has(folded)) {
-              fold(ready.get(folded)!, folded);
-              ready.delete(folded);
-              folded++;
-            }
-          } catch (e) {
-            failed = true;
-            reject(e);
-            return;
-          }
-          if (folded === batches) return resolve();
-          idle.push(w);
-          while (idle.length > 0 && next < batches && next < folded + 2 * threads) send(idle.shift()!);
-        });
-        w.on('error', (e) => {
-          if (!failed) {
-            failed = true;
-            reject(e);
-          }
-        });
-      }
-      // Two batches per worker to start: one computing, one queued.
-      for (let round = 0; round < 2; round++) for (const w of pool) send(w);
-    });
+    return await pool.run(grammar, cell, options);
   } finally {
-    await Promise.all(pool.map((w) => w.terminate()));
+    await pool.close();
   }
-  return acc.stats;
 }
