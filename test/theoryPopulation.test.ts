@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { referenceBackend } from '../src/bp/reference.ts';
 import { ParamError } from '../src/core/errors.ts';
 import { runCell } from '../src/experiment/forwardBackward.ts';
 import { summariseCells } from '../src/experiment/summary.ts';
@@ -26,6 +27,7 @@ describe('deep grammars', () => {
   });
 });
 
+// Simulations use the readable reference BP: it is the oracle these predictions are checked against.
 describe('population dynamics', () => {
   const g4 = sampleRules({ ...SIZES, depth: 4 }, 0);
 
@@ -59,7 +61,7 @@ describe('population dynamics', () => {
     const replicas = 2;
     for (const pt of points) {
       const g = sampleRules({ ...SIZES, depth: pt.depth }, 1);
-      const sim = summariseCells([runCell(g, { grammarSeed: 1, ...pt }, { samples: 1500, trajectories: 1, schedule, marginals: false })])[0];
+      const sim = summariseCells([runCell(g, { grammarSeed: 1, ...pt }, { samples: 1500, trajectories: 1, schedule, marginals: false, backend: referenceBackend })])[0];
       let pop = 0;
       for (let seed = 0; seed < replicas; seed++) pop += populationDynamics(g, { process: pt.process, noise: pt.noise, population: 2000, seed, levels: false }).classKept / replicas;
       expect(Math.abs(pop - sim.classKept), `${pt.process} ${pt.noise} L=${pt.depth}: pop ${pop} sim ${sim.classKept} ± ${sim.classKeptSE}`).toBeLessThan(populationVsSimulation(sim.classKeptSE, replicas));
@@ -68,7 +70,7 @@ describe('population dynamics', () => {
 
   it('predicts the full level profile P_ℓ (marginals, downward pass) of simulated BP', () => {
     const g = sampleRules({ ...SIZES, depth: 5 }, 2);
-    const sim = summariseCells([runCell(g, { grammarSeed: 2, depth: 5, process: 'uniform', noise: 0.15 }, { samples: 1000, trajectories: 1, schedule })])[0];
+    const sim = summariseCells([runCell(g, { grammarSeed: 2, depth: 5, process: 'uniform', noise: 0.15 }, { samples: 1000, trajectories: 1, schedule, backend: referenceBackend })])[0];
     const pop = populationDynamics(g, { process: 'uniform', noise: 0.15, population: 2000 });
     expect(pop.levelKept).toHaveLength(6);
     expect(pop.levelKept![0]).toBe(pop.classKept);
