@@ -36,6 +36,11 @@ describe('hierdiff report', () => {
     const theory = JSON.parse(readFileSync(join(out, 'theory.json'), 'utf8'));
     expect(theory.meanField.pStar).toBeCloseTo(0.4, 12);
     expect(theory.population.map((p: { process: string }) => p.process)).toEqual(['mask']);
+    // Nothing time- or machine-dependent: the same command again writes the same bytes.
+    const files = ['report.html', 'theory.json', 'figures/class-kept-eps.png', 'figures/mean-field-map.svg'];
+    const before = files.map((f) => readFileSync(join(out, f)));
+    expect(runCli(['report', results, '--out', out, '--population', '20']).code).toBe(0);
+    files.forEach((f, i) => expect(readFileSync(join(out, f)).equals(before[i]), f).toBe(true));
   });
 
   it('rejects bad input with exit 2, one line, and writes nothing', () => {

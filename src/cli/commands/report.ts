@@ -54,7 +54,7 @@ function list(xs: readonly (number | string)[]): string {
 function parameterRows(config: SweepConfig, file: SweepFile, theory: ReportTheoryOptions): [string, string][] {
   const seeds = grammarSeeds(config);
   const rows: [string, string][] = [
-    ['grammar (SPEC §1)', `v = ${config.vocab}, n_c = ${config.classes}, m = ${config.synonyms}, s = ${config.tuple}${config.grammar ? ' (saved grammar)' : `, rules drawn by the ${config.rng} generator`}`],
+    ['grammar (SPEC §1)', `v = ${config.vocab}, n_c = ${config.classes}, m = ${config.synonyms}, s = ${config.tuple}${config.grammar ? ' (saved grammar)' : `, rules drawn by ${config.rng === 'python' ? 'the CPython-compatible generator (--rng python)' : 'hierdiff’s own generator'}`}`],
     ['depths L', list(config.depths)],
     ['grammar seeds', seeds.length > 6 ? `${seeds[0]} … ${seeds[seeds.length - 1]} (${seeds.length})` : list(seeds)],
     ['data per cell N', config.depths.map((L) => `L = ${L}: ${samplesAtDepth(config, L)}`).join('; ')],
@@ -146,21 +146,28 @@ export async function writeReport(file: SweepFile, o: WriteReportOptions): Promi
 
 export interface ReportOptionValues {
   out: string;
-  population: string;
-  populationGrammars: string;
+  population?: string;
+  populationGrammars?: string;
   partial?: boolean;
 }
 
-/** Parses the theory options shared by `report` and `reproduce`. */
-export function parseTheoryOptions(o: { population: string; populationGrammars: string }): ReportTheoryOptions {
-  return { population: parseInteger('population', o.population, 0, 1e6), populationGrammars: parseInteger('population-grammars', o.populationGrammars, 1, 10000) };
+/** Population-dynamics defaults: full size for real sweeps, smaller for quick ones (theory would dominate their time). */
+export const THEORY_DEFAULTS = { full: { population: 400, populationGrammars: 2 }, quick: { population: 150, populationGrammars: 1 } } as const;
+
+/** Parses the theory options shared by `report` and `reproduce`; absent ones take `defaults`. */
+export function parseTheoryOptions(o: { population?: string; populationGrammars?: string }, defaults: ReportTheoryOptions): ReportTheoryOptions {
+  return {
+    population: o.population === undefined ? defaults.population : parseInteger('population', o.population, 0, 1e6),
+    populationGrammars: o.populationGrammars === undefined ? defaults.populationGrammars : parseInteger('population-grammars', o.populationGrammars, 1, 10000),
+  };
 }
 
 /** Adds the theory options shared by `report` and `reproduce`. */
 export function addTheoryOptions(cmd: Command, defaults: { population: string; populationGrammars: string }): Command {
+  // No commander defaults: the command picks them (they depend on the sweep's size).
   return cmd
-    .option('--population <n>', 'population-dynamics messages per symbol for the real-noise predictions (0: skip)', defaults.population)
-    .option('--population-grammars <g>', 'run population dynamics on the first g grammar seeds (averaged)', defaults.populationGrammars);
+    .option('--population <n>', `population-dynamics messages per symbol for the theory curves, 0 to skip (default: ${defaults.population})`)
+    .option('--population-grammars <g>', `run population dynamics on the first g grammar seeds, averaged (default: ${defaults.populationGrammars})`);
 }
 
 export function registerReport(program: Command, argv: readonly string[]): void {
@@ -170,10 +177,11 @@ export function registerReport(program: Command, argv: readonly string[]): void 
     .argument('<results>', 'results file (JSON lines)')
     .option('--out <dir>', 'output folder (report.html, figures/, theory.json)', 'hierdiff-report')
     .option('--partial', 'draw from an unfinished results file (cells still missing)');
-  addTheoryOptions(cmd, { population: '400', populationGrammars: '2' }).action(async (results: string, o: ReportOptionValues) => {
+  addTheoryOptions(cmd, { population: '400, or 150 for sweeps of under 500 data per cell', populationGrammars: '2, or 1 likewise' }).action(async (results: string, o: ReportOptionValues) => {
     // Everything is checked before anything is written.
-    const theory = parseTheoryOptions(o);
     const file = readSweepFile(results, { partial: o.partial ?? false });
+    const small = Math.min(file.header.config.samples, ...Object.values(file.header.config.samplesByDepth)) < 500;
+    const theory = parseTheoryOptions(o, small ? THEORY_DEFAULTS.quick : THEORY_DEFAULTS.full);
     const started = Date.now();
     const written = await writeReport(file, { ...theory, outDir: o.out, resultsPath: results, reportCommand: runInfo(argv).command, log: (l) => process.stderr.write(`${l}\n`) });
     process.stderr.write(`report: ${written.length} files in ${((Date.now() - started) / 1000).toFixed(1)}s -> ${join(o.out, 'report.html')}\n`);

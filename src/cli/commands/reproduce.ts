@@ -6,7 +6,7 @@ import { runSweep, validateSweepConfig, type SweepConfig, type SweepConfigInput,
 import { parseInteger } from '../parse.ts';
 import { startProgress } from '../progress.ts';
 import { sweepCommand } from './sweep.ts';
-import { addTheoryOptions, parseTheoryOptions, writeReport } from './report.ts';
+import { addTheoryOptions, parseTheoryOptions, THEORY_DEFAULTS, writeReport } from './report.ts';
 
 /**
  * Noise grids around each process's transition (SPEC §4: ε* ≈ 0.73 for eps, ≈ 0.26 for mask,
@@ -29,7 +29,7 @@ const QUICK_LEVELS: Record<ProcessName, number[]> = {
 /**
  * The default sweep of `hierdiff reproduce`: v = 32, m = 8, s = 2, L ∈ {2, 4, 6, 8}, all four
  * processes. Full: 4 grammar seeds × 1000 data (500 at L = 8), so pooled standard errors are
- * ≤ 0.01 away from the transition. Quick: the same figures from 2 seeds × 100 data (60 at L = 8)
+ * ≤ 0.01 away from the transition. Quick: the same figures from 2 seeds × 200 data (100 at L = 8)
  * on coarser grids, about a minute on 2 cores.
  */
 export function reproduceConfig(quick: boolean): SweepConfig {
@@ -44,17 +44,14 @@ export function reproduceConfig(quick: boolean): SweepConfig {
     depths: [2, 4, 6, 8],
     processes: ['eps', 'mask', 'uniform', 'gaussian'],
     noiseLevels: quick ? QUICK_LEVELS : FULL_LEVELS,
-    samples: quick ? 100 : 1000,
-    samplesByDepth: quick ? { '8': 60 } : { '8': 500 },
+    samples: quick ? 200 : 1000,
+    samplesByDepth: quick ? { '8': 100 } : { '8': 500 },
     trajectories: 8,
     schedule: 'linear',
     correlations: false,
   };
   return validateSweepConfig(input);
 }
-
-/** Theory defaults: population dynamics size and grammars, smaller for --quick. */
-const THEORY_DEFAULTS = { full: { population: '400', populationGrammars: '2' }, quick: { population: '150', populationGrammars: '1' } };
 
 interface ReproduceOptionValues {
   quick?: boolean;
@@ -97,15 +94,14 @@ export function registerReproduce(program: Command, argv: readonly string[]): vo
   const cmd = program
     .command('reproduce')
     .description("run the paper's RHM sweep (v32 m8 s2, L = 2,4,6,8, all four processes) and write results, figures and report.html")
-    .option('--quick', 'same figures from fewer samples, depths points and theory (about a minute on 2 cores)')
+    .option('--quick', 'the same figures from fewer grammar seeds, data and noise levels (about a minute on 2 cores)')
     .option('--out <dir>', 'output folder (results.jsonl, figures/, theory.json, report.html)', 'hierdiff-report')
     .option('--workers <n>', `worker threads (default: all cores, here ${availableParallelism()})`)
     .option('--resume', 'continue an interrupted run in --out (skips finished cells)');
-  addTheoryOptions(cmd, { population: '', populationGrammars: '' }).action(async (o: ReproduceOptionValues) => {
+  addTheoryOptions(cmd, { population: `${THEORY_DEFAULTS.full.population}, ${THEORY_DEFAULTS.quick.population} with --quick`, populationGrammars: `${THEORY_DEFAULTS.full.populationGrammars}, ${THEORY_DEFAULTS.quick.populationGrammars} with --quick` }).action(async (o: ReproduceOptionValues) => {
     // Everything is checked before anything is written.
     const quick = o.quick ?? false;
-    const defaults = quick ? THEORY_DEFAULTS.quick : THEORY_DEFAULTS.full;
-    const theory = parseTheoryOptions({ population: o.population || defaults.population, populationGrammars: o.populationGrammars || defaults.populationGrammars });
+    const theory = parseTheoryOptions(o, quick ? THEORY_DEFAULTS.quick : THEORY_DEFAULTS.full);
     const workers = o.workers === undefined ? availableParallelism() : parseInteger('workers', o.workers, 1, 1024);
     const config = reproduceConfig(quick);
     const resultsPath = join(o.out, 'results.jsonl');

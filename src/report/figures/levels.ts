@@ -24,6 +24,15 @@ export interface LevelKeptOptions {
 
 const DATA_LABEL = 'exact BP (± 1 s.e.)';
 
+/**
+ * Columns of the level legend: several when that fills the grid exactly (vega's legend grid
+ * misplaces a ragged last row), else one.
+ */
+function legendColumns(entries: number): number {
+  if (entries <= 6) return 1;
+  return entries % 3 === 0 ? 3 : entries % 2 === 0 ? 2 : 1;
+}
+
 /** Colour of level ℓ of a depth-L tree: plasma, root dark, leaves light (yellow end cut off). */
 export function levelColour(level: number, depth: number): string {
   return plasma(0.85 * (level / Math.max(1, depth)));
@@ -59,7 +68,15 @@ export function levelKeptFigure(rows: readonly LevelKeptRow[], options: LevelKep
   const xAxis = { title: noiseAxisTitle(options.process, options.scheduleName), tickCount: 8 };
   const yEnc = { field: 'y', type: 'quantitative' as const, title: 'level kept P_ℓ = Pr[ẑ = z] at level ℓ', scale: { domain: [0, 1] } };
   const dashDomain = [DATA_LABEL, ...(theory.length ? [options.theory!.label] : [])];
-  const dashRange = [DASH.data, ...(theory.length ? [DASH.theory] : [])].map((d) => [...d]);
+  const dashRange = [DASH.data, ...(theory.length ? [[4, 3]] : [])].map((d) => [...d]);
+  const dash = {
+    field: 'source',
+    type: 'nominal' as const,
+    title: null,
+    scale: { domain: dashDomain, range: dashRange },
+    // Only worth a legend when there is a theory to tell apart; it stacks under the level legend.
+    legend: theory.length ? { orient: 'bottom-left' as const, symbolStrokeColor: '#222', symbolSize: 300 } : null,
+  };
   return {
     $schema: SCHEMA,
     title: {
@@ -82,7 +99,7 @@ export function levelKeptFigure(rows: readonly LevelKeptRow[], options: LevelKep
         },
       },
       {
-        data: { values: [...data, ...theory] },
+        data: { values: data },
         mark: { type: 'line', strokeWidth: 1.8, clip: true },
         encoding: {
           x: { field: 'x', type: 'quantitative', scale: xScale, axis: xAxis },
@@ -92,17 +109,9 @@ export function levelKeptFigure(rows: readonly LevelKeptRow[], options: LevelKep
             type: 'ordinal',
             title: 'level ℓ (0 = root)',
             scale: { domain: levels, range: levels.map((l) => levelColour(l, L)) },
-            legend: { orient: 'bottom-left', symbolType: 'stroke', columns: 3, columnPadding: 8 },
+            legend: { orient: 'bottom-left', symbolType: 'stroke', columns: legendColumns(L + 1), columnPadding: 8 },
           },
-          strokeDash: {
-            field: 'source',
-            type: 'nominal',
-            title: null,
-            scale: { domain: dashDomain, range: dashRange },
-            // Only worth a legend when there is a theory to tell apart; it stacks under the level legend.
-            legend: theory.length ? { orient: 'bottom-left', symbolStrokeColor: '#444', symbolSize: 300 } : null,
-          },
-          detail: { field: 'source' },
+          strokeDash: dash,
         },
       },
       {
@@ -114,6 +123,21 @@ export function levelKeptFigure(rows: readonly LevelKeptRow[], options: LevelKep
           fill: { field: 'colour', type: 'nominal', scale: null },
         },
       },
+      // Theory on top, thin and dark: where it matches the data it would vanish under the coloured lines.
+      ...(theory.length
+        ? [
+            {
+              data: { values: theory },
+              mark: { type: 'line' as const, strokeWidth: 1.1, color: '#222', opacity: 0.85, clip: true },
+              encoding: {
+                x: { field: 'x', type: 'quantitative' as const, scale: xScale, axis: xAxis },
+                y: yEnc,
+                strokeDash: dash,
+                detail: { field: 'level', type: 'ordinal' as const },
+              },
+            },
+          ]
+        : []),
     ],
   } as TopLevelSpec;
 }

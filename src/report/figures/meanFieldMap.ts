@@ -81,10 +81,17 @@ export function meanFieldMapFigure(input: MeanFieldMapData): TopLevelSpec {
           fill: { field: 'kind', type: 'nominal', title: null, scale: { domain: ['stable fixed point', 'unstable fixed point'], range: ['#111', '#fff'] }, legend: { orient: 'bottom-right', symbolStrokeColor: '#111' } },
         },
       },
-      // Labels sit below-right of their point, except near the origin (there: right, clear of the axis).
-      ...[false, true].map((nearOrigin) => ({
-        data: { values: fixed.filter((f) => f.x < 0.1 === nearOrigin) },
-        mark: { type: 'text' as const, align: 'left' as const, baseline: nearOrigin ? ('middle' as const) : ('top' as const), dx: nearOrigin ? 10 : 7, dy: nearOrigin ? 2 : 5, fontSize: 12 },
+      // Labels avoid the curves: right of a point near the origin, below-right of 1, above-left of
+      // an interior point (where F lies under the diagonal and nothing is drawn).
+      ...(
+        [
+          { where: (x: number) => x < 0.1, align: 'left', baseline: 'middle', dx: 10, dy: 2 },
+          { where: (x: number) => x > 0.9, align: 'left', baseline: 'top', dx: 7, dy: 5 },
+          { where: (x: number) => x >= 0.1 && x <= 0.9, align: 'right', baseline: 'bottom', dx: -8, dy: -6 },
+        ] as const
+      ).map((place) => ({
+        data: { values: fixed.filter((f) => place.where(f.x)) },
+        mark: { type: 'text' as const, align: place.align, baseline: place.baseline, dx: place.dx, dy: place.dy, fontSize: 12 },
         encoding: {
           x: { field: 'x', type: 'quantitative' as const, scale },
           y: { field: 'y', type: 'quantitative' as const, scale },
