@@ -22,6 +22,13 @@ function genericOnly(b: BpBackend): BpBackend {
   return { name: b.name, upward: b.upward, marginals: b.marginals, sample: b.sample };
 }
 
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
 function expectClose(a: CellStats, b: CellStats, tol: number): void {
   const flat = (s: CellStats) => [s.classMarginal.sum, s.classMarginal.sumSq, ...s.levelMarginal.map((m) => m.sum), s.chiNumerator, s.chiDenominator];
   const x = flat(a);
@@ -94,6 +101,29 @@ describe('fast kernels in the forward-backward experiment', () => {
       await pool.close();
     }
   }, 40_000);
+});
+
+describe('fast kernels on a deep grammar (several chunks and subtree blocks)', () => {
+  const deep = sampleRules({ vocab: 32, synonyms: 8, tuple: 2, depth: 9 }, 3);
+  it('upward messages, evidence, marginals and draws match the reference', () => {
+    const cell: CellSpec = { grammarSeed: 3, depth: 9, process: 'uniform', noise: 0.1 };
+    const opts = { samples: 40, trajectories: 2, schedule, marginals: true, correlations: false };
+    const ref = runCell(deep, cell, { ...opts, backend: referenceBackend });
+    const fast = runCell(deep, cell, { ...opts, backend: fastBackend });
+    expect(fast.levelSampled).toEqual(ref.levelSampled);
+    expectClose(fast, ref, 1e-10);
+    const count = 37; // 3 chunks of float64 lanes, 2 of float32; 2^9 leaves = several blocks
+    const lambda = Float64Array.from({ length: count * 512 * 32 }, (_, i) => 0.05 + ((i * 2654435761) % 1000) / 1000);
+    const r = referenceBackend.upward(deep, lambda, count);
+    for (const [b, tol] of [[fastBackend, 1e-12], [fast32Backend, float32Tolerance(9)]] as const) {
+      const up = b.upward(deep, lambda, count);
+      r.messages.forEach((m, l) => expect(maxAbsDiff(up.messages[l], m)).toBeLessThanOrEqual(tol));
+      r.logEvidence.forEach((x, n) => expect(Math.abs(up.logEvidence[n] - x)).toBeLessThanOrEqual(tol * Math.abs(x)));
+      const mr = referenceBackend.marginals(deep, r);
+      const mf = b.marginals(deep, up);
+      mr.forEach((m, l) => expect(maxAbsDiff(mf[l], m)).toBeLessThanOrEqual(tol));
+    }
+  }, 30_000);
 });
 
 describe('committed WebAssembly', () => {

@@ -28,8 +28,8 @@ interface KernelExports {
   heapBase(): Ptr;
   errorLane(): number;
   errorNode(): number;
-  leaves64(lam: Ptr, dst: Ptr, d: number, v: number, T: number, real: number, zprod: Ptr, zexp: Ptr): number;
-  upward64(child: Ptr, parent: Ptr, rules: Ptr, off: Ptr, zs: Ptr, width: number, N: number, m: number, v: number, s: number, T: number, real: number, zprod: Ptr, zexp: Ptr): number;
+  leaves64(lam: Ptr, dst: Ptr, d: number, i0: number, i1: number, v: number, T: number, real: number, zprod: Ptr, zexp: Ptr): number;
+  upward64(child: Ptr, parent: Ptr, rules: Ptr, off: Ptr, zs: Ptr, p0: number, width: number, N: number, m: number, v: number, s: number, T: number, real: number, zprod: Ptr, zexp: Ptr): number;
   sampleRoot64(root: Ptr, N: number, u: Ptr, out: Ptr, w: Ptr, n0: number, real: number, K: number, T: number): void;
   sampleLevel64(below: Ptr, rules: Ptr, parents: Ptr, children: Ptr, u: Ptr, w: Ptr, n0: number, real: number, K: number, width: number, v: number, m: number, s: number, T: number): void;
   downward64(down: Ptr, below: Ptr, childDown: Ptr, rules: Ptr, off: Ptr, width: number, N: number, m: number, v: number, s: number, T: number): void;
@@ -126,12 +126,15 @@ class Arena {
   }
 }
 
-/** Bytes of lane-layout leaf messages per chunk that keep a chunk's working set cache-sized. */
-const CHUNK_LEAF_BYTES = 1 << 20;
+/** Data per chunk (lanes): float64 rows of 16 lanes are two cache lines, float32 rows of 32 too. */
+const LANES: Record<Precision, number> = { f64: 16, f32: 32 };
+/** Bytes of lane-layout leaf messages per subtree block: the block's upward sweep stays in L2. */
+const BLOCK_LEAF_BYTES = 1 << 18;
 
 /**
  * Geometry of a grammar for the kernels: symbols and nodes per level, the chunk size (lanes per
- * pass: a multiple of 4, so rows are whole SIMD vectors in both precisions).
+ * pass: a multiple of 4, so rows are whole SIMD vectors in both precisions) and the height of the
+ * subtree blocks the lowest levels are swept in.
  */
 interface Plan {
   readonly L: number;
@@ -145,6 +148,8 @@ interface Plan {
   /** lanes per chunk (padded) and data per chunk (≤ lanes). */
   readonly T: number;
   readonly perChunk: number;
+  /** levels L−1 .. L−blockHeight are swept subtree block by block (s^blockHeight leaves each). */
+  readonly blockHeight: number;
 }
 
 function plan(g: Grammar, precision: Precision, count: number): Plan {
@@ -153,10 +158,11 @@ function plan(g: Grammar, precision: Precision, count: number): Plan {
   const d = s ** L;
   const symbols = Array.from({ length: L + 1 }, (_, l) => symbolsAt(g, l));
   const width = Array.from({ length: L + 1 }, (_, l) => s ** l);
-  const fit = Math.max(4, Math.floor(CHUNK_LEAF_BYTES / (d * v * size) / 4) * 4);
-  const perChunk = Math.min(count, fit);
+  const perChunk = Math.min(count, LANES[precision]);
   const T = Math.ceil(perChunk / 4) * 4;
-  return { L, v, m, s, d, size, symbols, width, T, perChunk };
+  let blockHeight = 0;
+  while (blockHeight < L && s ** (blockHeight + 1) * v * T * size <= BLOCK_LEAF_BYTES) blockHeight++;
+  return { L, v, m, s, d, size, symbols, width, T, perChunk, blockHeight };
 }
 
 /** Per-chunk working regions: the lane-layout messages of every level and scratch. */
@@ -201,9 +207,17 @@ function inconsistent(x: KernelExports, n0: number, level: number): never {
 function upwardChunk(x: KernelExports, k: Kernels, arena: Arena, p: Plan, c: ChunkRegions, lam: Ptr, n0: number, real: number, g: Grammar, logEvidence: Float64Array): void {
   arena.f64(c.zprod, p.T).fill(1);
   arena.i32(c.zexp, p.T).fill(0);
-  if (k.leaves(lam, c.up[p.L], p.d, p.v, p.T, real, c.zprod, c.zexp)) inconsistent(x, n0, p.L);
-  for (let l = p.L - 1; l >= 0; l--) {
-    if (k.upward(c.up[l + 1], c.up[l], c.rules[l], c.off, c.zs, p.width[l], p.symbols[l], p.m, p.v, p.s, p.T, real, c.zprod, c.zexp)) inconsistent(x, n0, l);
+  // Lowest levels subtree block by block: a block's leaves are consumed while still in cache.
+  const h = p.blockHeight;
+  const leavesPerBlock = p.s ** h;
+  for (let i0 = 0; i0 < p.d; i0 += leavesPerBlock) {
+    if (k.leaves(lam, c.up[p.L], p.d, i0, i0 + leavesPerBlock, p.v, p.T, real, c.zprod, c.zexp)) inconsistent(x, n0, p.L);
+    for (let l = p.L - 1, first = i0 / p.s, n = leavesPerBlock / p.s; l >= p.L - h; l--, first /= p.s, n /= p.s) {
+      if (k.upward(c.up[l + 1], c.up[l], c.rules[l], c.off, c.zs, first, n, p.symbols[l], p.m, p.v, p.s, p.T, real, c.zprod, c.zexp)) inconsistent(x, n0, l);
+    }
+  }
+  for (let l = p.L - h - 1; l >= 0; l--) {
+    if (k.upward(c.up[l + 1], c.up[l], c.rules[l], c.off, c.zs, 0, p.width[l], p.symbols[l], p.m, p.v, p.s, p.T, real, c.zprod, c.zexp)) inconsistent(x, n0, l);
   }
   // log Z = log(mantissa product) + exponent·ln 2, minus log m per internal node (the kernels
   // skip the 1/m of SPEC §2, which cancels in the normalised messages) and log n_c (root prior).

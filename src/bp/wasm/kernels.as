@@ -40,13 +40,14 @@ function ruleOffsets(rules: usize, off: usize, count: i32, R: i32): void {
   for (let r = 0; r < count; r++) store<i32>(off + (<usize>r << 2), load<i32>(rules + (<usize>r << 2)) * R);
 }
 
-// Leaves (SPEC §2, ν↑_L = λ normalised): `lam` holds `real` data of d·v f64 likelihoods,
-// datum-major and token-major; writes ν↑_L in lane layout; padding lanes get 1/v.
-function leaves<F>(lam: usize, dst: usize, d: i32, v: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 {
+// Leaves (SPEC §2, ν↑_L = λ normalised) for tokens [i0, i1): `lam` holds `real` data of d·v f64
+// likelihoods, datum-major and token-major; writes ν↑_L in lane layout at dst (the level's base);
+// padding lanes get 1/v.
+function leaves<F>(lam: usize, dst: usize, d: i32, i0: i32, i1: i32, v: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 {
   const size = <usize>sizeof<F>();
   const R = <usize>T * size;
   const flat = <F>(1.0 / <f64>v);
-  for (let i = 0; i < d; i++) {
+  for (let i = i0; i < i1; i++) {
     const base = dst + <usize>i * <usize>v * R;
     for (let n = 0; n < real; n++) {
       const src = lam + (<usize>n * <usize>d + <usize>i) * <usize>v * 8;
@@ -100,12 +101,13 @@ function normaliseNode<F>(par: usize, N: i32, R: usize, real: i32, zprod: usize,
 // One upward level (SPEC §2): for every parent p (width of them) and symbol a < N,
 // u(a) = Σ_k Π_j ν↑(child p·s+j, rule[a][k][j]), then normalised per node. `off` is scratch for
 // N·m·s i32, `zs` for one row.
-function upward<F>(child: usize, parent: usize, rules: usize, off: usize, zs: usize, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 {
+function upward<F>(child: usize, parent: usize, rules: usize, off: usize, zs: usize, p0: i32, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 {
   const R = <usize>T * <usize>sizeof<F>();
   const RI = <i32>R;
   ruleOffsets(rules, off, N * m * s, RI);
   const childStride = <usize>v * R;
-  for (let p = 0; p < width; p++) {
+  // Parents p0 .. p0+width−1 of the level (a block of a subtree sweep, or the whole level).
+  for (let p = p0; p < p0 + width; p++) {
     const c0 = child + <usize>p * <usize>s * childStride;
     const par = parent + <usize>p * <usize>N * R;
     if (s == 2) {
@@ -342,10 +344,10 @@ function fill<F>(dst: usize, rows: i32, T: i32, value: f64): void {
   for (let p = dst; p < end; p += size) store<F>(p, <F>value);
 }
 
-export function leaves64(lam: usize, dst: usize, d: i32, v: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 { return leaves<f64>(lam, dst, d, v, T, real, zprod, zexp); }
-export function leaves32(lam: usize, dst: usize, d: i32, v: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 { return leaves<f32>(lam, dst, d, v, T, real, zprod, zexp); }
-export function upward64(child: usize, parent: usize, rules: usize, off: usize, zs: usize, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 { return upward<f64>(child, parent, rules, off, zs, width, N, m, v, s, T, real, zprod, zexp); }
-export function upward32(child: usize, parent: usize, rules: usize, off: usize, zs: usize, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 { return upward<f32>(child, parent, rules, off, zs, width, N, m, v, s, T, real, zprod, zexp); }
+export function leaves64(lam: usize, dst: usize, d: i32, i0: i32, i1: i32, v: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 { return leaves<f64>(lam, dst, d, i0, i1, v, T, real, zprod, zexp); }
+export function leaves32(lam: usize, dst: usize, d: i32, i0: i32, i1: i32, v: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 { return leaves<f32>(lam, dst, d, i0, i1, v, T, real, zprod, zexp); }
+export function upward64(child: usize, parent: usize, rules: usize, off: usize, zs: usize, p0: i32, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 { return upward<f64>(child, parent, rules, off, zs, p0, width, N, m, v, s, T, real, zprod, zexp); }
+export function upward32(child: usize, parent: usize, rules: usize, off: usize, zs: usize, p0: i32, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 { return upward<f32>(child, parent, rules, off, zs, p0, width, N, m, v, s, T, real, zprod, zexp); }
 export function sampleRoot64(root: usize, N: i32, u: usize, out: usize, w: usize, n0: i32, real: i32, K: i32, T: i32): void { sampleRoot<f64>(root, N, u, out, w, n0, real, K, T); }
 export function sampleRoot32(root: usize, N: i32, u: usize, out: usize, w: usize, n0: i32, real: i32, K: i32, T: i32): void { sampleRoot<f32>(root, N, u, out, w, n0, real, K, T); }
 export function sampleLevel64(below: usize, rules: usize, parents: usize, children: usize, u: usize, w: usize, n0: i32, real: i32, K: i32, width: i32, v: i32, m: i32, s: i32, T: i32): void { sampleLevel<f64>(below, rules, parents, children, u, w, n0, real, K, width, v, m, s, T); }
