@@ -17,7 +17,7 @@ import {
   predictLevels,
   type MeanFieldParams,
 } from '../src/theory/meanField.ts';
-import { meanFieldCriticalNoise, meanFieldPrediction } from '../src/theory/predict.ts';
+import { meanFieldCriticalNoise, meanFieldPrediction, meanFieldPredictionAtTime } from '../src/theory/predict.ts';
 import { runCli } from './helpers/cli.ts';
 import { monteCarloTolerance } from './tolerance.ts';
 import { CLOSED_FORM, FINITE_DIFFERENCE, GAUSSIAN_BELIEF_VS_SPEC, MEAN_FIELD_VS_BP, quoted, ROOT_FINDER } from './theoryTolerance.ts';
@@ -195,6 +195,10 @@ describe('effective leaf beliefs (SPEC §3)', () => {
     expect(controlAtFraction('uniform', 0.3, schedule)).toBe(1 - schedule.alphaBar[300]);
     expect(controlAtFraction('mask', 0.3, schedule)).toBe(0.3);
     expect(controlAtFraction('gaussian', 0.3, schedule)).toBe(schedule.alphaBar[300]);
+    // The same prediction by time or by control: uniform at t/T = 0.3 is the ε-process-like belief at ε = 1 − ᾱ.
+    const byTime = meanFieldPredictionAtTime(V32M8, 'uniform', 0.3, 4, schedule);
+    expect(byTime).toEqual(meanFieldPrediction(V32M8, 'uniform', 1 - schedule.alphaBar[300], 4, schedule));
+    expect(meanFieldPredictionAtTime(V32M8, 'mask', 0.3, 4, schedule).classKept).toBe(predictClassKept(V32M8, 0.3, 4));
   });
 
   it('mean-field critical noise per process, in its own units', () => {
@@ -236,6 +240,14 @@ describe('hierdiff theory (binary)', () => {
     expect(Math.abs(pj.rows[1].classKept - 1 / 32)).toBeLessThan(CLOSED_FORM); // all masked: uniform
 
     // Two spawns cover the CLI's error path (library ParamError and option parsing); the parsers themselves are tested in-process.
+    const fb = runCli(['forward-backward', '--depth', '2', '--process', 'eps', '--noise-levels', '0.7', '--samples', '50', '--trajectories', '1', '--theory', '--out', out]);
+    expect(fb.code).toBe(0);
+    expect(fb.stdout).toContain('P0 mean-field');
+    const row = JSON.parse(readFileSync(out, 'utf8')).rows[0];
+    expect(row.theory.meanField.classKept).toBe(predictClassKept(V32M8, 0.7, 2));
+    expect(row.theory.population.levelKept).toHaveLength(3);
+    expect(Math.abs(row.theory.population.classKept - row.classKept)).toBeLessThan(0.1); // 50 data: a smoke check only
+
     for (const args of [['--synonyms', '40'], ['--method', 'exact']]) {
       const bad = runCli(['theory', ...args]);
       expect(bad.code).toBe(2);

@@ -5,7 +5,7 @@
 import type { Grammar } from '../grammar/grammar.ts';
 import type { ProcessName } from '../noise/process.ts';
 import { linearSchedule, type Schedule } from '../noise/schedule.ts';
-import { controlOf, effectiveLeafBelief, solveDecreasing } from './leafBelief.ts';
+import { controlOf, effectiveLeafBelief, leafBeliefAtTime, solveDecreasing } from './leafBelief.ts';
 import { criticalPoint, predictLevels, validateMeanFieldParams, type MeanFieldParams } from './meanField.ts';
 import { populationDynamics } from './populationDynamics.ts';
 
@@ -93,4 +93,16 @@ export function populationPrediction(grammars: readonly Grammar[], o: Population
     levelKept: profile((r) => r.levelKept),
     upwardKept: profile((r) => r.upwardKept)!,
   };
+}
+
+/**
+ * Mean-field prediction at the time fraction t/T (t = 0 clean) of a schedule, for a time-based
+ * process: uniform ε = 1 − ᾱ_t, mask ε = t/T, gaussian ᾱ_t (see `controlAtFraction`), through
+ * the process's effective leaf belief.
+ */
+export function meanFieldPredictionAtTime(p: MeanFieldParams, process: ProcessName, fraction: number, depth: number, schedule: Schedule = linearSchedule()): MeanFieldPrediction {
+  validateMeanFieldParams(p);
+  const leafBelief = leafBeliefAtTime(process, fraction, schedule, p.vocab);
+  const levelKept = predictLevels(p, leafBelief, depth);
+  return { leafBelief, classKept: levelKept[0], levelKept };
 }
