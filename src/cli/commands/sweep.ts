@@ -167,7 +167,7 @@ function sweepProgress(): { update(p: SweepProgress): void; stop(): void } {
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
-      format: 'sweep [{bar}] {percentage}% | {cells} cells | {value}/{total} samples | {rate} samples/s | ETA {eta}',
+      format: 'sweep [{bar}] {percentage}% | {cells} cells | {value}/{total} samples | {rate} samples/s | ETA {left}',
       hideCursor: true,
     },
     cliProgress.Presets.shades_classic,
@@ -175,7 +175,7 @@ function sweepProgress(): { update(p: SweepProgress): void; stop(): void } {
   let started = false;
   return {
     update(p) {
-      const payload = { cells: `${p.cellsDone}/${p.cellsTotal}`, rate: Math.round(p.samplesPerSecond), eta: duration(p.etaSeconds) };
+      const payload = { cells: `${p.cellsDone}/${p.cellsTotal}`, rate: Math.round(p.samplesPerSecond), left: duration(p.etaSeconds) };
       if (!started) {
         bar.start(p.samplesTotal, p.samplesDone, payload);
         started = true;
@@ -221,11 +221,22 @@ export function registerSweep(program: Command, argv: readonly string[]): void {
     const shard = o.shard === undefined ? null : parseShard(o.shard);
     const workers = o.workers === undefined ? availableParallelism() : parseInteger('workers', o.workers, 1, 1024);
     const bar = sweepProgress();
+    // Ctrl-C, or SIGTERM from a batch scheduler: finished cells are already on disk (each line is
+    // written synchronously, and this handler only runs between writes), so say how to go on.
+    const stop = (signal: NodeJS.Signals) => {
+      bar.stop();
+      process.stderr.write(`\nsweep: ${signal}: finished cells are saved in ${o.out}; run the same command with --resume to continue\n`);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
     let result;
     try {
       result = await runSweep(config, { out: o.out, workers, resume: o.resume ?? false, overwrite: o.overwrite ?? false, shard, command: sweepCommand(argv), onProgress: (p) => bar.update(p) });
     } finally {
       bar.stop();
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
     }
     process.stdout.write(formatRows(summariseCells(result.cells)));
     const where = shard ? ` (shard ${shard.index}/${shard.count})` : '';
