@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { resolveBackend, type BackendName } from '../src/bp/fast.ts';
-import { CellWorkerPool } from '../src/bp/parallelCell.ts';
+import { CellWorkerPool } from '../src/experiment/parallelCell.ts';
 import { runCell, type CellOptions, type CellSpec } from '../src/experiment/forwardBackward.ts';
 import { symbolsAt } from '../src/grammar/params.ts';
 import { sampleRules } from '../src/grammar/sampleRules.ts';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { fast32Backend, fastBackend, resolveBackend } from '../src/bp/fast.ts';
-import { CellWorkerPool, runCellParallel } from '../src/bp/parallelCell.ts';
+import { CellWorkerPool, runCellParallel } from '../src/experiment/parallelCell.ts';
 import { referenceBackend } from '../src/bp/reference.ts';
 import type { BpBackend } from '../src/bp/types.ts';
 import { buildKernels } from '../src/bp/wasm/build.ts';

@@ -1,7 +1,7 @@
 import { parentPort } from 'node:worker_threads';
-import { runBatch, type BatchOutcome, type CellOptions, type CellSpec } from '../experiment/forwardBackward.ts';
+import { runBatch, type BatchOutcome, type CellOptions, type CellSpec } from './forwardBackward.ts';
 import type { Grammar } from '../grammar/grammar.ts';
-import { resolveBackend } from './fast.ts';
+import { resolveBackend } from '../bp/fast.ts';
 
 /** One cell's setup, sent once per job; batch requests `{ job, b }` follow. */
 export interface CellJob {

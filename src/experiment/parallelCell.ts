@@ -1,10 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { checkInt, ParamError } from '../core/errors.ts';
-import type { CellStats } from '../experiment/cell.ts';
-import { cellAccumulator, cellBatches, runBatch, type BatchOutcome, type CellOptions, type CellSpec } from '../experiment/forwardBackward.ts';
+import type { CellStats } from './cell.ts';
+import { cellAccumulator, cellBatches, runBatch, type BatchOutcome, type CellOptions, type CellSpec } from './forwardBackward.ts';
 import type { Grammar } from '../grammar/grammar.ts';
-import { defaultBackend, resolveBackend } from './fast.ts';
+import { defaultBackend, resolveBackend } from '../bp/fast.ts';
 import type { CellJob, CellWorkerReply, CellWorkerRequest } from './cellWorkerTask.ts';
 
 const WORKER_URL = new URL('./cellWorker.mjs', import.meta.url);

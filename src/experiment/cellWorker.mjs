@@ -1,4 +1,4 @@
-// Worker-thread entry of runCellParallel (src/bp/parallelCell.ts). Plain JavaScript so a bare
+// Worker-thread entry of runCellParallel (src/experiment/parallelCell.ts). Plain JavaScript so a bare
 // worker thread can load it: it registers tsx's loader in this thread, then loads the handler.
 import { register } from 'tsx/esm/api';
 
