@@ -64,6 +64,21 @@ describe('hierdiff report', () => {
   });
 });
 
+describe('hierdiff reproduce --quick', () => {
+  it('runs the quick sweep end to end and writes results, every figure and report.html', () => {
+    const out = join(dir, 'quick');
+    const r = runCli(['reproduce', '--quick', '--out', out, '--workers', '2']);
+    expect(r.code, r.stderr).toBe(0);
+    const names = ['class-kept-eps', 'class-kept-mask', 'class-kept-uniform', 'class-kept-gaussian', 'levels-eps', 'collapse-eps', 'chi-eps', 'mean-field-map'];
+    const figures = readdirSync(join(out, 'figures'));
+    for (const n of names) expect(figures).toEqual(expect.arrayContaining([`${n}.png`, `${n}.svg`]));
+    const header = JSON.parse(readFileSync(join(out, 'results.jsonl'), 'utf8').split('\n')[0]);
+    // Run-only options (--out, --workers) are left out of the recorded command.
+    expect(header.run.command).toBe('hierdiff reproduce --quick');
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<pre>hierdiff reproduce --quick</pre>');
+  }, 180_000);
+});
+
 describe('reproduce sweep', () => {
   it('covers v32 m8 s2, L = 2..8, all four processes, with grids around each transition', () => {
     for (const quick of [true, false]) {

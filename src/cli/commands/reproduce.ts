@@ -29,8 +29,8 @@ const QUICK_LEVELS: Record<ProcessName, number[]> = {
 /**
  * The default sweep of `hierdiff reproduce`: v = 32, m = 8, s = 2, L ∈ {2, 4, 6, 8}, all four
  * processes. Full: 4 grammar seeds × 1000 data (500 at L = 8), so pooled standard errors are
- * ≤ 0.01 away from the transition. Quick: the same figures from 2 seeds × 200 data (100 at L = 8)
- * on coarser grids, about a minute on 2 cores.
+ * ≤ 0.01 away from the transition. Quick: the same figures from 2 seeds × 400 data (200 at L = 8)
+ * on coarser grids, well under a minute on 2 cores.
  */
 export function reproduceConfig(quick: boolean): SweepConfig {
   const input: SweepConfigInput = {
@@ -44,8 +44,8 @@ export function reproduceConfig(quick: boolean): SweepConfig {
     depths: [2, 4, 6, 8],
     processes: ['eps', 'mask', 'uniform', 'gaussian'],
     noiseLevels: quick ? QUICK_LEVELS : FULL_LEVELS,
-    samples: quick ? 200 : 1000,
-    samplesByDepth: quick ? { '8': 100 } : { '8': 500 },
+    samples: quick ? 400 : 1000,
+    samplesByDepth: quick ? { '8': 200 } : { '8': 500 },
     trajectories: 8,
     schedule: 'linear',
     correlations: false,
@@ -94,7 +94,7 @@ export function registerReproduce(program: Command, argv: readonly string[]): vo
   const cmd = program
     .command('reproduce')
     .description("run the paper's RHM sweep (v32 m8 s2, L = 2,4,6,8, all four processes) and write results, figures and report.html")
-    .option('--quick', 'the same figures from fewer grammar seeds, data and noise levels (about a minute on 2 cores)')
+    .option('--quick', 'the same figures from fewer grammar seeds, data and noise levels (under a minute on 2 cores)')
     .option('--out <dir>', 'output folder (results.jsonl, figures/, theory.json, report.html)', 'hierdiff-report')
     .option('--workers <n>', `worker threads (default: all cores, here ${availableParallelism()})`)
     .option('--resume', 'continue an interrupted run in --out (skips finished cells)');
