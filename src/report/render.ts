@@ -51,7 +51,8 @@ function measureText(item: TextItem, text: unknown): number {
  */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   (vega as unknown as { textMetrics: { width: (item: TextItem, text: unknown) => number } }).textMetrics.width = measureText;
-  const view = new vega.View(vega.parse(toVegaSpec(spec)), { renderer: 'none' });
+  // A library never prints: vega's own logger is silenced (failures still throw from toSVG).
+  const view = new vega.View(vega.parse(toVegaSpec(spec)), { renderer: 'none', logLevel: vega.None });
   try {
     return await view.toSVG();
   } finally {
