@@ -22,7 +22,7 @@ import { createRng, type Rng } from '../core/random.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import type { RuleRng } from '../grammar/sampleRules.ts';
 import { symbolsAt, validateParams } from '../grammar/params.ts';
-import { makeProcess, type ProcessName } from '../noise/process.ts';
+import { makeProcess, resolveProcess, type ProcessName } from '../noise/process.ts';
 import { linearSchedule, type Schedule } from '../noise/schedule.ts';
 import { deepGrammar, type GrammarSizes } from './deepGrammar.ts';
 
@@ -77,7 +77,7 @@ function resolveOptions(o: PopulationOptions) {
   const seed = checkInt('seed', o.seed ?? 0, 0, Number.MAX_SAFE_INTEGER);
   checkNumber('noise', o.noise, 0, 1);
   const schedule = o.schedule ?? linearSchedule();
-  const process = makeProcess(o.process, o.noise, schedule);
+  const process = makeProcess(resolveProcess(o.process), o.noise, schedule);
   return { population, seed, process, schedule };
 }
 
@@ -262,9 +262,10 @@ function downwardProfile(g: Grammar, up: Float64Array[], N: number, seed: number
     const ups = up[level + 1];
     const ruleCount = parents * m;
     let acc = 0;
+    // One stream per block of members, so blocks could run on separate workers.
     let rng: Rng = createRng(seed, STREAM_DOWN, level, 0);
     for (let i = 0; i < M; i++) {
-      if (i % BLOCK === 0) rng = createRng(seed, STREAM_DOWN, level, i / BLOCK);
+      if (i > 0 && i % BLOCK === 0) rng = createRng(seed, STREAM_DOWN, level, i / BLOCK);
       const a = sym[i];
       const chosen = (a * m + rng.nextInt(m)) * s;
       const j = rng.nextInt(s);
