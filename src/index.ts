@@ -36,3 +36,26 @@ export { runCell, batchSizeFor, type CellSpec, type CellOptions } from './experi
 export { runGrid, gridCells, type GridSpec, type GridProgress } from './experiment/grid.ts';
 export { summariseCells, type ForwardBackwardRow } from './experiment/summary.ts';
 export type { CellStats } from './experiment/cell.ts';
+export { runCellParallel, CellWorkerPool, type ParallelCellOptions } from './experiment/parallelCell.ts';
+
+export { fastBackend, fast32Backend, defaultBackend, resolveBackend, BACKEND_NAMES, type BackendName, type FusedBpBackend } from './bp/fast.ts';
+
+export {
+  meanFieldMap,
+  meanFieldDerivative,
+  criticalPoint,
+  leafBelief,
+  predictLevels,
+  predictClassKept,
+  type MeanFieldParams,
+  type CriticalPoint,
+} from './theory/meanField.ts';
+export { effectiveLeafBelief, leafBeliefAtTime } from './theory/leafBelief.ts';
+export { populationDynamics, annealedPopulationDynamics, populationThreshold, type PopulationOptions, type PopulationResult, type ThresholdOptions, type ThresholdResult } from './theory/populationDynamics.ts';
+export { deepGrammar } from './theory/deepGrammar.ts';
+
+export { runSweep, readSweepFile, mergeSweepFiles, validateSweepConfig, type SweepConfig, type SweepConfigInput, type SweepResult } from './sweep/index.ts';
+
+export { reportFigures, type FigureEntry } from './report/figureSet.ts';
+export { renderSvg, svgToPng } from './report/render.ts';
+export { reportHtml } from './report/html.ts';

@@ -2,7 +2,7 @@ import { PythonRandom } from '../core/pythonRandom.ts';
 import { createRng } from '../core/random.ts';
 import { resolveVariant, checkInt } from '../core/errors.ts';
 import { makeGrammar, type Grammar } from './grammar.ts';
-import { symbolsAt, validateParams, type GrammarParamsInput } from './params.ts';
+import { symbolsAt, validateParams, type GrammarParams, type GrammarParamsInput } from './params.ts';
 
 /** Which generator draws the rules: ours, or CPython's (bit-compatible with the published code). */
 export type RuleRng = 'own' | 'python';
@@ -19,21 +19,26 @@ export function resolveRuleRng(value: string): RuleRng {
  */
 export function sampleRules(input: GrammarParamsInput, seed: number, rng: RuleRng = 'own'): Grammar {
   const params = validateParams(input);
+  return makeGrammar(params, drawRules(params, seed, rng));
+}
+
+/**
+ * The rule tables of {@link sampleRules} for already validated sizes, without the limit on s^L:
+ * theory code draws grammars far deeper than any simulation. Levels are drawn in order from one
+ * stream, so the first L levels of a deeper grammar are the depth-L grammar of the same seed.
+ */
+export function drawRules(params: GrammarParams, seed: number, rng: RuleRng): Int32Array[] {
   checkInt('seed', seed, 0, Number.MAX_SAFE_INTEGER);
   const { vocab: v, synonyms: m, tuple: s } = params;
   const tupleCount = v ** s;
   const rules: Int32Array[] = [];
   const py = rng === 'python' ? new PythonRandom(seed) : null;
   const own = rng === 'own' ? createRng(seed, 0x52554c45 /* "RULE" */) : null;
+  if (!py && !own) resolveRuleRng(String(rng));
   for (let level = 0; level < params.depth; level++) {
     const count = symbolsAt(params, level) * m;
-    let codes: number[];
-    if (py) {
-      // CPython samples from the list of tuples in lexicographic order; index = tuple code.
-      codes = py.sample(lexicographicCodes(tupleCount), count);
-    } else {
-      codes = sampleDistinct(tupleCount, count, own!);
-    }
+    // CPython samples from the list of tuples in lexicographic order; index = tuple code.
+    const codes = py ? py.sample(lexicographicCodes(tupleCount), count) : sampleDistinct(tupleCount, count, own!);
     const r = new Int32Array(count * s);
     for (let i = 0; i < count; i++) {
       let code = codes[i];
@@ -44,7 +49,7 @@ export function sampleRules(input: GrammarParamsInput, seed: number, rng: RuleRn
     }
     rules.push(r);
   }
-  return makeGrammar(params, rules);
+  return rules;
 }
 
 let cachedCodes: number[] = [];
