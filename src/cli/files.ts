@@ -1,26 +1,14 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { writeAtomic } from '../core/atomicWrite.ts';
 import { ParamError } from '../core/errors.ts';
 
 /**
- * Writes a file atomically: to `<path>.<pid>.tmp` first, then rename, so a crash or an error never
+ * Writes a file atomically (temp file + rename, see core/atomicWrite.ts): a crash or an error never
  * leaves a half-written file under the final name.
  */
 export function writeFileAtomic(path: string, content: string | Uint8Array): void {
-  const target = resolve(path);
-  try {
-    mkdirSync(dirname(target), { recursive: true });
-  } catch {
-    throw new ParamError('out', `invalid output path "${path}" (cannot create its folder)`);
-  }
-  const tmp = `${target}.${process.pid}.tmp`;
-  try {
-    writeFileSync(tmp, content);
-    renameSync(tmp, target);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw new ParamError('out', `invalid output path "${path}" (${(e as NodeJS.ErrnoException).code ?? 'cannot write'})`);
-  }
+  writeAtomic(resolve(path), content, path);
 }
 
 /** Reads and parses a JSON file, mapping every failure to a ParamError on `param`. */

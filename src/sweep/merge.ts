@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { ParamError } from '../core/errors.ts';
 import type { CellStats } from '../experiment/cell.ts';
-import { writeAtomic } from './atomicWrite.ts';
+import { writeAtomic } from '../core/atomicWrite.ts';
 import { sweepCells } from './cells.ts';
 import { fileText, headerDifference, headerLine, makeHeader, scanSweepFile, type ScannedFile, type SweepHeader } from './resultsFile.ts';
 

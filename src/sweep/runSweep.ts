@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { checkInt, ParamError } from '../core/errors.ts';
 import type { CellStats } from '../experiment/cell.ts';
-import { writeAtomic } from './atomicWrite.ts';
+import { writeAtomic } from '../core/atomicWrite.ts';
 import { sweepCells } from './cells.ts';
 import { validateSweepConfig, type SweepConfig, type SweepConfigInput } from './config.ts';
 import { runCellsOnWorkers } from './pool.ts';

@@ -15,6 +15,7 @@ import {
   WIDTH,
   type CriticalMark,
   type TheoryCurves,
+  errorBandLayer,
 } from './common.ts';
 
 /** The fields of a result row this figure reads. */
@@ -84,17 +85,7 @@ export function classKeptFigure(rows: readonly ClassKeptRow[], options: ClassKep
     height: HEIGHT,
     config: baseConfig(),
     layer: [
-      {
-        data: { values: data },
-        mark: { type: 'area', opacity: 0.22 },
-        encoding: {
-          x: { field: 'x', type: 'quantitative', scale: xScale, axis: xAxis },
-          y: { ...yEnc, field: 'lo' },
-          y2: { field: 'hi' },
-          // Colours straight from the data (no scale, no legend): the depth legend then shows lines only.
-          fill: { field: 'colour', type: 'nominal', scale: null },
-        },
-      },
+      errorBandLayer(data, { scale: xScale, axis: xAxis }, yEnc),
       {
         data: { values: [...data, ...theory] },
         mark: { type: 'line', strokeWidth: 2, clip: true },

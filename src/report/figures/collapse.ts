@@ -1,7 +1,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { ForwardBackwardRow } from '../../experiment/summary.ts';
 import type { ProcessName } from '../../noise/process.ts';
-import { baseConfig, clamp01, DASH, depthColorScale, HEIGHT, noiseSymbol, SCHEMA, WIDTH } from './common.ts';
+import { baseConfig, clamp01, DASH, depthColorScale, HEIGHT, noiseSymbol, SCHEMA, WIDTH, errorBandLayer } from './common.ts';
 
 /** The fields of a result row this figure reads. */
 export type CollapseRow = Pick<ForwardBackwardRow, 'depth' | 'process' | 'noise' | 'classKept' | 'classKeptSE'>;
@@ -60,17 +60,7 @@ export function collapseFigure(rows: readonly CollapseRow[], options: CollapseOp
     height: HEIGHT,
     config: baseConfig(),
     layer: [
-      {
-        data: { values: data },
-        mark: { type: 'area', opacity: 0.22 },
-        encoding: {
-          x: { field: 'x', type: 'quantitative', scale: xScale, axis: xAxis },
-          y: { ...yEnc, field: 'lo' },
-          y2: { field: 'hi' },
-          fill: { field: 'colour', type: 'nominal', scale: null },
-          detail: { field: 'L' },
-        },
-      },
+      errorBandLayer(data, { scale: xScale, axis: xAxis }, yEnc, { groupBy: 'L' }),
       ...(scaling.length
         ? [
             {

@@ -137,3 +137,21 @@ function hex(c: string): number[] {
 
 /** Dash patterns of the source legend: data solid, theory dashed, critical point dotted. */
 export const DASH = { data: [1, 0], theory: [7, 4], critical: [2, 3] } as const;
+
+/**
+ * The ±1 s.e. band of every curve: an area from `lo` to `hi`, coloured straight from the data's
+ * `colour` field (no scale, so no legend of its own). `groupBy` splits curves that share a colour.
+ */
+export function errorBandLayer<S, A, Y extends object>(values: object[], x: { scale: S; axis: A }, y: Y, options: { opacity?: number; groupBy?: string } = {}) {
+  return {
+    data: { values },
+    mark: { type: 'area' as const, opacity: options.opacity ?? 0.22 },
+    encoding: {
+      x: { field: 'x', type: 'quantitative' as const, scale: x.scale, axis: x.axis },
+      y: { ...y, field: 'lo' },
+      y2: { field: 'hi' },
+      fill: { field: 'colour', type: 'nominal' as const, scale: null },
+      ...(options.groupBy ? { detail: { field: options.groupBy } } : {}),
+    },
+  };
+}

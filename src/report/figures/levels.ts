@@ -1,7 +1,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { ForwardBackwardRow } from '../../experiment/summary.ts';
 import type { ProcessName } from '../../noise/process.ts';
-import { baseConfig, clamp01, DASH, extent, HEIGHT, noiseAxisTitle, plasma, SCHEMA, WIDTH } from './common.ts';
+import { baseConfig, clamp01, DASH, extent, HEIGHT, noiseAxisTitle, plasma, SCHEMA, WIDTH, errorBandLayer } from './common.ts';
 
 /** The fields of a result row this figure reads. */
 export type LevelKeptRow = Pick<ForwardBackwardRow, 'depth' | 'process' | 'noise' | 'levelKept' | 'levelKeptSE'>;
@@ -87,17 +87,7 @@ export function levelKeptFigure(rows: readonly LevelKeptRow[], options: LevelKep
     height: HEIGHT,
     config: baseConfig(),
     layer: [
-      {
-        data: { values: data },
-        mark: { type: 'area', opacity: 0.18 },
-        encoding: {
-          x: { field: 'x', type: 'quantitative', scale: xScale, axis: xAxis },
-          y: { ...yEnc, field: 'lo' },
-          y2: { field: 'hi' },
-          fill: { field: 'colour', type: 'nominal', scale: null },
-          detail: { field: 'level' },
-        },
-      },
+      errorBandLayer(data, { scale: xScale, axis: xAxis }, yEnc, { opacity: 0.18, groupBy: 'level' }),
       {
         data: { values: data },
         mark: { type: 'line', strokeWidth: 1.8, clip: true },

@@ -1,7 +1,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { ForwardBackwardRow } from '../../experiment/summary.ts';
 import type { ProcessName } from '../../noise/process.ts';
-import { baseConfig, DASH, depthColorScale, extent, HEIGHT, noiseAxisTitle, processLabel, SCHEMA, WIDTH, type CriticalMark } from './common.ts';
+import { baseConfig, DASH, depthColorScale, extent, HEIGHT, noiseAxisTitle, processLabel, SCHEMA, WIDTH, type CriticalMark, errorBandLayer } from './common.ts';
 
 /** The fields this figure reads: a result row plus the standard error of χ (null when unknown). */
 export type SusceptibilityRow = Pick<ForwardBackwardRow, 'depth' | 'process' | 'noise' | 'chi'> & { chiSE?: number | null };
@@ -41,17 +41,7 @@ export function susceptibilityFigure(rows: readonly SusceptibilityRow[], options
     height: HEIGHT,
     config: baseConfig(),
     layer: [
-      {
-        data: { values: data },
-        mark: { type: 'area', opacity: 0.22 },
-        encoding: {
-          x: { field: 'x', type: 'quantitative', scale: xScale, axis: xAxis },
-          y: { ...yEnc, field: 'lo' },
-          y2: { field: 'hi' },
-          fill: { field: 'colour', type: 'nominal', scale: null },
-          detail: { field: 'L' },
-        },
-      },
+      errorBandLayer(data, { scale: xScale, axis: xAxis }, yEnc, { groupBy: 'L' }),
       ...(critical.length
         ? [
             {

@@ -1,12 +1,12 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ParamError } from '../core/errors.ts';
+import { ParamError } from './errors.ts';
 
 /**
- * Writes `content` to the absolute path `target` through `<target>.<pid>.tmp` and a rename, so the
+ * Writes `content` to the path `target` through `<target>.<pid>.tmp` and a rename, so the
  * final name never holds a half-written file. Failures become a ParamError on `out`.
  */
-export function writeAtomic(target: string, content: string, shownAs = target): void {
+export function writeAtomic(target: string, content: string | Uint8Array, shownAs = target): void {
   try {
     mkdirSync(dirname(target), { recursive: true });
   } catch {
