@@ -63,6 +63,21 @@ describe('hierdiff CLI', () => {
     expect(readFileSync(join(dir, 'a.json.csv'), 'utf8').split('\n')[0]).toContain('classKept');
   });
 
+  it('theory --method population runs on a saved grammar, and refuses it where it cannot apply', () => {
+    const g = join(dir, 'g-theory.json');
+    expect(runCli(['grammar', ...small, '--depth', '3', '--out', g]).code).toBe(0);
+    const out = join(dir, 'theory.json');
+    const r = runCli(['theory', '--method', 'population', '--grammar', g, '--process', 'mask', '--noise-levels', '0.3', '--population', '200', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const json = JSON.parse(readFileSync(out, 'utf8'));
+    expect(json.parameters.grammarFile).toBe(g);
+    expect(json.rows[0].depth).toBe(3);
+    expect(json.rows[0].levelKept).toHaveLength(4);
+    const refused = runCli(['theory', '--grammar', g]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--grammar/);
+  });
+
   const bad: [string, string[], RegExp][] = [
     ['out-of-range depth', ['forward-backward', '--depth', '0'], /depth/],
     ['m > v^(s−1)', ['grammar', '--vocab', '4', '--synonyms', '5'], /synonyms .*\[1, 4\]/],

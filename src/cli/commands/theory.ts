@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { resolveVariant } from '../../core/errors.ts';
+import { ParamError, resolveVariant } from '../../core/errors.ts';
+import { grammarFromJson } from '../../grammar/serialize.ts';
 import { resolveRuleRng } from '../../grammar/sampleRules.ts';
 import { resolveProcess, type ProcessName } from '../../noise/process.ts';
 import { makeSchedule } from '../../noise/schedule.ts';
@@ -7,7 +8,7 @@ import { deepGrammar } from '../../theory/deepGrammar.ts';
 import { criticalPoint, validateMeanFieldParams } from '../../theory/meanField.ts';
 import { annealedPopulationDynamics, populationThreshold, type ThresholdResult } from '../../theory/populationDynamics.ts';
 import { meanFieldCriticalNoise, meanFieldPrediction, populationPrediction } from '../../theory/predict.ts';
-import { toJsonText, writeFileAtomic } from '../files.ts';
+import { readJsonFile, toJsonText, writeFileAtomic } from '../files.ts';
 import { parseInteger, parseIntegerList, parseNoiseLevels } from '../parse.ts';
 import { runInfo } from '../runInfo.ts';
 import { fixed, formatTable } from '../table.ts';
@@ -32,6 +33,7 @@ interface TheoryOptionValues {
   annealed?: boolean;
   threshold?: boolean;
   thresholdDepth: string;
+  grammar?: string;
   out?: string;
 }
 
@@ -82,17 +84,26 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
     .option('--annealed', 'population: fresh random rules at every node instead of a grammar')
     .option('--threshold', 'also estimate the L -> infinity threshold by population dynamics (bisection at --threshold-depth)')
     .option('--threshold-depth <L>', 'depth used for --threshold', '30')
+    .option('--grammar <file>', 'population: use a saved grammar (fixes v, n_c, m, s and the depth)')
     .option('--out <file>', 'write results JSON')
     .action((o: TheoryOptionValues) => {
-      const sizes = validateMeanFieldParams({
-        vocab: parseInteger('vocab', o.vocab, 2, 65536),
-        synonyms: parseInteger('synonyms', o.synonyms, 1),
-        tuple: parseInteger('tuple', o.tuple, 2, 16),
-        ...(o.classes === undefined ? {} : { classes: parseInteger('classes', o.classes, 1) }),
-      });
-      const processName = resolveProcess(o.process);
       const method = resolveVariant('method', o.method, THEORY_METHODS);
-      const depths = parseIntegerList('depth', o.depth, 1, method === 'mean-field' ? 100000 : 10000);
+      const saved = o.grammar === undefined ? null : grammarFromJson(readJsonFile('grammar', o.grammar));
+      if (saved && (method !== 'population' || o.annealed || o.threshold)) {
+        throw new ParamError('grammar', 'invalid --grammar (a saved grammar is used only by --method population, without --annealed or --threshold)');
+      }
+      const sizes = validateMeanFieldParams(
+        saved
+          ? { vocab: saved.vocab, synonyms: saved.synonyms, tuple: saved.tuple, classes: saved.classes }
+          : {
+              vocab: parseInteger('vocab', o.vocab, 2, 65536),
+              synonyms: parseInteger('synonyms', o.synonyms, 1),
+              tuple: parseInteger('tuple', o.tuple, 2, 16),
+              ...(o.classes === undefined ? {} : { classes: parseInteger('classes', o.classes, 1) }),
+            },
+      );
+      const processName = resolveProcess(o.process);
+      const depths = saved ? [saved.depth] : parseIntegerList('depth', o.depth, 1, method === 'mean-field' ? 100000 : 10000);
       const noises = parseNoiseLevels('noise-levels', o.noiseLevels ?? DEFAULT_NOISE[processName]);
       const population = parseInteger('population', o.population, 2, 1e7);
       const seed = parseInteger('seed', o.seed, 0);
@@ -107,7 +118,7 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
       const criticalNoise = meanFieldCriticalNoise(sizes, processName, schedule);
       const rows: TheoryRow[] = [];
       for (const depth of depths) {
-        const grammars = method === 'population' && !annealed ? grammarSeeds.map((gs) => deepGrammar(sizes, depth, gs, rng)) : [];
+        const grammars = saved ? [saved] : method === 'population' && !annealed ? grammarSeeds.map((gs) => deepGrammar(sizes, depth, gs, rng)) : [];
         for (const noise of noises) {
           if (method === 'mean-field') {
             const mf = meanFieldPrediction(sizes, processName, noise, depth, schedule);
@@ -161,7 +172,7 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
           depths,
           noiseLevels: noises,
           schedule: schedule.name,
-          ...(method === 'population' ? { population, seed, grammarSeeds: annealed ? null : grammarSeeds, rng, annealed } : {}),
+          ...(method === 'population' ? { population, seed, grammarSeeds: annealed || saved ? null : grammarSeeds, rng, annealed, grammarFile: o.grammar ?? null } : {}),
         };
         writeFileAtomic(
           o.out,
