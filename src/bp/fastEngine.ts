@@ -37,6 +37,8 @@ interface KernelExports {
   toDatumMajor64(src: Ptr, dst: Ptr, nodes: number, N: number, T: number, real: number, n0: number): void;
   fromDatumMajor64(src: Ptr, dst: Ptr, nodes: number, N: number, T: number, real: number, n0: number): void;
   fill64(dst: Ptr, rows: number, T: number, value: number): void;
+  tokenLeaves64(tok: Ptr, d: number, i0: number, i1: number, v: number, T: number, real: number, zt: Ptr, loT: Ptr, hiT: Ptr, tokL: Ptr, loL: Ptr, hiL: Ptr, dst: Ptr, zprod: Ptr, zexp: Ptr): void;
+  sampleLeavesTokens64(tokL: Ptr, loL: Ptr, hiL: Ptr, rules: Ptr, parents: Ptr, children: Ptr, u: Ptr, w: Ptr, n0: number, real: number, K: number, width: number, m: number, T: number): void;
 }
 
 /** Precision-specific kernel entry points (the exports with suffix 64 or 32). */
@@ -50,6 +52,8 @@ interface Kernels {
   toDatumMajor: KernelExports['toDatumMajor64'];
   fromDatumMajor: KernelExports['fromDatumMajor64'];
   fill: KernelExports['fill64'];
+  tokenLeaves: KernelExports['tokenLeaves64'];
+  sampleLeavesTokens: KernelExports['sampleLeavesTokens64'];
 }
 
 let compiled: object | null = null;
@@ -90,6 +94,8 @@ function kernelsFor(x: KernelExports, precision: Precision): Kernels {
     toDatumMajor: pick('toDatumMajor'),
     fromDatumMajor: pick('fromDatumMajor'),
     fill: pick('fill'),
+    tokenLeaves: pick('tokenLeaves'),
+    sampleLeavesTokens: pick('sampleLeavesTokens'),
   };
 }
 
@@ -176,9 +182,10 @@ interface ChunkRegions {
   w: Ptr;
 }
 
-function allocChunk(arena: Arena, p: Plan, g: Grammar): ChunkRegions {
+function allocChunk(arena: Arena, p: Plan, g: Grammar, leafLevel = true): ChunkRegions {
   const R = p.T * p.size;
-  const up = p.width.map((w, l) => arena.alloc(w * p.symbols[l] * R));
+  // Without the leaf level (token evidence, no downward pass): one subtree block's leaves.
+  const up = p.width.map((w, l) => arena.alloc((l < p.L || leafLevel ? w : p.s ** Math.max(1, p.blockHeight)) * p.symbols[l] * R));
   const rules = g.rules.map((r) => arena.alloc(r.length * 4));
   const maxRules = Math.max(...g.rules.map((r) => r.length));
   return {
@@ -219,12 +226,103 @@ function upwardChunk(x: KernelExports, k: Kernels, arena: Arena, p: Plan, c: Chu
   for (let l = p.L - h - 1; l >= 0; l--) {
     if (k.upward(c.up[l + 1], c.up[l], c.rules[l], c.off, c.zs, 0, p.width[l], p.symbols[l], p.m, p.v, p.s, p.T, real, c.zprod, c.zexp)) inconsistent(x, n0, l);
   }
+  finishEvidence(arena, p, c, n0, real, g, logEvidence);
+}
+
+function finishEvidence(arena: Arena, p: Plan, c: ChunkRegions, n0: number, real: number, g: Grammar, logEvidence: Float64Array): void {
   // log Z = log(mantissa product) + exponent·ln 2, minus log m per internal node (the kernels
   // skip the 1/m of SPEC §2, which cancels in the normalised messages) and log n_c (root prior).
   const zprod = arena.f64(c.zprod, p.T);
   const zexp = arena.i32(c.zexp, p.T);
   const constant = -((p.d - 1) / (p.s - 1)) * Math.log(p.m) - Math.log(g.classes);
   for (let n = 0; n < real; n++) logEvidence[n0 + n] = Math.log(zprod[n]) + zexp[n] * Math.LN2 + constant;
+}
+
+/**
+ * Token evidence of a chunk (ε and uniform processes): the per-token-value tables and the
+ * lane-layout arrays of {@link upwardChunkTokens}. Unless a downward pass needs them (or s ≠ 2),
+ * leaf messages live only one subtree block at a time, in cache.
+ */
+interface TokenRegions {
+  /** whether c.up[L] holds the whole leaf level (else one block, reused). */
+  fullLeaves: boolean;
+  tok: Ptr;
+  zt: Ptr;
+  lo: Ptr;
+  hi: Ptr;
+  tokL: Ptr;
+  loL: Ptr;
+  hiL: Ptr;
+}
+
+/** What λ the evidence gives, per observed token value (SPEC §3: floor everywhere, hit on it). */
+export interface TokenEvidence {
+  /** Observed tokens of the whole batch, count·d, datum-major, each in [0, v). */
+  readonly tokens: Int32Array;
+  /** λ(b) for b ≠ the observed token, and for b = it (before normalisation). */
+  readonly floor: number;
+  readonly hit: number;
+}
+
+/**
+ * The normalised leaf values per observed token value x, computed exactly as the `leaves` kernel
+ * would from λ (z = Σ_b λ(b) in order, then λ·(1/z)); null when some z is not positive and finite
+ * (the generic path then reports the inconsistency).
+ */
+function tokenTables(v: number, floor: number, hit: number): { z: Float64Array; lo: Float64Array; hi: Float64Array } | null {
+  const z = new Float64Array(v);
+  const lo = new Float64Array(v);
+  const hi = new Float64Array(v);
+  for (let x = 0; x < v; x++) {
+    let sum = 0;
+    for (let b = 0; b < v; b++) sum += b === x ? hit : floor;
+    if (!(sum > 0) || !Number.isFinite(sum)) return null;
+    const inv = 1 / sum;
+    z[x] = sum;
+    lo[x] = floor * inv;
+    hi[x] = hit * inv;
+  }
+  return { z, lo, hi };
+}
+
+function allocTokens(arena: Arena, p: Plan, count: number, fullLeaves: boolean): TokenRegions {
+  const lane = p.d * p.T * p.size;
+  return {
+    fullLeaves,
+    tok: arena.alloc(count * p.d * 4),
+    zt: arena.alloc(p.v * 8),
+    lo: arena.alloc(p.v * 8),
+    hi: arena.alloc(p.v * 8),
+    tokL: arena.alloc(lane),
+    loL: arena.alloc(lane),
+    hiL: arena.alloc(lane),
+  };
+}
+
+/**
+ * {@link upwardChunk} from token evidence: per subtree block, the block's token arrays and z
+ * (same order as the leaves kernel), the leaves' parents straight from them, then the block's
+ * other levels. Bit-identical messages and log-evidence, without the leaf level.
+ */
+function upwardChunkTokens(x: KernelExports, k: Kernels, arena: Arena, p: Plan, c: ChunkRegions, t: TokenRegions, n0: number, real: number, g: Grammar, logEvidence: Float64Array): void {
+  arena.f64(c.zprod, p.T).fill(1);
+  arena.i32(c.zexp, p.T).fill(0);
+  const h = Math.max(1, p.blockHeight);
+  const leavesPerBlock = p.s ** h;
+  const tok = t.tok + n0 * p.d * 4;
+  for (let i0 = 0; i0 < p.d; i0 += leavesPerBlock) {
+    // Leaf i of the block lives at leaves + i·v·R: the level's base, or the block scratch shifted
+    // back by i0 leaves (addresses wrap modulo 2^32, as the kernels' pointer arithmetic does).
+    const leaves = t.fullLeaves ? c.up[p.L] : (c.up[p.L] - i0 * p.v * p.T * p.size) >>> 0;
+    k.tokenLeaves(tok, p.d, i0, i0 + leavesPerBlock, p.v, p.T, real, t.zt, t.lo, t.hi, t.tokL, t.loL, t.hiL, leaves, c.zprod, c.zexp);
+    for (let l = p.L - 1, first = i0 / p.s, n = leavesPerBlock / p.s; l >= p.L - h; l--, first /= p.s, n /= p.s) {
+      if (k.upward(l === p.L - 1 ? leaves : c.up[l + 1], c.up[l], c.rules[l], c.off, c.zs, first, n, p.symbols[l], p.m, p.v, p.s, p.T, real, c.zprod, c.zexp)) inconsistent(x, n0, l);
+    }
+  }
+  for (let l = p.L - h - 1; l >= 0; l--) {
+    if (k.upward(c.up[l + 1], c.up[l], c.rules[l], c.off, c.zs, 0, p.width[l], p.symbols[l], p.m, p.v, p.s, p.T, real, c.zprod, c.zexp)) inconsistent(x, n0, l);
+  }
+  finishEvidence(arena, p, c, n0, real, g, logEvidence);
 }
 
 /** Number of uniforms one posterior sample of the whole batch consumes, and each level's start. */
@@ -263,10 +361,13 @@ function drawUniforms(arena: Arena, sr: SampleRegions & { total: number }, rng: 
   for (let i = 0; i < sr.total; i++) u[i] = rng.nextFloat();
 }
 
-function sampleChunk(k: Kernels, p: Plan, c: ChunkRegions, sr: SampleRegions, n0: number, real: number, K: number): void {
+/** Posterior samples of a chunk; with `t` (s = 2), the last level reads the token arrays, not the leaves. */
+function sampleChunk(k: Kernels, p: Plan, c: ChunkRegions, sr: SampleRegions, n0: number, real: number, K: number, t: TokenRegions | null = null): void {
   k.sampleRoot(c.up[0], p.symbols[0], sr.u, sr.levels[0], c.w, n0, real, K, p.T);
   for (let l = 0; l < p.L; l++) {
-    k.sampleLevel(c.up[l + 1], c.rules[l], sr.levels[l], sr.levels[l + 1], sr.u + sr.start[l + 1] * 8, c.w, n0, real, K, p.width[l], p.v, p.m, p.s, p.T);
+    const u = sr.u + sr.start[l + 1] * 8;
+    if (t && l === p.L - 1) k.sampleLeavesTokens(t.tokL, t.loL, t.hiL, c.rules[l], sr.levels[l], sr.levels[l + 1], u, c.w, n0, real, K, p.width[l], p.m, p.T);
+    else k.sampleLevel(c.up[l + 1], c.rules[l], sr.levels[l], sr.levels[l + 1], u, c.w, n0, real, K, p.width[l], p.v, p.m, p.s, p.T);
   }
 }
 
@@ -306,6 +407,12 @@ export interface FusedRequest {
   readonly trajectories: number;
   /** Clean trees: when given, the marginal level estimator is computed against them. */
   readonly truth: TreeBatch | null;
+  /**
+   * Optional: the same evidence as token values (ε and uniform processes). When given,
+   * `likelihood` is not called and the leaf messages are built from the tokens inside the
+   * kernels, block by block; the results are bit-identical.
+   */
+  readonly tokenEvidence?: TokenEvidence | null;
 }
 
 /** Result of {@link fusedBatch}. */
@@ -334,9 +441,15 @@ export function fusedBatch(g: Grammar, precision: Precision, req: FusedRequest):
   const count = req.count;
   const K = req.trajectories;
   const p = plan(g, precision, count);
+  const te = req.tokenEvidence;
+  const tables = te && p.L >= 1 ? tokenTables(p.v, te.floor, te.hit) : null;
   const arena = new Arena(x);
-  const c = allocChunk(arena, p, g);
-  const lam = arena.alloc(p.perChunk * p.d * p.v * 8);
+  // Token path: the leaf level is materialised only for the downward pass (marginals).
+  // The whole leaf level is needed by the downward pass, and by sampling unless s = 2.
+  const fullLeaves = !tables || !!req.truth || p.s !== 2;
+  const c = allocChunk(arena, p, g, fullLeaves);
+  const tr = tables ? allocTokens(arena, p, count, fullLeaves) : null;
+  const lam = arena.alloc(tables ? 0 : p.perChunk * p.d * p.v * 8);
   const rootOut = arena.alloc(count * p.symbols[0] * p.size);
   const sr = allocSample(arena, p, count, K);
   const down = req.truth ? allocDown(arena, p) : null;
@@ -346,14 +459,23 @@ export function fusedBatch(g: Grammar, precision: Precision, req: FusedRequest):
   writeRules(arena, c, g);
   if (req.truth && truth) req.truth.levels.forEach((lv, l) => arena.i32(truth[l], lv.length).set(lv));
   drawUniforms(arena, sr, req.rng);
+  if (tr && tables && te) {
+    arena.i32(tr.tok, count * p.d).set(te.tokens.subarray(0, count * p.d));
+    arena.f64(tr.zt, p.v).set(tables.z);
+    arena.f64(tr.lo, p.v).set(tables.lo);
+    arena.f64(tr.hi, p.v).set(tables.hi);
+  }
   const logEvidence = new Float64Array(count);
   const keptOut = req.truth ? new Float64Array(count * (p.L + 1)) : null;
   for (let n0 = 0; n0 < count; n0 += p.perChunk) {
     const real = Math.min(p.perChunk, count - n0);
-    req.likelihood(n0, n0 + real, arena.f64(lam, real * p.d * p.v));
-    upwardChunk(x, k, arena, p, c, lam, n0, real, g, logEvidence);
+    if (tr) upwardChunkTokens(x, k, arena, p, c, tr, n0, real, g, logEvidence);
+    else {
+      req.likelihood(n0, n0 + real, arena.f64(lam, real * p.d * p.v));
+      upwardChunk(x, k, arena, p, c, lam, n0, real, g, logEvidence);
+    }
     k.toDatumMajor(c.up[0], rootOut, 1, p.symbols[0], p.T, real, n0);
-    sampleChunk(k, p, c, sr, n0, real, K);
+    sampleChunk(k, p, c, sr, n0, real, K, tr && p.s === 2 ? tr : null);
     if (down && keptOut && req.truth) {
       downwardChunk(k, arena, p, c, down, n0, real, truth, kept, null);
       const root = arena.floats(precision, rootOut, count * p.symbols[0]);

@@ -124,6 +124,7 @@ export function runBatch(grammar: Grammar, cell: CellSpec, options: CellOptions,
       rng: posteriorRng,
       trajectories: K,
       truth: withMarginals ? truth : null,
+      tokenEvidence: process.tokenEvidence?.(obs, v) ?? null,
     });
     return { truth, posterior: r.posterior, rootPosterior: r.rootPosterior, marginalKept: r.levelMarginalKept };
   }

@@ -34,6 +34,12 @@ export interface NoiseProcess {
   sample(x0: Int32Array, vocab: number, rng: Rng): Observation;
   /** The leaf likelihood λ_i(b) ∝ p(observation_i | x_i = b) (SPEC §3). */
   likelihood(obs: Observation, vocab: number, out: Float64Array): void;
+  /**
+   * Optional, for processes whose evidence is one value on the observed token and another on
+   * every other symbol (eps, uniform): the tokens and λ(b) = `hit` if b is the token, else
+   * `floor` — exactly what `likelihood` writes, so fast BP can skip building λ.
+   */
+  tokenEvidence?(obs: Observation, vocab: number): { tokens: Int32Array; floor: number; hit: number };
 }
 
 function expectTokens(obs: Observation): Int32Array {
@@ -48,6 +54,12 @@ function softTokenLikelihood(tokens: Int32Array, eps: number, v: number, out: Fl
   for (let i = 0; i < tokens.length; i++) out[i * v + tokens[i]] += 1 - eps;
 }
 
+/** The same evidence as token values: λ(b) = floor + (1 − ε) on the token (as computed above). */
+function softTokenEvidence(obs: Observation, eps: number, v: number): { tokens: Int32Array; floor: number; hit: number } {
+  const floor = eps / v;
+  return { tokens: expectTokens(obs), floor, hit: floor + (1 - eps) };
+}
+
 /** ε-process (theory): no corruption, soft evidence on the clean token. */
 export function epsProcess(eps: number): NoiseProcess {
   checkNumber('noise', eps, 0, 1);
@@ -56,6 +68,7 @@ export function epsProcess(eps: number): NoiseProcess {
     control: eps,
     sample: (x0) => ({ kind: 'tokens', tokens: x0.slice() }),
     likelihood: (obs, v, out) => softTokenLikelihood(expectTokens(obs), eps, v, out),
+    tokenEvidence: (obs, v) => softTokenEvidence(obs, eps, v),
   };
 }
 
@@ -71,6 +84,7 @@ export function uniformProcess(eps: number): NoiseProcess {
       return { kind: 'tokens', tokens: xt };
     },
     likelihood: (obs, v, out) => softTokenLikelihood(expectTokens(obs), eps, v, out),
+    tokenEvidence: (obs, v) => softTokenEvidence(obs, eps, v),
   };
 }
 

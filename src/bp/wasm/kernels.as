@@ -71,6 +71,48 @@ function leaves<F>(lam: usize, dst: usize, d: i32, i0: i32, i1: i32, v: i32, T: 
   return 0;
 }
 
+// Token evidence (SPEC §3, ε and uniform processes): leaf i of datum n has λ(b) = hit if b is its
+// observed token x, else floor, so its normalised message takes two values, hiT[x] and loT[x]
+// (f64 tables, z = Σ_b λ(b) in zt[x], computed like `leaves` does). For leaves [i0, i1) this
+// writes the lane layout of the tokens (as integers of F's width, −1 on padding lanes) and of
+// the two values (as F; padding lanes 1/v), [leaf][lane], for posterior sampling; writes the leaf
+// messages at dst exactly as `leaves` would; and accumulates z in `leaves`' order. The caller may
+// point dst into a block-sized scratch. `tok` holds the chunk's tokens datum-major.
+function tokenLeaves<F>(tok: usize, d: i32, i0: i32, i1: i32, v: i32, T: i32, real: i32, zt: usize, loT: usize, hiT: usize, tokL: usize, loL: usize, hiL: usize, dst: usize, zprod: usize, zexp: usize): void {
+  const size = <usize>sizeof<F>();
+  const flat = <F>(1.0 / <f64>v);
+  for (let i = i0; i < i1; i++) {
+    const at = <usize>i * <usize>T * size;
+    for (let n = 0; n < real; n++) {
+      const x = load<i32>(tok + ((<usize>n * <usize>d + <usize>i) << 2));
+      const o = at + <usize>n * size;
+      if (size == 8) store<i64>(tokL + o, <i64>x);
+      else store<i32>(tokL + o, x);
+      store<F>(loL + o, <F>load<f64>(loT + (<usize>x << 3)));
+      store<F>(hiL + o, <F>load<f64>(hiT + (<usize>x << 3)));
+      accumulateZ(zprod, zexp, n, load<f64>(zt + (<usize>x << 3)));
+    }
+    for (let n = real; n < T; n++) {
+      const o = at + <usize>n * size;
+      if (size == 8) store<i64>(tokL + o, -1);
+      else store<i32>(tokL + o, -1);
+      store<F>(loL + o, flat);
+      store<F>(hiL + o, flat);
+    }
+    // The leaf's rows at dst (the level's base): lo on every row, then hi on each lane's token.
+    const R = <usize>T * size;
+    const base = dst + <usize>i * <usize>v * R;
+    for (let l: usize = 0; l < R; l += 16) {
+      const lo = v128.load(loL + at + l);
+      for (let b = 0; b < v; b++) v128.store(base + <usize>b * R + l, lo);
+    }
+    for (let n = 0; n < real; n++) {
+      const o = at + <usize>n * size;
+      store<F>(base + <usize>load<i32>(tokL + o) * R + <usize>n * size, load<F>(hiL + o));
+    }
+  }
+}
+
 // Normalises node `par` (N rows) lane by lane and accumulates its normaliser (SPEC §2). `zs` is
 // scratch for one row. Returns 1 (and records the lane) when a real lane has zero weight.
 @inline
@@ -226,6 +268,45 @@ function sampleLevel<F>(below: usize, rules: usize, parents: usize, children: us
   }
 }
 
+// The last level of posterior sampling (level L−1 → leaves, s = 2) from tokenLeaves' arrays
+// instead of materialised leaf messages: the same weights, so the same draws as `sampleLevel`.
+function sampleLeavesTokens<F>(tokL: usize, loL: usize, hiL: usize, rules: usize, parents: usize, children: usize, u: usize, w: usize, n0: i32, real: i32, K: i32, width: i32, m: i32, T: i32): void {
+  const size = <usize>sizeof<F>();
+  const R = <usize>T * size;
+  for (let i = 0; i < width; i++) {
+    const q0 = <usize>(2 * i) * R;
+    const q1 = q0 + R;
+    for (let n = 0; n < real; n++) {
+      const o0 = q0 + <usize>n * size;
+      const o1 = q1 + <usize>n * size;
+      const x0 = load<i32>(tokL + o0);
+      const x1 = load<i32>(tokL + o1);
+      const lo0 = <f64>load<F>(loL + o0);
+      const hi0 = <f64>load<F>(hiL + o0);
+      const lo1 = <f64>load<F>(loL + o1);
+      const hi1 = <f64>load<F>(hiL + o1);
+      for (let t = 0; t < K; t++) {
+        const row = <usize>(n0 + n) * <usize>K + <usize>t;
+        const at = row * <usize>width + <usize>i;
+        const a = load<i32>(parents + (at << 2));
+        const rb = rules + (<usize>(a * m * 2) << 2);
+        let sum = 0.0;
+        for (let k = 0; k < m; k++) {
+          let x = 1.0;
+          x *= load<i32>(rb + (<usize>(2 * k) << 2)) == x0 ? hi0 : lo0;
+          x *= load<i32>(rb + (<usize>(2 * k + 1) << 2)) == x1 ? hi1 : lo1;
+          store<f64>(w + (<usize>k << 3), x);
+          sum += x;
+        }
+        const k = draw(w, m, sum, load<f64>(u + (at << 3)));
+        const cout = children + ((at * 2) << 2);
+        store<i32>(cout, load<i32>(rb + (<usize>(2 * k) << 2)));
+        store<i32>(cout + 4, load<i32>(rb + (<usize>(2 * k + 1) << 2)));
+      }
+    }
+  }
+}
+
 // Downward step (SPEC §2) from `down` (ν↓ of the width parents, N rows each, normalised) to the
 // unnormalised ν↓ of their children in `childDown` (width·s nodes, v rows; zeroed here):
 // ν↓(child j, rule[a][k][j]) += ν↓(a)·Π_{j'≠j} ν↑(child j', rule[a][k][j']).
@@ -362,3 +443,7 @@ export function fromDatumMajor64(src: usize, dst: usize, nodes: i32, N: i32, T: 
 export function fromDatumMajor32(src: usize, dst: usize, nodes: i32, N: i32, T: i32, real: i32, n0: i32): void { fromDatumMajor<f32>(src, dst, nodes, N, T, real, n0); }
 export function fill64(dst: usize, rows: i32, T: i32, value: f64): void { fill<f64>(dst, rows, T, value); }
 export function fill32(dst: usize, rows: i32, T: i32, value: f64): void { fill<f32>(dst, rows, T, value); }
+export function tokenLeaves64(tok: usize, d: i32, i0: i32, i1: i32, v: i32, T: i32, real: i32, zt: usize, loT: usize, hiT: usize, tokL: usize, loL: usize, hiL: usize, dst: usize, zprod: usize, zexp: usize): void { tokenLeaves<f64>(tok, d, i0, i1, v, T, real, zt, loT, hiT, tokL, loL, hiL, dst, zprod, zexp); }
+export function tokenLeaves32(tok: usize, d: i32, i0: i32, i1: i32, v: i32, T: i32, real: i32, zt: usize, loT: usize, hiT: usize, tokL: usize, loL: usize, hiL: usize, dst: usize, zprod: usize, zexp: usize): void { tokenLeaves<f32>(tok, d, i0, i1, v, T, real, zt, loT, hiT, tokL, loL, hiL, dst, zprod, zexp); }
+export function sampleLeavesTokens64(tokL: usize, loL: usize, hiL: usize, rules: usize, parents: usize, children: usize, u: usize, w: usize, n0: i32, real: i32, K: i32, width: i32, m: i32, T: i32): void { sampleLeavesTokens<f64>(tokL, loL, hiL, rules, parents, children, u, w, n0, real, K, width, m, T); }
+export function sampleLeavesTokens32(tokL: usize, loL: usize, hiL: usize, rules: usize, parents: usize, children: usize, u: usize, w: usize, n0: i32, real: i32, K: i32, width: i32, m: i32, T: i32): void { sampleLeavesTokens<f32>(tokL, loL, hiL, rules, parents, children, u, w, n0, real, K, width, m, T); }
