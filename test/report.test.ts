@@ -13,7 +13,7 @@ import { reportFigures } from '../src/report/figureSet.ts';
 import { loadFontMetrics } from '../src/report/fontMetrics.ts';
 import { escapeHtml, reportHtml } from '../src/report/html.ts';
 import { fontFiles, renderSvg, svgToPng } from '../src/report/render.ts';
-import { reportRows } from '../src/report/rows.ts';
+import { summariseCells } from '../src/experiment/summary.ts';
 import type { CellStats } from '../src/experiment/cell.ts';
 import { EPS_LEVELS, GAUSS_LEVELS, syntheticMap, syntheticRows, syntheticTheory } from './reportFixtures.ts';
 
@@ -168,9 +168,9 @@ describe('report page and rows', () => {
       chiNumerator: num,
       chiDenominator: 1,
     });
-    const [r] = reportRows([cell(0, 2), cell(1, 4)]);
+    const [r] = summariseCells([cell(0, 2), cell(1, 4)]);
     expect(r.chi).toBeCloseTo(3, 12);
     expect(r.chiSE).toBeCloseTo(1, 12); // sd √2 over √2 seeds
-    expect(reportRows([cell(0, 2)])[0].chiSE).toBeNull();
+    expect(summariseCells([cell(0, 2)])[0].chiSE).toBeNull();
   });
 });

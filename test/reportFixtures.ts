@@ -3,7 +3,7 @@
  * pictures depend only on the figure code (not on simulations or theory code).
  */
 import type { ProcessName } from '../src/noise/process.ts';
-import type { ReportRow } from '../src/report/rows.ts';
+import type { ForwardBackwardRow } from '../src/experiment/summary.ts';
 import type { CurvePoint } from '../src/report/figures/common.ts';
 import type { MeanFieldMapData } from '../src/report/figures/meanFieldMap.ts';
 
@@ -16,7 +16,7 @@ function step(x: number, centre: number, depth: number): number {
 export const EPS_LEVELS = [0.5, 0.6, 0.65, 0.7, 0.73, 0.76, 0.8, 0.9];
 export const GAUSS_LEVELS = [0.05, 0.09, 0.11, 0.13, 0.2];
 
-function row(process: ProcessName, depth: number, noise: number, centre: number): ReportRow {
+function row(process: ProcessName, depth: number, noise: number, centre: number): ForwardBackwardRow {
   const y = step(noise, centre, depth);
   const levelKept = Array.from({ length: depth + 1 }, (_, l) => step(noise, centre + (0.12 * l) / depth, depth - l + 1));
   const chi = Math.round((1 + depth * Math.exp(-(((noise - centre) / 0.05) ** 2))) * 100) / 100;
@@ -44,8 +44,8 @@ function row(process: ProcessName, depth: number, noise: number, centre: number)
   };
 }
 
-export function syntheticRows(): ReportRow[] {
-  const rows: ReportRow[] = [];
+export function syntheticRows(): ForwardBackwardRow[] {
+  const rows: ForwardBackwardRow[] = [];
   for (const depth of [2, 4, 6]) {
     for (const noise of EPS_LEVELS) rows.push(row('eps', depth, noise, 0.73));
     for (const noise of GAUSS_LEVELS) rows.push(row('gaussian', depth, noise, 0.11));

@@ -32,6 +32,11 @@ export interface ForwardBackwardRow {
   tokenKeptSE: number;
   /** χ = Σ_ij C_ij / Σ_i C_ii, or null with fewer than two trajectories. */
   chi: number | null;
+  /**
+   * Standard error of χ from its spread over grammar seeds (sd of the per-grammar χ / √G): χ is a
+   * ratio of sums, with no per-datum variance. Null with one grammar seed or no χ.
+   */
+  chiSE: number | null;
   correlationByDistance?: number[];
   correlationByTreeDistance?: number[];
 }
@@ -67,6 +72,13 @@ function summariseGroup(cells: CellStats[]): ForwardBackwardRow {
   const chiDen = cells.reduce((a, c) => a + c.chiDenominator, 0);
   const chiNum = cells.reduce((a, c) => a + c.chiNumerator, 0);
   const samples = classMarginal.count;
+  const chi = first.trajectories >= 2 && chiDen > 0 ? chiNum / chiDen : null;
+  const chis = cells.filter((c) => c.trajectories >= 2 && c.chiDenominator > 0).map((c) => c.chiNumerator / c.chiDenominator);
+  let chiSE: number | null = null;
+  if (chi !== null && chis.length >= 2) {
+    const m = chis.reduce((a, b) => a + b, 0) / chis.length;
+    chiSE = Math.sqrt(chis.reduce((a, x) => a + (x - m) ** 2, 0) / (chis.length - 1) / chis.length);
+  }
   const row: ForwardBackwardRow = {
     depth: L,
     process: first.process,
@@ -86,7 +98,8 @@ function summariseGroup(cells: CellStats[]): ForwardBackwardRow {
     levelKeptSampledSE: levelSampled.map(standardError),
     tokenKept: mean(levelMarginal[L]),
     tokenKeptSE: standardError(levelMarginal[L]),
-    chi: first.trajectories >= 2 && chiDen > 0 ? chiNum / chiDen : null,
+    chi,
+    chiSE,
   };
   const withCorr = cells.filter((c) => c.correlationByDistance && c.correlationByTreeDistance);
   if (withCorr.length === cells.length && samples > 0) {

@@ -6,7 +6,7 @@ import { processLabel } from './figures/common.ts';
 import { levelKeptFigure } from './figures/levels.ts';
 import { meanFieldMapFigure } from './figures/meanFieldMap.ts';
 import { susceptibilityFigure } from './figures/susceptibility.ts';
-import type { ReportRow } from './rows.ts';
+import type { ForwardBackwardRow } from '../experiment/summary.ts';
 import type { MeanFieldTheory, PopulationCurves, PopulationLevels } from './theory.ts';
 
 /** One figure of a report: file stem, title, what to look for, and its vega-lite spec. */
@@ -18,7 +18,7 @@ export interface FigureEntry {
 }
 
 export interface FigureSetInput {
-  rows: readonly ReportRow[];
+  rows: readonly ForwardBackwardRow[];
   /** Processes in the order the sweep lists them. */
   processes: readonly ProcessName[];
   scheduleName: string;

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { summariseCells } from '../../experiment/summary.ts';
 import { join, relative, resolve, sep } from 'node:path';
 import type { Grammar } from '../../grammar/grammar.ts';
 import { sampleRules } from '../../grammar/sampleRules.ts';
@@ -7,7 +8,6 @@ import { makeSchedule } from '../../noise/schedule.ts';
 import { reportFigures, type FigureEntry } from '../../report/figureSet.ts';
 import { reportHtml, type PageFigure } from '../../report/html.ts';
 import { renderSvg, svgToPng } from '../../report/render.ts';
-import { reportRows } from '../../report/rows.ts';
 import { meanFieldTheory, populationCurves, populationLevels, type MeanFieldTheory, type PopulationCurves, type PopulationLevels } from '../../report/theory.ts';
 import { grammarSeeds, readSweepFile, samplesAtDepth, type SweepConfig, type SweepFile } from '../../sweep/index.ts';
 import { toJsonText, writeFileAtomic } from '../files.ts';
@@ -86,7 +86,7 @@ function theoryRows(mf: MeanFieldTheory | null): [string, string][] {
  */
 export async function writeReport(file: SweepFile, o: WriteReportOptions): Promise<string[]> {
   const config = file.header.config;
-  const rows = reportRows(file.cells);
+  const rows = summariseCells(file.cells);
   const depths = [...new Set(file.cells.map((c) => c.depth))].sort((a, b) => a - b);
   const params = { vocab: config.vocab, synonyms: config.synonyms, tuple: config.tuple, classes: config.classes };
   const epsLevels = config.noiseLevels.eps ?? [];
