@@ -31,14 +31,15 @@ interface KernelExports {
   leaves64(lam: Ptr, dst: Ptr, d: number, i0: number, i1: number, v: number, T: number, real: number, zprod: Ptr, zexp: Ptr): number;
   upward64(child: Ptr, parent: Ptr, rules: Ptr, off: Ptr, zs: Ptr, p0: number, width: number, N: number, m: number, v: number, s: number, T: number, real: number, zprod: Ptr, zexp: Ptr): number;
   sampleRoot64(root: Ptr, N: number, u: Ptr, out: Ptr, w: Ptr, n0: number, real: number, K: number, T: number): void;
-  sampleLevel64(below: Ptr, rules: Ptr, parents: Ptr, children: Ptr, u: Ptr, w: Ptr, n0: number, real: number, K: number, width: number, v: number, m: number, s: number, T: number): void;
+  sampleLevel64(below: Ptr, rules: Ptr, parents: Ptr, prs: number, pns: number, children: Ptr, crs: number, cns: number, u: Ptr, urs: number, uns: number, w: Ptr, n0: number, real: number, K: number, width: number, v: number, m: number, s: number, T: number): void;
   downward64(down: Ptr, below: Ptr, childDown: Ptr, rules: Ptr, off: Ptr, width: number, N: number, m: number, v: number, s: number, T: number): void;
   marginals64(childDown: Ptr, below: Ptr, nodes: number, v: number, T: number, real: number, n0: number, truth: Ptr, kept: Ptr, muOut: Ptr, zs: Ptr): void;
   toDatumMajor64(src: Ptr, dst: Ptr, nodes: number, N: number, T: number, real: number, n0: number): void;
   fromDatumMajor64(src: Ptr, dst: Ptr, nodes: number, N: number, T: number, real: number, n0: number): void;
   fill64(dst: Ptr, rows: number, T: number, value: number): void;
   tokenLeaves64(tok: Ptr, d: number, i0: number, i1: number, v: number, T: number, real: number, zt: Ptr, loT: Ptr, hiT: Ptr, tokL: Ptr, loL: Ptr, hiL: Ptr, dst: Ptr, zprod: Ptr, zexp: Ptr): void;
-  sampleLeavesTokens64(tokL: Ptr, loL: Ptr, hiL: Ptr, rules: Ptr, parents: Ptr, children: Ptr, u: Ptr, w: Ptr, n0: number, real: number, K: number, width: number, m: number, T: number): void;
+  sampleLeavesTokens64(tokL: Ptr, loL: Ptr, hiL: Ptr, rules: Ptr, parents: Ptr, prs: number, pns: number, children: Ptr, crs: number, cns: number, u: Ptr, urs: number, uns: number, w: Ptr, n0: number, real: number, K: number, width: number, m: number, T: number): void;
+  transpose(src: Ptr, dst: Ptr, rows: number, width: number, srs: number, sns: number, drs: number, dns: number, bytes: number): void;
 }
 
 /** Precision-specific kernel entry points (the exports with suffix 64 or 32). */
@@ -361,13 +362,55 @@ function drawUniforms(arena: Arena, sr: SampleRegions & { total: number }, rng: 
   for (let i = 0; i < sr.total; i++) u[i] = rng.nextFloat();
 }
 
-/** Posterior samples of a chunk; with `t` (s = 2), the last level reads the token arrays, not the leaves. */
-function sampleChunk(k: Kernels, p: Plan, c: ChunkRegions, sr: SampleRegions, n0: number, real: number, K: number, t: TokenRegions | null = null): void {
+/**
+ * Node-major scratch for one chunk's posterior sampling: the chunk's uniforms of one level and
+ * the sampled symbols of a parent and a child level, [node][row of the chunk] (rows = real·K).
+ * The batch arrays are datum-major, so a chunk's rows there are width·4 or width·8 bytes apart:
+ * at large depth every lane of a node touched its own pages of uniforms, parents and children
+ * (3·16 pages per node at L12, past the L1 TLB and the prefetchers' stream count). Copying a
+ * level's rows in and out row by row keeps the sampler's accesses within a few pages.
+ */
+interface SampleScratch {
+  u: Ptr;
+  a: Ptr;
+  b: Ptr;
+}
+
+function allocSampleScratch(arena: Arena, p: Plan, K: number): SampleScratch {
+  const rows = p.perChunk * K;
+  return { u: arena.alloc(p.width[p.L - 1] * rows * 8), a: arena.alloc(p.width[p.L] * rows * 4), b: arena.alloc(p.width[p.L] * rows * 4) };
+}
+
+/**
+ * Posterior samples of a chunk; with `t` (s = 2), the last level reads the token arrays, not the
+ * leaves. With `q`, through node-major scratch (same draws, same uniforms; see SampleScratch).
+ */
+function sampleChunk(x: KernelExports, k: Kernels, p: Plan, c: ChunkRegions, sr: SampleRegions, n0: number, real: number, K: number, t: TokenRegions | null = null, q: SampleScratch | null = null): void {
+  if (!q) {
+    k.sampleRoot(c.up[0], p.symbols[0], sr.u, sr.levels[0], c.w, n0, real, K, p.T);
+    for (let l = 0; l < p.L; l++) {
+      const u = sr.u + sr.start[l + 1] * 8;
+      const w = p.width[l];
+      if (t && l === p.L - 1) k.sampleLeavesTokens(t.tokL, t.loL, t.hiL, c.rules[l], sr.levels[l], w, 1, sr.levels[l + 1], w * 2, 1, u, w, 1, c.w, n0, real, K, w, p.m, p.T);
+      else k.sampleLevel(c.up[l + 1], c.rules[l], sr.levels[l], w, 1, sr.levels[l + 1], w * p.s, 1, u, w, 1, c.w, n0, real, K, w, p.v, p.m, p.s, p.T);
+    }
+    return;
+  }
+  const rows = real * K;
+  const r0 = n0 * K;
+  // Level 0 has one node: node-major and datum-major coincide.
   k.sampleRoot(c.up[0], p.symbols[0], sr.u, sr.levels[0], c.w, n0, real, K, p.T);
+  x.transpose(sr.levels[0] + r0 * 4, q.a, rows, 1, 1, 1, 1, rows, 4);
+  let par = q.a;
+  let chi = q.b;
   for (let l = 0; l < p.L; l++) {
-    const u = sr.u + sr.start[l + 1] * 8;
-    if (t && l === p.L - 1) k.sampleLeavesTokens(t.tokL, t.loL, t.hiL, c.rules[l], sr.levels[l], sr.levels[l + 1], u, c.w, n0, real, K, p.width[l], p.m, p.T);
-    else k.sampleLevel(c.up[l + 1], c.rules[l], sr.levels[l], sr.levels[l + 1], u, c.w, n0, real, K, p.width[l], p.v, p.m, p.s, p.T);
+    const w = p.width[l];
+    const wc = p.width[l + 1];
+    x.transpose(sr.u + (sr.start[l + 1] + r0 * w) * 8, q.u, rows, w, w, 1, 1, rows, 8);
+    if (t && l === p.L - 1) k.sampleLeavesTokens(t.tokL, t.loL, t.hiL, c.rules[l], par, 1, rows, chi, 1, rows, q.u, 1, rows, c.w, 0, real, K, w, p.m, p.T);
+    else k.sampleLevel(c.up[l + 1], c.rules[l], par, 1, rows, chi, 1, rows, q.u, 1, rows, c.w, 0, real, K, w, p.v, p.m, p.s, p.T);
+    x.transpose(chi, sr.levels[l + 1] + r0 * wc * 4, rows, wc, 1, rows, wc, 1, 4);
+    [par, chi] = [chi, par];
   }
 }
 
@@ -452,6 +495,7 @@ export function fusedBatch(g: Grammar, precision: Precision, req: FusedRequest):
   const lam = arena.alloc(tables ? 0 : p.perChunk * p.d * p.v * 8);
   const rootOut = arena.alloc(count * p.symbols[0] * p.size);
   const sr = allocSample(arena, p, count, K);
+  const q = allocSampleScratch(arena, p, K);
   const down = req.truth ? allocDown(arena, p) : null;
   const truth = req.truth ? req.truth.levels.map((lv) => arena.alloc(lv.length * 4)) : null;
   const kept = req.truth ? p.width.map(() => arena.alloc(p.T * 8)) : null;
@@ -475,7 +519,7 @@ export function fusedBatch(g: Grammar, precision: Precision, req: FusedRequest):
       upwardChunk(x, k, arena, p, c, lam, n0, real, g, logEvidence);
     }
     k.toDatumMajor(c.up[0], rootOut, 1, p.symbols[0], p.T, real, n0);
-    sampleChunk(k, p, c, sr, n0, real, K, tr && p.s === 2 ? tr : null);
+    sampleChunk(x, k, p, c, sr, n0, real, K, tr && p.s === 2 ? tr : null, q);
     if (down && keptOut && req.truth) {
       downwardChunk(k, arena, p, c, down, n0, real, truth, kept, null);
       const root = arena.floats(precision, rootOut, count * p.symbols[0]);
@@ -563,7 +607,7 @@ export function fastSample(g: Grammar, precision: Precision, messages: readonly 
   for (let n0 = 0; n0 < count; n0 += p.perChunk) {
     const real = Math.min(p.perChunk, count - n0);
     for (let l = 0; l <= p.L; l++) k.fromDatumMajor(src[l], c.up[l], p.width[l], p.symbols[l], p.T, real, n0);
-    sampleChunk(k, p, c, sr, n0, real, K);
+    sampleChunk(x, k, p, c, sr, n0, real, K);
   }
   return copyTrees(arena, p, sr);
 }

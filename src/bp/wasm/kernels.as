@@ -23,6 +23,16 @@ export function errorNode(): i32 {
   return errNode;
 }
 
+// Loads one f64 per 64-byte line of [p, p+bytes) (bytes a multiple of 8; never past the end), so
+// the lines are on their way into cache before they are used. The sum only keeps the loads.
+let sink: f64 = 0;
+@inline
+function touch(p: usize, bytes: usize): void {
+  let acc = 0.0;
+  for (let o: usize = 0; o < bytes; o += 64) acc += load<f64>(p + o);
+  sink += acc;
+}
+
 // Multiplies the per-lane evidence accumulator by z keeping the mantissa in [1, 2) and the binary
 // exponent as an integer, so log Z costs one log per datum at the end instead of one per node.
 @inline
@@ -237,21 +247,30 @@ function sampleRoot<F>(root: usize, N: i32, u: usize, out: usize, w: usize, n0: 
 }
 
 // One level of posterior sampling (SPEC §2): each node with sampled symbol a picks rule k with
-// probability ∝ Π_j ν↑(child j, rule[a][k][j]) and writes its tuple. `parents`/`children` are the
-// sampled symbols of the whole batch, datum-major (row (n0+n)·K + t, then node); `u` the level's
-// uniforms (index row·width + node); `below` ν↑ of level ℓ+1 for this chunk; `w` scratch for m f64.
-function sampleLevel<F>(below: usize, rules: usize, parents: usize, children: usize, u: usize, w: usize, n0: i32, real: i32, K: i32, width: i32, v: i32, m: i32, s: i32, T: i32): void {
+// probability ∝ Π_j ν↑(child j, rule[a][k][j]) and writes its tuple. Row (n0+n)·K + t of node i
+// of the sampled parent symbols is at parents[row·prs + i·pns] (i32), its uniform at
+// u[row·urs + i·uns] (f64) and child c = i·s + j of the sampled children at
+// children[row·crs + c·cns] (i32): datum-major batch arrays (prs = urs = width, crs = width·s,
+// pns = uns = cns = 1) or the driver's per-chunk node-major scratch (rs = 1, ns = rows of the
+// chunk). `below` is ν↑ of level ℓ+1 for this chunk; `w` scratch for m f64.
+function sampleLevel<F>(below: usize, rules: usize, parents: usize, prs: i32, pns: i32, children: usize, crs: i32, cns: i32, u: usize, urs: i32, uns: i32, w: usize, n0: i32, real: i32, K: i32, width: i32, v: i32, m: i32, s: i32, T: i32): void {
   const size = <usize>sizeof<F>();
   const R = <usize>T * size;
+  const nodeBytes = <usize>s * <usize>v * R;
   // Node-outer, lane-inner: all lanes of a node read the same few KB of child rows (cache-hot).
   for (let i = 0; i < width; i++) {
-    const cb = below + <usize>i * <usize>s * <usize>v * R;
+    const cb = below + <usize>i * nodeBytes;
+    // The next node's child rows, one load per 64-byte line, spread over this node's lanes (1/T
+    // each), so they are on their way from L3 while this node draws: at large depth the levels
+    // just above the leaves (8 MiB per chunk at L12 float64) do not stay in L2.
+    const slice = nodeBytes / <usize>T;
+    const ahead = i + 1 < width ? cb + nodeBytes : 0;
     for (let n = 0; n < real; n++) {
+      if (ahead) touch(ahead + <usize>n * slice, slice);
       const lane = cb + <usize>n * size;
       for (let t = 0; t < K; t++) {
-        const row = <usize>(n0 + n) * <usize>K + <usize>t;
-        const at = row * <usize>width + <usize>i;
-        const a = load<i32>(parents + (at << 2));
+        const row = (n0 + n) * K + t;
+        const a = load<i32>(parents + (<usize>(row * prs + i * pns) << 2));
         const rb = rules + (<usize>(a * m * s) << 2);
         let sum = 0.0;
         for (let k = 0; k < m; k++) {
@@ -260,17 +279,17 @@ function sampleLevel<F>(below: usize, rules: usize, parents: usize, children: us
           store<f64>(w + (<usize>k << 3), x);
           sum += x;
         }
-        const k = draw(w, m, sum, load<f64>(u + (at << 3)));
-        const cout = children + ((at * <usize>s) << 2);
-        for (let j = 0; j < s; j++) store<i32>(cout + (<usize>j << 2), load<i32>(rb + (<usize>(k * s + j) << 2)));
+        const k = draw(w, m, sum, load<f64>(u + (<usize>(row * urs + i * uns) << 3)));
+        for (let j = 0; j < s; j++) store<i32>(children + (<usize>(row * crs + (i * s + j) * cns) << 2), load<i32>(rb + (<usize>(k * s + j) << 2)));
       }
     }
   }
 }
 
 // The last level of posterior sampling (level L−1 → leaves, s = 2) from tokenLeaves' arrays
-// instead of materialised leaf messages: the same weights, so the same draws as `sampleLevel`.
-function sampleLeavesTokens<F>(tokL: usize, loL: usize, hiL: usize, rules: usize, parents: usize, children: usize, u: usize, w: usize, n0: i32, real: i32, K: i32, width: i32, m: i32, T: i32): void {
+// instead of materialised leaf messages: the same weights, so the same draws as `sampleLevel`
+// (same strides too).
+function sampleLeavesTokens<F>(tokL: usize, loL: usize, hiL: usize, rules: usize, parents: usize, prs: i32, pns: i32, children: usize, crs: i32, cns: i32, u: usize, urs: i32, uns: i32, w: usize, n0: i32, real: i32, K: i32, width: i32, m: i32, T: i32): void {
   const size = <usize>sizeof<F>();
   const R = <usize>T * size;
   for (let i = 0; i < width; i++) {
@@ -286,9 +305,8 @@ function sampleLeavesTokens<F>(tokL: usize, loL: usize, hiL: usize, rules: usize
       const lo1 = <f64>load<F>(loL + o1);
       const hi1 = <f64>load<F>(hiL + o1);
       for (let t = 0; t < K; t++) {
-        const row = <usize>(n0 + n) * <usize>K + <usize>t;
-        const at = row * <usize>width + <usize>i;
-        const a = load<i32>(parents + (at << 2));
+        const row = (n0 + n) * K + t;
+        const a = load<i32>(parents + (<usize>(row * prs + i * pns) << 2));
         const rb = rules + (<usize>(a * m * 2) << 2);
         let sum = 0.0;
         for (let k = 0; k < m; k++) {
@@ -298,12 +316,21 @@ function sampleLeavesTokens<F>(tokL: usize, loL: usize, hiL: usize, rules: usize
           store<f64>(w + (<usize>k << 3), x);
           sum += x;
         }
-        const k = draw(w, m, sum, load<f64>(u + (at << 3)));
-        const cout = children + ((at * 2) << 2);
-        store<i32>(cout, load<i32>(rb + (<usize>(2 * k) << 2)));
-        store<i32>(cout + 4, load<i32>(rb + (<usize>(2 * k + 1) << 2)));
+        const k = draw(w, m, sum, load<f64>(u + (<usize>(row * urs + i * uns) << 3)));
+        store<i32>(children + (<usize>(row * crs + 2 * i * cns) << 2), load<i32>(rb + (<usize>(2 * k) << 2)));
+        store<i32>(children + (<usize>(row * crs + (2 * i + 1) * cns) << 2), load<i32>(rb + (<usize>(2 * k + 1) << 2)));
       }
     }
+  }
+}
+
+// Copies a rows × width matrix of 4- or 8-byte elements (`bytes`): element (r, i) from
+// src[r·srs + i·sns] to dst[r·drs + i·dns], row by row (sequential in the datum-major side).
+export function transpose(src: usize, dst: usize, rows: i32, width: i32, srs: i32, sns: i32, drs: i32, dns: i32, bytes: i32): void {
+  if (bytes == 8) {
+    for (let r = 0; r < rows; r++) for (let i = 0; i < width; i++) store<u64>(dst + (<usize>(r * drs + i * dns) << 3), load<u64>(src + (<usize>(r * srs + i * sns) << 3)));
+  } else {
+    for (let r = 0; r < rows; r++) for (let i = 0; i < width; i++) store<u32>(dst + (<usize>(r * drs + i * dns) << 2), load<u32>(src + (<usize>(r * srs + i * sns) << 2)));
   }
 }
 
@@ -431,8 +458,8 @@ export function upward64(child: usize, parent: usize, rules: usize, off: usize, 
 export function upward32(child: usize, parent: usize, rules: usize, off: usize, zs: usize, p0: i32, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 { return upward<f32>(child, parent, rules, off, zs, p0, width, N, m, v, s, T, real, zprod, zexp); }
 export function sampleRoot64(root: usize, N: i32, u: usize, out: usize, w: usize, n0: i32, real: i32, K: i32, T: i32): void { sampleRoot<f64>(root, N, u, out, w, n0, real, K, T); }
 export function sampleRoot32(root: usize, N: i32, u: usize, out: usize, w: usize, n0: i32, real: i32, K: i32, T: i32): void { sampleRoot<f32>(root, N, u, out, w, n0, real, K, T); }
-export function sampleLevel64(below: usize, rules: usize, parents: usize, children: usize, u: usize, w: usize, n0: i32, real: i32, K: i32, width: i32, v: i32, m: i32, s: i32, T: i32): void { sampleLevel<f64>(below, rules, parents, children, u, w, n0, real, K, width, v, m, s, T); }
-export function sampleLevel32(below: usize, rules: usize, parents: usize, children: usize, u: usize, w: usize, n0: i32, real: i32, K: i32, width: i32, v: i32, m: i32, s: i32, T: i32): void { sampleLevel<f32>(below, rules, parents, children, u, w, n0, real, K, width, v, m, s, T); }
+export function sampleLevel64(below: usize, rules: usize, parents: usize, prs: i32, pns: i32, children: usize, crs: i32, cns: i32, u: usize, urs: i32, uns: i32, w: usize, n0: i32, real: i32, K: i32, width: i32, v: i32, m: i32, s: i32, T: i32): void { sampleLevel<f64>(below, rules, parents, prs, pns, children, crs, cns, u, urs, uns, w, n0, real, K, width, v, m, s, T); }
+export function sampleLevel32(below: usize, rules: usize, parents: usize, prs: i32, pns: i32, children: usize, crs: i32, cns: i32, u: usize, urs: i32, uns: i32, w: usize, n0: i32, real: i32, K: i32, width: i32, v: i32, m: i32, s: i32, T: i32): void { sampleLevel<f32>(below, rules, parents, prs, pns, children, crs, cns, u, urs, uns, w, n0, real, K, width, v, m, s, T); }
 export function downward64(down: usize, below: usize, childDown: usize, rules: usize, off: usize, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32): void { downward<f64>(down, below, childDown, rules, off, width, N, m, v, s, T); }
 export function downward32(down: usize, below: usize, childDown: usize, rules: usize, off: usize, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32): void { downward<f32>(down, below, childDown, rules, off, width, N, m, v, s, T); }
 export function marginals64(childDown: usize, below: usize, nodes: i32, v: i32, T: i32, real: i32, n0: i32, truth: usize, kept: usize, muOut: usize, zs: usize): void { marginals<f64>(childDown, below, nodes, v, T, real, n0, truth, kept, muOut, zs); }
@@ -445,5 +472,5 @@ export function fill64(dst: usize, rows: i32, T: i32, value: f64): void { fill<f
 export function fill32(dst: usize, rows: i32, T: i32, value: f64): void { fill<f32>(dst, rows, T, value); }
 export function tokenLeaves64(tok: usize, d: i32, i0: i32, i1: i32, v: i32, T: i32, real: i32, zt: usize, loT: usize, hiT: usize, tokL: usize, loL: usize, hiL: usize, dst: usize, zprod: usize, zexp: usize): void { tokenLeaves<f64>(tok, d, i0, i1, v, T, real, zt, loT, hiT, tokL, loL, hiL, dst, zprod, zexp); }
 export function tokenLeaves32(tok: usize, d: i32, i0: i32, i1: i32, v: i32, T: i32, real: i32, zt: usize, loT: usize, hiT: usize, tokL: usize, loL: usize, hiL: usize, dst: usize, zprod: usize, zexp: usize): void { tokenLeaves<f32>(tok, d, i0, i1, v, T, real, zt, loT, hiT, tokL, loL, hiL, dst, zprod, zexp); }
-export function sampleLeavesTokens64(tokL: usize, loL: usize, hiL: usize, rules: usize, parents: usize, children: usize, u: usize, w: usize, n0: i32, real: i32, K: i32, width: i32, m: i32, T: i32): void { sampleLeavesTokens<f64>(tokL, loL, hiL, rules, parents, children, u, w, n0, real, K, width, m, T); }
-export function sampleLeavesTokens32(tokL: usize, loL: usize, hiL: usize, rules: usize, parents: usize, children: usize, u: usize, w: usize, n0: i32, real: i32, K: i32, width: i32, m: i32, T: i32): void { sampleLeavesTokens<f32>(tokL, loL, hiL, rules, parents, children, u, w, n0, real, K, width, m, T); }
+export function sampleLeavesTokens64(tokL: usize, loL: usize, hiL: usize, rules: usize, parents: usize, prs: i32, pns: i32, children: usize, crs: i32, cns: i32, u: usize, urs: i32, uns: i32, w: usize, n0: i32, real: i32, K: i32, width: i32, m: i32, T: i32): void { sampleLeavesTokens<f64>(tokL, loL, hiL, rules, parents, prs, pns, children, crs, cns, u, urs, uns, w, n0, real, K, width, m, T); }
+export function sampleLeavesTokens32(tokL: usize, loL: usize, hiL: usize, rules: usize, parents: usize, prs: i32, pns: i32, children: usize, crs: i32, cns: i32, u: usize, urs: i32, uns: i32, w: usize, n0: i32, real: i32, K: i32, width: i32, m: i32, T: i32): void { sampleLeavesTokens<f32>(tokL, loL, hiL, rules, parents, prs, pns, children, crs, cns, u, urs, uns, w, n0, real, K, width, m, T); }
