@@ -42,7 +42,7 @@ table { border-collapse: collapse; margin: 0.5em 0; }
 td, th { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 th { background: #fafafa; font-weight: normal; color: #555; }
 figure { margin: 1.5em 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figure img { width: 760px; max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { max-width: 760px; color: #333; }
 .links { font-size: 0.85em; color: #666; }
 nav ol { columns: 2; }
