@@ -131,7 +131,9 @@ describe('fast kernels on a deep grammar (several chunks and subtree blocks)', (
 
 describe('fused batch from token evidence', () => {
   // ε/uniform evidence given as tokens (leaf messages built in the kernels, block by block) must
-  // give bit-identical results to the same evidence given as λ.
+  // give bit-identical results to the same evidence given as λ. 's2 deep' without truth also
+  // takes the level-(L−1) pair-table path (blockHeight 5 ≥ 2, table 32³ floats), with 3 chunks
+  // (the last partial) and K = 2.
   const cases = [
     { name: 's2 deep', grammar: sampleRules({ vocab: 32, synonyms: 8, tuple: 2, depth: 9 }, 3), eps: 0.3 },
     { name: 's3', grammar: g3, eps: 0.6 },

@@ -39,6 +39,8 @@ interface KernelExports {
   fill64(dst: Ptr, rows: number, T: number, value: number): void;
   tokenLeaves64(tok: Ptr, d: number, i0: number, i1: number, v: number, T: number, real: number, zt: Ptr, loT: Ptr, hiT: Ptr, tokL: Ptr, loL: Ptr, hiL: Ptr, dst: Ptr, zprod: Ptr, zexp: Ptr): void;
   sampleLeavesTokens64(tokL: Ptr, loL: Ptr, hiL: Ptr, rules: Ptr, parents: Ptr, prs: number, pns: number, children: Ptr, crs: number, cns: number, u: Ptr, urs: number, uns: number, w: Ptr, n0: number, real: number, K: number, width: number, m: number, T: number): void;
+  pairTable64(loT: Ptr, hiT: Ptr, rules: Ptr, N: number, m: number, v: number, table: Ptr): void;
+  samplePairs64(table: Ptr, tokL: Ptr, rules: Ptr, parents: Ptr, prs: number, pns: number, children: Ptr, crs: number, cns: number, u: Ptr, urs: number, uns: number, w: Ptr, n0: number, real: number, K: number, width: number, N: number, v: number, m: number, T: number): void;
   transpose(src: Ptr, dst: Ptr, rows: number, width: number, srs: number, sns: number, drs: number, dns: number, bytes: number): void;
 }
 
@@ -55,6 +57,8 @@ interface Kernels {
   fill: KernelExports['fill64'];
   tokenLeaves: KernelExports['tokenLeaves64'];
   sampleLeavesTokens: KernelExports['sampleLeavesTokens64'];
+  pairTable: KernelExports['pairTable64'];
+  samplePairs: KernelExports['samplePairs64'];
 }
 
 let compiled: object | null = null;
@@ -97,6 +101,8 @@ function kernelsFor(x: KernelExports, precision: Precision): Kernels {
     fill: pick('fill'),
     tokenLeaves: pick('tokenLeaves'),
     sampleLeavesTokens: pick('sampleLeavesTokens'),
+    pairTable: pick('pairTable'),
+    samplePairs: pick('samplePairs'),
   };
 }
 
@@ -137,6 +143,8 @@ class Arena {
 const LANES: Record<Precision, number> = { f64: 16, f32: 32 };
 /** Bytes of lane-layout leaf messages per subtree block: the block's upward sweep stays in L2. */
 const BLOCK_LEAF_BYTES = 1 << 18;
+/** Largest level-(L−1) pair table (v²·v floats) used instead of storing level L−1. */
+const PAIR_TABLE_BYTES = 1 << 20;
 
 /**
  * Geometry of a grammar for the kernels: symbols and nodes per level, the chunk size (lanes per
@@ -183,10 +191,12 @@ interface ChunkRegions {
   w: Ptr;
 }
 
-function allocChunk(arena: Arena, p: Plan, g: Grammar, leafLevel = true): ChunkRegions {
+function allocChunk(arena: Arena, p: Plan, g: Grammar, leafLevel = true, pairs = false): ChunkRegions {
   const R = p.T * p.size;
-  // Without the leaf level (token evidence, no downward pass): one subtree block's leaves.
-  const up = p.width.map((w, l) => arena.alloc((l < p.L || leafLevel ? w : p.s ** Math.max(1, p.blockHeight)) * p.symbols[l] * R));
+  // Without the leaf level (token evidence, no downward pass): one subtree block's leaves; with
+  // `pairs`, level L−1 too is one block's (its ν↑ is sampled from the pair table).
+  const blockNodes = (l: number): number => p.s ** (Math.max(1, p.blockHeight) - (p.L - l));
+  const up = p.width.map((w, l) => arena.alloc((l < p.L - 1 || (l === p.L - 1 && !pairs) || (l === p.L && leafLevel) ? w : blockNodes(l)) * p.symbols[l] * R));
   const rules = g.rules.map((r) => arena.alloc(r.length * 4));
   const maxRules = Math.max(...g.rules.map((r) => r.length));
   return {
@@ -247,6 +257,11 @@ function finishEvidence(arena: Arena, p: Plan, c: ChunkRegions, n0: number, real
 interface TokenRegions {
   /** whether c.up[L] holds the whole leaf level (else one block, reused). */
   fullLeaves: boolean;
+  /**
+   * Pair table of level L−1 (pairTable kernel), or 0: then c.up[L−1] holds one block's nodes and
+   * posterior sampling of level L−2 reads the table by the two leaf tokens of each child.
+   */
+  pairs: Ptr;
   tok: Ptr;
   zt: Ptr;
   lo: Ptr;
@@ -286,10 +301,11 @@ function tokenTables(v: number, floor: number, hit: number): { z: Float64Array; 
   return { z, lo, hi };
 }
 
-function allocTokens(arena: Arena, p: Plan, count: number, fullLeaves: boolean): TokenRegions {
+function allocTokens(arena: Arena, p: Plan, count: number, fullLeaves: boolean, pairs: boolean): TokenRegions {
   const lane = p.d * p.T * p.size;
   return {
     fullLeaves,
+    pairs: pairs ? arena.alloc(p.v * p.v * p.symbols[p.L - 1] * p.size) : 0,
     tok: arena.alloc(count * p.d * 4),
     zt: arena.alloc(p.v * 8),
     lo: arena.alloc(p.v * 8),
@@ -316,8 +332,12 @@ function upwardChunkTokens(x: KernelExports, k: Kernels, arena: Arena, p: Plan, 
     // back by i0 leaves (addresses wrap modulo 2^32, as the kernels' pointer arithmetic does).
     const leaves = t.fullLeaves ? c.up[p.L] : (c.up[p.L] - i0 * p.v * p.T * p.size) >>> 0;
     k.tokenLeaves(tok, p.d, i0, i0 + leavesPerBlock, p.v, p.T, real, t.zt, t.lo, t.hi, t.tokL, t.loL, t.hiL, leaves, c.zprod, c.zexp);
+    // With the pair table, level L−1 lives in a block scratch shifted back like the leaves.
+    const low = t.pairs ? (c.up[p.L - 1] - (i0 / p.s) * p.symbols[p.L - 1] * p.T * p.size) >>> 0 : c.up[p.L - 1];
     for (let l = p.L - 1, first = i0 / p.s, n = leavesPerBlock / p.s; l >= p.L - h; l--, first /= p.s, n /= p.s) {
-      if (k.upward(l === p.L - 1 ? leaves : c.up[l + 1], c.up[l], c.rules[l], c.off, c.zs, first, n, p.symbols[l], p.m, p.v, p.s, p.T, real, c.zprod, c.zexp)) inconsistent(x, n0, l);
+      const child = l === p.L - 1 ? leaves : l === p.L - 2 ? low : c.up[l + 1];
+      const parent = l === p.L - 1 ? low : c.up[l];
+      if (k.upward(child, parent, c.rules[l], c.off, c.zs, first, n, p.symbols[l], p.m, p.v, p.s, p.T, real, c.zprod, c.zexp)) inconsistent(x, n0, l);
     }
   }
   for (let l = p.L - h - 1; l >= 0; l--) {
@@ -408,6 +428,7 @@ function sampleChunk(x: KernelExports, k: Kernels, p: Plan, c: ChunkRegions, sr:
     const wc = p.width[l + 1];
     x.transpose(sr.u + (sr.start[l + 1] + r0 * w) * 8, q.u, rows, w, w, 1, 1, rows, 8);
     if (t && l === p.L - 1) k.sampleLeavesTokens(t.tokL, t.loL, t.hiL, c.rules[l], par, 1, rows, chi, 1, rows, q.u, 1, rows, c.w, 0, real, K, w, p.m, p.T);
+    else if (t && t.pairs && l === p.L - 2) k.samplePairs(t.pairs, t.tokL, c.rules[l], par, 1, rows, chi, 1, rows, q.u, 1, rows, c.w, 0, real, K, w, p.symbols[l + 1], p.v, p.m, p.T);
     else k.sampleLevel(c.up[l + 1], c.rules[l], par, 1, rows, chi, 1, rows, q.u, 1, rows, c.w, 0, real, K, w, p.v, p.m, p.s, p.T);
     x.transpose(chi, sr.levels[l + 1] + r0 * wc * 4, rows, wc, 1, rows, wc, 1, 4);
     [par, chi] = [chi, par];
@@ -490,8 +511,11 @@ export function fusedBatch(g: Grammar, precision: Precision, req: FusedRequest):
   // Token path: the leaf level is materialised only for the downward pass (marginals).
   // The whole leaf level is needed by the downward pass, and by sampling unless s = 2.
   const fullLeaves = !tables || !!req.truth || p.s !== 2;
-  const c = allocChunk(arena, p, g, fullLeaves);
-  const tr = tables ? allocTokens(arena, p, count, fullLeaves) : null;
+  // Level L−1 from the pair table when it is small (v²·v floats) and level L−2 is still swept
+  // block by block (so level L−1 is only ever needed one block at a time).
+  const pairs = !fullLeaves && p.L >= 2 && p.blockHeight >= 2 && p.v * p.v * p.symbols[p.L - 1] * p.size <= PAIR_TABLE_BYTES;
+  const c = allocChunk(arena, p, g, fullLeaves, pairs);
+  const tr = tables ? allocTokens(arena, p, count, fullLeaves, pairs) : null;
   const lam = arena.alloc(tables ? 0 : p.perChunk * p.d * p.v * 8);
   const rootOut = arena.alloc(count * p.symbols[0] * p.size);
   const sr = allocSample(arena, p, count, K);
@@ -508,6 +532,7 @@ export function fusedBatch(g: Grammar, precision: Precision, req: FusedRequest):
     arena.f64(tr.zt, p.v).set(tables.z);
     arena.f64(tr.lo, p.v).set(tables.lo);
     arena.f64(tr.hi, p.v).set(tables.hi);
+    if (tr.pairs) k.pairTable(tr.lo, tr.hi, c.rules[p.L - 1], p.symbols[p.L - 1], p.m, p.v, tr.pairs);
   }
   const logEvidence = new Float64Array(count);
   const keptOut = req.truth ? new Float64Array(count * (p.L + 1)) : null;

@@ -324,6 +324,70 @@ function sampleLeavesTokens<F>(tokL: usize, loL: usize, hiL: usize, rules: usize
   }
 }
 
+// Token evidence, s = 2: ν↑ of a node of level L−1 depends only on its two leaf tokens (x0, x1),
+// so it is tabulated once per batch: table[((x0·v + x1)·N + a)] (type F), computed with the same
+// operations in the same order as tokenLeaves + upward + normaliseNode do for one lane (sum over
+// k from 0 of the two children's products, then z = Σ_a in order, then ·(1/z)), hence the same
+// bits. Pairs no datum has may hold NaN (a zero z); they are never read.
+function pairTable<F>(loT: usize, hiT: usize, rules: usize, N: i32, m: i32, v: i32, table: usize): void {
+  const size = <usize>sizeof<F>();
+  for (let x0 = 0; x0 < v; x0++) {
+    const lo0 = <F>load<f64>(loT + (<usize>x0 << 3));
+    const hi0 = <F>load<f64>(hiT + (<usize>x0 << 3));
+    for (let x1 = 0; x1 < v; x1++) {
+      const lo1 = <F>load<f64>(loT + (<usize>x1 << 3));
+      const hi1 = <F>load<f64>(hiT + (<usize>x1 << 3));
+      const base = table + <usize>(x0 * v + x1) * <usize>N * size;
+      for (let a = 0; a < N; a++) {
+        let acc = <F>0;
+        for (let k = 0; k < m; k++) {
+          const b0 = load<i32>(rules + (<usize>((a * m + k) * 2) << 2));
+          const b1 = load<i32>(rules + (<usize>((a * m + k) * 2 + 1) << 2));
+          acc = acc + (b0 == x0 ? hi0 : lo0) * (b1 == x1 ? hi1 : lo1);
+        }
+        store<F>(base + <usize>a * size, acc);
+      }
+      let z = load<F>(base);
+      for (let a = 1; a < N; a++) z = z + load<F>(base + <usize>a * size);
+      const inv = <F>1 / z;
+      for (let a = 0; a < N; a++) store<F>(base + <usize>a * size, load<F>(base + <usize>a * size) * inv);
+    }
+  }
+}
+
+// Posterior sampling of level L−2 → L−1 (s = 2, token evidence): `sampleLevel` with each child's
+// ν↑ read from pairTable by its two leaf tokens (tokenLeaves' lane-layout tokL), so level L−1 is
+// never stored for the chunk. Same weights, same draws; same strides as sampleLevel.
+function samplePairs<F>(table: usize, tokL: usize, rules: usize, parents: usize, prs: i32, pns: i32, children: usize, crs: i32, cns: i32, u: usize, urs: i32, uns: i32, w: usize, n0: i32, real: i32, K: i32, width: i32, N: i32, v: i32, m: i32, T: i32): void {
+  const size = <usize>sizeof<F>();
+  const R = <usize>T * size;
+  const row = <usize>N * size;
+  for (let i = 0; i < width; i++) {
+    const q = <usize>(4 * i) * R;
+    for (let n = 0; n < real; n++) {
+      const o = q + <usize>n * size;
+      const e0 = table + <usize>(load<i32>(tokL + o) * v + load<i32>(tokL + o + R)) * row;
+      const e1 = table + <usize>(load<i32>(tokL + o + 2 * R) * v + load<i32>(tokL + o + 3 * R)) * row;
+      for (let t = 0; t < K; t++) {
+        const r = (n0 + n) * K + t;
+        const a = load<i32>(parents + (<usize>(r * prs + i * pns) << 2));
+        const rb = rules + (<usize>(a * m * 2) << 2);
+        let sum = 0.0;
+        for (let k = 0; k < m; k++) {
+          let x = 1.0;
+          x *= <f64>load<F>(e0 + (<usize>load<i32>(rb + (<usize>(2 * k) << 2)) * size));
+          x *= <f64>load<F>(e1 + (<usize>load<i32>(rb + (<usize>(2 * k + 1) << 2)) * size));
+          store<f64>(w + (<usize>k << 3), x);
+          sum += x;
+        }
+        const k = draw(w, m, sum, load<f64>(u + (<usize>(r * urs + i * uns) << 3)));
+        store<i32>(children + (<usize>(r * crs + 2 * i * cns) << 2), load<i32>(rb + (<usize>(2 * k) << 2)));
+        store<i32>(children + (<usize>(r * crs + (2 * i + 1) * cns) << 2), load<i32>(rb + (<usize>(2 * k + 1) << 2)));
+      }
+    }
+  }
+}
+
 // Copies a rows × width matrix of 4- or 8-byte elements (`bytes`): element (r, i) from
 // src[r·srs + i·sns] to dst[r·drs + i·dns], row by row (sequential in the datum-major side).
 export function transpose(src: usize, dst: usize, rows: i32, width: i32, srs: i32, sns: i32, drs: i32, dns: i32, bytes: i32): void {
@@ -474,3 +538,7 @@ export function tokenLeaves64(tok: usize, d: i32, i0: i32, i1: i32, v: i32, T: i
 export function tokenLeaves32(tok: usize, d: i32, i0: i32, i1: i32, v: i32, T: i32, real: i32, zt: usize, loT: usize, hiT: usize, tokL: usize, loL: usize, hiL: usize, dst: usize, zprod: usize, zexp: usize): void { tokenLeaves<f32>(tok, d, i0, i1, v, T, real, zt, loT, hiT, tokL, loL, hiL, dst, zprod, zexp); }
 export function sampleLeavesTokens64(tokL: usize, loL: usize, hiL: usize, rules: usize, parents: usize, prs: i32, pns: i32, children: usize, crs: i32, cns: i32, u: usize, urs: i32, uns: i32, w: usize, n0: i32, real: i32, K: i32, width: i32, m: i32, T: i32): void { sampleLeavesTokens<f64>(tokL, loL, hiL, rules, parents, prs, pns, children, crs, cns, u, urs, uns, w, n0, real, K, width, m, T); }
 export function sampleLeavesTokens32(tokL: usize, loL: usize, hiL: usize, rules: usize, parents: usize, prs: i32, pns: i32, children: usize, crs: i32, cns: i32, u: usize, urs: i32, uns: i32, w: usize, n0: i32, real: i32, K: i32, width: i32, m: i32, T: i32): void { sampleLeavesTokens<f32>(tokL, loL, hiL, rules, parents, prs, pns, children, crs, cns, u, urs, uns, w, n0, real, K, width, m, T); }
+export function pairTable64(loT: usize, hiT: usize, rules: usize, N: i32, m: i32, v: i32, table: usize): void { pairTable<f64>(loT, hiT, rules, N, m, v, table); }
+export function pairTable32(loT: usize, hiT: usize, rules: usize, N: i32, m: i32, v: i32, table: usize): void { pairTable<f32>(loT, hiT, rules, N, m, v, table); }
+export function samplePairs64(table: usize, tokL: usize, rules: usize, parents: usize, prs: i32, pns: i32, children: usize, crs: i32, cns: i32, u: usize, urs: i32, uns: i32, w: usize, n0: i32, real: i32, K: i32, width: i32, N: i32, v: i32, m: i32, T: i32): void { samplePairs<f64>(table, tokL, rules, parents, prs, pns, children, crs, cns, u, urs, uns, w, n0, real, K, width, N, v, m, T); }
+export function samplePairs32(table: usize, tokL: usize, rules: usize, parents: usize, prs: i32, pns: i32, children: usize, crs: i32, cns: i32, u: usize, urs: i32, uns: i32, w: usize, n0: i32, real: i32, K: i32, width: i32, N: i32, v: i32, m: i32, T: i32): void { samplePairs<f32>(table, tokL, rules, parents, prs, pns, children, crs, cns, u, urs, uns, w, n0, real, K, width, N, v, m, T); }
