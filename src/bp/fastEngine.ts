@@ -145,6 +145,8 @@ const LANES: Record<Precision, number> = { f64: 16, f32: 32 };
 const BLOCK_LEAF_BYTES = 1 << 18;
 /** Largest level-(L−1) pair table (v²·v floats) used instead of storing level L−1. */
 const PAIR_TABLE_BYTES = 1 << 20;
+/** Pair tables already computed on this thread, per rules array of level L−1 (grammars are immutable). */
+const pairTableCache = new WeakMap<object, Map<string, Uint8Array>>();
 
 /**
  * Geometry of a grammar for the kernels: symbols and nodes per level, the chunk size (lanes per
@@ -532,7 +534,21 @@ export function fusedBatch(g: Grammar, precision: Precision, req: FusedRequest):
     arena.f64(tr.zt, p.v).set(tables.z);
     arena.f64(tr.lo, p.v).set(tables.lo);
     arena.f64(tr.hi, p.v).set(tables.hi);
-    if (tr.pairs) k.pairTable(tr.lo, tr.hi, c.rules[p.L - 1], p.symbols[p.L - 1], p.m, p.v, tr.pairs);
+    if (tr.pairs) {
+      // Computed once per (rules of level L−1, evidence values, precision) on this thread, then copied.
+      const bytes = p.v * p.v * p.symbols[p.L - 1] * p.size;
+      const key = `${precision} ${te.floor} ${te.hit}`;
+      const perRules = pairTableCache.get(g.rules[p.L - 1]) ?? new Map<string, Uint8Array>();
+      pairTableCache.set(g.rules[p.L - 1], perRules);
+      const cached = perRules.get(key);
+      const view = new Uint8Array(x.memory.buffer, tr.pairs, bytes);
+      if (cached) view.set(cached);
+      else {
+        k.pairTable(tr.lo, tr.hi, c.rules[p.L - 1], p.symbols[p.L - 1], p.m, p.v, tr.pairs);
+        if (perRules.size >= 8) perRules.clear();
+        perRules.set(key, view.slice());
+      }
+    }
   }
   const logEvidence = new Float64Array(count);
   const keptOut = req.truth ? new Float64Array(count * (p.L + 1)) : null;

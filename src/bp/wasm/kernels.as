@@ -26,6 +26,8 @@ export function errorNode(): i32 {
 // Loads one f64 per 64-byte line of [p, p+bytes) (bytes a multiple of 8; never past the end), so
 // the lines are on their way into cache before they are used. The sum only keeps the loads.
 let sink: f64 = 0;
+// Levels smaller than this stay in L2 between the upward sweep and sampling: no touch-ahead.
+const TOUCH_LEVEL_BYTES: usize = 1 << 20;
 @inline
 function touch(p: usize, bytes: usize): void {
   let acc = 0.0;
@@ -264,7 +266,7 @@ function sampleLevel<F>(below: usize, rules: usize, parents: usize, prs: i32, pn
     // each), so they are on their way from L3 while this node draws: at large depth the levels
     // just above the leaves (8 MiB per chunk at L12 float64) do not stay in L2.
     const slice = nodeBytes / <usize>T;
-    const ahead = i + 1 < width ? cb + nodeBytes : 0;
+    const ahead = i + 1 < width && <usize>width * nodeBytes >= TOUCH_LEVEL_BYTES ? cb + nodeBytes : 0;
     for (let n = 0; n < real; n++) {
       if (ahead) touch(ahead + <usize>n * slice, slice);
       const lane = cb + <usize>n * size;
