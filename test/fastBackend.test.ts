@@ -165,6 +165,8 @@ describe('fused batch from token evidence', () => {
         expect(a.rootPosterior).toEqual(b.rootPosterior);
         expect(a.posterior.levels).toEqual(b.posterior.levels);
         expect(a.levelMarginalKept).toEqual(b.levelMarginalKept);
+        // A second call takes the pair table from the per-thread cache.
+        expect(run(te).posterior.levels).toEqual(a.posterior.levels);
       }
     }
   }, 30_000);
