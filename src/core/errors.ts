@@ -56,3 +56,31 @@ export function resolveVariant<T extends string>(param: string, value: string, a
   const list = allowed.length > 1 ? `${allowed.slice(0, -1).join(', ')} or ${allowed[allowed.length - 1]}` : allowed[0];
   throw new ParamError(param, `invalid ${param} "${value}" (expected ${list})`);
 }
+
+/**
+ * A typed error as plain data. Structured cloning across worker threads keeps an error's message
+ * but not its class, so workers send this and the main thread rebuilds the typed error.
+ */
+export interface WireError {
+  name: string;
+  message: string;
+  param?: string;
+  datum?: number;
+  level?: number;
+  node?: number;
+}
+
+export function errorToWire(e: unknown): WireError {
+  if (e instanceof ParamError) return { name: e.name, message: e.message, param: e.param };
+  if (e instanceof InconsistentEvidenceError) return { name: e.name, message: e.message, datum: e.datum, level: e.level, node: e.node };
+  const err = e instanceof Error ? e : new Error(String(e));
+  return { name: err.name, message: err.message };
+}
+
+export function errorFromWire(w: WireError): Error {
+  if (w.name === 'ParamError' && w.param !== undefined) return new ParamError(w.param, w.message);
+  if (w.name === 'InconsistentEvidenceError' && w.datum !== undefined && w.level !== undefined && w.node !== undefined) {
+    return new InconsistentEvidenceError(w.datum, w.level, w.node);
+  }
+  return Object.assign(new Error(w.message), { name: w.name });
+}

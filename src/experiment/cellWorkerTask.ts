@@ -1,4 +1,5 @@
 import { parentPort } from 'node:worker_threads';
+import { errorToWire, type WireError } from '../core/errors.ts';
 import { runBatch, type BatchOutcome, type CellOptions, type CellSpec } from './forwardBackward.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import { resolveBackend } from '../bp/fast.ts';
@@ -15,7 +16,7 @@ export interface CellJob {
 export type CellWorkerRequest = { kind: 'job'; job: CellJob } | { kind: 'batch'; job: number; b: number } | { kind: 'end'; job: number };
 
 /** A worker's answer for one batch (typed arrays are transferred, not copied). */
-export type CellWorkerReply = { job: number; b: number; outcome: BatchOutcome } | { job: number; b: number; error: { name: string; message: string; param?: string } };
+export type CellWorkerReply = { job: number; b: number; outcome: BatchOutcome } | { job: number; b: number; error: WireError };
 
 const port = parentPort!;
 const jobs = new Map<number, { job: CellJob; options: CellOptions }>();
@@ -39,7 +40,6 @@ port.on('message', (m: CellWorkerRequest) => {
     const outcome = runBatch(j.job.grammar, j.job.cell, j.options, m.b);
     port.postMessage({ job: m.job, b: m.b, outcome } satisfies CellWorkerReply, buffersOf(outcome));
   } catch (e) {
-    const err = e as Error & { param?: string };
-    port.postMessage({ job: m.job, b: m.b, error: { name: err.name, message: err.message, param: err.param } } satisfies CellWorkerReply);
+    port.postMessage({ job: m.job, b: m.b, error: errorToWire(e) } satisfies CellWorkerReply);
   }
 });

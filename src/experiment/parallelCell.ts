@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { checkInt, ParamError } from '../core/errors.ts';
+import { checkInt, errorFromWire, ParamError } from '../core/errors.ts';
 import type { CellStats } from './cell.ts';
 import { cellAccumulator, cellBatches, runBatch, type BatchOutcome, type CellOptions, type CellSpec } from './forwardBackward.ts';
 import type { Grammar } from '../grammar/grammar.ts';
@@ -71,8 +71,7 @@ export class CellWorkerPool {
           const onMessage = (reply: CellWorkerReply) => {
             if (failed || reply.job !== job.job) return;
             if ('error' in reply) {
-              const { name, message, param } = reply.error;
-              return fail(param !== undefined ? new ParamError(param, message) : Object.assign(new Error(message), { name }));
+              return fail(errorFromWire(reply.error));
             }
             ready.set(reply.b, reply.outcome);
             try {

@@ -2,7 +2,8 @@ import { Piscina } from 'piscina';
 import type { CellStats } from '../experiment/cell.ts';
 import type { SweepCell } from './cells.ts';
 import type { SweepConfig } from './config.ts';
-import type { SweepTask } from './task.ts';
+import type { SweepTask, SweepTaskReply } from './task.ts';
+import { errorFromWire } from '../core/errors.ts';
 
 /**
  * The worker entry. From source, a plain .mjs that registers tsx's loader in its thread and then
@@ -25,15 +26,20 @@ export async function runCellsOnWorkers(
 ): Promise<void> {
   if (cells.length === 0) return;
   const threads = Math.min(workers, cells.length);
-  const pool = new Piscina({ filename: WORKER_URL, name: 'runSweepTask', minThreads: threads, maxThreads: threads, concurrentTasksPerWorker: 1, idleTimeout: 60_000 });
+  const pool = new Piscina({ filename: WORKER_URL, name: 'runSweepTaskOnWorker', minThreads: threads, maxThreads: threads, concurrentTasksPerWorker: 1, idleTimeout: 60_000 });
   let failed = false;
   try {
     await Promise.all(
       cells.map((cell) => {
         const task: SweepTask = { config, cell: { grammarSeed: cell.grammarSeed, depth: cell.depth, process: cell.process, noise: cell.noise }, samples: cell.samples };
-        return (pool.run(task) as Promise<CellStats>).then(
-          (stats) => {
+        return (pool.run(task) as Promise<SweepTaskReply>).then(
+          (reply) => {
             if (failed) return;
+            if ('error' in reply) {
+              failed = true;
+              throw errorFromWire(reply.error);
+            }
+            const stats = reply.stats;
             try {
               onDone(cell, stats);
             } catch (e) {

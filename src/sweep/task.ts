@@ -1,3 +1,4 @@
+import { errorToWire, type WireError } from '../core/errors.ts';
 import type { CellStats } from '../experiment/cell.ts';
 import { runCell, type CellSpec } from '../experiment/forwardBackward.ts';
 import type { Grammar } from '../grammar/grammar.ts';
@@ -49,4 +50,16 @@ export function runSweepTask(task: SweepTask): CellStats {
     schedule,
     correlations: config.correlations,
   });
+}
+
+/** What a worker thread sends back: the cell's statistics, or its error as plain data. */
+export type SweepTaskReply = { stats: CellStats } | { error: WireError };
+
+/** The worker threads' handler: {@link runSweepTask} with its typed errors made cloneable. */
+export function runSweepTaskOnWorker(task: SweepTask): SweepTaskReply {
+  try {
+    return { stats: runSweepTask(task) };
+  } catch (e) {
+    return { error: errorToWire(e) };
+  }
 }
