@@ -79,14 +79,16 @@ describe('population dynamics', () => {
     }
   });
 
-  it('reaches L = 30 at v32 m8 s2 well within a minute', () => {
+  // Its speed (L = 30 in seconds) is measured by `npm run bench:theory`, never by a timed test.
+  it('reaches L = 30 at v32 m8 s2: the class is kept below the uniform-noise threshold and lost above it', () => {
     const g = deepGrammar(SIZES, 30, 0);
-    const start = performance.now();
-    const r = populationDynamics(g, { process: 'uniform', noise: 0.14, population: 1000, levels: false });
-    const seconds = (performance.now() - start) / 1000;
-    expect(seconds).toBeLessThan(60); // the issue's bound; ~2 s measured on an idle core
-    expect(r.upwardKept).toHaveLength(31);
-    expect(r.classKept).toBeGreaterThan(1 / 32);
+    const below = populationDynamics(g, { process: 'uniform', noise: 0.1, population: 1000, levels: false });
+    const above = populationDynamics(g, { process: 'uniform', noise: 0.2, population: 1000, levels: false });
+    expect(below.upwardKept).toHaveLength(31);
+    // Thresholds ≈ 0.15 (docs/theory.md); 15 levels past it the flow has reached a fixed point:
+    // 1 below (class kept), 1/v above (chance).
+    expect(below.classKept).toBeGreaterThan(0.9);
+    expect(above.classKept).toBeLessThan(0.1);
   });
 
   it('annealed rules: close to the mean-field map for the ε-process, deterministic', () => {
