@@ -147,7 +147,7 @@ export function runCell(grammar: Grammar, cell: CellSpec, options: CellOptions):
   const { batch, batches } = cellBatches(grammar, options.samples);
   for (let b = 0; b < batches; b++) {
     const r = runBatch(grammar, cell, options, b);
-    acc.add(r.truth, r.posterior, r.rootPosterior, null, r.marginalKept);
+    acc.add(r.truth, r.posterior, r.rootPosterior, r.marginalKept);
     options.onProgress?.(Math.min(options.samples, (b + 1) * batch));
   }
   return acc.stats;

@@ -40,13 +40,12 @@ export class ObservableAccumulator {
 
   /**
    * Adds a batch: `truth` holds the clean trees (count data), `samples` the posterior trees
-   * (count·K rows, datum-major), `rootPosterior` the class posterior (count·n_c), `marginals`
-   * optional marginals at every level, or instead `marginalKept` as returned by
-   * {@link levelMarginalKept}.
+   * (count·K rows, datum-major), `rootPosterior` the class posterior (count·n_c), and, when
+   * marginals were computed, `kept`: the per-datum marginal level estimator, count·(L+1),
+   * as {@link levelMarginalKept} returns it (the fused BP path computes it without materialising
+   * the marginals).
    */
-  add(truth: TreeBatch, samples: TreeBatch, rootPosterior: ArrayLike<number>, marginals: Marginals | null, marginalKept: ArrayLike<number> | null = null): void {
-    // Either the marginals or the per-datum level estimator computed from them (fused BP path).
-    const kept = marginalKept ?? (marginals ? levelMarginalKept(truth, marginals, this.tuple, this.symbolsPerLevel) : null);
+  add(truth: TreeBatch, samples: TreeBatch, rootPosterior: ArrayLike<number>, kept: ArrayLike<number> | null): void {
     const st = this.stats;
     const K = st.trajectories;
     const L = st.depth;

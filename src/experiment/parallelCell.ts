@@ -42,7 +42,7 @@ export class CellWorkerPool {
     const acc = cellAccumulator(grammar, cell, options);
     const { batch, batches } = cellBatches(grammar, options.samples);
     const fold = (r: BatchOutcome, b: number) => {
-      acc.add(r.truth, r.posterior, r.rootPosterior, null, r.marginalKept);
+      acc.add(r.truth, r.posterior, r.rootPosterior, r.marginalKept);
       options.onProgress?.(Math.min(options.samples, (b + 1) * batch));
     };
     const pool = this.workers.slice(0, Math.min(this.size, batches));
@@ -130,7 +130,7 @@ export async function runCellParallel(grammar: Grammar, cell: CellSpec, options:
     const { batch } = cellBatches(grammar, options.samples);
     for (let b = 0; b < batches; b++) {
       const r = runBatch(grammar, cell, options, b);
-      acc.add(r.truth, r.posterior, r.rootPosterior, null, r.marginalKept);
+      acc.add(r.truth, r.posterior, r.rootPosterior, r.marginalKept);
       options.onProgress?.(Math.min(options.samples, (b + 1) * batch));
     }
     return acc.stats;
