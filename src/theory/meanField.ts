@@ -198,12 +198,3 @@ export function predictLevels(p: MeanFieldParams, leafBeliefValue: number, depth
 export function predictClassKept(p: MeanFieldParams, eps: number, depth: number): number {
   return predictLevels(p, leafBelief(p, eps), depth)[0];
 }
-
-/** Throws unless the map predicts a transition; used by callers that need ε*. */
-export function requireTransition(p: MeanFieldParams): CriticalPoint & { pStar: number; criticalNoise: number; lambda: number; nu: number } {
-  const c = criticalPoint(p);
-  if (!c.transitionExists) {
-    throw new ParamError('synonyms', `no mean-field transition for v=${p.vocab} m=${p.synonyms} s=${p.tuple} (s·m(v−1)/(v^s−1) = ${meanFieldDerivative(p, 1).toFixed(4)} must be < 1)`);
-  }
-  return c as CriticalPoint & { pStar: number; criticalNoise: number; lambda: number; nu: number };
-}
