@@ -4,7 +4,7 @@
  * `p_{ℓ−1} = F(p_ℓ)`, `F(p) = [p^s + g(1 − p^s)] / [p^s + f′(1 − p^s)]`,
  * `f′ = (m·v − 1)/(v^s − 1)`, `g = (m − 1)/(v^s − 1)`; leaves `p_L = 1 − ε + ε/v`.
  */
-import { checkInt, checkNumber, ParamError } from '../core/errors.ts';
+import { checkInt, checkNumber } from '../core/errors.ts';
 import { validateParams } from '../grammar/params.ts';
 
 /** Grammar sizes the map depends on. `classes` (n_c, default v) only changes the last step, to the root. */
