@@ -16,6 +16,7 @@ import {
   type CriticalMark,
   type TheoryCurves,
   errorBandLayer,
+  criticalRuleLayer,
 } from './common.ts';
 
 /** The fields of a result row this figure reads. */
@@ -106,18 +107,7 @@ export function classKeptFigure(rows: readonly ClassKeptRow[], options: ClassKep
           fill: { field: 'colour', type: 'nominal', scale: null },
         },
       },
-      ...(critical.length
-        ? [
-            {
-              data: { values: critical.map((c) => ({ x: c.value, source: c.label })) },
-              mark: { type: 'rule' as const, color: '#666', strokeWidth: 1.5 },
-              encoding: {
-                x: { field: 'x', type: 'quantitative' as const, scale: xScale, axis: xAxis },
-                strokeDash,
-              },
-            },
-          ]
-        : []),
+      ...(critical.length ? [criticalRuleLayer(critical, { scale: xScale, axis: xAxis }, strokeDash)] : []),
     ],
   } as TopLevelSpec;
 }

@@ -155,3 +155,15 @@ export function errorBandLayer<S, A, Y extends object>(values: object[], x: { sc
     },
   };
 }
+
+/** Vertical rules at critical noise levels (e.g. the mean-field ε*), dashed by `strokeDash`. */
+export function criticalRuleLayer<S, A, D extends object>(critical: readonly CriticalMark[], x: { scale: S; axis: A }, strokeDash: D) {
+  return {
+    data: { values: critical.map((c) => ({ x: c.value, source: c.label })) },
+    mark: { type: 'rule' as const, color: '#666', strokeWidth: 1.5 },
+    encoding: {
+      x: { field: 'x', type: 'quantitative' as const, scale: x.scale, axis: x.axis },
+      strokeDash,
+    },
+  };
+}

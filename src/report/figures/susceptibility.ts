@@ -1,7 +1,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { ForwardBackwardRow } from '../../experiment/summary.ts';
 import type { ProcessName } from '../../noise/process.ts';
-import { baseConfig, DASH, depthColorScale, extent, HEIGHT, noiseAxisTitle, processLabel, SCHEMA, WIDTH, type CriticalMark, errorBandLayer } from './common.ts';
+import { baseConfig, DASH, depthColorScale, extent, HEIGHT, noiseAxisTitle, processLabel, SCHEMA, WIDTH, type CriticalMark, errorBandLayer, criticalRuleLayer } from './common.ts';
 
 /** The fields this figure reads: a result row plus the standard error of χ (null when unknown). */
 export type SusceptibilityRow = Pick<ForwardBackwardRow, 'depth' | 'process' | 'noise' | 'chi'> & { chiSE?: number | null };
@@ -42,18 +42,7 @@ export function susceptibilityFigure(rows: readonly SusceptibilityRow[], options
     config: baseConfig(),
     layer: [
       errorBandLayer(data, { scale: xScale, axis: xAxis }, yEnc, { groupBy: 'L' }),
-      ...(critical.length
-        ? [
-            {
-              data: { values: critical.map((c) => ({ x: c.value, source: c.label })) },
-              mark: { type: 'rule' as const, color: '#666', strokeWidth: 1.5 },
-              encoding: {
-                x: { field: 'x', type: 'quantitative' as const, scale: xScale, axis: xAxis },
-                strokeDash: { field: 'source', type: 'nominal' as const, title: null, scale: { domain: critical.map((c) => c.label), range: [[...DASH.critical]] }, legend: { orient: 'top-right' as const, symbolStrokeColor: '#444', symbolSize: 300 } },
-              },
-            },
-          ]
-        : []),
+      ...(critical.length ? [criticalRuleLayer(critical, { scale: xScale, axis: xAxis }, { field: 'source', type: 'nominal' as const, title: null, scale: { domain: critical.map((c) => c.label), range: [[...DASH.critical]] }, legend: { orient: 'top-right' as const, symbolStrokeColor: '#444', symbolSize: 300 } })] : []),
       {
         data: { values: data },
         mark: { type: 'line', strokeWidth: 2, point: { filled: true, size: 24 } },
