@@ -10,6 +10,7 @@ import { registerSweep } from './commands/sweep.ts';
 import { registerMerge } from './commands/merge.ts';
 import { registerReproduce } from './commands/reproduce.ts';
 import { registerReport } from './commands/report.ts';
+import { registerImages } from './commands/images.ts';
 
 /** Exit codes: 0 success, 1 unexpected failure, 2 bad input. */
 export const EXIT_BAD_INPUT = 2;
@@ -30,8 +31,15 @@ export function buildProgram(argv: readonly string[]): Command {
   registerMerge(program, argv);
   registerReproduce(program, argv);
   registerReport(program, argv);
+  registerImages(program, argv);
   // Commander's own argument errors (unknown option, missing value) are bad input too.
-  for (const cmd of program.commands) cmd.exitOverride();
+  const override = (cmds: readonly Command[]): void => {
+    for (const cmd of cmds) {
+      cmd.exitOverride();
+      override(cmd.commands);
+    }
+  };
+  override(program.commands);
   return program;
 }
 
