@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick] [-- --out file.json]`: forward–backward throughput of the BP
- * backends (SPEC §2/§4). Per configuration: samples/s of the whole experiment loop (data
+ * backends (docs/science.md §2/§4). Per configuration: samples/s of the whole experiment loop (data
  * generation, ε-process evidence, upward sweep, one posterior sample per datum, observables;
  * no downward pass) for reference, fast (float64) and fast32 on one thread and on all cores
  * (runCellParallel), speed-ups, achieved GFLOP/s of the upward pass and peak RSS. Each

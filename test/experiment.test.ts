@@ -22,7 +22,7 @@ function find(rs: ForwardBackwardRow[], depth: number, noise: number): ForwardBa
 }
 
 /**
- * Tolerance against a SPEC §4 reference value: 5 pooled standard errors plus 3 standard errors of
+ * Tolerance against a docs/science.md §4 reference value: 5 pooled standard errors plus 3 standard errors of
  * the grammar average (the measured spread of per-grammar means / √G), since the reference averages
  * 6 other grammars and a single grammar moves P_0 by ±0.04 near the transition.
  */
@@ -30,7 +30,7 @@ function referenceTolerance(r: ForwardBackwardRow): number {
   return standardErrorTolerance(r.classKeptSE) + (3 * r.classKeptGrammarSD) / Math.sqrt(r.grammarSeeds.length) + 0.01;
 }
 
-describe('forward–backward, ε-process, v32 m8 s2 (SPEC §4 table)', () => {
+describe('forward–backward, ε-process, v32 m8 s2 (docs/science.md §4 table)', () => {
   const reference: Record<number, Record<number, number>> = {
     2: { 0.6: 0.553, 0.7: 0.357, 0.76: 0.236 },
     4: { 0.6: 0.757, 0.7: 0.436, 0.76: 0.186 },
@@ -56,7 +56,7 @@ describe('forward–backward, ε-process, v32 m8 s2 (SPEC §4 table)', () => {
 });
 
 describe('forward–backward, per-level profile and real noise', () => {
-  it('at L = 7, ε = 0.76 the class is (nearly) gone while most tokens are kept (SPEC §4)', () => {
+  it('at L = 7, ε = 0.76 the class is (nearly) gone while most tokens are kept (docs/science.md §4)', () => {
     const [r] = rows([7], 'eps', [0.76], 150, 2);
     const expected = [0.08, 0.152, 0.239, 0.333, 0.417, 0.494, 0.557, 0.612];
     r.levelKept.forEach((p, l) => expect(Math.abs(p - expected[l])).toBeLessThanOrEqual(standardErrorTolerance(r.levelKeptSE[l]) + 0.04));
@@ -69,20 +69,20 @@ describe('forward–backward, per-level profile and real noise', () => {
     ['mask', 0.15, 0.36],
     ['uniform', 0.08, 0.22],
     ['gaussian', 0.08, 0.14],
-  ] as [ProcessName, number, number][])('%s noise: L = 6 beats L = 2 at %f and loses at %f (crossing per SPEC §4)', (process, below, above) => {
+  ] as [ProcessName, number, number][])('%s noise: L = 6 beats L = 2 at %f and loses at %f (crossing per docs/science.md §4)', (process, below, above) => {
     const rs = rows([2, 6], process, [below, above], 200, 2);
     expect(find(rs, 6, below).classKept).toBeGreaterThan(find(rs, 2, below).classKept);
     expect(find(rs, 6, above).classKept).toBeLessThan(find(rs, 2, above).classKept);
   });
 
-  it('masking at L = 8 matches the SPEC §4 reference around ε*_mask ≈ 0.26', () => {
+  it('masking at L = 8 matches the docs/science.md §4 reference around ε*_mask ≈ 0.26', () => {
     const rs = rows([8], 'mask', [0.2, 0.3], 100, 2);
     expect(Math.abs(find(rs, 8, 0.2).classKept - 0.862)).toBeLessThanOrEqual(referenceTolerance(find(rs, 8, 0.2)) + 0.03);
     expect(Math.abs(find(rs, 8, 0.3).classKept - 0.342)).toBeLessThanOrEqual(referenceTolerance(find(rs, 8, 0.3)) + 0.03);
   });
 });
 
-describe('correlated changes (SPEC §4)', () => {
+describe('correlated changes (docs/science.md §4)', () => {
   it('χ equals Σ_ij C_ij / Σ_i C_ii rebuilt from the distance profile, and C(0) is the mean variance', () => {
     const g = grammarFor(1, 4);
     const stats = runCell(g, { grammarSeed: 1, depth: 4, process: 'eps', noise: 0.7 }, { samples: 40, trajectories: 16, schedule, correlations: true });

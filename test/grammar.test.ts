@@ -11,7 +11,7 @@ import { parse } from '../src/grammar/validity.ts';
 import { grammarFromJson, grammarToJson } from '../src/grammar/serialize.ts';
 import { validateParams } from '../src/grammar/params.ts';
 
-describe('CPython-compatible random (SPEC §1 test vectors)', () => {
+describe('CPython-compatible random (docs/science.md §1 test vectors)', () => {
   it('reproduces getrandbits(32) after seed 42 and seed 0', () => {
     expect(new PythonRandom(42).getrandbits(32)).toBe(2746317213);
     expect(new PythonRandom(0).getrandbits(32)).toBe(3626764237);
@@ -40,7 +40,7 @@ describe('CPython-compatible random (SPEC §1 test vectors)', () => {
   });
 });
 
-describe('parameters (SPEC §1 constraints)', () => {
+describe('parameters (docs/science.md §1 constraints)', () => {
   const base = { vocab: 8, synonyms: 3, tuple: 2, depth: 3 };
   it.each([
     [{ ...base, vocab: 1 }, 'vocab'],
@@ -108,7 +108,7 @@ describe('rules, generation and parsing', () => {
     for (const c of counts) expect(Math.abs(c / n - 0.25)).toBeLessThan(5 * Math.sqrt((0.25 * 0.75) / n));
   });
 
-  it('P_max matches SPEC §1 and decodeIndex enumerates every datum exactly once', () => {
+  it('P_max matches docs/science.md §1 and decodeIndex enumerates every datum exactly once', () => {
     expect(pMax({ vocab: 8, classes: 8, synonyms: 3, tuple: 2, depth: 3 })).toBe(17496n);
     expect(pMax({ vocab: 32, classes: 32, synonyms: 8, tuple: 2, depth: 3 })).toBe(67108864n);
     expect(pMax({ vocab: 32, classes: 32, synonyms: 8, tuple: 2, depth: 8 })).toBe(32n * 8n ** 255n);
@@ -133,7 +133,7 @@ describe('rules, generation and parsing', () => {
     expect(() => decodeIndex(g, 8n * 27n)).toThrow(ParamError);
   });
 
-  it('validity of uniformly random tokens is f^((s^h−1)/(s−1)) per subtree (SPEC §1, exact count)', () => {
+  it('validity of uniformly random tokens is f^((s^h−1)/(s−1)) per subtree (docs/science.md §1, exact count)', () => {
     const g = sampleRules({ vocab: 8, synonyms: 3, tuple: 2, depth: 2 }, 42, 'python');
     // Enumerate all 8^4 sequences: fraction valid up to level 1 (h = 1 subtrees both parse) and level 0.
     let level1 = 0;
@@ -145,7 +145,7 @@ describe('rules, generation and parsing', () => {
       if (p.valid[0]) level0++;
     }
     expect(level1 / 4096).toBeCloseTo(0.375 ** 2, 12);
-    // Height-2 subtree at the root: n_c·m^3 parses out of v^4 = 0.0527 (SPEC §1 reference).
+    // Height-2 subtree at the root: n_c·m^3 parses out of v^4 = 0.0527 (docs/science.md §1 reference).
     expect(level0 / 4096).toBeCloseTo((8 * 27) / 4096, 12);
     expect(level0 / 4096).toBeCloseTo(0.0527, 4);
   });

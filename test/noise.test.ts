@@ -5,7 +5,7 @@ import { cosineSchedule, linearSchedule, respace, alphaBarAtFraction } from '../
 import { epsProcess, gaussianProcess, makeProcess, maskProcess, MASK, uniformProcess, resolveProcess, controlAtTime } from '../src/noise/process.ts';
 import { monteCarloTolerance, standardErrorTolerance } from './tolerance.ts';
 
-describe('schedules (SPEC §3; t = 0 is clean)', () => {
+describe('schedules (docs/science.md §3; t = 0 is clean)', () => {
   it('linear ᾱ matches guided-diffusion at its indices 100, 201, 301, 502, 999 (our t = index + 1)', () => {
     const s = linearSchedule();
     expect(s.alphaBar[0]).toBe(1);
@@ -43,7 +43,7 @@ describe('schedules (SPEC §3; t = 0 is clean)', () => {
   });
 });
 
-describe('noise processes (SPEC §3)', () => {
+describe('noise processes (docs/science.md §3)', () => {
   const v = 8;
   const n = 40000;
   const x0 = Int32Array.from({ length: n }, (_, i) => (i * 5) % v);
@@ -99,7 +99,7 @@ describe('noise processes (SPEC §3)', () => {
     dens.forEach((x, b) => expect(lam[b]).toBeCloseTo(x / z, 12));
   });
 
-  it('gaussian leaf posterior mass on the true token, v = 32, linear schedule, matches SPEC §3', () => {
+  it('gaussian leaf posterior mass on the true token, v = 32, linear schedule, matches docs/science.md §3', () => {
     const s = linearSchedule();
     const V = 32;
     const N = 20000;

@@ -20,11 +20,11 @@ import {
 import { meanFieldCriticalNoise, meanFieldPrediction, meanFieldPredictionAtTime } from '../src/theory/predict.ts';
 import { runCli } from './helpers/cli.ts';
 import { monteCarloTolerance } from './tolerance.ts';
-import { CLOSED_FORM, FINITE_DIFFERENCE, GAUSSIAN_BELIEF_VS_SPEC, MEAN_FIELD_VS_BP, quoted, ROOT_FINDER } from './theoryTolerance.ts';
+import { CLOSED_FORM, FINITE_DIFFERENCE, GAUSSIAN_BELIEF_VS_REFERENCE, MEAN_FIELD_VS_BP, quoted, ROOT_FINDER } from './theoryTolerance.ts';
 
 const V32M8: MeanFieldParams = { vocab: 32, synonyms: 8, tuple: 2 };
 
-describe('mean-field closed forms (SPEC §5)', () => {
+describe('mean-field closed forms (docs/science.md §5)', () => {
   it('v32 m8 s2: p* = 7/24, ε* = 0.731182, λ = 1.44225, ν = 1.893', () => {
     const c = criticalPoint(V32M8);
     expect(c.transitionExists).toBe(true);
@@ -137,7 +137,7 @@ describe('mean-field predictions', () => {
     expect(predictLevels(withClasses, 0.7, 4).slice(1)).toEqual(predictLevels(V32M8, 0.7, 4).slice(1));
   });
 
-  it('matches simulated BP for the ε-process within 0.04 (SPEC §4 table, L = 2…8)', () => {
+  it('matches simulated BP for the ε-process within 0.04 (docs/science.md §4 table, L = 2…8)', () => {
     const eps = [0.5, 0.6, 0.65, 0.7, 0.72, 0.74, 0.76, 0.8, 0.9];
     const table: Record<number, number[]> = {
       2: [0.705, 0.553, 0.459, 0.357, 0.316, 0.275, 0.236, 0.166, 0.057],
@@ -148,7 +148,7 @@ describe('mean-field predictions', () => {
     for (const [L, row] of Object.entries(table)) {
       row.forEach((bp, i) => expect(Math.abs(predictClassKept(V32M8, eps[i], Number(L)) - bp)).toBeLessThan(MEAN_FIELD_VS_BP));
     }
-    // SPEC §5 quotes the map itself at L = 8: 0.766, 0.503, 0.156 at ε = 0.70, 0.72, 0.74.
+    // docs/science.md §5 quotes the map itself at L = 8: 0.766, 0.503, 0.156 at ε = 0.70, 0.72, 0.74.
     [0.766, 0.503, 0.156].forEach((mf, i) => expect(Math.abs(predictClassKept(V32M8, [0.7, 0.72, 0.74][i], 8) - mf)).toBeLessThan(quoted(3)));
   });
 
@@ -159,12 +159,12 @@ describe('mean-field predictions', () => {
   });
 });
 
-describe('effective leaf beliefs (SPEC §3)', () => {
+describe('effective leaf beliefs (docs/science.md §3)', () => {
   const schedule = linearSchedule();
 
-  it('gaussian one-hot, v = 32, linear schedule: SPEC values at t/T = 0.05 … 0.20', () => {
+  it('gaussian one-hot, v = 32, linear schedule: docs/science.md §3 values at t/T = 0.05 … 0.20', () => {
     const ref = [0.999, 0.703, 0.513, 0.307, 0.143];
-    [0.05, 0.1, 0.12, 0.15, 0.2].forEach((f, i) => expect(Math.abs(leafBeliefAtTime('gaussian', f, schedule, 32) - ref[i])).toBeLessThan(GAUSSIAN_BELIEF_VS_SPEC));
+    [0.05, 0.1, 0.12, 0.15, 0.2].forEach((f, i) => expect(Math.abs(leafBeliefAtTime('gaussian', f, schedule, 32) - ref[i])).toBeLessThan(GAUSSIAN_BELIEF_VS_REFERENCE));
     expect(gaussianLeafBelief(1, 32)).toBe(1);
     expect(Math.abs(gaussianLeafBelief(0, 32) - 1 / 32)).toBeLessThan(1e-9);
   });

@@ -49,7 +49,7 @@ describe('population dynamics', () => {
   });
 
   it('predicts simulated BP P_0 on the same grammar for every process (L = 3 and 6)', () => {
-    // Points near each process's transition at L = 6 (SPEC §4), where a wrong theory shows most.
+    // Points near each process's transition at L = 6 (docs/science.md §4), where a wrong theory shows most.
     const points: { depth: number; process: ProcessName; noise: number }[] = [
       { depth: 6, process: 'eps', noise: 0.7 },
       { depth: 6, process: 'mask', noise: 0.25 },

@@ -17,24 +17,24 @@ export const ROOT_FINDER = 2e-12;
  */
 export const FINITE_DIFFERENCE = 1e-7;
 
-/** A value quoted in the issue or SPEC with d significant decimals is good to half a unit in the last place. */
+/** A value quoted in the issue or in docs/science.md with d significant decimals is good to half a unit in the last place. */
 export function quoted(decimals: number): number {
   return 0.5 * 10 ** -decimals + 1e-12;
 }
 
 /**
- * Mean-field map vs simulated BP (SPEC §4 table): the issue's criterion is 0.04. We measured a
+ * Mean-field map vs simulated BP (docs/science.md §4 table): the issue's criterion is 0.04. We measured a
  * largest gap of 0.019 (L = 8, ε = 0.72), so 0.04 is the claim, not a loosened bound.
  */
 export const MEAN_FIELD_VS_BP = 0.04;
 
 /**
- * The SPEC §3 Gaussian leaf beliefs are Monte-Carlo reference numbers quoted to 3 decimals; our
+ * The docs/science.md §3 Gaussian leaf beliefs are Monte-Carlo reference numbers quoted to 3 decimals; our
  * quadrature agrees with a 10^6-sample Monte Carlo of the process itself to 0.0003 (1σ), and with
  * four of the five quoted values to 5e−4; the fifth (0.703 at t/T = 0.10) is 0.0013 away, which a
  * 1e−3 Monte-Carlo error in the reference plus rounding explains. 0.0015 covers both.
  */
-export const GAUSSIAN_BELIEF_VS_SPEC = 0.0015;
+export const GAUSSIAN_BELIEF_VS_REFERENCE = 0.0015;
 
 /**
  * Population dynamics vs simulation (issue 3): a model error of at most 0.02, plus the statistical

@@ -221,7 +221,7 @@ function inconsistent(x: KernelExports, n0: number, level: number): never {
 }
 
 /**
- * Upward sweep of one chunk (SPEC §2): leaves from `lam` (chunk's f64 likelihoods, datum-major)
+ * Upward sweep of one chunk (docs/science.md §2): leaves from `lam` (chunk's f64 likelihoods, datum-major)
  * and every level above; returns the chunk's log-evidence contributions in `logEvidence`.
  */
 function upwardChunk(x: KernelExports, k: Kernels, arena: Arena, p: Plan, c: ChunkRegions, lam: Ptr, n0: number, real: number, g: Grammar, logEvidence: Float64Array): void {
@@ -244,7 +244,7 @@ function upwardChunk(x: KernelExports, k: Kernels, arena: Arena, p: Plan, c: Chu
 
 function finishEvidence(arena: Arena, p: Plan, c: ChunkRegions, n0: number, real: number, g: Grammar, logEvidence: Float64Array): void {
   // log Z = log(mantissa product) + exponent·ln 2, minus log m per internal node (the kernels
-  // skip the 1/m of SPEC §2, which cancels in the normalised messages) and log n_c (root prior).
+  // skip the 1/m of docs/science.md §2, which cancels in the normalised messages) and log n_c (root prior).
   const zprod = arena.f64(c.zprod, p.T);
   const zexp = arena.i32(c.zexp, p.T);
   const constant = -((p.d - 1) / (p.s - 1)) * Math.log(p.m) - Math.log(g.classes);
@@ -273,7 +273,7 @@ interface TokenRegions {
   hiL: Ptr;
 }
 
-/** What λ the evidence gives, per observed token value (SPEC §3: floor everywhere, hit on it). */
+/** What λ the evidence gives, per observed token value (docs/science.md §3: floor everywhere, hit on it). */
 export interface TokenEvidence {
   /** Observed tokens of the whole batch, count·d, datum-major, each in [0, v). */
   readonly tokens: Int32Array;
@@ -449,7 +449,7 @@ function allocDown(arena: Arena, p: Plan): [Ptr, Ptr] {
 }
 
 /**
- * Downward sweep of a chunk (SPEC §2). For each level ℓ ≥ 1 either adds μ_ℓ(i, truth) over nodes
+ * Downward sweep of a chunk (docs/science.md §2). For each level ℓ ≥ 1 either adds μ_ℓ(i, truth) over nodes
  * into `kept` rows (f64 per lane; `truth` pointers per level) or writes μ_ℓ datum-major to `muOut`.
  */
 function downwardChunk(k: Kernels, arena: Arena, p: Plan, c: ChunkRegions, down: [Ptr, Ptr], n0: number, real: number, truth: Ptr[] | null, kept: Ptr[] | null, muOut: Ptr[] | null): void {
@@ -490,7 +490,7 @@ export interface FusedResult {
   readonly posterior: TreeBatch;
   /**
    * If truth was given: count·(L+1), datum-major, the mean over the nodes of level ℓ of the
-   * posterior marginal of the true symbol, (1/s^ℓ)·Σ_i μ_ℓ(i, z_ℓ,i) (SPEC §4, marginal estimator).
+   * posterior marginal of the true symbol, (1/s^ℓ)·Σ_i μ_ℓ(i, z_ℓ,i) (docs/science.md §4, marginal estimator).
    */
   readonly levelMarginalKept: Float64Array | null;
 }

@@ -6,7 +6,7 @@ import { symbolsAt } from '../grammar/params.ts';
 import type { BpBackend, FloatArray, Marginals, UpwardMessages } from './types.ts';
 
 /**
- * Upward sweep (SPEC §2): ν↑_L = λ normalised; for a parent of level ℓ,
+ * Upward sweep (docs/science.md §2): ν↑_L = λ normalised; for a parent of level ℓ,
  * u(a) = (1/m)·Σ_k Π_j ν↑_{ℓ+1}(child j, rule[ℓ][a][k][j]), normalised per node. The log of every
  * normaliser, plus the root prior log(1/n_c), sums to the log-evidence.
  */
@@ -59,7 +59,7 @@ export function upwardReference(g: Grammar, lambda: FloatArray, count: number): 
 }
 
 /**
- * Downward sweep and marginals (SPEC §2): ν↓_0 uniform; for child j of a parent,
+ * Downward sweep and marginals (docs/science.md §2): ν↓_0 uniform; for child j of a parent,
  * ν↓(child, b) ∝ Σ_{a,k: rule[a][k][j] = b} ν↓(parent, a)·Π_{j'≠j} ν↑(child j', rule[a][k][j']);
  * μ ∝ ν↑·ν↓.
  */
@@ -129,7 +129,7 @@ function drawIndex(w: ArrayLike<number>, offset: number, n: number, total: numbe
 }
 
 /**
- * Exact posterior sampling (SPEC §2): root from μ_0, then each node with symbol a picks rule k
+ * Exact posterior sampling (docs/science.md §2): root from μ_0, then each node with symbol a picks rule k
  * with probability ∝ W(i, a, k) = Π_j ν↑(child j, rule[a][k][j]) and writes its tuple.
  */
 export function sampleReference(g: Grammar, up: UpwardMessages, rng: Rng, trajectories: number): TreeBatch {

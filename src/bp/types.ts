@@ -6,7 +6,7 @@ import type { TreeBatch } from '../grammar/generate.ts';
 export type FloatArray = Float64Array | Float32Array;
 
 /**
- * Normalised upward messages ν↑ (SPEC §2) for a batch. `messages[ℓ]` has length count·s^ℓ·N_ℓ,
+ * Normalised upward messages ν↑ (docs/science.md §2) for a batch. `messages[ℓ]` has length count·s^ℓ·N_ℓ,
  * datum-major then node then symbol: datum n, node i, symbol a at `[(n·s^ℓ + i)·N_ℓ + a]`
  * (N_0 = n_c, else v). `logEvidence[n]` = log p(observation of datum n) = log Σ_trees P(tree)·Π_i λ_i(x_i)
  * for the likelihoods exactly as given.
@@ -30,12 +30,12 @@ export type Marginals = readonly FloatArray[];
  */
 export interface BpBackend {
   readonly name: string;
-  /** Upward sweep (SPEC §2). Throws InconsistentEvidenceError when some node has zero weight. */
+  /** Upward sweep (docs/science.md §2). Throws InconsistentEvidenceError when some node has zero weight. */
   upward(g: Grammar, lambda: FloatArray, count: number): UpwardMessages;
-  /** Downward sweep and marginals at every level (SPEC §2). */
+  /** Downward sweep and marginals at every level (docs/science.md §2). */
   marginals(g: Grammar, up: UpwardMessages): Marginals;
   /**
-   * Exact posterior samples (SPEC §2): `trajectories` independent trees per datum; trajectory t of
+   * Exact posterior samples (docs/science.md §2): `trajectories` independent trees per datum; trajectory t of
    * datum n is batch entry n·trajectories + t.
    */
   sample(g: Grammar, up: UpwardMessages, rng: Rng, trajectories: number): TreeBatch;

@@ -14,7 +14,7 @@ export class ParamError extends Error {
 }
 
 /**
- * Hard (zero) leaf evidence that no tree of the grammar can explain (SPEC §2): some node has
+ * Hard (zero) leaf evidence that no tree of the grammar can explain (docs/science.md §2): some node has
  * total weight 0. Raised instead of returning NaN marginals.
  */
 export class InconsistentEvidenceError extends Error {

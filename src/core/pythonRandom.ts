@@ -1,6 +1,6 @@
 /**
  * A bit-for-bit port of the parts of CPython's `random.Random` that the published RHM code uses
- * (SPEC §1, "Reference-compatible rules"): MT19937 seeded from an integer via `init_by_array`,
+ * (docs/science.md §1, "Reference-compatible rules"): MT19937 seeded from an integer via `init_by_array`,
  * `getrandbits(k ≤ 32)`, `_randbelow` and `sample`.
  */
 

@@ -24,7 +24,7 @@ export interface CellStats {
   levelMarginal: Moments[];
   /** Per level ℓ = 0..L: mean over nodes and trajectories of 1[ẑ = z_true]. */
   levelSampled: Moments[];
-  /** Σ over data of Σ_ij C_ij and of Σ_i C_ii (SPEC §4); χ = ratio. Zero with one trajectory. */
+  /** Σ over data of Σ_ij C_ij and of Σ_i C_ii (docs/science.md §4); χ = ratio. Zero with one trajectory. */
   chiNumerator: number;
   chiDenominator: number;
   /** Σ over data of the mean of C_ij over pairs at token distance r = |i − j| (r = 0..d−1), when asked. */

@@ -54,7 +54,7 @@ export function noiseKey(noise: number): number {
   return Math.round(noise * 1e9);
 }
 
-/** What one batch of a cell yields before the observables (SPEC §4). */
+/** What one batch of a cell yields before the observables (docs/science.md §4). */
 export interface BatchOutcome {
   /** The clean data with their latent trees. */
   readonly truth: TreeBatch;
@@ -138,7 +138,7 @@ export function runBatch(grammar: Grammar, cell: CellSpec, options: CellOptions,
 }
 
 /**
- * Runs the forward–backward experiment of SPEC §4 for one cell: N data with their latent trees,
+ * Runs the forward–backward experiment of docs/science.md §4 for one cell: N data with their latent trees,
  * forward noise, exact BP, K posterior samples per datum, and the observables. Data depend only
  * on (grammar seed, depth), so every process and noise level sees the same data.
  */

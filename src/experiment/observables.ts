@@ -3,7 +3,7 @@ import type { Marginals } from '../bp/types.ts';
 import { addSample, emptyMoments } from './moments.ts';
 import type { CellStats } from './cell.ts';
 
-/** Accumulates the SPEC §4 observables of batches into a {@link CellStats}. */
+/** Accumulates the docs/science.md §4 observables of batches into a {@link CellStats}. */
 export class ObservableAccumulator {
   readonly stats: CellStats;
   private readonly tuple: number;
@@ -74,7 +74,7 @@ export class ObservableAccumulator {
 
   /**
    * Spins σ_i = +1 if token i changed in a trajectory, else −1; C_ij = ⟨σ_iσ_j⟩ − ⟨σ_i⟩⟨σ_j⟩ over
-   * the K trajectories of one datum (SPEC §4). Σ_ij C_ij = ⟨S²⟩ − (Σ_i m_i)² with S = Σ_i σ_i,
+   * the K trajectories of one datum (docs/science.md §4). Σ_ij C_ij = ⟨S²⟩ − (Σ_i m_i)² with S = Σ_i σ_i,
    * so χ costs O(d·K); the distance profiles cost O(d²·K) and are computed only when asked.
    */
   private addCorrelations(x0: Int32Array, xs: Int32Array, n: number, K: number): void {
@@ -134,7 +134,7 @@ export class ObservableAccumulator {
 }
 
 /**
- * The marginal level estimator per datum (SPEC §4): for datum n and level ℓ,
+ * The marginal level estimator per datum (docs/science.md §4): for datum n and level ℓ,
  * `(1/s^ℓ)·Σ_i μ_ℓ(i, z_ℓ,i)` at `[n·(L+1) + ℓ]`, from marginals at every level (layout of
  * {@link Marginals}) and the clean trees.
  */

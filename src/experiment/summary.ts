@@ -4,7 +4,7 @@ import { mean, mergeMoments, standardError } from './moments.ts';
 
 /**
  * One row of a forward–backward result: one depth, process and noise level, pooled over grammar
- * seeds (SPEC §4). Standard errors treat the pooled data as independent; `classKeptGrammarSD` is
+ * seeds (docs/science.md §4). Standard errors treat the pooled data as independent; `classKeptGrammarSD` is
  * the spread of the per-grammar means, the grammar-to-grammar variability.
  */
 export interface ForwardBackwardRow {

@@ -8,7 +8,7 @@ export function internalNodeCount(p: GrammarParams): number {
   return (p.tuple ** p.depth - 1) / (p.tuple - 1);
 }
 
-/** P_max = n_c · m^((s^L − 1)/(s − 1)): the number of distinct data (SPEC §1), exact. */
+/** P_max = n_c · m^((s^L − 1)/(s − 1)): the number of distinct data (docs/science.md §1), exact. */
 export function pMax(p: GrammarParams): bigint {
   return BigInt(p.classes) * BigInt(p.synonyms) ** BigInt(internalNodeCount(p));
 }

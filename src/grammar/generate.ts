@@ -13,7 +13,7 @@ export interface TreeBatch {
 }
 
 /**
- * Draws `count` data (SPEC §1, Generation): class uniform, each internal node picks one of its m
+ * Draws `count` data (docs/science.md §1, Generation): class uniform, each internal node picks one of its m
  * rules uniformly and writes the tuple into its children, left to right.
  */
 export function generate(g: Grammar, count: number, rng: Rng): TreeBatch {

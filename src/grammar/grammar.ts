@@ -5,7 +5,7 @@ import { symbolsAt } from './params.ts';
  * A drawn RHM grammar. `rules[ℓ]` (ℓ = 0..L−1) is a flat Int32Array of length N_ℓ·m·s:
  * child j of rule k of symbol a is at `[(a·m + k)·s + j]` and is a symbol of level ℓ+1.
  * `ruleOfTuple[ℓ]` inverts it: for the tuple code Σ_j x_j·v^(s−1−j) (first position most
- * significant) it holds a·m + k, or −1 when the tuple is not a rule (unambiguity, SPEC §1).
+ * significant) it holds a·m + k, or −1 when the tuple is not a rule (unambiguity, docs/science.md §1).
  */
 export interface Grammar extends GrammarParams {
   readonly rules: readonly Int32Array[];

@@ -1,6 +1,6 @@
 import { checkInt, ParamError } from '../core/errors.ts';
 
-/** Parameters of a Random Hierarchy Model (SPEC §1). */
+/** Parameters of a Random Hierarchy Model (docs/science.md §1). */
 export interface GrammarParams {
   /** v: symbols per level below the root. */
   readonly vocab: number;
@@ -21,7 +21,7 @@ export type GrammarParamsInput = Omit<GrammarParams, 'classes'> & { readonly cla
 export const MAX_LEAVES = 1 << 24;
 
 /**
- * Validates RHM parameters against SPEC §1: s ≥ 2, v ≥ 2, L ≥ 1, m ≥ 1, m ≤ v^(s−1),
+ * Validates RHM parameters against docs/science.md §1: s ≥ 2, v ≥ 2, L ≥ 1, m ≥ 1, m ≤ v^(s−1),
  * n_c·m ≤ v^s. Throws a ParamError naming the offending parameter.
  */
 export function validateParams(input: GrammarParamsInput): GrammarParams {
@@ -57,7 +57,7 @@ export function leafCount(p: GrammarParams): number {
   return p.tuple ** p.depth;
 }
 
-/** f = m / v^(s−1): the fraction of valid tuples per symbol (SPEC §1). */
+/** f = m / v^(s−1): the fraction of valid tuples per symbol (docs/science.md §1). */
 export function validFraction(p: GrammarParams): number {
   return p.synonyms / p.vocab ** (p.tuple - 1);
 }

@@ -13,7 +13,7 @@ export function resolveRuleRng(value: string): RuleRng {
 }
 
 /**
- * Draws an RHM grammar (SPEC §1): for each level, N_ℓ·m distinct s-tuples without replacement,
+ * Draws an RHM grammar (docs/science.md §1): for each level, N_ℓ·m distinct s-tuples without replacement,
  * draws k·m..k·m+m−1 going to symbol k. With `rng: 'python'` the draw reproduces
  * `random.seed(seed); random.sample(tuples, N_ℓ·m)` level by level, as the authors' code does.
  */

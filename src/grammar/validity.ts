@@ -6,7 +6,7 @@ import { leafCount } from './params.ts';
 export interface Parse {
   /** symbols[ℓ][i]: the unique symbol that derives node i's subtree, or −1 if none does. */
   readonly symbols: readonly Int32Array[];
-  /** valid[ℓ]: every node of level ℓ parses, i.e. the sequence is valid up to level ℓ (SPEC §1). */
+  /** valid[ℓ]: every node of level ℓ parses, i.e. the sequence is valid up to level ℓ (docs/science.md §1). */
   readonly valid: readonly boolean[];
 }
 

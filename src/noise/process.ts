@@ -2,7 +2,7 @@ import { checkNumber, resolveVariant } from '../core/errors.ts';
 import type { Rng } from '../core/random.ts';
 import { alphaBarAtFraction, type Schedule } from './schedule.ts';
 
-/** The four noise processes of SPEC §3. */
+/** The four noise processes of docs/science.md §3. */
 export type ProcessName = 'eps' | 'uniform' | 'mask' | 'gaussian';
 export const PROCESS_NAMES: readonly ProcessName[] = ['eps', 'uniform', 'mask', 'gaussian'];
 
@@ -30,9 +30,9 @@ export type Observation =
 export interface NoiseProcess {
   readonly name: ProcessName;
   readonly control: number;
-  /** Draws x_t given clean tokens x_0 (SPEC §3, "forward corruption"). */
+  /** Draws x_t given clean tokens x_0 (docs/science.md §3, "forward corruption"). */
   sample(x0: Int32Array, vocab: number, rng: Rng): Observation;
-  /** The leaf likelihood λ_i(b) ∝ p(observation_i | x_i = b) (SPEC §3). */
+  /** The leaf likelihood λ_i(b) ∝ p(observation_i | x_i = b) (docs/science.md §3). */
   likelihood(obs: Observation, vocab: number, out: Float64Array): void;
   /**
    * Optional, for processes whose evidence is one value on the observed token and another on

@@ -1,7 +1,7 @@
 import { checkInt, checkNumber, resolveVariant } from '../core/errors.ts';
 
 /**
- * A DDPM noise schedule, precomputed in float64 (SPEC §3). Convention: t = 0 is clean data
+ * A DDPM noise schedule, precomputed in float64 (docs/science.md §3). Convention: t = 0 is clean data
  * (alphaBar[0] = 1) and t = T is the end; `betas[t]` is β_t for t = 1..T (betas[0] = 0), and
  * `alphaBar[t] = Π_{u=1..t} (1 − β_u)`. guided-diffusion's 0-based index i is our t = i + 1.
  */
@@ -66,7 +66,7 @@ function roundHalfEven(x: number): number {
 }
 
 /**
- * Respaces a schedule to K steps (SPEC §3): keeps guided-diffusion indices
+ * Respaces a schedule to K steps (docs/science.md §3): keeps guided-diffusion indices
  * τ_k = round(k·(T−1)/(K−1)) (half to even), i.e. our t = τ_k + 1, with
  * β'_k = 1 − ᾱ_{τ_k}/ᾱ_{τ_{k−1}}. The new schedule's t = k + 1 has ᾱ of the parent's τ_k + 1.
  */

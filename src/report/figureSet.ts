@@ -48,7 +48,7 @@ export function reportFigures(input: FigureSetInput): FigureEntry[] {
       name: 'class-kept-eps',
       title: 'Class kept vs noise, ε-process (the main figure)',
       caption:
-        'P₀, the probability that a round trip keeps the class, against ε for each depth L. Look for the curves crossing near ε* and steepening with L: a phase transition, which becomes a step as L → ∞. Dashed: the mean-field map F^L(p_L) (SPEC §5), close to exact BP.' +
+        'P₀, the probability that a round trip keeps the class, against ε for each depth L. Look for the curves crossing near ε* and steepening with L: a phase transition, which becomes a step as L → ∞. Dashed: the mean-field map F^L(p_L) (docs/science.md §5), close to exact BP.' +
         (ec !== null ? ` Mean-field ε* = ${fmt(ec)}.` : ''),
       spec: classKeptFigure(input.rows, {
         process: 'eps',
@@ -116,7 +116,7 @@ export function reportFigures(input: FigureSetInput): FigureEntry[] {
       name: 'mean-field-map',
       title: 'The mean-field map F(p)',
       caption:
-        'The belief p in the true symbol, one level up: p_ℓ₋₁ = F(p_ℓ) (SPEC §5). Fixed points are where F crosses the diagonal; filled = stable. Look for the unstable p* separating two basins: cobwebs starting from leaf beliefs just above p* climb to 1 (class kept), just below it sink to 1/v (class lost).' +
+        'The belief p in the true symbol, one level up: p_ℓ₋₁ = F(p_ℓ) (docs/science.md §5). Fixed points are where F crosses the diagonal; filled = stable. Look for the unstable p* separating two basins: cobwebs starting from leaf beliefs just above p* climb to 1 (class kept), just below it sink to 1/v (class lost).' +
         (mf.pStar !== null ? ` p* = ${fmt(mf.pStar)}.` : ' These parameters have no transition.'),
       spec: meanFieldMapFigure(mf.map),
     });

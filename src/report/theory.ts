@@ -7,7 +7,7 @@ import type { CurvePoint } from './figures/common.ts';
 import type { LevelCurvePoint } from './figures/levels.ts';
 import type { Cobweb, FixedPointMark, MeanFieldMapData } from './figures/meanFieldMap.ts';
 
-/** Mean-field predictions a report draws (SPEC §5), all plain numbers (written to theory.json). */
+/** Mean-field predictions a report draws (docs/science.md §5), all plain numbers (written to theory.json). */
 export interface MeanFieldTheory {
   params: MeanFieldParams;
   transitionExists: boolean;
@@ -89,7 +89,7 @@ function mapData(params: MeanFieldParams, fixedPoints: number[], criticalNoise: 
   return { curve, fixedPoints: fixed, cobwebs, subtitle: `v = ${vocab}, m = ${synonyms}, s = ${tuple}; cobwebs iterate L = ${depth} levels from the leaves to the root` };
 }
 
-/** Population-dynamics predictions of P_0 for one real-noise process (SPEC §5, quenched theory). */
+/** Population-dynamics predictions of P_0 for one real-noise process (docs/science.md §5, quenched theory). */
 export interface PopulationCurves {
   process: ProcessName;
   population: number;
@@ -134,7 +134,7 @@ export function populationCurves(o: PopulationCurveOptions): PopulationCurves {
   return { process: o.process, population: o.population, grammarSeeds: [...o.grammarSeeds], points };
 }
 
-/** Population-dynamics level profile P_ℓ (full BP marginals, SPEC §2) at one depth. */
+/** Population-dynamics level profile P_ℓ (full BP marginals, docs/science.md §2) at one depth. */
 export interface PopulationLevels {
   process: ProcessName;
   depth: number;

@@ -7,18 +7,18 @@ import { PROCESS_NAMES, type ProcessName } from '../noise/process.ts';
 import { SCHEDULE_NAMES, type ScheduleName } from '../noise/schedule.ts';
 
 /**
- * A sweep: the forward–backward experiment of SPEC §4 over a grid of cells
+ * A sweep: the forward–backward experiment of docs/science.md §4 over a grid of cells
  * (grammar seed × depth × process × noise level). Every field is present in the normalised form
  * that {@link validateSweepConfig} returns; that form is what a results file's header stores and
  * what resume and merge compare.
  */
 export interface SweepConfig {
-  /** v, n_c, m, s of SPEC §1 (from the saved grammar when `grammar` is set). */
+  /** v, n_c, m, s of docs/science.md §1 (from the saved grammar when `grammar` is set). */
   vocab: number;
   classes: number;
   synonyms: number;
   tuple: number;
-  /** Rule generator: ours, or CPython-compatible (SPEC §1). */
+  /** Rule generator: ours, or CPython-compatible (docs/science.md §1). */
   rng: RuleRng;
   /** First grammar seed; grammar seeds are seed, seed+1, …, seed+grammars−1. Also keys every data/noise stream. */
   seed: number;
@@ -30,7 +30,7 @@ export interface SweepConfig {
   processes: ProcessName[];
   /**
    * Noise levels per process (ε for eps/uniform/mask, t/T for gaussian), in the order given: each
-   * process's transition sits elsewhere (SPEC §4), so each gets its own grid. Keys are exactly
+   * process's transition sits elsewhere (docs/science.md §4), so each gets its own grid. Keys are exactly
    * `processes`, in that order.
    */
   noiseLevels: Partial<Record<ProcessName, number[]>>;
@@ -40,11 +40,11 @@ export interface SweepConfig {
   samplesByDepth: Record<string, number>;
   /** K: posterior trajectories per datum (χ needs K ≥ 2). */
   trajectories: number;
-  /** Schedule of the gaussian process (SPEC §3). */
+  /** Schedule of the gaussian process (docs/science.md §3). */
   schedule: ScheduleName;
-  /** Also compute C(r) and C by tree distance (SPEC §4). */
+  /** Also compute C(r) and C by tree distance (docs/science.md §4). */
   correlations: boolean;
-  /** A saved grammar (SPEC §1 rules) used for every cell instead of drawing one per seed; null to draw. */
+  /** A saved grammar (docs/science.md §1 rules) used for every cell instead of drawing one per seed; null to draw. */
   grammar: GrammarJson | null;
 }
 
@@ -146,7 +146,7 @@ export function validateSweepConfig(input: unknown): SweepConfig {
     synonyms = intField(o, 'synonyms', 1, Number.MAX_SAFE_INTEGER);
     tuple = intField(o, 'tuple', 2, 16, 2);
     depths = intList(o, 'depths', 1, 64);
-    // SPEC §1 constraints, checked for every depth before any work starts.
+    // docs/science.md §1 constraints, checked for every depth before any work starts.
     for (const depth of depths) {
       try {
         validateParams({ vocab, classes, synonyms, tuple, depth });

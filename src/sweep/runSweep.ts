@@ -57,7 +57,7 @@ export interface SweepResult {
 }
 
 /**
- * Runs a sweep (SPEC §4 over a grid of cells) on worker threads, appending each finished cell to
+ * Runs a sweep (docs/science.md §4 over a grid of cells) on worker threads, appending each finished cell to
  * a JSON-lines file (written and fsynced cell by cell, in completion order, so a crash loses at
  * most the cells in flight). When every cell is done the file is rewritten, atomically, with the
  * cells in canonical order: a finished file is byte-identical for any number of workers, any

@@ -31,7 +31,7 @@ function grammarOf(config: SweepConfig, grammarSeed: number, depth: number): Gra
 }
 
 /**
- * Runs one cell of a sweep (SPEC §4) and returns its statistics. The result depends only on the
+ * Runs one cell of a sweep (docs/science.md §4) and returns its statistics. The result depends only on the
  * config and the cell (every random stream is keyed by grammar seed, depth, process and noise),
  * never on which thread runs it. This is the worker threads' handler; it also runs in-thread.
  */

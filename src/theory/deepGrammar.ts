@@ -21,7 +21,7 @@ export interface GrammarSizes {
 export const MAX_THEORY_DEPTH = 100000;
 
 /**
- * The grammar of `seed` with `depth` levels (SPEC §1): the rules `sampleRules(…, seed, rng)` draws,
+ * The grammar of `seed` with `depth` levels (docs/science.md §1): the rules `sampleRules(…, seed, rng)` draws,
  * continued past its limit on s^L with the same random streams.
  */
 export function deepGrammar(sizes: GrammarSizes, depth: number, seed: number, rng: RuleRng = 'own'): Grammar {

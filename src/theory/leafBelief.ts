@@ -1,5 +1,5 @@
 /**
- * Effective leaf belief of each noise process (SPEC §3, §5): the mean posterior mass a leaf's
+ * Effective leaf belief of each noise process (docs/science.md §3, §5): the mean posterior mass a leaf's
  * normalised likelihood puts on the clean token, E[λ(x_0)]. It is the number the mean-field map
  * starts from, p_L, which represents a message by its mass on the true symbol.
  */
@@ -9,7 +9,7 @@ import { alphaBarAtFraction, type Schedule } from '../noise/schedule.ts';
 
 /**
  * Mean posterior mass on the clean token of a v-symbol one-hot token under Gaussian noise
- * (SPEC §3): x = √ᾱ e_{x0} + √(1−ᾱ) ξ, λ = softmax(x·√ᾱ/(1−ᾱ)). With k = √(ᾱ/(1−ᾱ)) and
+ * (docs/science.md §3): x = √ᾱ e_{x0} + √(1−ᾱ) ξ, λ = softmax(x·√ᾱ/(1−ᾱ)). With k = √(ᾱ/(1−ᾱ)) and
  * z = ξ_{x0}, the mass is 1/(1 + e^{−k²−kz}·S), S = Σ_{b≠x0} e^{kξ_b}. We use
  * E[1/(1+X)] = ∫_0^∞ e^{−u} E[e^{−uX}] du and independence of the ξ_b:
  * E = ∫ N(z) ∫ e^{y} e^{−e^{y}} φ(y − k² − kz)^{v−1} dy dz, φ(t) = E_ξ[exp(−e^{t+kξ})],
@@ -109,8 +109,8 @@ function gaussianQuadrature(alphaBar: number, vocab: number): number {
 
 /**
  * Effective leaf belief p_L = E[λ(x_0)] (normalised likelihood at the clean token) of a process at
- * its control value: ε for eps, uniform and mask, ᾱ for gaussian (SPEC §3).
- * - eps: 1 − ε + ε/v (SPEC §5).
+ * its control value: ε for eps, uniform and mask, ᾱ for gaussian (docs/science.md §3).
+ * - eps: 1 − ε + ε/v (docs/science.md §5).
  * - mask: visible w.p. 1 − ε (mass 1), masked w.p. ε (mass 1/v): again 1 − ε + ε/v.
  * - uniform: the observed token is right w.p. a = 1 − ε + ε/v (mass a), else mass ε/v:
  *   a² + (1 − a)·ε/v. (The likelihood's face value, 1 − ε + ε/v, is {@link leafBelief}.)

@@ -1,5 +1,5 @@
 /**
- * The annealed mean-field map of SPEC §5: a node's upward message is summarised by p, its mass on
+ * The annealed mean-field map of docs/science.md §5: a node's upward message is summarised by p, its mass on
  * the true symbol (the rest spread evenly), averaged over random rules. One level up,
  * `p_{ℓ−1} = F(p_ℓ)`, `F(p) = [p^s + g(1 − p^s)] / [p^s + f′(1 − p^s)]`,
  * `f′ = (m·v − 1)/(v^s − 1)`, `g = (m − 1)/(v^s − 1)`; leaves `p_L = 1 − ε + ε/v`.
@@ -16,7 +16,7 @@ export interface MeanFieldParams {
 }
 
 /**
- * Validates (v, m, s[, n_c]) with the grammar's own rules (SPEC §1): s ≥ 2, v ≥ 2,
+ * Validates (v, m, s[, n_c]) with the grammar's own rules (docs/science.md §1): s ≥ 2, v ≥ 2,
  * 1 ≤ m ≤ v^(s−1), n_c·m ≤ v^s. Throws a ParamError naming the parameter.
  */
 export function validateMeanFieldParams(p: MeanFieldParams): Required<MeanFieldParams> {
@@ -24,7 +24,7 @@ export function validateMeanFieldParams(p: MeanFieldParams): Required<MeanFieldP
   return { vocab: g.vocab, synonyms: g.synonyms, tuple: g.tuple, classes: g.classes };
 }
 
-/** f′ and g of SPEC §5 for a level whose parents number `parents` (v, or n_c at the root). */
+/** f′ and g of docs/science.md §5 for a level whose parents number `parents` (v, or n_c at the root). */
 function coefficients(p: MeanFieldParams, parents: number): { fPrime: number; g: number } {
   const tuples = p.vocab ** p.tuple - 1;
   return { fPrime: (p.synonyms * parents - 1) / tuples, g: (p.synonyms - 1) / tuples };
@@ -32,12 +32,12 @@ function coefficients(p: MeanFieldParams, parents: number): { fPrime: number; g:
 
 function mapWith(fPrime: number, g: number, s: number, x: number): number {
   const q = x ** s;
-  // SPEC §5: the true tuple weighs q, each of the v^s − 1 others (1 − q)/(v^s − 1) on average.
+  // docs/science.md §5: the true tuple weighs q, each of the v^s − 1 others (1 − q)/(v^s − 1) on average.
   return (q + g * (1 - q)) / (q + fPrime * (1 - q));
 }
 
 /**
- * The mean-field map F(p) of SPEC §5 for a bulk level (v parents): the mean mass a parent's
+ * The mean-field map F(p) of docs/science.md §5 for a bulk level (v parents): the mean mass a parent's
  * message puts on its true symbol when each child's message puts mass p on its true symbol.
  * Valid for p ∈ [0, 1]; F(1/v) = 1/v and F(1) = 1.
  */
@@ -53,7 +53,7 @@ export function meanFieldRootMap(p: MeanFieldParams, x: number): number {
 }
 
 /**
- * F′(p) = (f′ − g)·s·p^(s−1) / [p^s + f′(1 − p^s)]² (SPEC §5). At p = 1 it is
+ * F′(p) = (f′ − g)·s·p^(s−1) / [p^s + f′(1 − p^s)]² (docs/science.md §5). At p = 1 it is
  * s·m(v − 1)/(v^s − 1), the reconstruction condition F′(1) < 1.
  */
 export function meanFieldDerivative(p: MeanFieldParams, x: number): number {
@@ -64,7 +64,7 @@ export function meanFieldDerivative(p: MeanFieldParams, x: number): number {
   return ((fPrime - g) * s * x ** (s - 1)) / (den * den);
 }
 
-/** Where the map's phase transition is (SPEC §5). */
+/** Where the map's phase transition is (docs/science.md §5). */
 export interface CriticalPoint {
   /** True iff 1 is stable (F′(1) < 1) and an unstable fixed point p* lies in (1/v, 1). */
   transitionExists: boolean;
@@ -140,7 +140,7 @@ export function interiorFixedPoints(p: MeanFieldParams): number[] {
 }
 
 /**
- * Fixed points, p*, ε*, λ and ν of the mean-field map (SPEC §5). For s = 2 the closed forms
+ * Fixed points, p*, ε*, λ and ν of the mean-field map (docs/science.md §5). For s = 2 the closed forms
  * p* = (m − 1)/(v − m) and ε* = (1 − p*)/(1 − 1/v); for s > 2 a bracketed root finder accurate
  * to 1e−12. p* is the largest interior fixed point when 1 is stable: above it F^ℓ → 1, below it
  * the flow leaves towards 1/v (or a lower stable point).
@@ -150,7 +150,7 @@ export function criticalPoint(p: MeanFieldParams): CriticalPoint {
   const { vocab: v, synonyms: m, tuple: s } = q;
   let interior: number[];
   if (s === 2) {
-    // SPEC §5: the cubic's third root, from the product of its roots.
+    // docs/science.md §5: the cubic's third root, from the product of its roots.
     const root = v > m ? (m - 1) / (v - m) : Infinity;
     interior = root > 1 / v && root < 1 ? [root] : [];
   } else {
@@ -171,14 +171,14 @@ export function criticalPoint(p: MeanFieldParams): CriticalPoint {
   };
 }
 
-/** Leaf belief of the ε-process (SPEC §5): p_L = 1 − ε + ε/v. */
+/** Leaf belief of the ε-process (docs/science.md §5): p_L = 1 − ε + ε/v. */
 export function leafBelief(p: MeanFieldParams, eps: number): number {
   checkNumber('noise', eps, 0, 1);
   return 1 - eps + eps / p.vocab;
 }
 
 /**
- * Level profile of the map (SPEC §5, upward-only approximation): P_ℓ = F^(L−ℓ)(p_L) for
+ * Level profile of the map (docs/science.md §5, upward-only approximation): P_ℓ = F^(L−ℓ)(p_L) for
  * ℓ = 0..L, index 0 = root, index L = the leaf belief itself. The last step into the root uses
  * n_c parents ({@link meanFieldRootMap}); with n_c = v it is F.
  */
@@ -194,7 +194,7 @@ export function predictLevels(p: MeanFieldParams, leafBeliefValue: number, depth
   return out;
 }
 
-/** Predicted class kept for the ε-process: P_0 ≈ F^L(1 − ε + ε/v) (SPEC §5). */
+/** Predicted class kept for the ε-process: P_0 ≈ F^L(1 − ε + ε/v) (docs/science.md §5). */
 export function predictClassKept(p: MeanFieldParams, eps: number, depth: number): number {
   return predictLevels(p, leafBelief(p, eps), depth)[0];
 }

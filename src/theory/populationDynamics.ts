@@ -1,6 +1,6 @@
 /**
- * Population dynamics (density evolution) of the exact BP messages of SPEC §2 on a given grammar:
- * a quenched theory of the forward–backward experiment (SPEC §4) whose cost does not grow with
+ * Population dynamics (density evolution) of the exact BP messages of docs/science.md §2 on a given grammar:
+ * a quenched theory of the forward–backward experiment (docs/science.md §4) whose cost does not grow with
  * s^L.
  *
  * Given the grammar, a node's upward message depends only on its subtree, and the subtrees below
@@ -83,7 +83,7 @@ function resolveOptions(o: PopulationOptions) {
 
 /**
  * Leaf messages of `symbol`: N clean leaves, forward-noised and turned into normalised likelihoods
- * by the process itself (SPEC §3), so the leaf law is exactly the simulation's.
+ * by the process itself (docs/science.md §3), so the leaf law is exactly the simulation's.
  */
 function leafMessages(process: ReturnType<typeof makeProcess>, symbol: number, v: number, N: number, rng: Rng, out: Float64Array, offset: number): void {
   const x0 = new Int32Array(N).fill(symbol);
@@ -98,7 +98,7 @@ function leafMessages(process: ReturnType<typeof makeProcess>, symbol: number, v
 }
 
 /**
- * One upward BP step for the N members of parent symbol `a` (SPEC §2):
+ * One upward BP step for the N members of parent symbol `a` (docs/science.md §2):
  * ν↑(a') ∝ Σ_k' Π_j ν↑_child_j(rule[a'][k'][j]), children drawn from their symbols' populations
  * along a rule of `a` (rule n mod m for member n). `below` holds v·N·v child messages
  * ([(b·N + n)·v + b']); `here` receives P·N·P messages ([(a·N + n)·P + a']). No allocation.
@@ -192,7 +192,7 @@ export function populationDynamics(g: Grammar, options: PopulationOptions): Popu
   const law = symbolLaw(g);
   const up: Float64Array[] = new Array(L + 1);
   const upwardKept = new Array<number>(L + 1).fill(0);
-  // Leaves (SPEC §3): the population of symbol b is N independently noised copies of b.
+  // Leaves (docs/science.md §3): the population of symbol b is N independently noised copies of b.
   let below = new Float64Array(v * N * v);
   for (let b = 0; b < v; b++) leafMessages(process, b, v, N, createRng(seed, STREAM_LEAVES, b), below, b * N * v);
   up[L] = below;
@@ -237,7 +237,7 @@ function meanTrueMass(msgs: Float64Array, P: number, N: number, law: Float64Arra
 }
 
 /**
- * Downward pass (SPEC §2): members are (symbol, ν↓) pairs at a uniformly chosen node of each
+ * Downward pass (docs/science.md §2): members are (symbol, ν↓) pairs at a uniformly chosen node of each
  * level, V·N of them. Root: class i mod n_c, ν↓ uniform. A child of member i: a uniform rule of
  * its symbol and a uniform position j; the siblings' ν↑ from their symbols' populations;
  * ν↓_child(b) ∝ Σ_{a',k': rule[a'][k'][j] = b} ν↓(a')·Π_{j'≠j} ν↑_{j'}(rule[a'][k'][j']); then

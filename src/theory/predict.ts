@@ -1,5 +1,5 @@
 /**
- * Predictions in the forward–backward experiment's own units (SPEC §4): noise is ε for eps,
+ * Predictions in the forward–backward experiment's own units (docs/science.md §4): noise is ε for eps,
  * uniform and mask, and the time fraction t/T (t = 0 clean) for gaussian.
  */
 import type { Grammar } from '../grammar/grammar.ts';
@@ -15,11 +15,11 @@ export interface MeanFieldPrediction {
   leafBelief: number;
   /** P_0 ≈ F^L(p_L). */
   classKept: number;
-  /** P_ℓ ≈ F^(L−ℓ)(p_L), ℓ = 0..L (upward-only approximation, SPEC §5). */
+  /** P_ℓ ≈ F^(L−ℓ)(p_L), ℓ = 0..L (upward-only approximation, docs/science.md §5). */
   levelKept: number[];
 }
 
-/** Mean-field prediction of SPEC §5 for any process, through its effective leaf belief. */
+/** Mean-field prediction of docs/science.md §5 for any process, through its effective leaf belief. */
 export function meanFieldPrediction(p: MeanFieldParams, process: ProcessName, noise: number, depth: number, schedule: Schedule = linearSchedule()): MeanFieldPrediction {
   validateMeanFieldParams(p);
   const leafBelief = effectiveLeafBelief(process, controlOf(process, noise, schedule), p.vocab);

@@ -1,4 +1,4 @@
-// AssemblyScript source of the fast BP kernels (SPEC §2), compiled to WebAssembly with SIMD by
+// AssemblyScript source of the fast BP kernels (docs/science.md §2), compiled to WebAssembly with SIMD by
 // `npm run build:wasm` (bench/../src/bp/wasm/build.ts). Not part of the TypeScript program.
 //
 // Layout ("lane-major", batch innermost): a level's messages for a chunk of T data ("lanes",
@@ -13,7 +13,7 @@ export function heapBase(): usize {
   return __heap_base;
 }
 
-// First inconsistency found by a kernel (SPEC §2: a node with zero total weight).
+// First inconsistency found by a kernel (docs/science.md §2: a node with zero total weight).
 let errLane: i32 = -1;
 let errNode: i32 = -1;
 export function errorLane(): i32 {
@@ -52,7 +52,7 @@ function ruleOffsets(rules: usize, off: usize, count: i32, R: i32): void {
   for (let r = 0; r < count; r++) store<i32>(off + (<usize>r << 2), load<i32>(rules + (<usize>r << 2)) * R);
 }
 
-// Leaves (SPEC §2, ν↑_L = λ normalised) for tokens [i0, i1): `lam` holds `real` data of d·v f64
+// Leaves (docs/science.md §2, ν↑_L = λ normalised) for tokens [i0, i1): `lam` holds `real` data of d·v f64
 // likelihoods, datum-major and token-major; writes ν↑_L in lane layout at dst (the level's base);
 // padding lanes get 1/v.
 function leaves<F>(lam: usize, dst: usize, d: i32, i0: i32, i1: i32, v: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 {
@@ -83,7 +83,7 @@ function leaves<F>(lam: usize, dst: usize, d: i32, i0: i32, i1: i32, v: i32, T: 
   return 0;
 }
 
-// Token evidence (SPEC §3, ε and uniform processes): leaf i of datum n has λ(b) = hit if b is its
+// Token evidence (docs/science.md §3, ε and uniform processes): leaf i of datum n has λ(b) = hit if b is its
 // observed token x, else floor, so its normalised message takes two values, hiT[x] and loT[x]
 // (f64 tables, z = Σ_b λ(b) in zt[x], computed like `leaves` does). For leaves [i0, i1) this
 // writes the lane layout of the tokens (as integers of F's width, −1 on padding lanes) and of
@@ -125,7 +125,7 @@ function tokenLeaves<F>(tok: usize, d: i32, i0: i32, i1: i32, v: i32, T: i32, re
   }
 }
 
-// Normalises node `par` (N rows) lane by lane and accumulates its normaliser (SPEC §2). `zs` is
+// Normalises node `par` (N rows) lane by lane and accumulates its normaliser (docs/science.md §2). `zs` is
 // scratch for one row. Returns 1 (and records the lane) when a real lane has zero weight.
 @inline
 function normaliseNode<F>(par: usize, N: i32, R: usize, real: i32, zprod: usize, zexp: usize, zs: usize, node: i32): i32 {
@@ -152,7 +152,7 @@ function normaliseNode<F>(par: usize, N: i32, R: usize, real: i32, zprod: usize,
   return 0;
 }
 
-// One upward level (SPEC §2): for every parent p (width of them) and symbol a < N,
+// One upward level (docs/science.md §2): for every parent p (width of them) and symbol a < N,
 // u(a) = Σ_k Π_j ν↑(child p·s+j, rule[a][k][j]), then normalised per node. `off` is scratch for
 // N·m·s i32, `zs` for one row.
 function upward<F>(child: usize, parent: usize, rules: usize, off: usize, zs: usize, p0: i32, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 {
@@ -233,7 +233,7 @@ function draw(w: usize, n: i32, total: f64, u: f64): i32 {
   return 0;
 }
 
-// Root of posterior sampling (SPEC §2): class of trajectory t of datum n0+n from μ_0 = ν↑_0.
+// Root of posterior sampling (docs/science.md §2): class of trajectory t of datum n0+n from μ_0 = ν↑_0.
 // `u` holds the root uniforms of the whole batch (index (n0+n)·K + t), `out` the root symbols of
 // the whole batch (same index), `w` scratch for N f64.
 function sampleRoot<F>(root: usize, N: i32, u: usize, out: usize, w: usize, n0: i32, real: i32, K: i32, T: i32): void {
@@ -248,7 +248,7 @@ function sampleRoot<F>(root: usize, N: i32, u: usize, out: usize, w: usize, n0: 
   }
 }
 
-// One level of posterior sampling (SPEC §2): each node with sampled symbol a picks rule k with
+// One level of posterior sampling (docs/science.md §2): each node with sampled symbol a picks rule k with
 // probability ∝ Π_j ν↑(child j, rule[a][k][j]) and writes its tuple. Row (n0+n)·K + t of node i
 // of the sampled parent symbols is at parents[row·prs + i·pns] (i32), its uniform at
 // u[row·urs + i·uns] (f64) and child c = i·s + j of the sampled children at
@@ -400,7 +400,7 @@ export function transpose(src: usize, dst: usize, rows: i32, width: i32, srs: i3
   }
 }
 
-// Downward step (SPEC §2) from `down` (ν↓ of the width parents, N rows each, normalised) to the
+// Downward step (docs/science.md §2) from `down` (ν↓ of the width parents, N rows each, normalised) to the
 // unnormalised ν↓ of their children in `childDown` (width·s nodes, v rows; zeroed here):
 // ν↓(child j, rule[a][k][j]) += ν↓(a)·Π_{j'≠j} ν↑(child j', rule[a][k][j']).
 function downward<F>(down: usize, below: usize, childDown: usize, rules: usize, off: usize, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32): void {
@@ -444,7 +444,7 @@ function downward<F>(down: usize, below: usize, childDown: usize, rules: usize, 
   }
 }
 
-// Marginals of `nodes` nodes (SPEC §2): normalises childDown in place (it is the next level's ν↓)
+// Marginals of `nodes` nodes (docs/science.md §2): normalises childDown in place (it is the next level's ν↓)
 // and μ ∝ ν↓·ν↑. If `truth` ≠ 0 (i32 symbols of this level for the whole batch, datum-major)
 // adds μ(node, truth) to kept[lane] (f64). If `muOut` ≠ 0 writes μ datum-major
 // ([((n0+n)·nodes + c)·v + b], type F). `zs` scratch for one row.

@@ -37,7 +37,7 @@ export function parseProcesses(text: string): ProcessName[] {
 export function registerForwardBackward(program: Command, argv: readonly string[]): void {
   const cmd = program
     .command('forward-backward')
-    .description('noise data to a level, denoise exactly with BP, and measure what survives (SPEC §4)')
+    .description('noise data to a level, denoise exactly with BP, and measure what survives (docs/science.md §4)')
     .option('--process <names>', 'eps, uniform, mask or gaussian (comma list allowed)', 'eps')
     .option('--noise-levels <list>', 'list 0.6,0.7 or range start:end:count; ε for eps/uniform/mask, t/T for gaussian', '0.5:0.9:5')
     .option('--schedule <name>', 'linear or cosine (gaussian)', 'linear')
@@ -45,7 +45,7 @@ export function registerForwardBackward(program: Command, argv: readonly string[
     .option('--trajectories <k>', 'posterior samples per datum (chi needs >= 2)', '4')
     .option('--grammars <g>', 'number of grammar seeds: seed, seed+1, ..., seed+g-1', '1')
     .option('--correlations', 'also compute C(r) and C by tree distance (O(d^2 K) per datum)')
-    .option('--theory', 'add mean-field and population-dynamics predictions (same grammars) beside each row (SPEC §5)')
+    .option('--theory', 'add mean-field and population-dynamics predictions (same grammars) beside each row (docs/science.md §5)')
     .option('--backend <name>', 'BP implementation: reference, fast (float64 SIMD) or fast32 (float32 SIMD)', 'fast')
     .option('--out <file>', 'write results JSON')
     .option('--csv <file>', 'write results CSV');

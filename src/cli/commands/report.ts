@@ -54,7 +54,7 @@ function list(xs: readonly (number | string)[]): string {
 function parameterRows(config: SweepConfig, file: SweepFile, theory: ReportTheoryOptions): [string, string][] {
   const seeds = grammarSeeds(config);
   const rows: [string, string][] = [
-    ['grammar (SPEC §1)', `v = ${config.vocab}, n_c = ${config.classes}, m = ${config.synonyms}, s = ${config.tuple}${config.grammar ? ' (saved grammar)' : `, rules drawn by ${config.rng === 'python' ? 'the CPython-compatible generator (--rng python)' : 'hierdiff’s own generator'}`}`],
+    ['grammar (docs/science.md §1)', `v = ${config.vocab}, n_c = ${config.classes}, m = ${config.synonyms}, s = ${config.tuple}${config.grammar ? ' (saved grammar)' : `, rules drawn by ${config.rng === 'python' ? 'the CPython-compatible generator (--rng python)' : 'hierdiff’s own generator'}`}`],
     ['depths L', list(config.depths)],
     ['grammar seeds', seeds.length > 6 ? `${seeds[0]} … ${seeds[seeds.length - 1]} (${seeds.length})` : list(seeds)],
     ['data per cell N', config.depths.map((L) => `L = ${L}: ${samplesAtDepth(config, L)}`).join('; ')],

@@ -9,7 +9,7 @@ import { sweepCommand } from './sweep.ts';
 import { addTheoryOptions, parseTheoryOptions, THEORY_DEFAULTS, writeReport } from './report.ts';
 
 /**
- * Noise grids around each process's transition (SPEC §4: ε* ≈ 0.73 for eps, ≈ 0.26 for mask,
+ * Noise grids around each process's transition (docs/science.md §4: ε* ≈ 0.73 for eps, ≈ 0.26 for mask,
  * ≈ 0.145 for uniform, t* ≈ 0.11 T for gaussian), denser near the crossing.
  */
 const FULL_LEVELS: Record<ProcessName, number[]> = {

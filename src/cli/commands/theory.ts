@@ -37,7 +37,7 @@ interface TheoryOptionValues {
   out?: string;
 }
 
-/** Noise ranges that straddle each process's transition at v=32, m=8, s=2 (SPEC §4). */
+/** Noise ranges that straddle each process's transition at v=32, m=8, s=2 (docs/science.md §4). */
 const DEFAULT_NOISE: Record<ProcessName, string> = {
   eps: '0.5:0.9:9',
   mask: '0.1:0.4:7',
@@ -67,7 +67,7 @@ export interface TheoryRow {
 export function registerTheory(program: Command, argv: readonly string[]): void {
   program
     .command('theory')
-    .description('mean-field map and population dynamics of BP messages: critical noise and predicted P_0, P_l (SPEC §5)')
+    .description('mean-field map and population dynamics of BP messages: critical noise and predicted P_0, P_l (docs/science.md §5)')
     .option('--vocab <v>', 'symbols per level, v', '32')
     .option('--classes <nc>', 'root classes, n_c (default: v)')
     .option('--synonyms <m>', 'rules per symbol, m', '8')
@@ -141,7 +141,7 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
 
       const units = processName === 'gaussian' ? 't/T' : 'eps';
       const lines = [
-        `mean field (SPEC §5): v=${sizes.vocab} m=${sizes.synonyms} s=${sizes.tuple} n_c=${sizes.classes}; fixed points ${critical.fixedPoints.map((x) => x.toPrecision(6)).join(', ')}`,
+        `mean field (docs/science.md §5): v=${sizes.vocab} m=${sizes.synonyms} s=${sizes.tuple} n_c=${sizes.classes}; fixed points ${critical.fixedPoints.map((x) => x.toPrecision(6)).join(', ')}`,
         critical.transitionExists
           ? `  transition: p* = ${critical.pStar!.toPrecision(6)}, eps* = ${critical.criticalNoise!.toPrecision(6)}, lambda = ${critical.lambda!.toPrecision(6)}, nu = ${critical.nu!.toPrecision(4)}; ${processName} critical ${units} = ${fixed(criticalNoise, 4)}`
           : `  no transition (s*m(v-1)/(v^s-1) >= 1 or no unstable fixed point)`,

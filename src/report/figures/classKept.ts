@@ -37,7 +37,7 @@ export interface ClassKeptOptions {
 const DATA_LABEL = 'exact BP (± 1 s.e.)';
 
 /**
- * Class kept P_0 = Pr[ĉ = c] against the noise level for several depths L (SPEC §4): the paper's
+ * Class kept P_0 = Pr[ĉ = c] against the noise level for several depths L (docs/science.md §4): the paper's
  * main figure. Points and lines are the marginal estimator with a ±1 standard-error band; a
  * theory family is dashed in the same colours; a critical noise is a dotted vertical rule.
  */

@@ -10,7 +10,7 @@ export interface CollapseOptions {
   process: ProcessName;
   /** ε*: the critical noise the abscissa is centred on. */
   critical: number;
-  /** λ = F′(p*): the growth rate of a deviation per level (SPEC §5). */
+  /** λ = F′(p*): the growth rate of a deviation per level (docs/science.md §5). */
   lambda: number;
   /** The limiting scaling function P_0 against x = (ε − ε*)·λ^L, e.g. mean-field at large L. */
   scaling?: { label: string; points: readonly { x: number; value: number }[] };
@@ -21,7 +21,7 @@ export interface CollapseOptions {
 const DATA_LABEL = 'exact BP (± 1 s.e.)';
 
 /**
- * Finite-size collapse (SPEC §5): P_0 against x = (ε − ε*)·λ^L. Near ε* a deviation of the leaf
+ * Finite-size collapse (docs/science.md §5): P_0 against x = (ε − ε*)·λ^L. Near ε* a deviation of the leaf
  * belief grows by λ per level, so curves of every depth should fall on one scaling function.
  */
 export function collapseFigure(rows: readonly CollapseRow[], options: CollapseOptions): TopLevelSpec {

@@ -39,7 +39,7 @@ export function levelColour(level: number, depth: number): string {
 }
 
 /**
- * Level kept P_ℓ (ℓ = 0 root … L leaves) against the noise level at one depth (SPEC §4): the root
+ * Level kept P_ℓ (ℓ = 0 root … L leaves) against the noise level at one depth (docs/science.md §4): the root
  * drops sharply at the transition, levels near the leaves decay smoothly. One line per level
  * with a ±1 standard-error band; an optional theory profile is dashed in the same colours.
  */

@@ -28,7 +28,7 @@ const DIAGONAL = 'diagonal F(p) = p';
 const COBWEB_COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
 
 /**
- * The annealed mean-field map p_{ℓ−1} = F(p_ℓ) of SPEC §5 with the diagonal, its fixed points
+ * The annealed mean-field map p_{ℓ−1} = F(p_ℓ) of docs/science.md §5 with the diagonal, its fixed points
  * (filled: stable, open: unstable) and cobwebs from chosen leaf beliefs: below the unstable p* the
  * iterates flow to 1/v (class forgotten), above it to 1 (class kept).
  */

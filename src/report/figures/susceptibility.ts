@@ -13,7 +13,7 @@ export interface SusceptibilityOptions {
 }
 
 /**
- * Susceptibility χ = Σ_ij C_ij / Σ_i C_ii (SPEC §4, the follow-up paper): how many tokens change
+ * Susceptibility χ = Σ_ij C_ij / Σ_i C_ii (docs/science.md §4, the follow-up paper): how many tokens change
  * together in one round trip. It peaks at the transition and the peak grows with L. Rows without
  * χ (one trajectory) are skipped; a band of ±1 s.e. is drawn where the error is known.
  */
