@@ -231,12 +231,12 @@ describe('loadForDiffusion', () => {
 });
 
 describe('toUint8', () => {
-  it('applies (x + 1)·127.5, rounded and clamped, and reorders CHW to HWC', () => {
+  it('applies (x + 1)·127.5, clamped and truncated (torch .to(uint8)), and reorders CHW to HWC', () => {
     // Two pixels, three channels: planes R = [−1, 1], G = [0, −1.5], B = [2, NaN].
     const x = new Float32Array([-1, 1, 0, -1.5, 2, Number.NaN]);
-    expect(Array.from(toUint8(x, 3))).toEqual([0, 128, 255, 255, 0, 0]);
+    expect(Array.from(toUint8(x, 3))).toEqual([0, 127, 255, 255, 0, 0]);
     const near = new Float32Array([0.6 / 127.5 - 1, 0.4 / 127.5 - 1, 254.4 / 127.5 - 1, 254.6 / 127.5 - 1, 1.0001]);
-    expect(Array.from(toUint8(near, 1))).toEqual([1, 0, 254, 255, 255]);
+    expect(Array.from(toUint8(near, 1))).toEqual([0, 0, 254, 254, 255]);
     // Every uint8 value survives the float32 scaling of loadForDiffusion.
     const all = new Float32Array(256).map((_, v) => unit(v));
     expect(Array.from(toUint8(all, 1))).toEqual(Array.from({ length: 256 }, (_, v) => v));

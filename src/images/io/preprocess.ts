@@ -159,8 +159,9 @@ export async function loadForDiffusion(path: string, size: number, channels: 1 |
 }
 
 /**
- * The saving rule of the published samples: (x + 1)·127.5, rounded half up, clamped to 0..255
- * (NaN becomes 0). Input is CHW with `channels` planes; length must be a multiple of `channels`.
+ * The saving rule of the published samples, `((x + 1)·127.5).clamp(0, 255).to(uint8)` in float32:
+ * clamped, then truncated (NaN becomes 0; values within 1e−4 below an integer count as it, so
+ * images loaded by {@link loadForDiffusion} round-trip exactly). Input is CHW with `channels` planes; length must be a multiple of `channels`.
  *
  * @returns HWC uint8 (pixels row-major, channels interleaved), same length as `x`.
  */
@@ -171,8 +172,10 @@ export function toUint8(x: Float32Array, channels: number): Uint8Array {
   const out = new Uint8Array(x.length);
   for (let k = 0; k < channels; k++) {
     for (let i = 0; i < plane; i++) {
-      const v = Math.round((x[k * plane + i] + 1) * 127.5);
-      out[i * channels + k] = v >= 255 ? 255 : v > 0 ? v : 0;
+      // float32 arithmetic as torch does it, plus a 1e−4 nudge: an image read as v/127.5 − 1 in
+      // float32 can land a few ulps below v, and must write back as v.
+      const v = Math.fround(Math.fround(x[k * plane + i] + 1) * 127.5) + 1e-4;
+      out[i * channels + k] = v >= 255 ? 255 : v > 0 ? Math.trunc(v) : 0;
     }
   }
   return out;
