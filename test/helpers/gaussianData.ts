@@ -23,14 +23,15 @@ export function gaussianEpsCoefficients(d: ImageDiffusion, mu: number, s: number
 
 /**
  * Law of one generated pixel: start from x_0 (a constant) noised to index `start` (pure noise for
- * start = steps), then reverse steps start′ … 0 with the exact ε-predictor. Each step is
+ * start = steps), then reverse steps `from` … 0 with the exact ε-predictor (`from` defaults to
+ * start, or steps − 1 for pure noise; the published offset uses start − 1). Each step is
  * x ← A x + B + σ z, so mean and variance propagate exactly (no clipping: x̂_0 stays in [−1, 1]).
  */
-export function gaussianLaw(d: ImageDiffusion, mu: number, s: number, o: { start: number; x0: number; variance: VarianceMode; sampler: SamplerSpec; vValue: number }): { mean: number; variance: number } {
+export function gaussianLaw(d: ImageDiffusion, mu: number, s: number, o: { start: number; from?: number; x0: number; variance: VarianceMode; sampler: SamplerSpec; vValue: number }): { mean: number; variance: number } {
   const { a, b } = gaussianEpsCoefficients(d, mu, s);
   let mean = o.start === d.steps ? 0 : Math.sqrt(d.alphasCumprod[o.start]) * o.x0;
   let variance = o.start === d.steps ? 1 : 1 - d.alphasCumprod[o.start];
-  for (let k = o.start === d.steps ? d.steps - 1 : o.start; k >= 0; k--) {
+  for (let k = o.from ?? (o.start === d.steps ? d.steps - 1 : o.start); k >= 0; k--) {
     const recip = Math.sqrt(1 / d.alphasCumprod[k]);
     const recipm1 = Math.sqrt(1 / d.alphasCumprod[k] - 1);
     // x̂_0 = P x + Q.

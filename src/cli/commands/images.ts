@@ -1,7 +1,22 @@
 import type { Command } from 'commander';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolveVariant } from '../../core/errors.ts';
 import { createImageDiffusion, imageDiffusionToJson } from '../../images/diffusion/imageDiffusion.ts';
-import { toJsonText, writeFileAtomic } from '../files.ts';
-import { parseInteger } from '../parse.ts';
+import { parseSampler, VARIANCE_MODES, type VarianceMode } from '../../images/diffusion/sampler.ts';
+import type { ClassifierPreset } from '../../images/io/preprocess.ts';
+import { DEVICES } from '../../images/models/session.ts';
+import { runImagesExperiment } from '../../images/experiment/run.ts';
+import { openImagesExperiment, type ImagesExperimentInput } from '../../images/experiment/setup.ts';
+import { computeClassifierStats, validateClassifierStats } from '../../images/experiment/stats.ts';
+import { summariseImages, type ImagesSummary } from '../../images/experiment/summary.ts';
+import { writeImagesReport } from '../../report/imagesReport.ts';
+import { readJsonFile, toJsonText, writeFileAtomic } from '../files.ts';
+import { parseInteger, parseIntegerList } from '../parse.ts';
+import { startProgress } from '../progress.ts';
+import { runInfo, VERSION } from '../runInfo.ts';
+import { parseShard } from '../../sweep/shard.ts';
 
 interface ScheduleOptionValues {
   schedule: string;
@@ -12,7 +27,6 @@ interface ScheduleOptionValues {
 
 /** `hierdiff images …`: the image half of the paper (docs/images.md). */
 export function registerImages(program: Command, argv: readonly string[]): Command {
-  void argv;
   const images = program.command('images').description('forward–backward on image diffusion models (ONNX): schedules, classifier statistics, the experiment');
   images
     .command('schedule')
@@ -32,5 +46,220 @@ export function registerImages(program: Command, argv: readonly string[]): Comma
         process.stdout.write(text);
       }
     });
+  addExperimentOptions(
+    images
+      .command('stats')
+      .description('per-channel mean and mean square of every probed classifier layer on clean images: the whitening statistics (docs/science.md §6)')
+      .requiredOption('--out <file>', 'statistics file (JSON)'),
+  ).action(async (o: ExperimentOptionValues & { out: string }) => {
+    const exp = await openImagesExperiment(experimentInput(o));
+    try {
+      const bar = startProgress('images stats', exp.entries.length, 'images');
+      const stats = await computeClassifierStats(exp, (done) => bar.update(done));
+      bar.stop();
+      writeFileAtomic(o.out, toJsonText(stats));
+      process.stderr.write(`images stats: ${stats.layers.length} layers over ${stats.images} images -> ${o.out}\n`);
+    } finally {
+      await exp.release();
+    }
+  });
+  addExperimentOptions(
+    images
+      .command('forward-backward')
+      .description('noise each image to step k, denoise it back with the model, and measure with the classifier what changed (docs/images.md)')
+      .option('--steps <list>', 'spaced steps k (1 … K) to run, t/T = k/K (default: K/10, 2K/10, …, K)')
+      .option('--published-offset', 'noise to index k (pure noise at k = K) but start the reverse chain at k−1, as the published code does (default: noise to k−1, start at k−1)')
+      .option('--trajectories <K>', 'round trips per image and step (χ and C(r) need K ≥ 2)', '1')
+      .option('--seed <n>', 'seed of the noise (each image, step and trajectory has its own stream)', '0')
+      .option('--sampler <name>', 'ddpm (ancestral) or ddim[:η]', 'ddpm')
+      .option('--patch <p>', 'patch side for the change correlations χ and C(r) (default: image size / 64, at least 1)')
+      .option('--examples <n>', 'save original, noised and generated PNGs of the first n images (trajectory 0)', '4')
+      .option('--stats <file>', 'whitening statistics from `hierdiff images stats` (default: computed on these images, saved as OUT/stats.json)')
+      .option('--shard <i/N>', 'run shard i of N (units image × step, round robin); writes OUT/results.shard-i-of-N.jsonl')
+      .option('--resume', 'continue OUT/results.jsonl: keep its finished units')
+      .option('--overwrite', 'replace an existing results file')
+      .option('--no-report', 'skip the figures and report.html')
+      .requiredOption('--out <dir>', 'output folder: results.jsonl, summary.json, stats.json, examples/, figures/, report.html'),
+  ).action(async (o: ForwardBackwardOptionValues) => {
+    const input = experimentInput(o);
+    input.steps = o.steps === undefined ? undefined : parseIntegerList('steps', o.steps, 1, 100000);
+    input.publishedOffset = o.publishedOffset ?? false;
+    input.trajectories = parseInteger('trajectories', o.trajectories, 1, 1000);
+    input.seed = parseInteger('seed', o.seed, 0);
+    input.sampler = parseSampler(o.sampler);
+    input.patch = o.patch === undefined ? undefined : parseInteger('patch', o.patch, 1, 8192);
+    input.examples = parseInteger('examples', o.examples, 0, 1000);
+    if (o.stats !== undefined) {
+      input.stats = validateClassifierStats(readJsonFile('stats', o.stats), o.stats);
+      input.statsSha256 = createHash('sha256').update(readFileSync(o.stats)).digest('hex');
+    }
+    const shard = o.shard === undefined ? null : parseShard(o.shard);
+    const exp = await openImagesExperiment(input);
+    try {
+      let statsBar: ReturnType<typeof startProgress> | null = null;
+      let bar: ReturnType<typeof startProgress> | null = null;
+      const result = await runImagesExperiment(exp, {
+        outDir: o.out,
+        resume: o.resume ?? false,
+        overwrite: o.overwrite ?? false,
+        shard,
+        version: VERSION,
+        command: runInfo(resultsArgv(argv)).command,
+        onStats: (done, total) => {
+          statsBar ??= startProgress('whitening statistics', total, 'images');
+          statsBar.update(done);
+        },
+        onProgress: (p) => {
+          if (!bar) {
+            statsBar?.stop();
+            bar = startProgress('images forward-backward', p.stepsTotal, 'steps');
+          }
+          bar.update(p.stepsDone, { units: `${p.unitsDone}/${p.unitsTotal}` });
+        },
+      });
+      (bar as ReturnType<typeof startProgress> | null)?.stop();
+      const share = result.seconds > 0 ? (100 * result.modelSeconds) / result.seconds : 0;
+      process.stderr.write(`images forward-backward: ${result.units.length} units (${result.resumed} resumed) in ${result.seconds.toFixed(1)}s, ${share.toFixed(0)}% inside the model -> ${result.path}\n`);
+      if (!shard) {
+        const summary: ImagesSummary = { format: 'hierdiff.images-summary/1', run: result.header.run, config: exp.config, rows: summariseImages(exp.config, result.units) };
+        writeFileAtomic(join(o.out, 'summary.json'), toJsonText(summary));
+        printSummary(summary);
+        if (o.report !== false) {
+          const written = await writeImagesReport(result.path, { outDir: o.out });
+          process.stderr.write(`images report: ${written.length} files -> ${join(o.out, 'report.html')}\n`);
+        }
+      }
+    } finally {
+      await exp.release();
+    }
+  });
   return images;
+}
+
+interface ExperimentOptionValues {
+  model: string;
+  classifier: string;
+  images: string;
+  perClass?: string;
+  classIndex?: string;
+  imageSize?: string;
+  schedule: string;
+  diffusionSteps: string;
+  respacing: string;
+  variance: string;
+  timestepInput: string;
+  inputName?: string;
+  timestepName?: string;
+  outputName?: string;
+  classifierInput?: string;
+  logitsName?: string;
+  layers?: string;
+  classifierPreset: string;
+  classifierResize?: string;
+  batchSize: string;
+  classifierBatchSize?: string;
+  device: string;
+}
+
+interface ForwardBackwardOptionValues extends ExperimentOptionValues {
+  steps?: string;
+  publishedOffset?: boolean;
+  trajectories: string;
+  seed: string;
+  sampler: string;
+  patch?: string;
+  examples: string;
+  stats?: string;
+  shard?: string;
+  resume?: boolean;
+  overwrite?: boolean;
+  report?: boolean;
+  out: string;
+}
+
+/** Options shared by `images stats` and `images forward-backward`. */
+function addExperimentOptions(cmd: Command): Command {
+  cmd
+    .requiredOption('--model <file>', 'diffusion model (ONNX): inputs x (N×C×H×W) and timesteps (N), output ε or ε + variance (2C channels)')
+    .requiredOption('--classifier <file>', 'classifier (ONNX): first output the logits, every other output a probed layer, in depth order')
+    .requiredOption('--images <dir>', 'folder of PNG/JPEG images (labels from subfolders or ImageNet <wnid>_*.JPEG names)')
+    .option('--per-class <n>', 'first n images of each class, in name order')
+    .option('--class-index <file>', 'class names one per line: line number = the classifier\'s class index (for classKeptLabel)')
+    .option('--image-size <n>', 'side of the model\'s square images, when the model leaves it symbolic')
+    .option('--schedule <name>', 'noise schedule the model was trained with: linear or cosine', 'linear')
+    .option('--diffusion-steps <T>', 'steps of the model\'s original process', '1000')
+    .option('--respacing <spec>', 'steps kept: a count ("250"), section counts ("10,15,20") or "ddimN"', '250')
+    .option('--variance <mode>', `reverse-step variance: auto (learned-range when the model outputs 2C channels, else fixed-large), ${VARIANCE_MODES.join(', ')}`, 'auto')
+    .option('--timestep-input <kind>', 'what the model\'s timestep input means: original (index 0 … T−1 through the respacing map, guided-diffusion) or spaced (0 … K−1)', 'original')
+    .option('--input-name <name>', 'image input of the model', 'x')
+    .option('--timestep-name <name>', 'timestep input of the model', 'timesteps')
+    .option('--output-name <name>', 'output of the model (default: its first)')
+    .option('--classifier-input <name>', 'image input of the classifier (default: its first)')
+    .option('--logits-name <name>', 'logits output of the classifier (default: its first)')
+    .option('--layers <names>', 'probed layers, comma-separated (default: every output but the logits)')
+    .option('--classifier-preset <name>', 'classifier preprocessing: identity ([−1, 1], resized to its input) or imagenet (short side 232 bilinear, centre crop 224, ImageNet mean/std)', 'identity')
+    .option('--classifier-resize <n>', 'imagenet preset: short side before the crop (default: size·232/224)')
+    .option('--batch-size <n>', 'images per model call', '8')
+    .option('--classifier-batch-size <n>', 'images per classifier call (default: --batch-size)')
+    .option('--device <name>', `execution provider: ${DEVICES.join(' or ')} (cuda needs onnxruntime-node's CUDA files, see docs/images.md)`, 'cpu');
+  return cmd;
+}
+
+function experimentInput(o: ExperimentOptionValues): ImagesExperimentInput {
+  return {
+    model: o.model,
+    classifier: o.classifier,
+    images: o.images,
+    perClass: o.perClass === undefined ? undefined : parseInteger('per-class', o.perClass, 1),
+    classIndexFile: o.classIndex,
+    imageSize: o.imageSize === undefined ? undefined : parseInteger('image-size', o.imageSize, 1, 8192),
+    schedule: o.schedule,
+    diffusionSteps: parseInteger('diffusion-steps', o.diffusionSteps, 2, 100000),
+    respacing: o.respacing,
+    variance: resolveVariant('variance', o.variance, ['auto', ...VARIANCE_MODES] as const) as VarianceMode | 'auto',
+    timestepInput: resolveVariant('timestep-input', o.timestepInput, ['original', 'spaced'] as const),
+    inputName: o.inputName,
+    timestepName: o.timestepName,
+    outputName: o.outputName,
+    classifierInputName: o.classifierInput,
+    logitsName: o.logitsName,
+    layers: o.layers === undefined ? undefined : o.layers.split(',').map((s) => s.trim()),
+    classifierPreset: resolveVariant('classifier-preset', o.classifierPreset, ['identity', 'imagenet'] as const) as ClassifierPreset,
+    classifierResize: o.classifierResize === undefined ? undefined : parseInteger('classifier-resize', o.classifierResize, 1, 8192),
+    batchSize: parseInteger('batch-size', o.batchSize, 1, 4096),
+    classifierBatchSize: o.classifierBatchSize === undefined ? undefined : parseInteger('classifier-batch-size', o.classifierBatchSize, 1, 4096),
+    device: resolveVariant('device', o.device, DEVICES),
+  };
+}
+
+/**
+ * The command recorded in results: without the options that say how or where to run, not what
+ * (--out, --resume, --overwrite, --no-report), so a resumed or moved run writes the same bytes.
+ */
+function resultsArgv(argv: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--out') i++;
+    else if (!a.startsWith('--out=') && a !== '--resume' && a !== '--overwrite' && a !== '--no-report') kept.push(a);
+  }
+  return kept;
+}
+
+function printSummary(summary: ImagesSummary): void {
+  const head = ['step', 't/T', 'images', 'class kept', 'SE', ...(summary.rows.some((r) => r.classKeptLabel !== undefined) ? ['label kept'] : []), 'pixel change', 'chi', 'cosine (first … last layer)'];
+  const lines = summary.rows.map((r) => [
+    String(r.step),
+    r.tOverT.toFixed(3),
+    String(r.images),
+    r.classKept.toFixed(3),
+    r.classKeptSE.toFixed(3),
+    ...(r.classKeptLabel !== undefined ? [r.classKeptLabel.toFixed(3)] : []),
+    r.pixelChange.toFixed(4),
+    r.chi === null ? '-' : r.chi.toFixed(2),
+    r.layers.map((l) => l.cosine.toFixed(2)).join(' '),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padStart(widths[i]))).join('  ');
+  process.stdout.write(`${[fmt(head), ...lines.map(fmt)].join('\n')}\n`);
 }

@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
 import { summariseCells } from '../../experiment/summary.ts';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
+import { isImagesResults } from '../../images/experiment/resultsFile.ts';
+import { writeImagesReport } from '../../report/imagesReport.ts';
 import type { Grammar } from '../../grammar/grammar.ts';
 import { sampleRules } from '../../grammar/sampleRules.ts';
 import { grammarFromJson } from '../../grammar/serialize.ts';
@@ -170,14 +173,36 @@ export function addTheoryOptions(cmd: Command, defaults: { population: string; p
     .option('--population-grammars <g>', `run population dynamics on the first g grammar seeds, averaged (default: ${defaults.populationGrammars})`);
 }
 
+/** The first line of a file (empty when unreadable: the results reader then names the problem). */
+function firstLine(path: string): string {
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      const buf = Buffer.alloc(4096);
+      const n = readSync(fd, buf, 0, buf.length, 0);
+      return buf.subarray(0, n).toString('utf8').split('\n')[0];
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+}
+
 export function registerReport(program: Command, argv: readonly string[]): void {
   const cmd = program
     .command('report')
-    .description('redraw the figures and report.html from a saved results file (JSON lines from reproduce or sweep)')
+    .description('redraw the figures and report.html from a saved results file (JSON lines from reproduce, sweep or images forward-backward)')
     .argument('<results>', 'results file (JSON lines)')
     .option('--out <dir>', 'output folder (report.html, figures/, theory.json)', 'hierdiff-report')
     .option('--partial', 'draw from an unfinished results file (cells still missing)');
   addTheoryOptions(cmd, { population: '400, or 150 for sweeps of under 500 data per cell', populationGrammars: '2, or 1 likewise' }).action(async (results: string, o: ReportOptionValues) => {
+    if (isImagesResults(firstLine(results))) {
+      const started = Date.now();
+      const written = await writeImagesReport(results, { outDir: o.out, partial: o.partial ?? false, reportCommand: runInfo(argv).command });
+      process.stderr.write(`report: ${written.length} files in ${((Date.now() - started) / 1000).toFixed(1)}s -> ${join(o.out, 'report.html')}\n`);
+      return;
+    }
     // Everything is checked before anything is written.
     const file = readSweepFile(results, { partial: o.partial ?? false });
     const small = Math.min(file.header.config.samples, ...Object.values(file.header.config.samplesByDepth)) < 500;

@@ -1,0 +1,196 @@
+import { readFileSync } from 'node:fs';
+import { ParamError } from '../../core/errors.ts';
+import type { SamplerSpec, VarianceMode } from '../diffusion/sampler.ts';
+import type { ClassifierPreset } from '../io/preprocess.ts';
+
+/** Format tag of an image results file's header. */
+export const IMAGES_FORMAT = 'hierdiff.images/1';
+
+/** A model file as the run used it: the path given, its size and content hash (a moved file still matches). */
+export interface ModelFileInfo {
+  path: string;
+  bytes: number;
+  sha256: string;
+}
+
+/**
+ * Everything that determines an image forward–backward run's results. Two runs with equal configs
+ * (same model bytes, images, seed, batch size) write the same lines.
+ */
+export interface ImagesRunConfig {
+  model: ModelFileInfo & { inputName: string; timestepName: string; outputName: string; timestepInput: 'original' | 'spaced'; variance: VarianceMode };
+  classifier: ModelFileInfo & { inputName: string; logitsName: string; layers: string[]; preset: ClassifierPreset; size: number; resize: number | null };
+  images: { dir: string; perClass: number | null; count: number; /** sha256 of the selected names, one per line. */ namesSha256: string };
+  imageSize: number;
+  channels: 1 | 3;
+  schedule: string;
+  diffusionSteps: number;
+  respacing: string;
+  /** Spaced steps K of the respaced process. */
+  spacedSteps: number;
+  /** Forward–backward steps k ∈ 1 … K, ascending. */
+  steps: number[];
+  publishedOffset: boolean;
+  sampler: SamplerSpec;
+  trajectories: number;
+  seed: number;
+  batchSize: number;
+  /** Patch side for the change correlations (χ, C(r)). */
+  patch: number;
+  /** Images (first in order) whose first trajectory is saved as PNG examples. */
+  examples: number;
+  /** Whitening statistics: "computed" on the run's clean images, or the sha256 of a --stats file. */
+  stats: string;
+}
+
+/** Which part of the units a file holds: shard `index` of `count` (units u with u mod count = index). */
+export interface ImagesShard {
+  index: number;
+  count: number;
+}
+
+export interface ImagesHeader {
+  type: 'header';
+  format: typeof IMAGES_FORMAT;
+  run: { tool: 'hierdiff'; version: string; command: string };
+  config: ImagesRunConfig;
+  shard: ImagesShard | null;
+  /** Unit lines the finished file holds. */
+  units: number;
+}
+
+/** One trajectory's round trip of one image. */
+export interface TrajectoryResult {
+  /** Classifier's top-1 on the generated image. */
+  top1: number;
+  /** top-1 of the generated image = top-1 of the original. */
+  classKept: boolean;
+  /** top-1 of the generated image = the image's label (null without a label index). */
+  labelKept: boolean | null;
+  /** Mean |x_gen − x_orig| over pixels and channels, images in [−1, 1]. */
+  pixelChange: number;
+  /** Per probed layer, in layer order. */
+  layers: { cosine: number; l2: number; l2Normalised: number }[];
+}
+
+/** One line per (image, step): all trajectories of that image at that step. */
+export interface UnitLine {
+  type: 'unit';
+  /** `<image index>:<step>`. */
+  key: string;
+  unit: number;
+  image: number;
+  name: string;
+  label: string | null;
+  labelIndex: number | null;
+  step: number;
+  tOverT: number;
+  originalTop1: number;
+  trajectories: TrajectoryResult[];
+  /** Change correlations over the trajectories (null for K = 1). */
+  chiNumerator: number | null;
+  chiDenominator: number | null;
+  correlation: number[] | null;
+}
+
+/** Units are image-major: unit u = image · steps + step index. */
+export function unitCount(config: ImagesRunConfig): number {
+  return config.images.count * config.steps.length;
+}
+
+export function unitsOfShard(config: ImagesRunConfig, shard: ImagesShard | null): number[] {
+  const all = Array.from({ length: unitCount(config) }, (_, u) => u);
+  return shard ? all.filter((u) => u % shard.count === shard.index) : all;
+}
+
+/** The file name of a run's results inside its output folder. */
+export function resultsFileName(shard: ImagesShard | null): string {
+  return shard ? `results.shard-${shard.index}-of-${shard.count}.jsonl` : 'results.jsonl';
+}
+
+function bad(path: string, message: string): never {
+  throw new ParamError('results', `invalid image results file ${path}: ${message}`);
+}
+
+/** A results file as read: header, unit lines by unit index (with their text), and where complete lines end. */
+export interface ScannedImagesFile {
+  header: ImagesHeader;
+  headerText: string;
+  units: Map<number, { line: UnitLine; text: string }>;
+  /** The units the header's config and shard call for. */
+  expected: number[];
+  halfWrittenLast: boolean;
+}
+
+/** True when the text's first line is an image results header (to tell them from sweep files). */
+export function isImagesResults(firstLine: string): boolean {
+  try {
+    const h = JSON.parse(firstLine) as { format?: unknown };
+    return h.format === IMAGES_FORMAT;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads and checks a results file line by line; a last line without newline (a cut write) is reported, not parsed. */
+export function scanImagesFile(path: string): ScannedImagesFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ParamError('results', `invalid image results file ${path} (cannot read: ${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const firstEnd = text.indexOf('\n');
+  if (firstEnd < 0) bad(path, 'no complete header line');
+  const headerText = text.slice(0, firstEnd);
+  let header: ImagesHeader;
+  try {
+    header = JSON.parse(headerText) as ImagesHeader;
+  } catch {
+    bad(path, 'line 1 is not JSON');
+  }
+  if (header.type !== 'header' || header.format !== IMAGES_FORMAT) bad(path, `line 1 is not a ${IMAGES_FORMAT} header`);
+  const expected = unitsOfShard(header.config, header.shard);
+  const allowed = new Set(expected);
+  const units = new Map<number, { line: UnitLine; text: string }>();
+  let pos = firstEnd + 1;
+  let lineNo = 1;
+  let halfWrittenLast = false;
+  while (pos < text.length) {
+    lineNo++;
+    const end = text.indexOf('\n', pos);
+    if (end < 0) {
+      halfWrittenLast = true;
+      break;
+    }
+    const lineText = text.slice(pos, end);
+    let line: UnitLine;
+    try {
+      line = JSON.parse(lineText) as UnitLine;
+    } catch {
+      bad(path, `line ${lineNo} is not JSON`);
+    }
+    if (line.type !== 'unit' || !allowed.has(line.unit)) bad(path, `line ${lineNo} is not a unit of this ${header.shard ? 'shard' : 'run'}`);
+    if (units.has(line.unit)) bad(path, `unit ${line.key} appears twice`);
+    units.set(line.unit, { line, text: lineText });
+    pos = end + 1;
+  }
+  return { header, headerText, units, expected, halfWrittenLast };
+}
+
+/** A finished (or, with `partial`, unfinished) results file: its header and unit lines in unit order. */
+export interface ImagesResults {
+  header: ImagesHeader;
+  units: UnitLine[];
+  missing: number;
+}
+
+export function readImagesResults(path: string, options: { partial?: boolean } = {}): ImagesResults {
+  const scan = scanImagesFile(path);
+  const missing = scan.expected.filter((u) => !scan.units.has(u)).length;
+  if (!options.partial) {
+    if (scan.halfWrittenLast) bad(path, 'the last line is half-written (run again with --resume to finish it)');
+    if (missing > 0) bad(path, `${missing} of ${scan.expected.length} units missing (run again with --resume to finish it)`);
+  }
+  return { header: scan.header, units: scan.expected.filter((u) => scan.units.has(u)).map((u) => scan.units.get(u)!.line), missing };
+}
