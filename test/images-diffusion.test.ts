@@ -1,10 +1,46 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../src/core/random.ts';
 import { createImageDiffusion, imageDiffusionToJson, originalBetas, type ImageDiffusion } from '../src/images/diffusion/imageDiffusion.ts';
-import { parseSampler, qSample, resolveVarianceMode, reverseStep, type SamplerSpec, type VarianceMode } from '../src/images/diffusion/sampler.ts';
+import { exp2, parseSampler, qSample, resolveVarianceMode, reverseStep, type SamplerSpec, type VarianceMode } from '../src/images/diffusion/sampler.ts';
+import { monteCarloTolerance } from './tolerance.ts';
 import { spaceTimesteps } from '../src/images/diffusion/spacing.ts';
 import { FLOAT64_EXACT } from './tolerance.ts';
 import { gaussianEpsCoefficients, gaussianLaw, meanTolerance, varianceTolerance } from './helpers/gaussianData.ts';
+
+describe('bulk Gaussian noise and the fast exponential', () => {
+  it('fillNormal draws N(0, 1): mean, variance and tail frequencies within Monte Carlo tolerance', () => {
+    const n = 1_000_000;
+    const z = new Float64Array(n);
+    createRng(11).fillNormal(z);
+    let m = 0;
+    let v = 0;
+    for (const x of z) {
+      m += x;
+      v += x * x;
+    }
+    m /= n;
+    v = v / n - m * m;
+    expect(Math.abs(m)).toBeLessThan(5 / Math.sqrt(n));
+    expect(Math.abs(v - 1)).toBeLessThan(5 * Math.sqrt(2 / n));
+    // Two-sided tails P(|z| > t) of the standard normal; t = 3.5 sits beyond the ziggurat's base edge R ≈ 3.44 (its tail path).
+    const tails: [number, number][] = [[0.5, 0.617075077], [1, 0.317310508], [2, 0.045500264], [3, 0.002699796], [3.5, 0.000465258]];
+    for (const [t, p] of tails) {
+      const got = z.reduce((c, x) => c + (Math.abs(x) > t ? 1 : 0), 0) / n;
+      expect(Math.abs(got - p), `P(|z| > ${t})`).toBeLessThan(monteCarloTolerance(p, n));
+    }
+    // Float32 targets and short arrays work; the stream is seeded.
+    const a = new Float32Array(7);
+    const b = new Float32Array(7);
+    createRng(3).fillNormal(a);
+    createRng(3).fillNormal(b);
+    expect(a).toEqual(b);
+  });
+
+  it('exp2 agrees with 2^y to 1e−8 relative', () => {
+    for (let y = -40; y <= 40; y += 0.0137) expect(Math.abs(exp2(y) / 2 ** y - 1)).toBeLessThan(1e-8);
+    expect(exp2(-5000)).toBe(0);
+  });
+});
 
 describe('respacing (guided-diffusion space_timesteps)', () => {
   it('"250" of T = 1000 keeps 0, 4, 8, …, 995, 999', () => {

@@ -48,12 +48,37 @@ export function resolveVarianceMode(requested: VarianceMode | 'auto', channels: 
  */
 export function qSample(d: ImageDiffusion, k: number, x0: Float32Array, out: Float32Array, rng: Rng): void {
   if (k === d.steps) {
-    for (let i = 0; i < out.length; i++) out[i] = rng.normal();
+    rng.fillNormal(out);
     return;
   }
   const a = d.sqrtAlphasCumprod[k];
   const b = d.sqrtOneMinusAlphasCumprod[k];
-  for (let i = 0; i < out.length; i++) out[i] = a * x0[i] + b * rng.normal();
+  const z = noise(rng, out.length);
+  for (let i = 0; i < out.length; i++) out[i] = a * x0[i] + b * z[i];
+}
+
+/** 2^k for integer k in [−1022, 1023]: the integer part of {@link exp2}. */
+const POW2 = Float64Array.from({ length: 2046 }, (_, i) => 2 ** (i - 1022));
+
+/**
+ * 2^y to < 1e−8 relative error (the Taylor remainder at t = ln 2), several times faster than Math.exp (the learned-range σ needs one
+ * per pixel and step): 2^⌊y⌋ from a table times a degree-9 Taylor polynomial of 2^f, f ∈ [0, 1).
+ */
+export function exp2(y: number): number {
+  const k = Math.floor(y);
+  if (!(k > -1022 && k < 1023)) return Math.pow(2, y);
+  const t = (y - k) * Math.LN2;
+  const p = 1 + t * (1 + t * (0.5 + t * (1 / 6 + t * (1 / 24 + t * (1 / 120 + t * (1 / 720 + t * (1 / 5040 + t * (1 / 40320 + t / 362880))))))));
+  return POW2[k + 1022] * p;
+}
+
+/** One scratch array of standard normals, reused across calls (the functions here are synchronous). */
+let scratch = new Float64Array(0);
+function noise(rng: Rng, n: number): Float64Array {
+  if (scratch.length < n) scratch = new Float64Array(n);
+  const z = scratch.subarray(0, n);
+  rng.fillNormal(z);
+  return z;
 }
 
 /**
@@ -75,28 +100,31 @@ export function reverseStep(d: ImageDiffusion, k: number, x: Float32Array, model
     const sigma = sampler.eta * Math.sqrt((1 - abarPrev) / (1 - abar)) * Math.sqrt(1 - abar / abarPrev);
     const sqrtPrev = Math.sqrt(abarPrev);
     const dirCoef = Math.sqrt(Math.max(0, 1 - abarPrev - sigma * sigma));
-    const stochastic = noisy && sigma > 0;
+    const z = noisy && sigma > 0 ? noise(rng, n) : null;
     for (let i = 0; i < n; i++) {
       const xt = x[i];
       let x0 = recip * xt - recipm1 * modelOutput[i];
       x0 = x0 < -1 ? -1 : x0 > 1 ? 1 : x0;
       const eps = (recip * xt - x0) / recipm1;
-      x[i] = x0 * sqrtPrev + dirCoef * eps + (stochastic ? sigma * rng.normal() : 0);
+      x[i] = x0 * sqrtPrev + dirCoef * eps + (z ? sigma * z[i] : 0);
     }
     return;
   }
   const c1 = d.posteriorMeanCoef1[k];
   const c2 = d.posteriorMeanCoef2[k];
+  const z = noisy ? noise(rng, n) : null;
   if (variance === 'learned-range') {
     const maxLog = Math.log(d.betas[k]);
     const minLog = d.posteriorLogVarianceClipped[k];
+    // σ = exp(½(frac·log β + (1 − frac)·log β̃)) = 2^(a + b·v) with frac = (v + 1)/2.
+    const a = (0.5 * (0.5 * maxLog + 0.5 * minLog)) / Math.LN2;
+    const b = (0.25 * (maxLog - minLog)) / Math.LN2;
     for (let i = 0; i < n; i++) {
       const xt = x[i];
       let x0 = recip * xt - recipm1 * modelOutput[i];
       x0 = x0 < -1 ? -1 : x0 > 1 ? 1 : x0;
-      const frac = (modelOutput[n + i] + 1) / 2;
       const mean = c1 * x0 + c2 * xt;
-      x[i] = noisy ? mean + Math.exp(0.5 * (frac * maxLog + (1 - frac) * minLog)) * rng.normal() : mean;
+      x[i] = z ? mean + exp2(a + b * modelOutput[n + i]) * z[i] : mean;
     }
     return;
   }
@@ -107,6 +135,6 @@ export function reverseStep(d: ImageDiffusion, k: number, x: Float32Array, model
     let x0 = recip * xt - recipm1 * modelOutput[i];
     x0 = x0 < -1 ? -1 : x0 > 1 ? 1 : x0;
     const mean = c1 * x0 + c2 * xt;
-    x[i] = noisy ? mean + sigma * rng.normal() : mean;
+    x[i] = z ? mean + sigma * z[i] : mean;
   }
 }
