@@ -142,6 +142,27 @@ describe('hierdiff images forward-backward, end to end', () => {
     expect(readFileSync(join(cut, 'results.jsonl'), 'utf8')).toBe(full);
   });
 
+  it('two shards merged give the whole run, byte for byte', () => {
+    const sharded = join(dir, 'sharded');
+    for (const shard of ['1/2', '0/2']) {
+      const r = runCli([...args, '--out', sharded, '--shard', shard]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/images merge/);
+    }
+    expect(existsSync(join(sharded, 'results.jsonl'))).toBe(false);
+    const m = runCli(['images', 'merge', sharded]);
+    expect(m.code, m.stderr).toBe(0);
+    expect(readFileSync(join(sharded, 'results.jsonl'), 'utf8')).toBe(readFileSync(join(dir, 'out', 'results.jsonl'), 'utf8'));
+    expect(readFileSync(join(sharded, 'summary.json'), 'utf8')).toBe(readFileSync(join(dir, 'out', 'summary.json'), 'utf8'));
+    expect(existsSync(join(sharded, 'report.html'))).toBe(true);
+    // A missing shard is refused.
+    const lone = join(dir, 'lone');
+    expect(runCli([...args, '--out', lone, '--shard', '0/3', '--steps', '1']).code).toBe(0);
+    const bad = runCli(['images', 'merge', lone]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/shards 1, 2 of 3 are missing/);
+  });
+
   it('redraws the report from a results file with hierdiff report', () => {
     const to = join(dir, 'redrawn');
     const r = runCli(['report', join(dir, 'out', 'results.jsonl'), '--out', to]);

@@ -6,19 +6,21 @@ export interface Progress {
   stop(): void;
 }
 
-export function startProgress(label: string, total: number, unit = 'samples'): Progress {
+/** `extra`: more format text after the rate, with payload tokens passed to update (e.g. `{images} images/s`). */
+export function startProgress(label: string, total: number, unit = 'samples', extra = ''): Progress {
   if (!process.stderr.isTTY) return { update: () => {}, stop: () => {} };
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
-      format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {rate} ${unit}/s | ETA {eta_formatted}`,
+      format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {rate} ${unit}/s${extra ? ` | ${extra}` : ''} | ETA {eta_formatted}`,
       hideCursor: true,
       etaBuffer: 50,
     },
     cliProgress.Presets.shades_classic,
   );
   const start = Date.now();
-  bar.start(total, 0, { rate: '0' });
+  const extraTokens = Object.fromEntries([...extra.matchAll(/\{(\w+)\}/g)].map((m) => [m[1], '-']));
+  bar.start(total, 0, { rate: '0', ...extraTokens });
   return {
     update(done, payload) {
       const seconds = (Date.now() - start) / 1000;

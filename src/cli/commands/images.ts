@@ -7,6 +7,7 @@ import { createImageDiffusion, imageDiffusionToJson } from '../../images/diffusi
 import { parseSampler, VARIANCE_MODES, type VarianceMode } from '../../images/diffusion/sampler.ts';
 import type { ClassifierPreset } from '../../images/io/preprocess.ts';
 import { DEVICES } from '../../images/models/session.ts';
+import { mergeImagesShards, resultsFileName, type ImagesHeader, type UnitLine } from '../../images/experiment/resultsFile.ts';
 import { runImagesExperiment } from '../../images/experiment/run.ts';
 import { openImagesExperiment, type ImagesExperimentInput } from '../../images/experiment/setup.ts';
 import { computeClassifierStats, validateClassifierStats } from '../../images/experiment/stats.ts';
@@ -112,28 +113,42 @@ export function registerImages(program: Command, argv: readonly string[]): Comma
         onProgress: (p) => {
           if (!bar) {
             statsBar?.stop();
-            bar = startProgress('images forward-backward', p.stepsTotal, 'steps');
+            bar = startProgress('images forward-backward', p.stepsTotal, 'steps', '{images} images/s | {units} units');
           }
-          bar.update(p.stepsDone, { units: `${p.unitsDone}/${p.unitsTotal}` });
+          bar.update(p.stepsDone, { units: `${p.unitsDone}/${p.unitsTotal}`, images: p.imagesPerSecond.toFixed(1) });
         },
       });
       (bar as ReturnType<typeof startProgress> | null)?.stop();
       const share = result.seconds > 0 ? (100 * result.modelSeconds) / result.seconds : 0;
       process.stderr.write(`images forward-backward: ${result.units.length} units (${result.resumed} resumed) in ${result.seconds.toFixed(1)}s, ${share.toFixed(0)}% inside the model -> ${result.path}\n`);
-      if (!shard) {
-        const summary: ImagesSummary = { format: 'hierdiff.images-summary/1', run: result.header.run, config: exp.config, rows: summariseImages(exp.config, result.units) };
-        writeFileAtomic(join(o.out, 'summary.json'), toJsonText(summary));
-        printSummary(summary);
-        if (o.report !== false) {
-          const written = await writeImagesReport(result.path, { outDir: o.out });
-          process.stderr.write(`images report: ${written.length} files -> ${join(o.out, 'report.html')}\n`);
-        }
-      }
+      if (shard) process.stderr.write(`images forward-backward: shard ${shard.index}/${shard.count} done; when every shard is, run: hierdiff images merge ${o.out}\n`);
+      else await finishRun(o.out, result.header, result.units, o.report !== false);
     } finally {
       await exp.release();
     }
   });
+  images
+    .command('merge')
+    .description('merge the shard files of a sharded forward-backward run into OUT/results.jsonl, then write summary.json and the report')
+    .argument('<out>', 'the output folder the shards wrote to')
+    .option('--no-report', 'skip the figures and report.html')
+    .action(async (out: string, o: { report?: boolean }) => {
+      const merged = mergeImagesShards(out, (path, text) => writeFileAtomic(path, text));
+      process.stderr.write(`images merge: ${merged.shards} shards, ${merged.units.length} units -> ${merged.path}\n`);
+      await finishRun(out, merged.header, merged.units, o.report !== false);
+    });
   return images;
+}
+
+/** summary.json, the printed table and (unless skipped) the report of a finished run. */
+async function finishRun(out: string, header: ImagesHeader, units: UnitLine[], report: boolean): Promise<void> {
+  const summary: ImagesSummary = { format: 'hierdiff.images-summary/1', run: header.run, config: header.config, rows: summariseImages(header.config, units) };
+  writeFileAtomic(join(out, 'summary.json'), toJsonText(summary));
+  printSummary(summary);
+  if (report) {
+    const written = await writeImagesReport(join(out, resultsFileName(null)), { outDir: out });
+    process.stderr.write(`images report: ${written.length} files -> ${join(out, 'report.html')}\n`);
+  }
 }
 
 interface ExperimentOptionValues {
@@ -234,14 +249,15 @@ function experimentInput(o: ExperimentOptionValues): ImagesExperimentInput {
 
 /**
  * The command recorded in results: without the options that say how or where to run, not what
- * (--out, --resume, --overwrite, --no-report), so a resumed or moved run writes the same bytes.
+ * (--out, --shard, --resume, --overwrite, --no-report), so a resumed, moved or sharded run writes
+ * the same bytes.
  */
 function resultsArgv(argv: readonly string[]): string[] {
   const kept: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--out') i++;
-    else if (!a.startsWith('--out=') && a !== '--resume' && a !== '--overwrite' && a !== '--no-report') kept.push(a);
+    if (a === '--out' || a === '--shard') i++;
+    else if (!a.startsWith('--out=') && !a.startsWith('--shard=') && a !== '--resume' && a !== '--overwrite' && a !== '--no-report') kept.push(a);
   }
   return kept;
 }

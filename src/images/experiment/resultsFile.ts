@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ParamError } from '../../core/errors.ts';
 import type { SamplerSpec, VarianceMode } from '../diffusion/sampler.ts';
 import type { ClassifierPreset } from '../io/preprocess.ts';
@@ -193,4 +194,40 @@ export function readImagesResults(path: string, options: { partial?: boolean } =
     if (missing > 0) bad(path, `${missing} of ${scan.expected.length} units missing (run again with --resume to finish it)`);
   }
   return { header: scan.header, units: scan.expected.filter((u) => scan.units.has(u)).map((u) => scan.units.get(u)!.line), missing };
+}
+
+/**
+ * Merges the shard files of one run in `outDir` (`results.shard-i-of-N.jsonl`, every i of one N,
+ * each finished) into `results.jsonl`: the header of the whole run and every unit line in unit
+ * order. Returns the merged results; writes nothing unless every check passes.
+ */
+export function mergeImagesShards(outDir: string, write: (path: string, text: string) => void): ImagesResults & { path: string; shards: number } {
+  let names: string[];
+  try {
+    names = readdirSync(outDir).filter((n) => /^results\.shard-\d+-of-\d+\.jsonl$/.test(n));
+  } catch (e) {
+    throw new ParamError('out', `invalid folder ${outDir} (cannot read: ${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (names.length === 0) throw new ParamError('out', `invalid folder ${outDir} (no results.shard-i-of-N.jsonl files in it)`);
+  const scans = names.map((n) => ({ name: n, scan: scanImagesFile(join(outDir, n)) }));
+  const first = scans[0].scan.header;
+  const count = first.shard?.count ?? 0;
+  const seen = new Set<number>();
+  const lines = new Map<number, string>();
+  for (const { name, scan } of scans) {
+    const h = scan.header;
+    if (!h.shard || h.shard.count !== count) throw new ParamError('out', `invalid shard file ${name} (it is not one of ${count} shards)`);
+    if (JSON.stringify(h.config) !== JSON.stringify(first.config) || h.run.version !== first.run.version) throw new ParamError('out', `invalid shard file ${name} (another run: its models, images, options or version differ from ${scans[0].name})`);
+    const missing = scan.expected.filter((u) => !scan.units.has(u)).length;
+    if (missing > 0 || scan.halfWrittenLast) throw new ParamError('out', `invalid shard file ${name} (unfinished: ${missing} units missing; run it again with --resume)`);
+    seen.add(h.shard.index);
+    for (const [u, v] of scan.units) lines.set(u, v.text);
+  }
+  const absent = Array.from({ length: count }, (_, i) => i).filter((i) => !seen.has(i));
+  if (absent.length) throw new ParamError('out', `invalid folder ${outDir} (shards ${absent.join(', ')} of ${count} are missing)`);
+  const header: ImagesHeader = { ...first, shard: null, units: unitCount(first.config) };
+  const order = [...lines.keys()].sort((a, b) => a - b);
+  const path = join(outDir, resultsFileName(null));
+  write(path, `${JSON.stringify(header)}\n${order.map((u) => `${lines.get(u)!}\n`).join('')}`);
+  return { path, header, units: order.map((u) => JSON.parse(lines.get(u)!) as UnitLine), missing: 0, shards: count };
 }
