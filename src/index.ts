@@ -59,3 +59,18 @@ export { runSweep, readSweepFile, mergeSweepFiles, validateSweepConfig, type Swe
 export { reportFigures, type FigureEntry } from './report/figureSet.ts';
 export { renderSvg, svgToPng } from './report/render.ts';
 export { reportHtml } from './report/html.ts';
+
+export { createImageDiffusion, imageDiffusionToJson, originalBetas, type ImageDiffusion } from './images/diffusion/imageDiffusion.ts';
+export { spaceTimesteps } from './images/diffusion/spacing.ts';
+export { qSample, reverseStep, parseSampler, resolveVarianceMode, type SamplerSpec, type VarianceMode } from './images/diffusion/sampler.ts';
+export { OnnxGraphBuilder } from './images/onnx/graphBuilder.ts';
+export { OnnxDenoiser, type DenoiserOptions } from './images/models/denoiser.ts';
+export { OnnxClassifier, top1, type ClassifierOptions } from './images/models/classifier.ts';
+export { listImages, type ImageEntry } from './images/io/listImages.ts';
+export { loadForDiffusion, toUint8, classifierInput, type ClassifierPreset } from './images/io/preprocess.ts';
+export { openImagesExperiment, type ImagesExperiment, type ImagesExperimentInput } from './images/experiment/setup.ts';
+export { runImagesExperiment, type ImagesProgress, type RunImagesOptions, type RunImagesResult } from './images/experiment/run.ts';
+export { computeClassifierStats } from './images/experiment/stats.ts';
+export { summariseImages, type ImagesSummaryRow } from './images/experiment/summary.ts';
+export { readImagesResults, mergeImagesShards, type ImagesRunConfig, type UnitLine } from './images/experiment/resultsFile.ts';
+export { writeImagesReport } from './report/imagesReport.ts';

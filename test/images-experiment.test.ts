@@ -123,6 +123,12 @@ describe('hierdiff images forward-backward, end to end', () => {
     const again = join(dir, 'again');
     expect(runCli([...args, '--out', again, '--no-report']).code).toBe(0);
     expect(readFileSync(join(again, 'results.jsonl'))).toEqual(readFileSync(join(out, 'results.jsonl')));
+    // Other batch sizes: the header records them, the unit lines are the same (streams per image, step and trajectory).
+    const batched = join(dir, 'batched');
+    const withBatch = args.map((a, i) => (args[i - 1] === '--batch-size' ? '8' : a));
+    expect(runCli([...withBatch, '--classifier-batch-size', '5', '--out', batched, '--no-report']).code).toBe(0);
+    const unitsOf = (p: string) => readFileSync(p, 'utf8').split('\n').slice(1).join('\n');
+    expect(unitsOf(join(batched, 'results.jsonl'))).toBe(unitsOf(join(out, 'results.jsonl')));
   });
 
   it('resumes a cut run to the same bytes, and refuses to overwrite without --resume or --overwrite', () => {
