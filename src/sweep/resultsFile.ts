@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { readJsonLines } from '../core/jsonLines.ts';
 import { ParamError } from '../core/errors.ts';
 import type { CellStats } from '../experiment/cell.ts';
 import { validateSweepConfig, configDifference, type SweepConfig } from './config.ts';
@@ -128,37 +129,13 @@ function checkStats(path: string, lineNo: number, stats: CellStats, cell: SweepC
  * reported, not parsed. Throws a ParamError (param `results`) naming the file and line.
  */
 export function scanSweepFile(path: string): ScannedFile {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new ParamError('results', `invalid results file ${path} (cannot read: ${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  const firstEnd = text.indexOf('\n');
-  if (firstEnd < 0) bad(path, 'no complete header line');
-  const headerText = text.slice(0, firstEnd);
+  const { headerText, lines, completeBytes, halfWrittenLast } = readJsonLines(path, 'results file');
   const header = parseHeader(path, headerText);
   const expected = shardCells(sweepCells(header.config), header.shard);
   const byKey = new Map(expected.map((c) => [c.key, c]));
   const found = new Map<string, { stats: CellStats; text: string; line: number }>();
-  let pos = firstEnd + 1;
-  let lineNo = 1;
-  let completeBytes = Buffer.byteLength(text.slice(0, pos));
-  let halfWrittenLast = false;
-  while (pos < text.length) {
-    lineNo++;
-    const end = text.indexOf('\n', pos);
-    if (end < 0) {
-      halfWrittenLast = true;
-      break;
-    }
-    const lineText = text.slice(pos, end);
-    let parsed: SweepCellLine;
-    try {
-      parsed = JSON.parse(lineText) as SweepCellLine;
-    } catch {
-      bad(path, `line ${lineNo} is not JSON`);
-    }
+  for (const { line: lineNo, text: lineText, value } of lines) {
+    const parsed = value as SweepCellLine;
     if (typeof parsed !== 'object' || parsed === null || parsed.type !== 'cell' || typeof parsed.key !== 'string') bad(path, `line ${lineNo} is not a cell line`);
     const cell = byKey.get(parsed.key);
     if (!cell) bad(path, `line ${lineNo}: cell ${parsed.key} is not part of this ${header.shard ? `shard (${header.shard.index}/${header.shard.count})` : 'sweep'}`);
@@ -166,8 +143,6 @@ export function scanSweepFile(path: string): ScannedFile {
     if (seen) bad(path, `cell ${parsed.key} appears twice (lines ${seen.line} and ${lineNo})`);
     checkStats(path, lineNo, parsed.stats, cell, header.config);
     found.set(parsed.key, { stats: parsed.stats, text: lineText, line: lineNo });
-    pos = end + 1;
-    completeBytes += Buffer.byteLength(lineText) + 1;
   }
   return { header, headerText, expected, found, completeBytes, halfWrittenLast };
 }

@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { readJsonLines } from '../../core/jsonLines.ts';
 import { join } from 'node:path';
 import { ParamError } from '../../core/errors.ts';
 import type { SamplerSpec, VarianceMode } from '../diffusion/sampler.ts';
@@ -135,46 +136,22 @@ export function isImagesResults(firstLine: string): boolean {
 
 /** Reads and checks a results file line by line; a last line without newline (a cut write) is reported, not parsed. */
 export function scanImagesFile(path: string): ScannedImagesFile {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new ParamError('results', `invalid image results file ${path} (cannot read: ${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  const firstEnd = text.indexOf('\n');
-  if (firstEnd < 0) bad(path, 'no complete header line');
-  const headerText = text.slice(0, firstEnd);
+  const { headerText, lines, halfWrittenLast } = readJsonLines(path, 'image results file');
   let header: ImagesHeader;
   try {
     header = JSON.parse(headerText) as ImagesHeader;
   } catch {
     bad(path, 'line 1 is not JSON');
   }
-  if (header.type !== 'header' || header.format !== IMAGES_FORMAT) bad(path, `line 1 is not a ${IMAGES_FORMAT} header`);
+  if (header?.type !== 'header' || header.format !== IMAGES_FORMAT) bad(path, `line 1 is not a ${IMAGES_FORMAT} header`);
   const expected = unitsOfShard(header.config, header.shard);
   const allowed = new Set(expected);
   const units = new Map<number, { line: UnitLine; text: string }>();
-  let pos = firstEnd + 1;
-  let lineNo = 1;
-  let halfWrittenLast = false;
-  while (pos < text.length) {
-    lineNo++;
-    const end = text.indexOf('\n', pos);
-    if (end < 0) {
-      halfWrittenLast = true;
-      break;
-    }
-    const lineText = text.slice(pos, end);
-    let line: UnitLine;
-    try {
-      line = JSON.parse(lineText) as UnitLine;
-    } catch {
-      bad(path, `line ${lineNo} is not JSON`);
-    }
-    if (line.type !== 'unit' || !allowed.has(line.unit)) bad(path, `line ${lineNo} is not a unit of this ${header.shard ? 'shard' : 'run'}`);
+  for (const { line: lineNo, text, value } of lines) {
+    const line = value as UnitLine;
+    if (typeof line !== 'object' || line === null || line.type !== 'unit' || !allowed.has(line.unit)) bad(path, `line ${lineNo} is not a unit of this ${header.shard ? 'shard' : 'run'}`);
     if (units.has(line.unit)) bad(path, `unit ${line.key} appears twice`);
-    units.set(line.unit, { line, text: lineText });
-    pos = end + 1;
+    units.set(line.unit, { line, text });
   }
   return { header, headerText, units, expected, halfWrittenLast };
 }
