@@ -182,11 +182,16 @@ describe('hierdiff images forward-backward, end to end', () => {
     writeFileSync(notOnnx, 'hello');
     const empty = join(dir, 'empty');
     mkdirSync(empty, { recursive: true });
+    const corrupt = join(dir, 'corrupt');
+    mkdirSync(join(corrupt, '0'), { recursive: true });
+    writeFileSync(join(corrupt, '0', 'a.png'), readFileSync(join(dir, 'images', '0', 'img000.png')));
+    writeFileSync(join(corrupt, '0', 'b.png'), 'not a png');
     const cases: [string[], RegExp][] = [
       [['--model', notOnnx], /not an ONNX model/],
       [['--output-name', 'eps'], /--output-name "eps"/],
       [['--images', empty], /no \.png, \.jpg, \.jpeg files/],
       [['--images', join(dir, 'missing')], /not found/],
+      [['--images', corrupt], /b\.png" \(cannot decode/],
       [['--steps', '0,5'], /--steps/],
       [['--steps', '5'], /steps/],
       [['--layers', 'stage9'], /stage9/],

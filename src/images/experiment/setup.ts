@@ -4,7 +4,7 @@ import { checkInt, ParamError, resolveVariant } from '../../core/errors.ts';
 import { createImageDiffusion, type ImageDiffusion } from '../diffusion/imageDiffusion.ts';
 import { resolveVarianceMode, VARIANCE_MODES, type SamplerSpec, type VarianceMode } from '../diffusion/sampler.ts';
 import { listImages, type ImageEntry } from '../io/listImages.ts';
-import { classifierInput, loadForDiffusion, toUint8, type ClassifierPreset } from '../io/preprocess.ts';
+import { checkDecodable, classifierInput, loadForDiffusion, toUint8, type ClassifierPreset } from '../io/preprocess.ts';
 import { OnnxClassifier } from '../models/classifier.ts';
 import { OnnxDenoiser } from '../models/denoiser.ts';
 import { tensorDims, type Device } from '../models/session.ts';
@@ -99,6 +99,7 @@ export async function openImagesExperiment(input: ImagesExperimentInput): Promis
   if (new Set(steps).size !== steps.length) throw new ParamError('steps', `invalid --steps ${steps.join(',')} (values must be distinct)`);
   steps.sort((a, b) => a - b);
   const entries = listImages(input.images, { perClass: input.perClass, classIndexFile: input.classIndexFile });
+  await checkDecodable(entries.map((e) => e.path));
   if (input.imageSize !== undefined) checkInt('image-size', input.imageSize, 1, 8192);
 
   const denoiserOptions = { inputName: input.inputName, timestepName: input.timestepName, outputName: input.outputName, batchSize, device };

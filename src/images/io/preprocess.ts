@@ -247,3 +247,23 @@ export async function classifierInput(
   raw = crop(raw, pyRound((raw.width - size) / 2), pyRound((raw.height - size) / 2), size, size);
   return toCHW(raw, 255, IMAGENET_MEAN, IMAGENET_STD);
 }
+
+/**
+ * Reads the header of every image (16 at a time), so that a file that is not an image stops a run
+ * before anything is written. Throws ParamError (param `images`) naming the first bad file.
+ */
+export async function checkDecodable(paths: readonly string[]): Promise<void> {
+  for (let i = 0; i < paths.length; i += 16) {
+    await Promise.all(
+      paths.slice(i, i + 16).map(async (path) => {
+        try {
+          const meta = await sharp(path).metadata();
+          if (!meta.width || !meta.height) throw new Error('no size');
+        } catch (e) {
+          const reason = ((e as Error).message ?? String(e)).split('\n')[0].slice(0, 120);
+          throw new ParamError('images', `invalid image "${path}" (cannot decode: ${reason})`);
+        }
+      }),
+    );
+  }
+}
