@@ -66,6 +66,7 @@ export class OnnxGraphBuilder {
   private readonly outputs: ValueInfoProto[] = [];
   private readonly initializers: TensorProto[] = [];
   private readonly nodes: NodeProto[] = [];
+  private readonly metadataProps: { key: string; value: string }[] = [];
   private readonly opset: number;
 
   constructor(
@@ -112,12 +113,19 @@ export class OnnxGraphBuilder {
     return this;
   }
 
+  /** Adds a model-level metadata_props entry (key → value), e.g. the configuration a graph was built from. */
+  metadata(key: string, value: string): this {
+    this.metadataProps.push({ key, value });
+    return this;
+  }
+
   /** Serialises the model (IR version 8, producer 'hierdiff') to ONNX protobuf bytes. */
   toBytes(): Uint8Array {
     const model = create(ModelProtoSchema, {
       irVersion: 8n,
       producerName: 'hierdiff',
       opsetImport: [{ domain: '', version: BigInt(this.opset) }],
+      metadataProps: this.metadataProps,
       graph: create(GraphProtoSchema, {
         name: this.graphName,
         node: this.nodes,
