@@ -116,7 +116,10 @@ export function timeEmbeddingConstants(vocab: number): { mu: number; sigma: numb
   return { mu: m1, sigma: Math.sqrt(m2 - m1 * m1) };
 }
 
-/** τ = ⌊(t/T)·1000⌋ clamped to 0 … 1000: the embedding's index for a time fraction. */
+/**
+ * τ = ⌊(t/T)·1000⌋ clamped to 0 … 1000: the embedding's index for a time fraction, computed in
+ * float32 as PyTorch, tfjs and ONNX do (in float64, t/T = i/200 lands just below 5i and gives 5i − 1).
+ */
 export function embeddingIndex(tOverT: number): number {
-  return Math.min(1000, Math.max(0, Math.floor(tOverT * 1000)));
+  return Math.min(1000, Math.max(0, Math.floor(Math.fround(Math.fround(tOverT) * 1000))));
 }
