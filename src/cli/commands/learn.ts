@@ -1,16 +1,23 @@
 import type { Command } from 'commander';
+import { join } from 'node:path';
 import { ParamError, resolveVariant } from '../../core/errors.ts';
 import type { Grammar } from '../../grammar/grammar.ts';
+import { pMax } from '../../grammar/count.ts';
 import { leafCount } from '../../grammar/params.ts';
-import { grammarFromJson } from '../../grammar/serialize.ts';
-import { LEARN_PROCESSES, type LearnProcess } from '../../learn/bpUnet.ts';
+import { resolveRuleRng, sampleRules } from '../../grammar/sampleRules.ts';
+import { grammarFromJson, grammarToJson } from '../../grammar/serialize.ts';
+import { LEARN_PROCESSES, type BpUnetConfig, type LearnProcess } from '../../learn/bpUnet.ts';
+import { publishedDataset } from '../../learn/data.ts';
+import { bpUnetToOnnx } from '../../learn/onnxExport.ts';
+import { lossOn, train } from '../../learn/tf/train.ts';
+import { startProgress } from '../progress.ts';
 import { evaluateModel } from '../../learn/evaluateModel.ts';
 import { OnnxRhmDenoiser } from '../../learn/onnxDenoiser.ts';
 import { discreteSchedule, type DiscreteSchedule } from '../../learn/schedule.ts';
 import { DEVICES } from '../../images/models/session.ts';
 import { readJsonFile, toJsonText, writeFileAtomic } from '../files.ts';
 import { parseInteger, parseIntegerList, parseNumber } from '../parse.ts';
-import { runInfo } from '../runInfo.ts';
+import { runInfo, type RunInfo } from '../runInfo.ts';
 
 /** Format tag of the data file `hierdiff train` writes beside its model. */
 export const TRAIN_DATA_FORMAT = 'hierdiff.train-data/1';
@@ -122,5 +129,156 @@ export function registerEvaluate(program: Command, argv: readonly string[]): voi
       } finally {
         await model.release();
       }
+    });
+}
+
+interface TrainOptionValues {
+  vocab: string;
+  classes?: string;
+  synonyms: string;
+  tuple: string;
+  depth: string;
+  seed: string;
+  rng: string;
+  grammar?: string;
+  trainSize: string;
+  testSize: string;
+  dataSeed: string;
+  width: string;
+  steps: string;
+  batch: string;
+  lr: string;
+  process: string;
+  modelSeed: string;
+  diffusionSteps: string;
+  betaStart: string;
+  betaEnd: string;
+  checkpointEvery: string;
+  resume?: boolean;
+  backend: string;
+  out: string;
+}
+
+/** What `hierdiff train` records in DIR/train.json. */
+export interface TrainLog {
+  format: 'hierdiff.train-log/1';
+  run: RunInfo;
+  config: BpUnetConfig;
+  grammar: string;
+  train: { size: number; testSize: number; dataSeed: number; steps: number; batch: number; lr: number; modelSeed: number; schedule: { steps: number; betaStart: number; betaEnd: number } };
+  /** Wall seconds of this call's training (a resumed call counts only its own steps), and its rate. */
+  seconds: number;
+  stepsPerSecond: number;
+  resumedFrom: number;
+  /** Training loss averaged over blocks of `lossEvery` steps. */
+  lossEvery: number;
+  losses: number[];
+  /** Loss per time window on the training and test sets (docs/science.md §7 loss). */
+  windows: { from: number; to: number; train: number; test: number | null }[];
+}
+
+/** Block means of a loss curve (at most ~200 points). */
+function thinLosses(losses: readonly number[]): { every: number; values: number[] } {
+  const every = Math.max(1, Math.ceil(losses.length / 200));
+  const values: number[] = [];
+  for (let i = 0; i < losses.length; i += every) {
+    const block = losses.slice(i, i + every);
+    values.push(block.reduce((a, b) => a + b, 0) / block.length);
+  }
+  return { every, values };
+}
+
+/** `hierdiff train`: the companion U-Net trained on RHM data in TypeScript (tfjs-wasm), exported to ONNX. */
+export function registerTrain(program: Command, argv: readonly string[]): void {
+  addScheduleOptions(
+    program
+      .command('train')
+      .description('train the companion hierarchical U-Net (docs/science.md §7) on P data of an RHM grammar; writes DIR/model.onnx, checkpoints, grammar, data and a log (docs/learning.md)')
+      .option('--vocab <v>', 'symbols per level, v', '8')
+      .option('--classes <nc>', 'root classes, n_c (default: v)')
+      .option('--synonyms <m>', 'rules per symbol, m', '3')
+      .option('--tuple <s>', 'children per node, s', '2')
+      .option('--depth <L>', 'depth L', '3')
+      .option('--seed <n>', 'seed of the grammar', '42')
+      .option('--rng <own|python>', 'rule generator (python: the published code\'s grammar)', 'python')
+      .option('--grammar <file>', 'use a saved grammar JSON instead of drawing one')
+      .option('--train-size <P>', 'training data, drawn as the published code does', '1024')
+      .option('--test-size <n>', 'test data (at most P_max − P)', '1024')
+      .option('--data-seed <n>', 'seed of CPython\'s random.sample over range(P_max)', '0')
+      .option('--width <W>', 'channels of the U-Net (published: 1024)', '256')
+      .option('--steps <n>', 'optimisation steps', '2000')
+      .option('--batch <n>', 'batch size', '64')
+      .option('--lr <x>', 'Adam learning rate', '0.0001')
+      .option('--process <name>', 'uniform (D3PM) or mask (absorbing)', 'uniform')
+      .option('--model-seed <n>', 'seed of the initialisation, batches and noise', '2')
+      .option('--checkpoint-every <n>', 'steps between checkpoints', '500'),
+  )
+    .option('--resume', 'continue from DIR/checkpoint.bin (same settings)')
+    .option('--backend <name>', 'tfjs backend: wasm (SIMD) or cpu (slow, for comparison)', 'wasm')
+    .requiredOption('--out <dir>', 'output folder')
+    .action(async (o: TrainOptionValues) => {
+      const g = o.grammar !== undefined
+        ? grammarFromJson(readJsonFile('grammar', o.grammar))
+        : sampleRules({ vocab: parseInteger('vocab', o.vocab, 2, 4096), classes: o.classes === undefined ? undefined : parseInteger('classes', o.classes, 1), synonyms: parseInteger('synonyms', o.synonyms, 1), tuple: parseInteger('tuple', o.tuple, 2, 64), depth: parseInteger('depth', o.depth, 1, 20) }, parseInteger('seed', o.seed, 0), resolveRuleRng(o.rng));
+      const schedule = scheduleFromOptions(o);
+      const size = parseInteger('train-size', o.trainSize, 1, 1e8);
+      const total = pMax(g);
+      if (BigInt(size) > total) throw new ParamError('train-size', `invalid --train-size ${size} (the grammar has only P_max = ${total} data)`);
+      const testSize = Math.min(parseInteger('test-size', o.testSize, 0, 1e8), Number(total - BigInt(size)));
+      const dataSeed = parseInteger('data-seed', o.dataSeed, 0);
+      const config: BpUnetConfig = { vocab: g.vocab, tuple: g.tuple, depth: g.depth, width: parseInteger('width', o.width, 1, 8192), process: resolveVariant('process', o.process, LEARN_PROCESSES) };
+      const steps = parseInteger('steps', o.steps, 1, 1e9);
+      const batch = parseInteger('batch', o.batch, 1, 1 << 20);
+      const lr = parseNumber('lr', o.lr, 0, 10);
+      const modelSeed = parseInteger('model-seed', o.modelSeed, 0);
+      const checkpointEvery = parseInteger('checkpoint-every', o.checkpointEvery, 1, 1e9);
+      const backend = resolveVariant('backend', o.backend, ['wasm', 'cpu'] as const);
+      const data = publishedDataset(g, dataSeed, size, testSize);
+      const d = leafCount(g);
+      const rows = (tokens: Int32Array) => Array.from({ length: tokens.length / d }, (_, n) => Array.from(tokens.subarray(n * d, (n + 1) * d)));
+      writeFileAtomic(join(o.out, 'grammar.json'), toJsonText(grammarToJson(g, o.grammar === undefined ? { seed: Number(o.seed), rng: o.rng } : undefined)));
+      const dataFile: TrainDataFile = { format: TRAIN_DATA_FORMAT, dataSeed, trainIndices: data.trainIndices, testIndices: data.testIndices, train: rows(data.train), test: rows(data.test) };
+      writeFileAtomic(join(o.out, 'data.json'), `${JSON.stringify(dataFile)}\n`);
+      const bar = startProgress('train', steps, 'steps', 'loss {loss}');
+      const started = Date.now();
+      let rate = 0;
+      const result = await train({
+        config,
+        data: data.train,
+        steps,
+        batch,
+        lr,
+        seed: modelSeed,
+        schedule,
+        checkpointDir: o.out,
+        checkpointEvery,
+        resume: o.resume ?? false,
+        backend,
+        onProgress: (p) => {
+          rate = p.stepsPerSecond;
+          bar.update(p.step, { loss: p.loss.toFixed(4) });
+        },
+      });
+      bar.stop();
+      const seconds = (Date.now() - started) / 1000;
+      writeFileAtomic(join(o.out, 'model.onnx'), bpUnetToOnnx(result.params, config));
+      const windows = await lossOn(result.params, config, data.train, schedule, { seed: 1, backend });
+      const testWindows = data.test.length ? await lossOn(result.params, config, data.test, schedule, { seed: 1, backend }) : null;
+      const thin = thinLosses(result.losses);
+      const log: TrainLog = {
+        format: 'hierdiff.train-log/1',
+        run: runInfo(argv),
+        config,
+        grammar: 'grammar.json',
+        train: { size, testSize, dataSeed, steps, batch, lr, modelSeed, schedule: { steps: schedule.steps, betaStart: schedule.betaStart, betaEnd: schedule.betaEnd } },
+        seconds,
+        stepsPerSecond: rate,
+        resumedFrom: result.resumedFrom,
+        lossEvery: thin.every,
+        losses: thin.values,
+        windows: windows.map((w, i) => ({ from: w.from, to: w.to, train: w.loss, test: testWindows ? testWindows[i].loss : null })),
+      };
+      writeFileAtomic(join(o.out, 'train.json'), toJsonText(log));
+      process.stderr.write(`train: ${steps - result.resumedFrom} steps in ${seconds.toFixed(1)}s (${rate.toFixed(1)} steps/s), final loss ${thin.values[thin.values.length - 1].toFixed(4)} -> ${join(o.out, 'model.onnx')}\n`);
     });
 }
