@@ -11,7 +11,7 @@ import { registerMerge } from './commands/merge.ts';
 import { registerReproduce } from './commands/reproduce.ts';
 import { registerReport } from './commands/report.ts';
 import { registerImages } from './commands/images.ts';
-import { registerEvaluate, registerTrain } from './commands/learn.ts';
+import { registerEvaluate, registerLearnStudy, registerTrain } from './commands/learn.ts';
 
 /** Exit codes: 0 success, 1 unexpected failure, 2 bad input. */
 export const EXIT_BAD_INPUT = 2;
@@ -35,6 +35,7 @@ export function buildProgram(argv: readonly string[]): Command {
   registerImages(program, argv);
   registerTrain(program, argv);
   registerEvaluate(program, argv);
+  registerLearnStudy(program, argv);
   // Commander's own argument errors (unknown option, missing value) are bad input too.
   const override = (cmds: readonly Command[]): void => {
     for (const cmd of cmds) {

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ParamError, resolveVariant } from '../../core/errors.ts';
 import type { Grammar } from '../../grammar/grammar.ts';
@@ -11,13 +12,16 @@ import { publishedDataset } from '../../learn/data.ts';
 import { bpUnetToOnnx } from '../../learn/onnxExport.ts';
 import { lossOn, train } from '../../learn/tf/train.ts';
 import { startProgress } from '../progress.ts';
-import { evaluateModel } from '../../learn/evaluateModel.ts';
+import { evaluateModel, type ModelEvaluation } from '../../learn/evaluateModel.ts';
+import { learnedClassKeptFigure, validityVsDataFigure, type StudyPoint } from '../../report/figures/learning.ts';
+import { reportHtml, type PageFigure } from '../../report/html.ts';
+import { renderSvg, svgToPng } from '../../report/render.ts';
 import { OnnxRhmDenoiser } from '../../learn/onnxDenoiser.ts';
 import { discreteSchedule, type DiscreteSchedule } from '../../learn/schedule.ts';
 import { DEVICES } from '../../images/models/session.ts';
 import { readJsonFile, toJsonText, writeFileAtomic } from '../files.ts';
 import { parseInteger, parseIntegerList, parseNumber } from '../parse.ts';
-import { runInfo, type RunInfo } from '../runInfo.ts';
+import { runInfo, VERSION, type RunInfo } from '../runInfo.ts';
 
 /** Format tag of the data file `hierdiff train` writes beside its model. */
 export const TRAIN_DATA_FORMAT = 'hierdiff.train-data/1';
@@ -188,12 +192,10 @@ function thinLosses(losses: readonly number[]): { every: number; values: number[
   return { every, values };
 }
 
-/** `hierdiff train`: the companion U-Net trained on RHM data in TypeScript (tfjs-wasm), exported to ONNX. */
-export function registerTrain(program: Command, argv: readonly string[]): void {
-  addScheduleOptions(
-    program
-      .command('train')
-      .description('train the companion hierarchical U-Net (docs/science.md §7) on P data of an RHM grammar; writes DIR/model.onnx, checkpoints, grammar, data and a log (docs/learning.md)')
+/** The options of `hierdiff train` (and of `hierdiff learn-study`, which trains at several sizes). */
+function addTrainOptions(cmd: Command): Command {
+  return addScheduleOptions(
+    cmd
       .option('--vocab <v>', 'symbols per level, v', '8')
       .option('--classes <nc>', 'root classes, n_c (default: v)')
       .option('--synonyms <m>', 'rules per symbol, m', '3')
@@ -213,72 +215,200 @@ export function registerTrain(program: Command, argv: readonly string[]): void {
       .option('--model-seed <n>', 'seed of the initialisation, batches and noise', '2')
       .option('--checkpoint-every <n>', 'steps between checkpoints', '500'),
   )
-    .option('--resume', 'continue from DIR/checkpoint.bin (same settings)')
-    .option('--backend <name>', 'tfjs backend: wasm (SIMD) or cpu (slow, for comparison)', 'wasm')
+    .option('--resume', 'continue from the checkpoint in the output folder (same settings)')
+    .option('--backend <name>', 'tfjs backend: wasm (SIMD) or cpu (slow, for comparison)', 'wasm');
+}
+
+/** The grammar the training options name: a saved one, or drawn (default: the published example). */
+function trainGrammar(o: TrainOptionValues): Grammar {
+  return o.grammar !== undefined
+    ? grammarFromJson(readJsonFile('grammar', o.grammar))
+    : sampleRules({ vocab: parseInteger('vocab', o.vocab, 2, 4096), classes: o.classes === undefined ? undefined : parseInteger('classes', o.classes, 1), synonyms: parseInteger('synonyms', o.synonyms, 1), tuple: parseInteger('tuple', o.tuple, 2, 64), depth: parseInteger('depth', o.depth, 1, 20) }, parseInteger('seed', o.seed, 0), resolveRuleRng(o.rng));
+}
+
+/** One training run into `o.out`: grammar.json, data.json, checkpoints, model.onnx and train.json (returned). */
+async function runTraining(o: TrainOptionValues, argv: readonly string[], label = 'train'): Promise<TrainLog> {
+  const g = trainGrammar(o);
+  const schedule = scheduleFromOptions(o);
+  const size = parseInteger('train-size', o.trainSize, 1, 1e8);
+  const total = pMax(g);
+  if (BigInt(size) > total) throw new ParamError('train-size', `invalid --train-size ${size} (the grammar has only P_max = ${total} data)`);
+  const testSize = Math.min(parseInteger('test-size', o.testSize, 0, 1e8), Number(total - BigInt(size)));
+  const dataSeed = parseInteger('data-seed', o.dataSeed, 0);
+  const config: BpUnetConfig = { vocab: g.vocab, tuple: g.tuple, depth: g.depth, width: parseInteger('width', o.width, 1, 8192), process: resolveVariant('process', o.process, LEARN_PROCESSES) };
+  const steps = parseInteger('steps', o.steps, 1, 1e9);
+  const batch = parseInteger('batch', o.batch, 1, 1 << 20);
+  const lr = parseNumber('lr', o.lr, 0, 10);
+  const modelSeed = parseInteger('model-seed', o.modelSeed, 0);
+  const checkpointEvery = parseInteger('checkpoint-every', o.checkpointEvery, 1, 1e9);
+  const backend = resolveVariant('backend', o.backend, ['wasm', 'cpu'] as const);
+  const data = publishedDataset(g, dataSeed, size, testSize);
+  const d = leafCount(g);
+  const rows = (tokens: Int32Array) => Array.from({ length: tokens.length / d }, (_, n) => Array.from(tokens.subarray(n * d, (n + 1) * d)));
+  writeFileAtomic(join(o.out, 'grammar.json'), toJsonText(grammarToJson(g, o.grammar === undefined ? { seed: Number(o.seed), rng: o.rng } : undefined)));
+  const dataFile: TrainDataFile = { format: TRAIN_DATA_FORMAT, dataSeed, trainIndices: data.trainIndices, testIndices: data.testIndices, train: rows(data.train), test: rows(data.test) };
+  writeFileAtomic(join(o.out, 'data.json'), `${JSON.stringify(dataFile)}\n`);
+  const bar = startProgress(label, steps, 'steps', 'loss {loss}');
+  const started = Date.now();
+  let rate = 0;
+  const result = await train({
+    config,
+    data: data.train,
+    steps,
+    batch,
+    lr,
+    seed: modelSeed,
+    schedule,
+    checkpointDir: o.out,
+    checkpointEvery,
+    resume: o.resume ?? false,
+    backend,
+    onProgress: (p) => {
+      rate = p.stepsPerSecond;
+      bar.update(p.step, { loss: p.loss.toFixed(4) });
+    },
+  });
+  bar.stop();
+  const seconds = (Date.now() - started) / 1000;
+  writeFileAtomic(join(o.out, 'model.onnx'), bpUnetToOnnx(result.params, config));
+  const windows = await lossOn(result.params, config, data.train, schedule, { seed: 1, backend });
+  const testWindows = data.test.length ? await lossOn(result.params, config, data.test, schedule, { seed: 1, backend }) : null;
+  const thin = thinLosses(result.losses);
+  const log: TrainLog = {
+    format: 'hierdiff.train-log/1',
+    run: runInfo(argv),
+    config,
+    grammar: 'grammar.json',
+    train: { size, testSize, dataSeed, steps, batch, lr, modelSeed, schedule: { steps: schedule.steps, betaStart: schedule.betaStart, betaEnd: schedule.betaEnd } },
+    seconds,
+    stepsPerSecond: rate,
+    resumedFrom: result.resumedFrom,
+    lossEvery: thin.every,
+    losses: thin.values,
+    windows: windows.map((w, i) => ({ from: w.from, to: w.to, train: w.loss, test: testWindows ? testWindows[i].loss : null })),
+  };
+  writeFileAtomic(join(o.out, 'train.json'), toJsonText(log));
+  process.stderr.write(`${label}: ${steps - result.resumedFrom} steps in ${seconds.toFixed(1)}s (${rate.toFixed(1)} steps/s), final loss ${thin.values[thin.values.length - 1].toFixed(4)} -> ${join(o.out, 'model.onnx')}\n`);
+  return log;
+}
+
+/** `hierdiff train`: the companion U-Net trained on RHM data in TypeScript (tfjs-wasm), exported to ONNX. */
+export function registerTrain(program: Command, argv: readonly string[]): void {
+  addTrainOptions(
+    program
+      .command('train')
+      .description('train the companion hierarchical U-Net (docs/science.md §7) on P data of an RHM grammar; writes DIR/model.onnx, checkpoints, grammar, data and a log (docs/learning.md)'),
+  )
     .requiredOption('--out <dir>', 'output folder')
     .action(async (o: TrainOptionValues) => {
-      const g = o.grammar !== undefined
-        ? grammarFromJson(readJsonFile('grammar', o.grammar))
-        : sampleRules({ vocab: parseInteger('vocab', o.vocab, 2, 4096), classes: o.classes === undefined ? undefined : parseInteger('classes', o.classes, 1), synonyms: parseInteger('synonyms', o.synonyms, 1), tuple: parseInteger('tuple', o.tuple, 2, 64), depth: parseInteger('depth', o.depth, 1, 20) }, parseInteger('seed', o.seed, 0), resolveRuleRng(o.rng));
-      const schedule = scheduleFromOptions(o);
-      const size = parseInteger('train-size', o.trainSize, 1, 1e8);
-      const total = pMax(g);
-      if (BigInt(size) > total) throw new ParamError('train-size', `invalid --train-size ${size} (the grammar has only P_max = ${total} data)`);
-      const testSize = Math.min(parseInteger('test-size', o.testSize, 0, 1e8), Number(total - BigInt(size)));
-      const dataSeed = parseInteger('data-seed', o.dataSeed, 0);
-      const config: BpUnetConfig = { vocab: g.vocab, tuple: g.tuple, depth: g.depth, width: parseInteger('width', o.width, 1, 8192), process: resolveVariant('process', o.process, LEARN_PROCESSES) };
-      const steps = parseInteger('steps', o.steps, 1, 1e9);
-      const batch = parseInteger('batch', o.batch, 1, 1 << 20);
-      const lr = parseNumber('lr', o.lr, 0, 10);
-      const modelSeed = parseInteger('model-seed', o.modelSeed, 0);
-      const checkpointEvery = parseInteger('checkpoint-every', o.checkpointEvery, 1, 1e9);
-      const backend = resolveVariant('backend', o.backend, ['wasm', 'cpu'] as const);
-      const data = publishedDataset(g, dataSeed, size, testSize);
-      const d = leafCount(g);
-      const rows = (tokens: Int32Array) => Array.from({ length: tokens.length / d }, (_, n) => Array.from(tokens.subarray(n * d, (n + 1) * d)));
-      writeFileAtomic(join(o.out, 'grammar.json'), toJsonText(grammarToJson(g, o.grammar === undefined ? { seed: Number(o.seed), rng: o.rng } : undefined)));
-      const dataFile: TrainDataFile = { format: TRAIN_DATA_FORMAT, dataSeed, trainIndices: data.trainIndices, testIndices: data.testIndices, train: rows(data.train), test: rows(data.test) };
-      writeFileAtomic(join(o.out, 'data.json'), `${JSON.stringify(dataFile)}\n`);
-      const bar = startProgress('train', steps, 'steps', 'loss {loss}');
-      const started = Date.now();
-      let rate = 0;
-      const result = await train({
-        config,
-        data: data.train,
-        steps,
-        batch,
-        lr,
-        seed: modelSeed,
-        schedule,
-        checkpointDir: o.out,
-        checkpointEvery,
-        resume: o.resume ?? false,
-        backend,
-        onProgress: (p) => {
-          rate = p.stepsPerSecond;
-          bar.update(p.step, { loss: p.loss.toFixed(4) });
-        },
-      });
-      bar.stop();
-      const seconds = (Date.now() - started) / 1000;
-      writeFileAtomic(join(o.out, 'model.onnx'), bpUnetToOnnx(result.params, config));
-      const windows = await lossOn(result.params, config, data.train, schedule, { seed: 1, backend });
-      const testWindows = data.test.length ? await lossOn(result.params, config, data.test, schedule, { seed: 1, backend }) : null;
-      const thin = thinLosses(result.losses);
-      const log: TrainLog = {
-        format: 'hierdiff.train-log/1',
-        run: runInfo(argv),
-        config,
-        grammar: 'grammar.json',
-        train: { size, testSize, dataSeed, steps, batch, lr, modelSeed, schedule: { steps: schedule.steps, betaStart: schedule.betaStart, betaEnd: schedule.betaEnd } },
-        seconds,
-        stepsPerSecond: rate,
-        resumedFrom: result.resumedFrom,
-        lossEvery: thin.every,
-        losses: thin.values,
-        windows: windows.map((w, i) => ({ from: w.from, to: w.to, train: w.loss, test: testWindows ? testWindows[i].loss : null })),
-      };
-      writeFileAtomic(join(o.out, 'train.json'), toJsonText(log));
-      process.stderr.write(`train: ${steps - result.resumedFrom} steps in ${seconds.toFixed(1)}s (${rate.toFixed(1)} steps/s), final loss ${thin.values[thin.values.length - 1].toFixed(4)} -> ${join(o.out, 'model.onnx')}\n`);
+      await runTraining(o, argv);
     });
+}
+
+interface StudyOptionValues extends TrainOptionValues {
+  trainSizes: string;
+  samples: string;
+  fbSamples: string;
+  times?: string;
+  evalBatch: string;
+}
+
+/** Validity of uniformly random tokens per layer: a subtree of height h is valid with the product of its nodes' valid-tuple fractions N_ℓ·m/v^s. */
+export function randomTokenValidity(g: Grammar): number[] {
+  const frac = (level: number) => ((level === 0 ? g.classes : g.vocab) * g.synonyms) / g.vocab ** g.tuple;
+  return Array.from({ length: g.depth }, (_, i) => {
+    const h = i + 1;
+    let p = 1;
+    // Levels L−h … L−1 hold the subtree's internal nodes: s^k of them at depth k below its root.
+    for (let k = 0; k < h; k++) p *= frac(g.depth - h + k) ** (g.tuple ** k);
+    return p;
+  });
+}
+
+/** `hierdiff learn-study`: train at several training-set sizes P, evaluate each, draw the figures. */
+export function registerLearnStudy(program: Command, argv: readonly string[]): void {
+  addTrainOptions(
+    program
+      .command('learn-study')
+      .description('train the companion U-Net at several training-set sizes P, evaluate each (validity per layer, forward–backward beside exact BP), and draw the figures (docs/learning.md); resumable: finished sizes are kept'),
+  )
+    .requiredOption('--train-sizes <list>', 'training-set sizes P, e.g. 128,512,2048,8192')
+    .option('--samples <n>', 'samples per model for the validity', '1000')
+    .option('--fb-samples <n>', 'data per time of the forward–backward comparison', '300')
+    .option('--times <list>', 'times t of the forward–backward comparison (default: 10 evenly spread)')
+    .option('--eval-batch <n>', 'samples per model call in the evaluation', '256')
+    .requiredOption('--out <dir>', 'output folder: one subfolder per P, study.json, figures/, report.html')
+    .action(async (o: StudyOptionValues) => {
+      const sizes = parseIntegerList('train-sizes', o.trainSizes, 1, 1e8).sort((a, b) => a - b);
+      const g = trainGrammar(o);
+      const schedule = scheduleFromOptions(o);
+      const samples = parseInteger('samples', o.samples, 1, 1e7);
+      const fbSamples = parseInteger('fb-samples', o.fbSamples, 1, 1e6);
+      const batch = parseInteger('eval-batch', o.evalBatch, 1, 1e6);
+      const T = schedule.steps;
+      const times = o.times === undefined ? [...new Set(Array.from({ length: 10 }, (_, i) => Math.max(1, Math.round(((i + 1) * T) / 10))))] : parseIntegerList('times', o.times, 1, T);
+      for (const P of sizes) if (BigInt(P) > pMax(g)) throw new ParamError('train-sizes', `invalid --train-sizes: ${P} > P_max = ${pMax(g)}`);
+      const points: (StudyPoint & { seconds: number; windows: TrainLog['windows']; copies: number | null })[] = [];
+      for (const P of sizes) {
+        const dir = join(o.out, `P${P}`);
+        const evalPath = join(dir, 'evaluation.json');
+        let log: TrainLog;
+        const logPath = join(dir, 'train.json');
+        const done = existsSync(logPath) && existsSync(join(dir, 'model.onnx')) && (JSON.parse(readFileSync(logPath, 'utf8')) as TrainLog).train.steps === Number(o.steps);
+        if (done) log = JSON.parse(readFileSync(logPath, 'utf8')) as TrainLog;
+        else log = await runTraining({ ...o, trainSize: String(P), out: dir, resume: true }, argv, `train P=${P}`);
+        let evaluation: ModelEvaluation;
+        if (done && existsSync(evalPath)) evaluation = JSON.parse(readFileSync(evalPath, 'utf8')) as ModelEvaluation;
+        else {
+          const model = await OnnxRhmDenoiser.open(join(dir, 'model.onnx'), { batchSize: batch, vocab: g.vocab, length: leafCount(g) });
+          try {
+            const started = Date.now();
+            evaluation = await evaluateModel(model, g, schedule, { samples, seed: 0, batch, train: readTrainTokens(join(dir, 'data.json'), g), forwardBackward: { times, samples: fbSamples } });
+            process.stderr.write(`evaluate P=${P}: valid by layer ${evaluation.validByLayer.map((x) => x.toFixed(3)).join(' ')}, copies ${evaluation.copies?.toFixed(3)} (${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
+          } finally {
+            await model.release();
+          }
+          writeFileAtomic(evalPath, toJsonText(evaluation));
+        }
+        points.push({ trainSize: P, validByLayer: evaluation.validByLayer, fullyValid: evaluation.fullyValid, forwardBackward: evaluation.forwardBackward, seconds: log.seconds, windows: log.windows, copies: evaluation.copies });
+      }
+      const baseline = randomTokenValidity(g);
+      writeFileAtomic(join(o.out, 'study.json'), toJsonText({ format: 'hierdiff.learn-study/1', run: runInfo(argv), grammar: { vocab: g.vocab, classes: g.classes, synonyms: g.synonyms, tuple: g.tuple, depth: g.depth }, randomTokenValidity: baseline, points }));
+      const written = await writeLearningReport(o.out, points, baseline, g, o);
+      process.stdout.write(`    P  ${Array.from({ length: g.depth }, (_, i) => `layer ${i + 1}`.padStart(8)).join('')}  fully valid  copies  train s\n`);
+      for (const p of points) process.stdout.write(`${String(p.trainSize).padStart(5)}  ${p.validByLayer.map((x) => x.toFixed(3).padStart(8)).join('')}  ${p.fullyValid.toFixed(3).padStart(11)}  ${(p.copies ?? 0).toFixed(3).padStart(6)}  ${p.seconds.toFixed(0).padStart(7)}\n`);
+      process.stderr.write(`learn-study: ${written.length} files -> ${join(o.out, 'report.html')}\n`);
+    });
+}
+
+/** Figures (SVG + PNG) and report.html of a study. */
+async function writeLearningReport(out: string, points: StudyPoint[], baseline: number[], g: Grammar, o: StudyOptionValues): Promise<string[]> {
+  const figures = [
+    { name: 'validity-vs-data', title: 'Validity per layer vs training data', caption: 'Fraction of valid nodes per layer in samples of the trained model (layer 1 = the lowest rules, layer L = the root), against the number of training data P; dotted: uniformly random tokens.', spec: validityVsDataFigure(points, baseline) },
+    { name: 'class-kept-trained-vs-bp', title: 'Class kept: trained models vs exact BP', caption: 'Forward–backward on the same data and the same noisy x_t: the trained model’s reverse chain (coloured by P) and one exact BP posterior sample (black), ±1 standard error.', spec: learnedClassKeptFigure(points, o.process) },
+  ];
+  const written: string[] = [];
+  const page: PageFigure[] = [];
+  for (const f of figures) {
+    const svg = await renderSvg(f.spec);
+    writeFileAtomic(join(out, 'figures', `${f.name}.svg`), svg);
+    writeFileAtomic(join(out, 'figures', `${f.name}.png`), svgToPng(svg));
+    written.push(join(out, 'figures', `${f.name}.svg`), join(out, 'figures', `${f.name}.png`));
+    page.push({ name: f.name, title: f.title, caption: f.caption, svg, links: [`figures/${f.name}.png`, `figures/${f.name}.svg`] });
+  }
+  const html = reportHtml({
+    title: 'hierdiff: what a trained denoiser learns of the hierarchy',
+    command: runInfo(process.argv).command,
+    tool: `hierdiff ${VERSION}`,
+    parameters: [
+      ['grammar', `v = ${g.vocab}, n_c = ${g.classes}, m = ${g.synonyms}, s = ${g.tuple}, L = ${g.depth}`],
+      ['model', `companion U-Net, width ${o.width}, process ${o.process}, ${o.steps} steps of batch ${o.batch}, Adam lr ${o.lr}`],
+      ['training-set sizes P', points.map((p) => p.trainSize).join(', ')],
+    ],
+    theory: [],
+    figures: page,
+  });
+  writeFileAtomic(join(out, 'report.html'), html);
+  written.push(join(out, 'report.html'));
+  return written;
 }

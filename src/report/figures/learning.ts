@@ -1,0 +1,83 @@
+import type { TopLevelSpec } from 'vega-lite';
+import type { LearnedForwardBackwardRow } from '../../learn/forwardBackward.ts';
+import { baseConfig, clamp01, DASH, errorBandLayer, HEIGHT, SCHEMA, viridis, WIDTH } from './common.ts';
+
+/** One trained model of a study: its training-set size and what it achieved. */
+export interface StudyPoint {
+  trainSize: number;
+  /** Fractions of valid nodes for layers 1 … L (layer 1 = the lowest rules). */
+  validByLayer: number[];
+  fullyValid: number;
+  forwardBackward: LearnedForwardBackwardRow[] | null;
+}
+
+/** Colour of layer j of L (1 = lowest rules): dark for low layers, bright for high ones. */
+function layerColour(j: number, L: number): string {
+  return viridis(L <= 1 ? 0 : (0.85 * (j - 1)) / (L - 1));
+}
+
+/**
+ * Valid fraction per layer against the number of training data P (log scale), one line per layer
+ * (docs/science.md §7): the published claim is that higher layers need more data. Dotted: the
+ * random-token baseline of each layer.
+ */
+export function validityVsDataFigure(points: readonly StudyPoint[], baseline: readonly number[]): TopLevelSpec {
+  const L = points[0]?.validByLayer.length ?? 0;
+  const layers = Array.from({ length: L }, (_, i) => `layer ${i + 1}${i === 0 ? ' (lowest rules)' : i === L - 1 ? ' (root)' : ''}`);
+  const data = points.flatMap((p) => p.validByLayer.map((v, i) => ({ P: p.trainSize, y: v, layer: layers[i], source: 'trained model' })));
+  const sizes = points.map((p) => p.trainSize);
+  const base = baseline.flatMap((b, i) => [Math.min(...sizes), Math.max(...sizes)].map((P) => ({ P, y: b, layer: layers[i], source: 'random tokens' })));
+  const x = { field: 'P', type: 'quantitative' as const, title: 'training data P', scale: { type: 'log' as const, base: 2 }, axis: { values: sizes, format: 'd' } };
+  const y = { field: 'y', type: 'quantitative' as const, title: 'valid fraction of the samples’ nodes', scale: { domain: [0, 1] } };
+  const colour = { field: 'layer', type: 'nominal' as const, title: null, sort: layers, scale: { domain: layers, range: layers.map((_, i) => layerColour(i + 1, L)) }, legend: { orient: 'bottom-right' as const } };
+  const dash = { field: 'source', type: 'nominal' as const, title: null, scale: { domain: ['trained model', 'random tokens'], range: [[...DASH.data], [...DASH.critical]] }, legend: { orient: 'top-left' as const } };
+  return {
+    $schema: SCHEMA,
+    title: { text: 'Which rules a trained model has learned', subtitle: 'samples of the trained denoiser, valid nodes per layer, against the training-set size' },
+    width: WIDTH,
+    height: HEIGHT,
+    config: baseConfig(),
+    layer: [
+      { data: { values: [...data, ...base] }, mark: { type: 'line', strokeWidth: 2 }, encoding: { x, y, color: colour, strokeDash: dash, detail: { field: 'source' } } },
+      { data: { values: data }, mark: { type: 'point', filled: true, size: 30 }, encoding: { x, y, color: colour } },
+    ],
+  } as TopLevelSpec;
+}
+
+/**
+ * Class kept against the noise level 1 − ᾱ_t, exact BP (black, ±1 s.e.) beside the trained models
+ * of several training-set sizes (coloured by P): how the trained denoiser's transition approaches
+ * the exact one as P grows.
+ */
+export function learnedClassKeptFigure(points: readonly StudyPoint[], process: string): TopLevelSpec {
+  const withFb = points.filter((p) => p.forwardBackward);
+  const bpRows = withFb[0]?.forwardBackward ?? [];
+  const names = [...withFb.map((p) => `trained, P = ${p.trainSize}`), 'exact BP'];
+  const colours = [...withFb.map((_, i) => viridis(withFb.length <= 1 ? 0.4 : 0.1 + (0.75 * i) / (withFb.length - 1))), '#000000'];
+  const rows = [
+    ...withFb.flatMap((p) => p.forwardBackward!.map((r) => ({ x: r.noise, y: r.model.classKept, lo: clamp01(r.model.classKept - r.model.classKeptSE), hi: clamp01(r.model.classKept + r.model.classKeptSE), series: `trained, P = ${p.trainSize}` }))),
+    ...bpRows.map((r) => ({ x: r.noise, y: r.bp.classKept, lo: clamp01(r.bp.classKept - r.bp.classKeptSE), hi: clamp01(r.bp.classKept + r.bp.classKeptSE), series: 'exact BP' })),
+  ].map((r) => ({ ...r, colour: colours[names.indexOf(r.series)] }));
+  const xScale = { domain: [0, 1], nice: false, zero: true };
+  const xAxis = { title: `noise 1 − ᾱ_t (${process === 'mask' ? 'masked fraction' : 'resampled fraction'})`, tickCount: 10 };
+  const y = { field: 'y', type: 'quantitative' as const, title: 'class kept P₀ (generated sample parses to the class)', scale: { domain: [0, 1] } };
+  return {
+    $schema: SCHEMA,
+    title: { text: 'Class kept: trained denoisers vs exact BP', subtitle: 'same data, same noisy x_t; the model runs its reverse chain, BP draws an exact posterior sample' },
+    width: WIDTH,
+    height: HEIGHT,
+    config: baseConfig(),
+    layer: [
+      errorBandLayer(rows, { scale: xScale, axis: xAxis }, y, { opacity: 0.15, groupBy: 'series' }),
+      {
+        data: { values: rows },
+        mark: { type: 'line', strokeWidth: 2, point: true },
+        encoding: {
+          x: { field: 'x', type: 'quantitative', scale: xScale, axis: xAxis },
+          y,
+          color: { field: 'series', type: 'nominal', title: null, sort: names, scale: { domain: names, range: colours }, legend: { orient: 'top-right' } },
+        },
+      },
+    ],
+  } as TopLevelSpec;
+}
