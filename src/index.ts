@@ -74,3 +74,17 @@ export { computeClassifierStats } from './images/experiment/stats.ts';
 export { summariseImages, type ImagesSummaryRow } from './images/experiment/summary.ts';
 export { readImagesResults, mergeImagesShards, type ImagesRunConfig, type UnitLine } from './images/experiment/resultsFile.ts';
 export { writeImagesReport } from './report/imagesReport.ts';
+
+export { initBpUnet, paramShapes, validateBpUnetConfig, timeEmbeddingConstants, type BpUnetConfig, type BpUnetParams, type LearnProcess } from './learn/bpUnet.ts';
+export { discreteSchedule, type DiscreteSchedule } from './learn/schedule.ts';
+export { publishedDataset, type PublishedDataset } from './learn/data.ts';
+export { oneHot, type LogitsModel } from './learn/logitsModel.ts';
+export { ReferenceModel, referenceLogits } from './learn/reference.ts';
+export { bpUnetToOnnx } from './learn/onnxExport.ts';
+export { OnnxRhmDenoiser, type RhmDenoiserOptions } from './learn/onnxDenoiser.ts';
+export { sampleFromModel, noiseTo } from './learn/sampling.ts';
+export { BpOracleModel } from './learn/bpOracle.ts';
+export { validity, copies, ruleFrequencies, type ValidityReport, type RuleUsage } from './learn/evaluate.ts';
+export { learnedForwardBackward, type LearnedForwardBackwardRow } from './learn/forwardBackward.ts';
+export { evaluateModel, type ModelEvaluation } from './learn/evaluateModel.ts';
+export { train, lossOn, type TrainOptions, type TrainResult } from './learn/tf/train.ts';
