@@ -1,10 +1,12 @@
 /**
- * `npm run bench [-- --quick] [-- --out file.json]`: forward–backward throughput of the BP
+ * `npm run bench [-- --quick] [-- --out file.json] [-- --only "v32 m8 s2 L8,cli"]`: forward–backward throughput of the BP
  * backends (docs/science.md §2/§4). Per configuration: samples/s of the whole experiment loop (data
  * generation, ε-process evidence, upward sweep, one posterior sample per datum, observables;
  * no downward pass) for reference, fast (float64) and fast32 on one thread and on all cores
  * (runCellParallel), speed-ups, achieved GFLOP/s of the upward pass and peak RSS. Each
- * configuration runs in its own child process so its peak RSS is its own.
+ * configuration runs in its own child process so its peak RSS is its own. Then the "cli" section
+ * (bench/cli.ts): the `hierdiff forward-backward` command line itself, timed as a child process
+ * with its start-up, beside the in-library fast path and the reference backend in the same run.
  *
  * A benchmark, not a test: nothing here asserts a speed.
  */
@@ -18,6 +20,7 @@ import { runCell, type CellOptions, type CellSpec } from '../src/experiment/forw
 import { symbolsAt } from '../src/grammar/params.ts';
 import { sampleRules } from '../src/grammar/sampleRules.ts';
 import { linearSchedule } from '../src/noise/schedule.ts';
+import { cliTable, type CliBenchResult } from './cli.ts';
 
 interface Config {
   name: string;
@@ -158,7 +161,9 @@ async function main(argv: string[]): Promise<void> {
   const outIndex = argv.indexOf('--out');
   const out = outIndex >= 0 ? argv[outIndex + 1] : fileURLToPath(new URL('./results.json', import.meta.url));
   const onlyIndex = argv.indexOf('--only');
-  const configs = onlyIndex >= 0 ? CONFIGS.filter((c) => argv[onlyIndex + 1].split(',').includes(c.name)) : CONFIGS;
+  const only = onlyIndex >= 0 ? argv[onlyIndex + 1].split(',') : null;
+  const configs = only ? CONFIGS.filter((c) => only.includes(c.name)) : CONFIGS;
+  const withCli = !only || only.includes('cli');
   const loadBefore = loadavg();
   const results: ConfigResult[] = [];
   for (const c of configs) {
@@ -167,8 +172,15 @@ async function main(argv: string[]): Promise<void> {
     results.push(JSON.parse(child.stdout) as ConfigResult);
     process.stderr.write(`done ${c.name}\n`);
   }
-  const text = table(results);
-  process.stdout.write(text);
+  let cli: CliBenchResult | null = null;
+  if (withCli) {
+    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(new URL('./cli.ts', import.meta.url)), '--json', ...(quick ? ['--quick'] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (child.status !== 0) throw new Error(`bench cli section failed:\n${child.stderr}`);
+    cli = JSON.parse(child.stdout) as CliBenchResult;
+    process.stderr.write('done cli\n');
+  }
+  if (results.length > 0) process.stdout.write(table(results));
+  if (cli) process.stdout.write(cliTable(cli));
   const loadAfter = loadavg();
   process.stdout.write(`cores: ${availableParallelism()} (${cpus()[0]?.model ?? '?'}); load average before ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, after ${loadAfter.map((x) => x.toFixed(2)).join(' ')}\n`);
   const json = {
@@ -182,6 +194,7 @@ async function main(argv: string[]): Promise<void> {
     quick,
     workload: 'runCell, ε-process at ε = 0.7, K = 1 posterior sample per datum, marginals off, grammar seed 0',
     results,
+    cli,
   };
   writeFileSync(out, JSON.stringify(json, null, 2) + '\n');
 }

@@ -33,7 +33,7 @@ export { referenceBackend, upwardReference, marginalsReference, sampleReference 
 export type { BpBackend, UpwardMessages, Marginals, FloatArray } from './bp/types.ts';
 
 export { runCell, batchSizeFor, type CellSpec, type CellOptions } from './experiment/forwardBackward.ts';
-export { runGrid, gridCells, type GridSpec, type GridProgress } from './experiment/grid.ts';
+export { runGrid, runGridParallel, gridCells, type GridSpec, type GridProgress, type GridParallelOptions } from './experiment/grid.ts';
 export { summariseCells, type ForwardBackwardRow } from './experiment/summary.ts';
 export type { CellStats } from './experiment/cell.ts';
 export { runCellParallel, CellWorkerPool, type ParallelCellOptions } from './experiment/parallelCell.ts';

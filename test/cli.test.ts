@@ -63,6 +63,46 @@ describe('hierdiff CLI', () => {
     expect(readFileSync(join(dir, 'a.json.csv'), 'utf8').split('\n')[0]).toContain('classKept');
   });
 
+  it('forward-backward --workers 1 and --workers 2 write byte-identical results (and --workers is not recorded)', () => {
+    // Cells of 2 batches (256 data per batch at depth 2 and depth 8), so two workers share each cell.
+    const out = join(dir, 'workers.json');
+    const args = (workers: string) => ['forward-backward', ...small, '--depth', '2,8', '--process', 'eps,mask', '--noise-levels', '0.3', '--samples', '300', '--trajectories', '2', '--workers', workers, '--out', out, '--csv', `${out}.csv`];
+    const one = runCli(args('1'));
+    expect(one.code, one.stderr).toBe(0);
+    const [jsonOne, csvOne] = [readFileSync(out, 'utf8'), readFileSync(`${out}.csv`, 'utf8')];
+    const two = runCli(args('2'));
+    expect(two.code, two.stderr).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe(jsonOne);
+    expect(readFileSync(`${out}.csv`, 'utf8')).toBe(csvOne);
+    expect(two.stdout).toBe(one.stdout);
+    const json = JSON.parse(jsonOne);
+    expect(json.run.command).not.toContain('--workers');
+    expect(json.parameters).not.toHaveProperty('workers');
+    expect(json.parameters.levelEstimator).toBe('marginal');
+  });
+
+  it('forward-backward --no-marginals: same data, posterior samples and P0; P_l and tokens kept are the sampled estimators, and say so', () => {
+    const base = ['forward-backward', ...small, '--depth', '4', '--process', 'uniform', '--noise-levels', '0.2', '--samples', '200', '--trajectories', '2', '--workers', '1'];
+    const withM = join(dir, 'with-marginals.json');
+    const without = join(dir, 'no-marginals.json');
+    const a = runCli([...base, '--out', withM]);
+    const b = runCli([...base, '--no-marginals', '--out', without, '--csv', `${without}.csv`]);
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    const [ra] = JSON.parse(readFileSync(withM, 'utf8')).rows;
+    const jb = JSON.parse(readFileSync(without, 'utf8'));
+    const [rb] = jb.rows;
+    expect(jb.parameters.marginals).toBe(false);
+    expect(jb.parameters.levelEstimator).toBe('sampled');
+    for (const k of ['classKept', 'classKeptSE', 'classKeptSampled', 'levelKeptSampled', 'chi']) expect(rb[k], k).toEqual(ra[k]);
+    expect(rb.levelKept).toEqual(rb.levelKeptSampled);
+    expect(rb.tokenKept).toBe(rb.levelKeptSampled[4]);
+    expect(ra.levelKept).not.toEqual(ra.levelKeptSampled);
+    expect(b.stdout.split('\n')[0]).toMatch(/tokens kept \(sampled\).*P_l sampled/);
+    expect(a.stdout.split('\n')[0]).not.toMatch(/tokens kept \(sampled|P_l sampled/);
+    expect(readFileSync(`${without}.csv`, 'utf8').split('\n')[0]).toContain('tokenKeptSampled,tokenKeptSampledSE');
+  });
+
   it('theory --method population runs on a saved grammar, and refuses it where it cannot apply', () => {
     const g = join(dir, 'g-theory.json');
     expect(runCli(['grammar', ...small, '--depth', '3', '--out', g]).code).toBe(0);
@@ -89,6 +129,7 @@ describe('hierdiff CLI', () => {
     ['malformed noise range', ['forward-backward', ...small, '--noise-levels', '0.5:0.9'], /noise-levels/],
     ['noise out of range', ['forward-backward', ...small, '--noise-levels', '1.5'], /noise-levels.*\[0, 1\]/],
     ['bad samples', ['forward-backward', ...small, '--samples', '-3'], /samples/],
+    ['bad workers', ['forward-backward', ...small, '--workers', '0'], /workers/],
     ['unknown rng', ['grammar', '--rng', 'numpy'], /rng "numpy" \(expected own or python\)/],
     ['unknown option', ['forward-backward', '--bogus'], /unknown option/],
   ];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sampleRules } from '../src/grammar/sampleRules.ts';
 import { runCell } from '../src/experiment/forwardBackward.ts';
-import { runGrid } from '../src/experiment/grid.ts';
+import { runGrid, runGridParallel, type GridProgress } from '../src/experiment/grid.ts';
 import { summariseCells, type ForwardBackwardRow } from '../src/experiment/summary.ts';
 import { linearSchedule } from '../src/noise/schedule.ts';
 import type { ProcessName } from '../src/noise/process.ts';
@@ -115,4 +115,18 @@ describe('determinism', () => {
     expect(clean.classMarginal.sum).toBeCloseTo(300, 9);
     expect(clean.levelSampled.every((m) => m.sum === 300)).toBe(true);
   });
+});
+
+describe('runGridParallel', () => {
+  it('one pool for the grid, 2 workers: identical to runGrid, progress in order', async () => {
+    // Depth 8 (256 tokens): 256 data per batch, so 600 data are 3 batches per cell.
+    const small = (seed: number, depth: number) => sampleRules({ vocab: 8, synonyms: 2, tuple: 2, depth }, seed);
+    const spec = { grammarSeeds: [0, 1], depths: [3, 8], processes: ['eps', 'mask'] as ProcessName[], noises: [0.3] };
+    const options = { samples: 600, trajectories: 2, schedule };
+    const progress: GridProgress[] = [];
+    const parallel = await runGridParallel(small, spec, options, { workers: 2 }, (p) => progress.push(p));
+    expect(JSON.stringify(parallel)).toBe(JSON.stringify(runGrid(small, spec, options)));
+    expect(progress.at(-1)).toEqual({ cellsDone: 8, cellsTotal: 8, samplesDone: 4800, samplesTotal: 4800 });
+    for (let i = 1; i < progress.length; i++) expect(progress[i].samplesDone).toBeGreaterThanOrEqual(progress[i - 1].samplesDone);
+  }, 60_000);
 });

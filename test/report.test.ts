@@ -32,20 +32,29 @@ function normaliseSvg(svg: string): string {
   return svg.replace(/="([^"]*)"/g, (_, value: string) => `="${value.replace(/-?\d+\.\d+(e-?\d+)?/g, round)}"`);
 }
 
+/** CI runs with CI=true (most CI systems set it); "false" and "0" count as unset. */
+const IN_CI = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false' && process.env.CI !== '0';
+
 /**
- * Compares a figure's normalised SVG with test/figures/<name>.svg. A missing snapshot is written
- * (review and commit it); UPDATE_SNAPSHOTS=1 rewrites it; a mismatch writes <name>-changed.svg
- * next to it for review and fails.
+ * Compares a figure's normalised SVG with test/figures/<name>.svg. UPDATE_SNAPSHOTS=1 rewrites it;
+ * a mismatch writes <name>-changed.svg next to it for review and fails. A missing snapshot fails
+ * in CI (CI set), after writing the new figure as <name>-changed.svg for review, so a figure
+ * whose snapshot was never committed cannot pass there; locally (CI unset) it is written as
+ * <name>.svg and the test passes (review and commit it).
  */
-async function expectSnapshot(name: string, spec: TopLevelSpec, update = process.env.UPDATE_SNAPSHOTS === '1'): Promise<void> {
+async function expectSnapshot(name: string, spec: TopLevelSpec, { update = process.env.UPDATE_SNAPSHOTS === '1', ci = IN_CI } = {}): Promise<void> {
   const warnings: string[] = [];
   toVegaSpec(spec, warnings);
   expect(warnings, `vega-lite warnings for ${name}`).toEqual([]);
   const svg = normaliseSvg(await renderSvg(spec));
   const path = `${SNAPSHOTS}${name}.svg`;
   const changed = `${SNAPSHOTS}${name}-changed.svg`;
+  mkdirSync(SNAPSHOTS, { recursive: true });
+  if (!existsSync(path) && !update && ci) {
+    writeFileSync(changed, svg);
+    expect.fail(`figure ${name} has no snapshot test/figures/${name}.svg (a missing snapshot fails in CI); review test/figures/${name}-changed.svg and commit it as ${name}.svg (or UPDATE_SNAPSHOTS=1 writes it)`);
+  }
   if (!existsSync(path) || update) {
-    mkdirSync(SNAPSHOTS, { recursive: true });
     writeFileSync(path, svg);
     rmSync(changed, { force: true });
     return;
@@ -92,8 +101,24 @@ describe('snapshot check', () => {
     const changed = `${SNAPSHOTS}probe-changed.svg`;
     writeFileSync(path, '<svg>stale</svg>');
     try {
-      await expect(expectSnapshot('probe', meanFieldMapFigure(syntheticMap()), false)).rejects.toThrow(/differs/);
+      await expect(expectSnapshot('probe', meanFieldMapFigure(syntheticMap()), { update: false })).rejects.toThrow(/differs/);
       expect(readFileSync(changed, 'utf8')).toContain('<svg');
+    } finally {
+      rmSync(path, { force: true });
+      rmSync(changed, { force: true });
+    }
+  });
+  it('a missing snapshot fails in CI and writes <name>-changed.svg, not the snapshot; without CI it writes the snapshot and passes', async () => {
+    const path = `${SNAPSHOTS}probe-missing.svg`;
+    const changed = `${SNAPSHOTS}probe-missing-changed.svg`;
+    rmSync(path, { force: true });
+    try {
+      await expect(expectSnapshot('probe-missing', meanFieldMapFigure(syntheticMap()), { update: false, ci: true })).rejects.toThrow(/no snapshot/);
+      expect(existsSync(path)).toBe(false);
+      expect(readFileSync(changed, 'utf8')).toContain('<svg');
+      await expectSnapshot('probe-missing', meanFieldMapFigure(syntheticMap()), { update: false, ci: false });
+      expect(readFileSync(path, 'utf8')).toContain('<svg');
+      expect(existsSync(changed)).toBe(false);
     } finally {
       rmSync(path, { force: true });
       rmSync(changed, { force: true });

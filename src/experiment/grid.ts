@@ -1,7 +1,10 @@
 import type { Grammar } from '../grammar/grammar.ts';
 import type { ProcessName } from '../noise/process.ts';
+import { availableParallelism } from 'node:os';
+import { checkInt } from '../core/errors.ts';
 import type { CellStats } from './cell.ts';
-import { runCell, type CellOptions, type CellSpec } from './forwardBackward.ts';
+import { cellBatches, runCell, type CellOptions, type CellSpec } from './forwardBackward.ts';
+import { CellWorkerPool } from './parallelCell.ts';
 
 /** A grid of forward–backward cells: grammar seeds × depths × processes × noise levels. */
 export interface GridSpec {
@@ -40,14 +43,9 @@ export function runGrid(
   const cells = gridCells(spec);
   const samplesTotal = cells.length * options.samples;
   const out: CellStats[] = [];
-  const cache = new Map<string, Grammar>();
+  const grammarOf = grammarCache(grammarFor);
   cells.forEach((cell, index) => {
-    const key = `${cell.grammarSeed}|${cell.depth}`;
-    let g = cache.get(key);
-    if (!g) {
-      g = grammarFor(cell.grammarSeed, cell.depth);
-      cache.set(key, g);
-    }
+    const g = grammarOf(cell.grammarSeed, cell.depth);
     const before = index * options.samples;
     out.push(
       runCell(g, cell, {
@@ -57,5 +55,75 @@ export function runGrid(
     );
     onProgress?.({ cellsDone: index + 1, cellsTotal: cells.length, samplesDone: before + options.samples, samplesTotal });
   });
+  return out;
+}
+
+/** `grammarFor` memoised per (grammar seed, depth). */
+function grammarCache(grammarFor: (grammarSeed: number, depth: number) => Grammar): (grammarSeed: number, depth: number) => Grammar {
+  const cache = new Map<string, Grammar>();
+  return (grammarSeed, depth) => {
+    const key = `${grammarSeed}|${depth}`;
+    let g = cache.get(key);
+    if (!g) {
+      g = grammarFor(grammarSeed, depth);
+      cache.set(key, g);
+    }
+    return g;
+  };
+}
+
+export interface GridParallelOptions {
+  /**
+   * Worker threads (default: the machine's available parallelism). The pool gets at most as many
+   * workers as the largest cell has batches; with 1 (or cells of one batch) the grid runs on this
+   * thread, as {@link runGrid}.
+   */
+  readonly workers?: number;
+  /** A pool to reuse (its size wins over `workers`); it is left open. */
+  readonly pool?: CellWorkerPool;
+}
+
+/**
+ * {@link runGrid} with each cell's batches spread over worker threads: one {@link CellWorkerPool}
+ * for the whole grid (started once, closed at the end), cells in canonical order. Every batch has
+ * its own random streams and the observables are folded on this thread in batch order, so the
+ * result is identical, bit for bit, to `runGrid` for any number of workers. The backend must be
+ * one of the named ones (workers rebuild it by name). Starting a worker costs up to about a second.
+ */
+export async function runGridParallel(
+  grammarFor: (grammarSeed: number, depth: number) => Grammar,
+  spec: GridSpec,
+  options: Omit<CellOptions, 'onProgress'>,
+  parallel: GridParallelOptions = {},
+  onProgress?: (p: GridProgress) => void,
+): Promise<CellStats[]> {
+  const cells = gridCells(spec);
+  const grammarOf = grammarCache(grammarFor);
+  // Grammars first: a bad grammar fails before any worker starts.
+  const grammars = cells.map((c) => grammarOf(c.grammarSeed, c.depth));
+  let pool = parallel.pool;
+  if (!pool) {
+    const workers = checkInt('workers', parallel.workers ?? availableParallelism(), 1, 1024);
+    const maxBatches = Math.max(0, ...grammars.map((g) => cellBatches(g, options.samples).batches));
+    const size = Math.min(workers, maxBatches);
+    if (size <= 1) return runGrid(grammarOf, spec, options, onProgress);
+    pool = new CellWorkerPool(size);
+  }
+  const samplesTotal = cells.length * options.samples;
+  const out: CellStats[] = [];
+  try {
+    for (let index = 0; index < cells.length; index++) {
+      const before = index * options.samples;
+      out.push(
+        await pool.run(grammars[index], cells[index], {
+          ...options,
+          onProgress: (done) => onProgress?.({ cellsDone: index, cellsTotal: cells.length, samplesDone: before + done, samplesTotal }),
+        }),
+      );
+      onProgress?.({ cellsDone: index + 1, cellsTotal: cells.length, samplesDone: before + options.samples, samplesTotal });
+    }
+  } finally {
+    if (pool !== parallel.pool) await pool.close();
+  }
   return out;
 }

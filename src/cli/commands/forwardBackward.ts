@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
+import { availableParallelism } from 'node:os';
 import { ParamError } from '../../core/errors.ts';
-import { runGrid, type GridSpec } from '../../experiment/grid.ts';
+import { runGridParallel, type GridSpec } from '../../experiment/grid.ts';
 import { summariseCells, type ForwardBackwardRow } from '../../experiment/summary.ts';
 import { resolveProcess, type ProcessName } from '../../noise/process.ts';
 import { makeSchedule } from '../../noise/schedule.ts';
@@ -21,6 +22,9 @@ export interface ForwardBackwardOptionValues extends GrammarOptionValues {
   trajectories: string;
   grammars: string;
   correlations?: boolean;
+  /** Commander's negatable `--no-marginals`: true unless it is given. */
+  marginals: boolean;
+  workers?: string;
   backend: string;
   theory?: boolean;
   out?: string;
@@ -34,6 +38,19 @@ export function parseProcesses(text: string): ProcessName[] {
   return list;
 }
 
+/**
+ * The command recorded in the results: the argv without `--workers N` (it says how to run, not
+ * what to compute), so the results file is the same bytes for any number of workers.
+ */
+export function forwardBackwardCommand(argv: readonly string[]): string {
+  const kept: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--workers') i++;
+    else if (!argv[i].startsWith('--workers=')) kept.push(argv[i]);
+  }
+  return runInfo(kept).command;
+}
+
 export function registerForwardBackward(program: Command, argv: readonly string[]): void {
   const cmd = program
     .command('forward-backward')
@@ -42,14 +59,19 @@ export function registerForwardBackward(program: Command, argv: readonly string[
     .option('--noise-levels <list>', 'list 0.6,0.7 or range start:end:count; ε for eps/uniform/mask, t/T for gaussian', '0.5:0.9:5')
     .option('--schedule <name>', 'linear or cosine (gaussian)', 'linear')
     .option('--samples <n>', 'data per grammar and cell', '1000')
-    .option('--trajectories <k>', 'posterior samples per datum (chi needs >= 2)', '4')
+    .option('--trajectories <k>', 'posterior samples per datum (chi needs >= 2); each one after the first adds roughly half the cost of a K = 1 datum (at L8, K = 4 is 2-3x slower than K = 1)', '4')
     .option('--grammars <g>', 'number of grammar seeds: seed, seed+1, ..., seed+g-1', '1')
     .option('--correlations', 'also compute C(r) and C by tree distance (O(d^2 K) per datum)')
+    .option(
+      '--no-marginals',
+      'skip the downward pass and the marginal estimators E[mu_l(z_true)] of P_l and tokens kept; that pass costs about twice the work of evidence + upward + one posterior sample (at L8 the run is about 3x faster without it at K = 1, 2x at K = 4); P_l and tokens kept then come from the K posterior samples (sampled estimator, columns marked "sampled"); P0 = E[mu_0(c)] needs no downward pass and is unchanged',
+    )
+    .option('--workers <n>', `worker threads; results do not depend on it; 1 runs on this thread; starting a worker costs up to about 1 s (default: all cores, here ${availableParallelism()})`)
     .option('--theory', 'add mean-field and population-dynamics predictions (same grammars) beside each row (docs/science.md §5)')
     .option('--backend <name>', 'BP implementation: reference, fast (float64 SIMD) or fast32 (float32 SIMD)', 'fast')
     .option('--out <file>', 'write results JSON')
     .option('--csv <file>', 'write results CSV');
-  addGrammarOptions(cmd, { depth: '2,4,6', depthHelp: 'depths, e.g. 2,4,6' }).action((o: ForwardBackwardOptionValues) => {
+  addGrammarOptions(cmd, { depth: '2,4,6', depthHelp: 'depths, e.g. 2,4,6' }).action(async (o: ForwardBackwardOptionValues) => {
     const processes = parseProcesses(o.process);
     const noises = parseNoiseLevels('noise-levels', o.noiseLevels);
     const schedule = makeSchedule(o.schedule);
@@ -57,6 +79,8 @@ export function registerForwardBackward(program: Command, argv: readonly string[
     const trajectories = parseInteger('trajectories', o.trajectories, 1, 100000);
     const grammarCount = parseInteger('grammars', o.grammars, 1, 10000);
     const backend = resolveBackend(o.backend);
+    const marginals = o.marginals;
+    const workers = o.workers === undefined ? availableParallelism() : parseInteger('workers', o.workers, 1, 1024);
     const choice = resolveGrammarOptions(o, true);
     if (choice.file && grammarCount !== 1) throw new ParamError('grammars', 'invalid --grammars with --grammar (a saved grammar is one grammar: expected 1)');
     const grammarSeeds = Array.from({ length: grammarCount }, (_, i) => choice.seed + i);
@@ -65,7 +89,7 @@ export function registerForwardBackward(program: Command, argv: readonly string[
     const bar = startProgress('forward-backward', total);
     let cells;
     try {
-      cells = runGrid(choice.grammarFor, spec, { samples, trajectories, schedule, correlations: o.correlations ?? false, backend }, (p) =>
+      cells = await runGridParallel(choice.grammarFor, spec, { samples, trajectories, schedule, marginals, correlations: o.correlations ?? false, backend }, { workers }, (p) =>
         bar.update(p.samplesDone, { cells: `${p.cellsDone}/${p.cellsTotal}` }),
       );
     } finally {
@@ -73,7 +97,7 @@ export function registerForwardBackward(program: Command, argv: readonly string[
     }
     const rows = summariseCells(cells);
     const theory = o.theory ? theoryForRows(rows, choice.grammarFor, { ...choice.params, schedule }) : undefined;
-    process.stdout.write(formatRows(rows, theory));
+    process.stdout.write(formatRows(rows, theory, { sampledLevels: !marginals }));
     const parameters = {
       ...choice.params,
       depths: choice.depths,
@@ -87,17 +111,25 @@ export function registerForwardBackward(program: Command, argv: readonly string[
       samples,
       trajectories,
       correlations: o.correlations ?? false,
+      marginals,
+      levelEstimator: marginals ? 'marginal' : 'sampled',
       backend: backend.name,
       theory: o.theory ?? false,
     };
-    if (o.out !== undefined) writeFileAtomic(o.out, toJsonText({ run: runInfo(argv), parameters, rows: theory ? rows.map((r, i) => ({ ...r, theory: theory[i] })) : rows, cells }));
-    if (o.csv !== undefined) writeFileAtomic(o.csv, rowsToCsv(rows));
+    if (o.out !== undefined) writeFileAtomic(o.out, toJsonText({ run: { ...runInfo(argv), command: forwardBackwardCommand(argv) }, parameters, rows: theory ? rows.map((r, i) => ({ ...r, theory: theory[i] })) : rows, cells }));
+    if (o.csv !== undefined) writeFileAtomic(o.csv, rowsToCsv(rows, { sampledLevels: !marginals }));
   });
 }
 
-export function formatRows(rows: readonly ForwardBackwardRow[], theory?: readonly RowTheory[]): string {
+/** `sampledLevels`: the rows' levelKept/tokenKept are the sampled estimators (marginals were skipped). */
+export interface LevelColumnsOptions {
+  readonly sampledLevels?: boolean;
+}
+
+export function formatRows(rows: readonly ForwardBackwardRow[], theory?: readonly RowTheory[], options: LevelColumnsOptions = {}): string {
+  const sampled = options.sampledLevels ?? false;
   return formatTable(
-    ['L', 'process', 'noise', 'P0', 'SE', 'P0(sampled)', ...(theory ? ['P0 mean-field', 'P0 population'] : []), 'tokens kept', 'chi', 'P_l (root..leaves)'],
+    ['L', 'process', 'noise', 'P0', 'SE', 'P0(sampled)', ...(theory ? ['P0 mean-field', 'P0 population'] : []), sampled ? 'tokens kept (sampled)' : 'tokens kept', 'chi', sampled ? 'P_l sampled (root..leaves)' : 'P_l (root..leaves)'],
     rows.map((r, i) => [
       r.depth,
       r.process,
@@ -113,9 +145,11 @@ export function formatRows(rows: readonly ForwardBackwardRow[], theory?: readonl
   );
 }
 
-export function rowsToCsv(rows: readonly ForwardBackwardRow[]): string {
+/** With `sampledLevels` the level columns are named for the sampled estimator (tokenKeptSampled, levelKeptSampled<l>). */
+export function rowsToCsv(rows: readonly ForwardBackwardRow[], options: LevelColumnsOptions = {}): string {
   const maxL = Math.max(...rows.map((r) => r.depth));
-  const header = ['depth', 'process', 'noise', 'control', 'samples', 'trajectories', 'classKept', 'classKeptSE', 'classKeptSampled', 'classKeptSampledSE', 'classKeptGrammarSD', 'tokenKept', 'tokenKeptSE', 'chi', ...Array.from({ length: maxL + 1 }, (_, l) => `levelKept${l}`)];
+  const tag = options.sampledLevels ? 'Sampled' : '';
+  const header = ['depth', 'process', 'noise', 'control', 'samples', 'trajectories', 'classKept', 'classKeptSE', 'classKeptSampled', 'classKeptSampledSE', 'classKeptGrammarSD', `tokenKept${tag}`, `tokenKept${tag}SE`, 'chi', ...Array.from({ length: maxL + 1 }, (_, l) => `levelKept${tag}${l}`)];
   return toCsv(
     header,
     rows.map((r) => [r.depth, r.process, r.noise, r.control, r.samples, r.trajectories, r.classKept, r.classKeptSE, r.classKeptSampled, r.classKeptSampledSE, r.classKeptGrammarSD, r.tokenKept, r.tokenKeptSE, r.chi, ...Array.from({ length: maxL + 1 }, (_, l) => r.levelKept[l] ?? null)]),
