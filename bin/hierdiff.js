@@ -1,12 +1,14 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx's loader, so there is no build step between a clone and a run.
-import { register } from 'tsx/esm/api';
+// The `hierdiff` command. In a checkout (src/ beside bin/) it runs the TypeScript sources through
+// tsx's loader, so what runs is always the code you see, built or not; the installed package has no
+// src/ (see "files" in package.json) and runs the compiled dist/cli/run.js, without tsx.
+import { existsSync } from 'node:fs';
 
-register();
-// `hierdiff ... | head` closes stdout early: that is not an error.
-process.stdout.on('error', (e) => {
-  if (e.code === 'EPIPE') process.exit(0);
-  throw e;
-});
-const { main } = await import('../src/cli/main.ts');
-await main(process.argv);
+const source = new URL('../src/cli/run.ts', import.meta.url);
+if (existsSync(source)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(source.href);
+} else {
+  await import('../dist/cli/run.js');
+}

@@ -1,41 +1,56 @@
 import { Command, CommanderError } from 'commander';
 import { InconsistentEvidenceError, ParamError } from '../core/errors.ts';
 import { VERSION } from './runInfo.ts';
-import { registerGrammar } from './commands/grammar.ts';
-import { registerSample } from './commands/sample.ts';
-import { registerPosterior } from './commands/posterior.ts';
-import { registerForwardBackward } from './commands/forwardBackward.ts';
-import { registerTheory } from './commands/theory.ts';
-import { registerSweep } from './commands/sweep.ts';
-import { registerMerge } from './commands/merge.ts';
-import { registerReproduce } from './commands/reproduce.ts';
-import { registerReport } from './commands/report.ts';
-import { registerImages } from './commands/images.ts';
-import { registerEvaluate, registerLearnStudy, registerTrain } from './commands/learn.ts';
 
 /** Exit codes: 0 success, 1 unexpected failure, 2 bad input. */
 export const EXIT_BAD_INPUT = 2;
 
-export function buildProgram(argv: readonly string[]): Command {
+type Register = (program: Command, argv: readonly string[]) => unknown;
+
+/**
+ * Every top-level command, in the order help lists them, with the module that registers it. The
+ * modules are imported only when needed (see {@link commandsFor}): some pull in onnxruntime, sharp,
+ * tfjs or vega, which take most of a second to load.
+ */
+const COMMANDS: readonly (readonly [name: string, load: () => Promise<Register>])[] = [
+  ['grammar', async () => (await import('./commands/grammar.ts')).registerGrammar],
+  ['sample', async () => (await import('./commands/sample.ts')).registerSample],
+  ['posterior', async () => (await import('./commands/posterior.ts')).registerPosterior],
+  ['forward-backward', async () => (await import('./commands/forwardBackward.ts')).registerForwardBackward],
+  ['theory', async () => (await import('./commands/theory.ts')).registerTheory],
+  ['sweep', async () => (await import('./commands/sweep.ts')).registerSweep],
+  ['merge', async () => (await import('./commands/merge.ts')).registerMerge],
+  ['reproduce', async () => (await import('./commands/reproduce.ts')).registerReproduce],
+  ['report', async () => (await import('./commands/report.ts')).registerReport],
+  ['images', async () => (await import('./commands/images.ts')).registerImages],
+  ['train', async () => (await import('./commands/learn.ts')).registerTrain],
+  ['evaluate', async () => (await import('./commands/learn.ts')).registerEvaluate],
+  ['learn-study', async () => (await import('./commands/learn.ts')).registerLearnStudy],
+];
+
+/**
+ * The commands a command line needs registered. Commander dispatches to a subcommand when the first
+ * argument names one (the program has no options of its own that take values), and acts on
+ * `-V`/`--version` as the first argument before looking at anything else, so only that command
+ * (or none) is loaded and the run behaves exactly as with all of them registered. Anything else
+ * (help, no command, an unknown one) registers every command.
+ */
+function commandsFor(argv: readonly string[]): readonly string[] {
+  const first = argv[2];
+  if (first === '-V' || first === '--version') return [];
+  return COMMANDS.some(([name]) => name === first) ? [first!] : COMMANDS.map(([name]) => name);
+}
+
+export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command('hierdiff')
     .description('Diffusion on the Random Hierarchy Model: exact BP, forward-backward experiments, theory and reports')
     .version(VERSION)
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  registerGrammar(program, argv);
-  registerSample(program, argv);
-  registerPosterior(program, argv);
-  registerForwardBackward(program, argv);
-  registerTheory(program, argv);
-  registerSweep(program, argv);
-  registerMerge(program, argv);
-  registerReproduce(program, argv);
-  registerReport(program, argv);
-  registerImages(program, argv);
-  registerTrain(program, argv);
-  registerEvaluate(program, argv);
-  registerLearnStudy(program, argv);
+  const wanted = new Set(commandsFor(argv));
+  const registers = await Promise.all(COMMANDS.filter(([name]) => wanted.has(name)).map(([, load]) => load()));
+  for (const register of registers) register(program, argv);
   // Commander's own argument errors (unknown option, missing value) are bad input too.
   const override = (cmds: readonly Command[]): void => {
     for (const cmd of cmds) {
@@ -49,8 +64,8 @@ export function buildProgram(argv: readonly string[]): Command {
 
 /** Runs the CLI; the only place that prints errors and sets the exit code. */
 export async function main(argv: readonly string[]): Promise<void> {
-  const program = buildProgram(argv);
   try {
+    const program = await buildProgram(argv);
     await program.parseAsync(argv as string[]);
   } catch (e) {
     if (e instanceof CommanderError) {

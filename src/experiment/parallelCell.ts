@@ -7,7 +7,11 @@ import type { Grammar } from '../grammar/grammar.ts';
 import { defaultBackend, resolveBackend } from '../bp/fast.ts';
 import type { CellJob, CellWorkerReply, CellWorkerRequest } from './cellWorkerTask.ts';
 
-const WORKER_URL = new URL('./cellWorker.mjs', import.meta.url);
+/**
+ * The worker entry. From source, a plain .mjs that registers tsx's loader in its thread and then
+ * loads cellWorkerTask.ts; from a build (dist/, .js), cellWorkerTask.js itself.
+ */
+const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './cellWorker.mjs' : './cellWorkerTask.js', import.meta.url);
 
 /**
  * Worker threads that run the batches of forward–backward cells ({@link runCellParallel}). Starting
