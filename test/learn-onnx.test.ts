@@ -102,9 +102,11 @@ describe('reference building blocks', () => {
   it('time embedding at t/T = 0.5 uses τ = 500; the mask process ignores t', () => {
     expect(referenceTimeIndex(0.5)).toBe(500);
     expect([referenceTimeIndex(0), referenceTimeIndex(1), referenceTimeIndex(1.5), referenceTimeIndex(-0.1)]).toEqual([0, 1000, 1000, 0]);
-    // float32(1/200)·1000 = 4.99999989 exactly but 5 in float32, as the models compute it; the float64 index says 4.
+    // float32(1/200)·1000 = 4.99999989 exactly but 5 in float32, as the models compute it (a float64
+    // product would say 4); bpUnet.ts's embeddingIndex computes it the float32 way too.
     expect(referenceTimeIndex(1 / 200)).toBe(5);
-    expect(embeddingIndex(Math.fround(1 / 200))).toBe(4);
+    expect(embeddingIndex(1 / 200)).toBe(5);
+    for (let i = 0; i <= 200; i++) expect(embeddingIndex(i / 200)).toBe(referenceTimeIndex(i / 200));
 
     const v = 4;
     const { mu, sigma } = timeEmbeddingConstants(v);
