@@ -2,8 +2,7 @@ import type { Command } from 'commander';
 import { ParamError } from '../core/errors.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import { sampleRules, resolveRuleRng, type RuleRng } from '../grammar/sampleRules.ts';
-import { grammarFromJson } from '../grammar/serialize.ts';
-import { readJsonFile } from './files.ts';
+import { readGrammarFile } from '../grammar/serialize.ts';
 import { parseInteger, parseIntegerList } from './parse.ts';
 
 /** Raw grammar options as commander hands them over (strings). */
@@ -18,8 +17,18 @@ export interface GrammarOptionValues {
   grammar?: string;
 }
 
+/**
+ * The command whose parsed options object this is, recorded just before its action runs (commander
+ * hands the action `cmd.opts()`, this very object), so {@link resolveGrammarOptions} can ask which
+ * options were typed and which are defaults without every caller passing the command.
+ */
+const commandOfOptions = new WeakMap<object, Command>();
+
 /** Adds the RHM options shared by every command. `depthHelp` says whether a list is allowed. */
 export function addGrammarOptions(cmd: Command, defaults: { depth: string; depthHelp?: string }): Command {
+  cmd.hook('preAction', (_hooked, actionCommand) => {
+    commandOfOptions.set(actionCommand.opts(), actionCommand);
+  });
   return cmd
     .option('--vocab <v>', 'symbols per level, v', '32')
     .option('--classes <nc>', 'root classes, n_c (default: v)')
@@ -42,15 +51,61 @@ export interface GrammarChoice {
   params: { vocab: number; classes: number; synonyms: number; tuple: number };
 }
 
+/** Whether option `name` was given explicitly (not a default), for options parsed by `cmd`. */
+export function explicitOption(cmd: Command | undefined, name: string): boolean {
+  const source = cmd?.getOptionValueSource(name);
+  return source !== undefined && source !== 'default';
+}
+
+/** The grammar size options (as commander names them and as the user types them) and their ranges. */
+const SIZE_OPTIONS = ['vocab', 'classes', 'synonyms', 'tuple', 'depth'] as const;
+const SIZE_RANGES: Record<(typeof SIZE_OPTIONS)[number], [number, number]> = {
+  vocab: [2, 65536],
+  classes: [1, Number.MAX_SAFE_INTEGER],
+  synonyms: [1, Number.MAX_SAFE_INTEGER],
+  tuple: [2, 16],
+  depth: [1, 64],
+};
+
 /**
- * Resolves the grammar options. With --grammar the file fixes every parameter, and its depth is
- * the only depth allowed.
+ * Refuses grammar size options given explicitly (`explicit(name)`) that contradict a loaded
+ * grammar: `invalid --depth 6 (the grammar in g.json has depth 3)`. Options not given take the
+ * file's values; options given with the file's values are accepted. A malformed value (not an
+ * integer, below the option's minimum) gets its usual parse message; any other value than the
+ * file's, in range or not, is a contradiction.
  */
-export function resolveGrammarOptions(o: GrammarOptionValues, allowDepthList: boolean): GrammarChoice {
+export function checkAgainstGrammar(
+  g: Grammar,
+  file: string,
+  values: Partial<Record<(typeof SIZE_OPTIONS)[number], string>>,
+  explicit: (name: string) => boolean,
+  allowDepthList = false,
+): void {
+  for (const name of SIZE_OPTIONS) {
+    const text = values[name];
+    if (text === undefined || !explicit(name)) continue;
+    // Any well-formed value other than the file's is refused as a contradiction, even one out of range.
+    const min = SIZE_RANGES[name][0];
+    const given = name === 'depth' && allowDepthList ? parseIntegerList(name, text, min) : [parseInteger(name, text, min)];
+    if (given.length !== 1 || given[0] !== g[name]) {
+      throw new ParamError(name, `invalid --${name} ${text.trim()} (the grammar in ${file} has ${name} ${g[name]})`);
+    }
+  }
+}
+
+/**
+ * Resolves the grammar options. With --grammar the file fixes every parameter: size options left
+ * unspecified take its values, and explicit ones (--depth, --vocab, --classes, --synonyms,
+ * --tuple) must agree with it. `cmd` is the command that parsed `o`; commands whose options
+ * {@link addGrammarOptions} added are found without it.
+ */
+export function resolveGrammarOptions(o: GrammarOptionValues, allowDepthList: boolean, cmd?: Command): GrammarChoice {
   const seed = parseInteger('seed', o.seed, 0, Number.MAX_SAFE_INTEGER);
   const rng = resolveRuleRng(o.rng);
   if (o.grammar !== undefined) {
-    const g = grammarFromJson(readJsonFile('grammar', o.grammar));
+    const g = readGrammarFile(o.grammar);
+    const command = cmd ?? commandOfOptions.get(o);
+    checkAgainstGrammar(g, o.grammar, o, (name) => explicitOption(command, name), allowDepthList);
     return {
       grammarFor: () => g,
       seed,
@@ -60,11 +115,11 @@ export function resolveGrammarOptions(o: GrammarOptionValues, allowDepthList: bo
       params: { vocab: g.vocab, classes: g.classes, synonyms: g.synonyms, tuple: g.tuple },
     };
   }
-  const vocab = parseInteger('vocab', o.vocab, 2, 65536);
-  const synonyms = parseInteger('synonyms', o.synonyms, 1);
-  const tuple = parseInteger('tuple', o.tuple, 2, 16);
-  const classes = o.classes === undefined ? vocab : parseInteger('classes', o.classes, 1);
-  const depths = allowDepthList ? parseIntegerList('depth', o.depth, 1, 64) : [parseInteger('depth', o.depth, 1, 64)];
+  const vocab = parseInteger('vocab', o.vocab, ...SIZE_RANGES.vocab);
+  const synonyms = parseInteger('synonyms', o.synonyms, ...SIZE_RANGES.synonyms);
+  const tuple = parseInteger('tuple', o.tuple, ...SIZE_RANGES.tuple);
+  const classes = o.classes === undefined ? vocab : parseInteger('classes', o.classes, ...SIZE_RANGES.classes);
+  const depths = allowDepthList ? parseIntegerList('depth', o.depth, ...SIZE_RANGES.depth) : [parseInteger('depth', o.depth, ...SIZE_RANGES.depth)];
   // Draw once per depth now, so a bad combination fails before any work or output.
   const cache = new Map<string, Grammar>();
   const grammarFor = (s: number, depth: number): Grammar => {

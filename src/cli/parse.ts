@@ -1,24 +1,43 @@
 import { ParamError } from '../core/errors.ts';
 
+/** A decimal literal: digits with an optional fraction and exponent (0.5, .5, 5., 1e-3, -2.5E+4). */
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/**
+ * The value of a decimal number written as text, or why it has none: `not a decimal number`
+ * (hex, octal and binary literals, Infinity, NaN, '' …), `overflows` (beyond the largest double) or
+ * `underflows to 0` (a non-zero literal too small for a double). −0 reads as 0. The one rule for
+ * numbers typed by users: CLI options here, and the text grids of sweep config files.
+ */
+export function readDecimal(text: string): { value: number } | { problem: string } {
+  const t = text.trim();
+  if (!DECIMAL.test(t)) return { problem: 'not a decimal number' };
+  const x = Number(t);
+  if (!Number.isFinite(x)) return { problem: 'overflows' };
+  if (x === 0) return /[1-9]/.test(t.split(/[eE]/)[0]) ? { problem: 'underflows to 0' } : { value: 0 };
+  return { value: x };
+}
+
 /** Parses one integer option value. */
 export function parseInteger(param: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const t = text.trim();
+  // Digits only: no hex/octal/binary literal, exponent or fraction; beyond 2^53 is not safe.
   const x = /^[+-]?\d+$/.test(t) ? Number(t) : NaN;
   if (!Number.isSafeInteger(x) || x < min || x > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`;
     throw new ParamError(param, `invalid --${param} "${text}" (expected ${range})`);
   }
-  return x;
+  return x === 0 ? 0 : x;
 }
 
-/** Parses one finite number option value in [min, max]. */
+/** Parses one number option value in [min, max], written as a decimal literal (see {@link readDecimal}). */
 export function parseNumber(param: string, text: string, min: number, max: number): number {
-  const t = text.trim();
-  const x = t === '' ? NaN : Number(t);
-  if (!Number.isFinite(x) || x < min || x > max) {
-    throw new ParamError(param, `invalid --${param} "${text}" (expected a number in [${min}, ${max}])`);
+  const r = readDecimal(text);
+  if ('problem' in r || r.value < min || r.value > max) {
+    const why = 'problem' in r ? `${r.problem}; ` : '';
+    throw new ParamError(param, `invalid --${param} "${text}" (${why}expected a number in [${min}, ${max}])`);
   }
-  return x;
+  return r.value;
 }
 
 /** Parses `2,4,6` into distinct integers, in the order given. */

@@ -1,3 +1,5 @@
+import { ParamError } from './errors.ts';
+
 /**
  * Seeded random streams. Every random choice in hierdiff flows from an explicit seed through
  * {@link createRng}; a stream key (grammar seed, cell index, ...) derives independent streams
@@ -175,10 +177,20 @@ const ZIGGURAT_F = new Float64Array(129);
 
 /**
  * The random stream for `seed` and an optional stream key (e.g. grammar seed, cell index).
- * Same arguments, same stream, on every machine. Seeds and keys are non-negative integers
- * below 2^53.
+ * Same arguments, same stream, on every machine. Seeds and keys must be non-negative safe
+ * integers (below 2^53): anything else (NaN, 0.5, −1, 2^53) would alias another stream, so it
+ * throws a ParamError on `seed`.
  */
 export function createRng(seed: number, ...streamKey: number[]): Rng {
+  if (!Number.isSafeInteger(seed) || seed < 0) {
+    throw new ParamError('seed', `invalid seed ${String(seed)} (expected an integer in [0, ${Number.MAX_SAFE_INTEGER}])`);
+  }
+  for (let i = 0; i < streamKey.length; i++) {
+    const k = streamKey[i];
+    if (!Number.isSafeInteger(k) || k < 0) {
+      throw new ParamError('seed', `invalid random stream key ${String(k)} at position ${i} (expected an integer in [0, ${Number.MAX_SAFE_INTEGER}])`);
+    }
+  }
   let h1 = 0x9e3779b9;
   let h2 = 0x243f6a88;
   let h3 = 0xb7e15162;

@@ -1,4 +1,5 @@
 import { ParamError } from '../core/errors.ts';
+import { MAX_JSON_BYTES, readBounded } from '../core/readBounded.ts';
 import { makeGrammar, type Grammar } from './grammar.ts';
 import { symbolsAt, validateParams } from './params.ts';
 
@@ -91,4 +92,19 @@ export function grammarFromJson(value: unknown): Grammar {
   } catch (e) {
     bad((e as Error).message);
   }
+}
+
+/**
+ * Reads, parses and checks a saved grammar file (at most {@link MAX_JSON_BYTES}; devices, FIFOs
+ * and directories are refused). Every failure is a one-line ParamError on `param`.
+ */
+export function readGrammarFile(path: string, param = 'grammar'): Grammar {
+  const bytes = readBounded(path, MAX_JSON_BYTES, param);
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new ParamError(param, `invalid --${param} "${path}" (not valid JSON)`);
+  }
+  return grammarFromJson(value);
 }

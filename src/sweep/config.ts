@@ -1,3 +1,4 @@
+import { readDecimal } from '../cli/parse.ts';
 import { ParamError, resolveVariant } from '../core/errors.ts';
 import { noiseKey } from '../experiment/forwardBackward.ts';
 import { RULE_RNGS, type RuleRng } from '../grammar/sampleRules.ts';
@@ -225,18 +226,21 @@ export function validateSweepConfig(input: unknown): SweepConfig {
  * 0.5499999999), as the CLI's --noise-levels reads it.
  */
 function expandLevels(p: string, text: string): number[] {
-  const bad = (): never => fail('noiseLevels', `${p}: "${text}" (expected a list like [0.6, 0.7], "0.6,0.7" or a range "start:end:count")`);
-  const num = (t: string) => (t.trim() === '' ? NaN : Number(t));
+  const expected = 'expected a list like [0.6, 0.7], "0.6,0.7" or a range "start:end:count"';
+  const bad = (): never => fail('noiseLevels', `${p}: "${text}" (${expected})`);
+  // Decimal literals only, by the CLI's rule and with its wording (cli/parse.ts readDecimal): no 0x1, Infinity, 1e-400.
+  const num = (t: string): number => {
+    const r = readDecimal(t);
+    return 'problem' in r ? fail('noiseLevels', `${p}: "${t}" (${r.problem}; ${expected})`) : r.value;
+  };
   if (text.includes(':')) {
     const parts = text.split(':');
     if (parts.length !== 3 || !/^\s*\d+\s*$/.test(parts[2])) bad();
     const [a, b, n] = [num(parts[0]), num(parts[1]), Number(parts[2])];
-    if (!Number.isFinite(a) || !Number.isFinite(b) || n < 1 || n > 100000 || (n === 1 && a !== b)) bad();
+    if (n < 1 || n > 100000 || (n === 1 && a !== b)) bad();
     return Array.from({ length: n }, (_, i) => (n === 1 ? a : Number((a + ((b - a) * i) / (n - 1)).toPrecision(12))));
   }
-  const values = text.split(',').map(num);
-  if (values.some((x) => Number.isNaN(x))) bad();
-  return values;
+  return text.split(',').map(num);
 }
 
 /** N for cells of depth L: the per-depth override, or `samples`. */
