@@ -1,11 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { ParamError } from './errors.ts';
 
+/** A line's text without the `\r` a CRLF (Windows) file ends it with. */
+function withoutCr(text: string): string {
+  return text.endsWith('\r') ? text.slice(0, -1) : text;
+}
+
 /** One complete line after the header of a JSON-lines results file. */
 export interface JsonLine {
   /** 1-based line number in the file. */
   line: number;
-  /** The line's text as stored (without its newline). */
+  /** The line's text as stored, without its newline (`\n`, or `\r\n` in a CRLF file). */
   text: string;
   /** The parsed value. */
   value: unknown;
@@ -23,7 +28,10 @@ export interface JsonLinesFile {
 
 /**
  * Reads a JSON-lines results file: the header line's text, then every complete line parsed. A last
- * line without its newline is reported, not parsed. Throws a ParamError (param `results`) that
+ * line without its newline is reported, not parsed. Line texts (header included) are returned
+ * without a trailing `\r`: a file saved with Windows line endings reads as the same lines, and
+ * whatever is written back from them has plain `\n` endings (`completeBytes` counts the bytes as
+ * stored). Throws a ParamError (param `results`) that
  * names the file (as `what path`) and the line, for an unreadable file, no complete header line,
  * or a line that is not JSON.
  */
@@ -48,7 +56,8 @@ export function readJsonLines(path: string, what: string): JsonLinesFile {
       halfWrittenLast = true;
       break;
     }
-    const lineText = text.slice(pos, end);
+    const stored = text.slice(pos, end);
+    const lineText = withoutCr(stored);
     let value: unknown;
     try {
       value = JSON.parse(lineText);
@@ -57,7 +66,7 @@ export function readJsonLines(path: string, what: string): JsonLinesFile {
     }
     lines.push({ line: lineNo, text: lineText, value });
     pos = end + 1;
-    completeBytes += Buffer.byteLength(lineText) + 1;
+    completeBytes += Buffer.byteLength(stored) + 1;
   }
-  return { headerText: text.slice(0, firstEnd), lines, completeBytes, halfWrittenLast };
+  return { headerText: withoutCr(text.slice(0, firstEnd)), lines, completeBytes, halfWrittenLast };
 }

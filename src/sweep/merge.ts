@@ -3,7 +3,7 @@ import { ParamError } from '../core/errors.ts';
 import type { CellStats } from '../experiment/cell.ts';
 import { writeAtomic } from '../core/atomicWrite.ts';
 import { sweepCells } from './cells.ts';
-import { fileText, headerDifference, headerLine, makeHeader, scanSweepFile, type ScannedFile, type SweepHeader } from './resultsFile.ts';
+import { duplicatesMessage, fileText, headerDifference, headerLine, makeHeader, scanSweepFile, type ScannedFile, type SweepHeader } from './resultsFile.ts';
 
 export interface MergeResult {
   /** Absolute path of the merged file. */
@@ -23,7 +23,7 @@ function fail(message: string): never {
  * `shard: null`, `cells` = the whole sweep), then every cell in canonical order.
  *
  * Checks that every file holds the same sweep (tool version and config), that no file is
- * half-written, that no cell appears twice and that none is missing; otherwise throws a
+ * half-written, that no cell appears twice (within a file or across files) and that none is missing; otherwise throws a
  * ParamError naming the files or cells, and writes nothing. `out` may be one of the inputs.
  */
 export function mergeSweepFiles(paths: readonly string[], out: string): MergeResult {
@@ -32,6 +32,7 @@ export function mergeSweepFiles(paths: readonly string[], out: string): MergeRes
   const first = scans[0];
   for (const { path, scan } of scans) {
     if (scan.halfWrittenLast) fail(`${path} ends in a half-written line (finish it with --resume first)`);
+    if (scan.duplicates.length > 0) fail(`${path}: ${duplicatesMessage(scan)}`);
     const diff = headerDifference(first.scan.header, scan.header);
     if (diff !== null) fail(`${path} and ${first.path} hold different sweeps (${diff})`);
   }

@@ -76,6 +76,8 @@ export interface ScannedFile {
   expected: SweepCell[];
   /** Finished cells by key: stats and the line's text as stored. */
   found: Map<string, { stats: CellStats; text: string; line: number }>;
+  /** Cells whose line appears more than once, each time with the same text (kept once in `found`): two runs on one file, killed together, leave these. */
+  duplicates: { key: string; lines: number[] }[];
   /** Byte length of the complete lines (a half-written last line starts here). */
   completeBytes: number;
   /** True when the file ends in a line without its newline (a write cut short). */
@@ -111,22 +113,65 @@ function parseHeader(path: string, text: string): SweepHeader {
   return header;
 }
 
-/** Checks that a cell's stats are the ones its key and the config call for. */
-function checkStats(path: string, lineNo: number, stats: CellStats, cell: SweepCell, config: SweepConfig): void {
-  const s = stats as unknown as Record<string, unknown>;
-  if (typeof s !== 'object' || s === null) bad(path, `line ${lineNo}: no stats`);
+const MOMENT_FIELDS = ['count', 'sum', 'sumSq'] as const;
+const STATS_FIELDS = new Set(['grammarSeed', 'depth', 'process', 'noise', 'control', 'samples', 'trajectories', 'classMarginal', 'classSampled', 'levelMarginal', 'levelSampled', 'chiNumerator', 'chiDenominator', 'correlationByDistance', 'correlationByTreeDistance']);
+const LINE_FIELDS = new Set(['type', 'key', 'stats']);
+
+/**
+ * Checks a cell's stats structurally and against its cell: exactly the fields CellStats has,
+ * every number finite (a `null`, a string, or `1e999`, which JSON reads as Infinity, would
+ * silently change every answer drawn from the file), moments with a whole non-negative count,
+ * L + 1 levels (a sweep always computes marginals), and the correlation arrays (tuple^L
+ * distances, L + 1 tree distances) exactly when the config asks for them.
+ */
+function checkStats(path: string, lineNo: number, stats: unknown, cell: SweepCell, config: SweepConfig): void {
+  const at: (what: string) => never = (what) => bad(path, `line ${lineNo}: cell ${cell.key}: ${what}`);
+  if (typeof stats !== 'object' || stats === null || Array.isArray(stats)) bad(path, `line ${lineNo}: no stats`);
+  const s = stats as Record<string, unknown>;
   if (s.grammarSeed !== cell.grammarSeed || s.depth !== cell.depth || s.process !== cell.process || s.noise !== cell.noise) {
     bad(path, `line ${lineNo}: stats do not belong to cell ${cell.key}`);
   }
   if (s.samples !== cell.samples || s.trajectories !== config.trajectories) {
     bad(path, `line ${lineNo}: cell ${cell.key} has ${String(s.samples)} samples × ${String(s.trajectories)} trajectories (expected ${cell.samples} × ${config.trajectories})`);
   }
+  for (const k of Object.keys(s)) if (!STATS_FIELDS.has(k)) at(`unexpected field stats.${k}`);
+  const finite = (name: string, v: unknown) => {
+    if (typeof v !== 'number' || !Number.isFinite(v)) at(`stats.${name} is ${v === undefined ? 'missing' : JSON.stringify(v) ?? String(v)} (expected a finite number)`);
+  };
+  const moments = (name: string, v: unknown) => {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) at(`stats.${name} is ${v === undefined ? 'missing' : 'not {count, sum, sumSq}'}`);
+    const m = v as Record<string, unknown>;
+    for (const k of Object.keys(m)) if (!(MOMENT_FIELDS as readonly string[]).includes(k)) at(`unexpected field stats.${name}.${k}`);
+    for (const k of MOMENT_FIELDS) finite(`${name}.${k}`, m[k]);
+    if (!Number.isInteger(m.count) || (m.count as number) < 0) at(`stats.${name}.count is ${String(m.count)} (expected a whole number >= 0)`);
+  };
+  const array = (name: string, v: unknown, length: number, each: (name: string, v: unknown) => void) => {
+    if (!Array.isArray(v)) at(`stats.${name} is ${v === undefined ? 'missing' : 'not an array'} (expected ${length} entries)`);
+    if (v.length !== length) at(`stats.${name} has ${v.length} entries (expected ${length} for depth ${cell.depth})`);
+    v.forEach((x, i) => each(`${name}[${i}]`, x));
+  };
+  finite('control', s.control);
+  moments('classMarginal', s.classMarginal);
+  moments('classSampled', s.classSampled);
+  const L = cell.depth;
+  array('levelMarginal', s.levelMarginal, L + 1, moments);
+  array('levelSampled', s.levelSampled, L + 1, moments);
+  finite('chiNumerator', s.chiNumerator);
+  finite('chiDenominator', s.chiDenominator);
+  const correlations = config.correlations && config.trajectories >= 2;
+  for (const [name, length] of [['correlationByDistance', config.tuple ** L], ['correlationByTreeDistance', L + 1]] as const) {
+    if (correlations) array(name, s[name], length, finite);
+    else if (s[name] !== undefined) at(`unexpected field stats.${name} (the config does not ask for correlations)`);
+  }
 }
 
 /**
  * Reads a results file line by line and checks it: a header, then cell lines of this sweep and
- * shard, each at most once. A last line without its newline (a write cut short by a crash) is
- * reported, not parsed. Throws a ParamError (param `results`) naming the file and line.
+ * shard, each with well-formed stats (see checkStats). A cell whose line appears again with the
+ * same text is listed in `duplicates` (kept once); the same cell with different text is refused.
+ * A last line without its newline (a write cut short by a crash) is reported, not parsed. Lines
+ * of a CRLF file are read without their `\r`. Throws a ParamError (param `results`) naming the
+ * file and line.
  */
 export function scanSweepFile(path: string): ScannedFile {
   const { headerText, lines, completeBytes, halfWrittenLast } = readJsonLines(path, 'results file');
@@ -134,17 +179,30 @@ export function scanSweepFile(path: string): ScannedFile {
   const expected = shardCells(sweepCells(header.config), header.shard);
   const byKey = new Map(expected.map((c) => [c.key, c]));
   const found = new Map<string, { stats: CellStats; text: string; line: number }>();
+  const duplicates = new Map<string, number[]>();
   for (const { line: lineNo, text: lineText, value } of lines) {
     const parsed = value as SweepCellLine;
-    if (typeof parsed !== 'object' || parsed === null || parsed.type !== 'cell' || typeof parsed.key !== 'string') bad(path, `line ${lineNo} is not a cell line`);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || parsed.type !== 'cell' || typeof parsed.key !== 'string') bad(path, `line ${lineNo} is not a cell line`);
+    for (const k of Object.keys(parsed)) if (!LINE_FIELDS.has(k)) bad(path, `line ${lineNo}: unexpected field ${k} in a cell line`);
     const cell = byKey.get(parsed.key);
     if (!cell) bad(path, `line ${lineNo}: cell ${parsed.key} is not part of this ${header.shard ? `shard (${header.shard.index}/${header.shard.count})` : 'sweep'}`);
-    const seen = found.get(parsed.key);
-    if (seen) bad(path, `cell ${parsed.key} appears twice (lines ${seen.line} and ${lineNo})`);
     checkStats(path, lineNo, parsed.stats, cell, header.config);
+    const seen = found.get(parsed.key);
+    if (seen) {
+      if (seen.text !== lineText) bad(path, `cell ${parsed.key} appears twice with different stats (lines ${seen.line} and ${lineNo}); keep the right one and delete the other, or start the file afresh`);
+      duplicates.set(parsed.key, [...(duplicates.get(parsed.key) ?? [seen.line]), lineNo]);
+      continue;
+    }
     found.set(parsed.key, { stats: parsed.stats, text: lineText, line: lineNo });
   }
-  return { header, headerText, expected, found, completeBytes, halfWrittenLast };
+  return { header, headerText, expected, found, duplicates: [...duplicates].map(([key, l]) => ({ key, lines: l })), completeBytes, halfWrittenLast };
+}
+
+/** Why a file with duplicate cell lines is refused (outside `--resume`, which repairs it). */
+export function duplicatesMessage(scan: ScannedFile): string {
+  const d = scan.duplicates[0];
+  const more = scan.duplicates.length > 1 ? ` and ${scan.duplicates.length - 1} more` : '';
+  return `cell ${d.key} appears twice (lines ${d.lines.join(' and ')})${more}, with the same stats (repair the file with the sweep command and --resume)`;
 }
 
 /** A results file as read by {@link readSweepFile}. */
@@ -164,6 +222,7 @@ export interface SweepFile {
  */
 export function readSweepFile(path: string, options: { partial?: boolean } = {}): SweepFile {
   const scan = scanSweepFile(path);
+  if (scan.duplicates.length > 0) bad(path, duplicatesMessage(scan));
   const missing = scan.expected.filter((c) => !scan.found.has(c.key)).map((c) => c.key);
   if (!options.partial) {
     if (scan.halfWrittenLast) bad(path, 'the last line is half-written (resume the sweep with --resume to finish it)');

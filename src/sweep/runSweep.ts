@@ -1,11 +1,12 @@
-import { closeSync, existsSync, fsyncSync, openSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, truncateSync, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { checkInt, ParamError } from '../core/errors.ts';
 import type { CellStats } from '../experiment/cell.ts';
 import { writeAtomic } from '../core/atomicWrite.ts';
-import { sweepCells } from './cells.ts';
+import { acquireLock, releaseOnExit } from '../core/fileLock.ts';
+import { sweepCells, type SweepCell } from './cells.ts';
 import { validateSweepConfig, type SweepConfig, type SweepConfigInput } from './config.ts';
 import { runCellsOnWorkers } from './pool.ts';
 import { cellLine, fileText, headerDifference, headerLine, makeHeader, scanSweepFile, SWEEP_TOOL_VERSION, type SweepHeader } from './resultsFile.ts';
@@ -63,8 +64,13 @@ export interface SweepResult {
  * cells in canonical order: a finished file is byte-identical for any number of workers, any
  * number of interruptions and resumes, and for a merge of its shards.
  *
+ * Holds the lock file `<out>.lock` (src/core/fileLock.ts) for the whole run, so two runs never write
+ * one file; it is released on success, on failure, on process exit and on SIGINT/SIGTERM. A resume
+ * keeps one copy of a cell whose line appears twice with the same text.
+ *
  * Throws ParamError for a bad config, worker count or shard, for an existing `out` without
- * `resume`/`overwrite`, and for a file to resume that holds another sweep; nothing is written then.
+ * `resume`/`overwrite`, for a file another live run holds the lock of, and for a file to resume that
+ * holds another sweep or a malformed line; nothing is written then.
  */
 export async function runSweep(configInput: SweepConfigInput | SweepConfig, options: RunSweepOptions): Promise<SweepResult> {
   const config = validateSweepConfig(configInput);
@@ -75,6 +81,28 @@ export async function runSweep(configInput: SweepConfigInput | SweepConfig, opti
   const header = makeHeader({ tool: 'hierdiff', version: SWEEP_TOOL_VERSION, command: options.command ?? 'runSweep' }, config, shard);
   const cells = shardCells(sweepCells(config), shard);
 
+  if (existsSync(path) && !options.resume && !options.overwrite) {
+    throw new ParamError('out', `${options.out} already exists (continue it with resume, or choose another out)`);
+  }
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+  } catch {
+    throw new ParamError('out', `invalid output path "${options.out}" (cannot create its folder)`);
+  }
+  // One run per results file: two runs on one file would both compute every cell and, killed
+  // together, leave each cell twice. Held until the file is finished, failed, or the process ends.
+  const lock = acquireLock(path, 'out', options.out);
+  const unhook = releaseOnExit(lock);
+  try {
+    return await runLocked(config, options, path, header, cells, workers);
+  } finally {
+    lock.release();
+    unhook();
+  }
+}
+
+async function runLocked(config: SweepConfig, options: RunSweepOptions, path: string, header: SweepHeader, cells: SweepCell[], workers: number): Promise<SweepResult> {
+  const shard = header.shard;
   let headerText = headerLine(header);
   let fileHeader = header;
   const lines = new Map<string, string>();
@@ -94,8 +122,6 @@ export async function runSweep(configInput: SweepConfigInput | SweepConfig, opti
     }
     // A crash mid-write leaves a line without its newline: cut it off, its cell runs again.
     if (scan.halfWrittenLast) truncateSync(path, scan.completeBytes);
-  } else if (existsSync(path) && !options.overwrite) {
-    throw new ParamError('out', `${options.out} already exists (continue it with resume, or choose another out)`);
   } else {
     writeAtomic(path, `${headerText}\n`, options.out);
   }
