@@ -86,6 +86,7 @@ describe('hierdiff train → evaluate, end to end', () => {
       [['evaluate', '--model', join(dir, 'model.onnx'), '--grammar', join(root, 'missing.json'), '--out', join(root, 'bad5.json')], /--grammar/, join(root, 'bad5.json')],
       [['evaluate', '--model', join(dir, 'model.onnx'), '--grammar', join(dir, 'grammar.json'), '--times', '0,500', '--forward-backward', '--out', join(root, 'bad6.json')], /--times/, join(root, 'bad6.json')],
       [['learn-study', '--train-sizes', '0', '--out', join(root, 'bad7')], /--train-sizes/, join(root, 'bad7')],
+      [['train', '--grammar', join(dir, 'grammar.json'), '--depth', '6', '--out', join(root, 'bad8')], /invalid --depth 6 \(the grammar in .* has depth 3\)/, join(root, 'bad8')],
     ];
     for (const [args, message, path] of cases) {
       const r = runCli(args);

@@ -6,11 +6,12 @@ import type { Grammar } from '../../grammar/grammar.ts';
 import { pMax } from '../../grammar/count.ts';
 import { leafCount } from '../../grammar/params.ts';
 import { resolveRuleRng, sampleRules } from '../../grammar/sampleRules.ts';
-import { grammarFromJson, grammarToJson } from '../../grammar/serialize.ts';
+import { grammarToJson, readGrammarFile } from '../../grammar/serialize.ts';
 import { LEARN_PROCESSES, type BpUnetConfig, type LearnProcess } from '../../learn/bpUnet.ts';
 import { publishedDataset } from '../../learn/data.ts';
 import { bpUnetToOnnx } from '../../learn/onnxExport.ts';
 import { lossOn, train } from '../../learn/tf/train.ts';
+import { checkAgainstGrammar, explicitOption } from '../grammarOptions.ts';
 import { startProgress } from '../progress.ts';
 import { evaluateModel, type ModelEvaluation } from '../../learn/evaluateModel.ts';
 import { learnedClassKeptFigure, validityVsDataFigure, type StudyPoint } from '../../report/figures/learning.ts';
@@ -107,7 +108,7 @@ export function registerEvaluate(program: Command, argv: readonly string[]): voi
     .option('--device <name>', `execution provider: ${DEVICES.join(' or ')}`, 'cpu')
     .requiredOption('--out <file>', 'evaluation (JSON)')
     .action(async (o: EvaluateOptionValues) => {
-      const g = grammarFromJson(readJsonFile('grammar', o.grammar));
+      const g = readGrammarFile(o.grammar);
       const schedule = scheduleFromOptions(o);
       const samples = parseInteger('samples', o.samples, 1, 1e7);
       const seed = parseInteger('seed', o.seed, 0);
@@ -219,16 +220,22 @@ function addTrainOptions(cmd: Command): Command {
     .option('--backend <name>', 'tfjs backend: wasm (SIMD) or cpu (slow, for comparison)', 'wasm');
 }
 
-/** The grammar the training options name: a saved one, or drawn (default: the published example). */
-function trainGrammar(o: TrainOptionValues): Grammar {
-  return o.grammar !== undefined
-    ? grammarFromJson(readJsonFile('grammar', o.grammar))
-    : sampleRules({ vocab: parseInteger('vocab', o.vocab, 2, 4096), classes: o.classes === undefined ? undefined : parseInteger('classes', o.classes, 1), synonyms: parseInteger('synonyms', o.synonyms, 1), tuple: parseInteger('tuple', o.tuple, 2, 64), depth: parseInteger('depth', o.depth, 1, 20) }, parseInteger('seed', o.seed, 0), resolveRuleRng(o.rng));
+/**
+ * The grammar the training options name: a saved one (size options given on the command line must
+ * agree with it), or drawn (default: the published example).
+ */
+function trainGrammar(o: TrainOptionValues, explicit: (name: string) => boolean): Grammar {
+  if (o.grammar !== undefined) {
+    const g = readGrammarFile(o.grammar);
+    checkAgainstGrammar(g, o.grammar, o, explicit);
+    return g;
+  }
+  return sampleRules({ vocab: parseInteger('vocab', o.vocab, 2, 4096), classes: o.classes === undefined ? undefined : parseInteger('classes', o.classes, 1), synonyms: parseInteger('synonyms', o.synonyms, 1), tuple: parseInteger('tuple', o.tuple, 2, 64), depth: parseInteger('depth', o.depth, 1, 20) }, parseInteger('seed', o.seed, 0), resolveRuleRng(o.rng));
 }
 
 /** One training run into `o.out`: grammar.json, data.json, checkpoints, model.onnx and train.json (returned). */
-async function runTraining(o: TrainOptionValues, argv: readonly string[], label = 'train'): Promise<TrainLog> {
-  const g = trainGrammar(o);
+async function runTraining(o: TrainOptionValues, argv: readonly string[], explicit: (name: string) => boolean, label = 'train'): Promise<TrainLog> {
+  const g = trainGrammar(o, explicit);
   const schedule = scheduleFromOptions(o);
   const size = parseInteger('train-size', o.trainSize, 1, 1e8);
   const total = pMax(g);
@@ -300,8 +307,8 @@ export function registerTrain(program: Command, argv: readonly string[]): void {
       .description('train the companion hierarchical U-Net (docs/science.md §7) on P data of an RHM grammar; writes DIR/model.onnx, checkpoints, grammar, data and a log (docs/learning.md)'),
   )
     .requiredOption('--out <dir>', 'output folder')
-    .action(async (o: TrainOptionValues) => {
-      await runTraining(o, argv);
+    .action(async (o: TrainOptionValues, self: Command) => {
+      await runTraining(o, argv, (name) => explicitOption(self, name));
     });
 }
 
@@ -338,9 +345,10 @@ export function registerLearnStudy(program: Command, argv: readonly string[]): v
     .option('--times <list>', 'times t of the forward–backward comparison (default: 10 evenly spread)')
     .option('--eval-batch <n>', 'samples per model call in the evaluation', '256')
     .requiredOption('--out <dir>', 'output folder: one subfolder per P, study.json, figures/, report.html')
-    .action(async (o: StudyOptionValues) => {
+    .action(async (o: StudyOptionValues, self: Command) => {
+      const explicit = (name: string) => explicitOption(self, name);
       const sizes = parseIntegerList('train-sizes', o.trainSizes, 1, 1e8).sort((a, b) => a - b);
-      const g = trainGrammar(o);
+      const g = trainGrammar(o, explicit);
       const schedule = scheduleFromOptions(o);
       const samples = parseInteger('samples', o.samples, 1, 1e7);
       const fbSamples = parseInteger('fb-samples', o.fbSamples, 1, 1e6);
@@ -356,7 +364,7 @@ export function registerLearnStudy(program: Command, argv: readonly string[]): v
         const logPath = join(dir, 'train.json');
         const done = existsSync(logPath) && existsSync(join(dir, 'model.onnx')) && (JSON.parse(readFileSync(logPath, 'utf8')) as TrainLog).train.steps === Number(o.steps);
         if (done) log = JSON.parse(readFileSync(logPath, 'utf8')) as TrainLog;
-        else log = await runTraining({ ...o, trainSize: String(P), out: dir, resume: true }, argv, `train P=${P}`);
+        else log = await runTraining({ ...o, trainSize: String(P), out: dir, resume: true }, argv, explicit, `train P=${P}`);
         let evaluation: ModelEvaluation;
         if (done && existsSync(evalPath)) evaluation = JSON.parse(readFileSync(evalPath, 'utf8')) as ModelEvaluation;
         else {
