@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { writeAtomic } from '../core/atomicWrite.ts';
 import { ParamError } from '../core/errors.ts';
 
+export { checkOutputFile, checkReportFolder } from '../core/outputDir.ts';
+
 /**
  * Writes a file atomically (temp file + rename, see core/atomicWrite.ts): a crash or an error never
  * leaves a half-written file under the final name.

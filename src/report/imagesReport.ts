@@ -2,6 +2,7 @@ import sharp from 'sharp';
 import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { writeAtomic } from '../core/atomicWrite.ts';
+import { checkReportFolder, writeReportFolder } from '../core/outputDir.ts';
 import { readImagesResults, type ImagesRunConfig } from '../images/experiment/resultsFile.ts';
 import { summariseImages, type ImagesSummaryRow } from '../images/experiment/summary.ts';
 import { loadForDiffusion } from '../images/io/preprocess.ts';
@@ -78,13 +79,21 @@ export function imagesFigureSpecs(rows: readonly ImagesSummaryRow[]) {
 
 /**
  * Draws the report of an image forward–backward run from its results file: figures (SVG + PNG)
- * under `outDir/figures`, the example grid, and `report.html`. Returns the files written.
+ * under `outDir/figures`, the example grid, and `report.html`, replacing the previous report's files
+ * as a set once all are written. Returns the files written.
  */
 export async function writeImagesReport(resultsPath: string, o: ImagesReportOptions): Promise<string[]> {
+  checkReportFolder('out', o.outDir);
   const results = readImagesResults(resultsPath, { partial: o.partial ?? false });
+  // Written into a temporary folder that replaces the previous report's files (report.html,
+  // figures/, theory.json) as a set; the run's other files in outDir are kept.
+  return writeReportFolder(o.outDir, (stage) => writeImagesReportFiles(stage, resultsPath, results, o));
+}
+
+async function writeImagesReportFiles(stage: string, resultsPath: string, results: ReturnType<typeof readImagesResults>, o: ImagesReportOptions): Promise<string[]> {
   const config = results.header.config;
   const rows = summariseImages(config, results.units);
-  const figDir = join(o.outDir, 'figures');
+  const figDir = join(stage, 'figures');
   const written: string[] = [];
   const page: PageFigure[] = [];
   for (const f of imagesFigureSpecs(rows)) {
@@ -116,7 +125,7 @@ export async function writeImagesReport(resultsPath: string, o: ImagesReportOpti
     notes,
     resultsFile: relative(resolve(o.outDir), resolve(resultsPath)).split(sep).join('/'),
   });
-  const htmlPath = join(o.outDir, 'report.html');
+  const htmlPath = join(stage, 'report.html');
   writeAtomic(htmlPath, html);
   written.push(htmlPath);
   return written;

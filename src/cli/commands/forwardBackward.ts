@@ -1,12 +1,14 @@
 import type { Command } from 'commander';
+import { existsSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import { ParamError } from '../../core/errors.ts';
 import { runGridParallel, type GridSpec } from '../../experiment/grid.ts';
 import { summariseCells, type ForwardBackwardRow } from '../../experiment/summary.ts';
 import { resolveProcess, type ProcessName } from '../../noise/process.ts';
 import { makeSchedule } from '../../noise/schedule.ts';
 import { addGrammarOptions, resolveGrammarOptions, type GrammarOptionValues } from '../grammarOptions.ts';
-import { toJsonText, writeFileAtomic } from '../files.ts';
+import { checkOutputFile, toJsonText, writeFileAtomic } from '../files.ts';
 import { parseInteger, parseNoiseLevels } from '../parse.ts';
 import { startProgress } from '../progress.ts';
 import { runInfo } from '../runInfo.ts';
@@ -84,6 +86,10 @@ export function registerForwardBackward(program: Command, argv: readonly string[
     const choice = resolveGrammarOptions(o, true);
     if (choice.file && grammarCount !== 1) throw new ParamError('grammars', 'invalid --grammars with --grammar (a saved grammar is one grammar: expected 1)');
     const grammarSeeds = Array.from({ length: grammarCount }, (_, i) => choice.seed + i);
+    // Output paths are checked before computing: a bad --csv must not leave an --out file behind.
+    if (o.out !== undefined) checkOutputFile('out', o.out);
+    if (o.csv !== undefined) checkOutputFile('csv', o.csv);
+    if (o.out !== undefined && o.csv !== undefined && resolve(o.out) === resolve(o.csv)) throw new ParamError('csv', `invalid --csv "${o.csv}" (the same file as --out)`);
     const spec: GridSpec = { grammarSeeds, depths: choice.depths, processes, noises };
     const total = grammarSeeds.length * choice.depths.length * processes.length * noises.length * samples;
     const bar = startProgress('forward-backward', total);
@@ -116,8 +122,15 @@ export function registerForwardBackward(program: Command, argv: readonly string[
       backend: backend.name,
       theory: o.theory ?? false,
     };
+    const outWasThere = o.out !== undefined && existsSync(o.out);
     if (o.out !== undefined) writeFileAtomic(o.out, toJsonText({ run: { ...runInfo(argv), command: forwardBackwardCommand(argv) }, parameters, rows: theory ? rows.map((r, i) => ({ ...r, theory: theory[i] })) : rows, cells }));
-    if (o.csv !== undefined) writeFileAtomic(o.csv, rowsToCsv(rows, { sampledLevels: !marginals }));
+    try {
+      if (o.csv !== undefined) writeFileAtomic(o.csv, rowsToCsv(rows, { sampledLevels: !marginals }));
+    } catch (e) {
+      // A failed command leaves no new file behind.
+      if (o.out !== undefined && !outWasThere) rmSync(o.out, { force: true });
+      throw e;
+    }
   });
 }
 

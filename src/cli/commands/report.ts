@@ -13,7 +13,8 @@ import { reportHtml, type PageFigure } from '../../report/html.ts';
 import { renderSvg, svgToPng } from '../../report/render.ts';
 import { meanFieldTheory, populationCurves, populationLevels, type MeanFieldTheory, type PopulationCurves, type PopulationLevels } from '../../report/theory.ts';
 import { grammarSeeds, readSweepFile, samplesAtDepth, type SweepConfig, type SweepFile } from '../../sweep/index.ts';
-import { toJsonText, writeFileAtomic } from '../files.ts';
+import { checkReportFolder, toJsonText, writeFileAtomic } from '../files.ts';
+import { writeReportFolder } from '../../core/outputDir.ts';
 import { parseInteger } from '../parse.ts';
 import { runInfo } from '../runInfo.ts';
 
@@ -85,9 +86,11 @@ function theoryRows(mf: MeanFieldTheory | null): [string, string][] {
 /**
  * Draws a report from a sweep's results: theory curves (mean-field; population dynamics for real
  * noise), every figure as SVG and PNG under `outDir/figures`, `theory.json` and `report.html`.
- * Returns the files written.
+ * These three replace the previous report's as a set, only once all are written; other files in
+ * `outDir` are kept. Returns the files written.
  */
 export async function writeReport(file: SweepFile, o: WriteReportOptions): Promise<string[]> {
+  checkReportFolder('out', o.outDir);
   const config = file.header.config;
   const rows = summariseCells(file.cells);
   const depths = [...new Set(file.cells.map((c) => c.depth))].sort((a, b) => a - b);
@@ -112,8 +115,21 @@ export async function writeReport(file: SweepFile, o: WriteReportOptions): Promi
     }
   }
   const figures: FigureEntry[] = reportFigures({ rows, processes: config.processes, scheduleName: config.schedule, meanField, population, populationLevels: levels });
+  // Written into a temporary folder that replaces the previous report's files as a set (core/outputDir.ts).
+  return writeReportFolder(o.outDir, (stage) => writeReportFiles(stage, file, o, figures, { meanField, population, levels }));
+}
+
+async function writeReportFiles(
+  stage: string,
+  file: SweepFile,
+  o: WriteReportOptions,
+  figures: readonly FigureEntry[],
+  t: { meanField: MeanFieldTheory | null; population: PopulationCurves[]; levels: PopulationLevels | null },
+): Promise<string[]> {
+  const { meanField, population, levels } = t;
+  const config = file.header.config;
   const written: string[] = [];
-  const figDir = join(o.outDir, 'figures');
+  const figDir = join(stage, 'figures');
   const pageFigures: PageFigure[] = [];
   for (const f of figures) {
     const svg = await renderSvg(f.spec);
@@ -124,7 +140,7 @@ export async function writeReport(file: SweepFile, o: WriteReportOptions): Promi
     written.push(svgPath, pngPath);
     pageFigures.push({ name: f.name, title: f.title, caption: f.caption, svg, links: [`figures/${f.name}.png`, `figures/${f.name}.svg`] });
   }
-  const theoryPath = join(o.outDir, 'theory.json');
+  const theoryPath = join(stage, 'theory.json');
   writeFileAtomic(theoryPath, toJsonText({ meanField, population, populationLevels: levels }));
   written.push(theoryPath);
   const notes: string[] = [];
@@ -141,7 +157,7 @@ export async function writeReport(file: SweepFile, o: WriteReportOptions): Promi
     notes,
     resultsFile: resultsLink,
   });
-  const htmlPath = join(o.outDir, 'report.html');
+  const htmlPath = join(stage, 'report.html');
   writeFileAtomic(htmlPath, html);
   written.push(htmlPath);
   return written;
@@ -197,6 +213,8 @@ export function registerReport(program: Command, argv: readonly string[]): void 
     .option('--out <dir>', 'output folder (report.html, figures/, theory.json)', 'hierdiff-report')
     .option('--partial', 'draw from an unfinished results file (cells still missing)');
   addTheoryOptions(cmd, { population: '400, or 150 for sweeps of under 500 data per cell', populationGrammars: '2, or 1 likewise' }).action(async (results: string, o: ReportOptionValues) => {
+    // The output folder is checked before anything is read, computed or written.
+    checkReportFolder('out', o.out);
     if (isImagesResults(firstLine(results))) {
       const started = Date.now();
       const written = await writeImagesReport(results, { outDir: o.out, partial: o.partial ?? false, reportCommand: runInfo(argv).command });

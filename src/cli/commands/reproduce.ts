@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { ProcessName } from '../../noise/process.ts';
 import { runSweep, validateSweepConfig, type SweepConfig, type SweepConfigInput, type SweepProgress } from '../../sweep/index.ts';
+import { checkOutputFile, checkReportFolder } from '../files.ts';
 import { parseInteger } from '../parse.ts';
 import { startProgress } from '../progress.ts';
 import { sweepCommand } from './sweep.ts';
@@ -105,6 +106,9 @@ export function registerReproduce(program: Command, argv: readonly string[]): vo
     const workers = o.workers === undefined ? availableParallelism() : parseInteger('workers', o.workers, 1, 1024);
     const config = reproduceConfig(quick);
     const resultsPath = join(o.out, 'results.jsonl');
+    // The output folder and its results file are checked before the sweep runs.
+    checkReportFolder('out', o.out);
+    checkOutputFile('out', resultsPath);
     const started = Date.now();
     const bar = progress();
     let result;
