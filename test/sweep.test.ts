@@ -208,7 +208,12 @@ describe('runSweep', () => {
   it('rejects a corrupt file instead of guessing', async () => {
     const lines = whole.trimEnd().split('\n');
     writeFileSync(file('dup.jsonl'), [lines[0], lines[1], lines[2], lines[1]].join('\n') + '\n');
-    await expect(runSweep(CONFIG, { out: file('dup.jsonl'), workers: 1, resume: true })).rejects.toThrow(/appears twice \(lines 2 and 4\)/);
+    // An exact duplicate is refused by readers (with the repair hint) and repaired by --resume; a conflicting one is refused.
+    expect(() => readSweepFile(file('dup.jsonl'))).toThrow(/appears twice \(lines 2 and 4\).*--resume/);
+    const conflicting = JSON.parse(lines[1]);
+    conflicting.stats.classMarginal.sum += 1;
+    writeFileSync(file('dup2.jsonl'), [lines[0], lines[1], lines[2], JSON.stringify(conflicting)].join('\n') + '\n');
+    await expect(runSweep(CONFIG, { out: file('dup2.jsonl'), workers: 1, resume: true })).rejects.toThrow(/appears twice with different stats/);
     writeFileSync(file('garbage.jsonl'), [lines[0], '{"type":"cell"', lines[2]].join('\n') + '\n');
     expect(() => readSweepFile(file('garbage.jsonl'))).toThrow(/line 2 is not JSON/);
     const wrong = JSON.parse(lines[1]);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ParamError, resolveVariant } from '../../core/errors.ts';
-import { grammarFromJson } from '../../grammar/serialize.ts';
+import { readGrammarFile } from '../../grammar/serialize.ts';
+import { checkAgainstGrammar, explicitOption } from '../grammarOptions.ts';
 import { resolveRuleRng } from '../../grammar/sampleRules.ts';
 import { resolveProcess, type ProcessName } from '../../noise/process.ts';
 import { makeSchedule } from '../../noise/schedule.ts';
@@ -8,7 +9,7 @@ import { deepGrammar } from '../../theory/deepGrammar.ts';
 import { criticalPoint, validateMeanFieldParams } from '../../theory/meanField.ts';
 import { annealedPopulationDynamics, populationThreshold, type ThresholdResult } from '../../theory/populationDynamics.ts';
 import { meanFieldCriticalNoise, meanFieldPrediction, populationPrediction } from '../../theory/predict.ts';
-import { readJsonFile, toJsonText, writeFileAtomic } from '../files.ts';
+import { toJsonText, writeFileAtomic } from '../files.ts';
 import { parseInteger, parseIntegerList, parseNoiseLevels } from '../parse.ts';
 import { runInfo } from '../runInfo.ts';
 import { fixed, formatTable } from '../table.ts';
@@ -86,9 +87,10 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
     .option('--threshold-depth <L>', 'depth used for --threshold', '30')
     .option('--grammar <file>', 'population: use a saved grammar (fixes v, n_c, m, s and the depth)')
     .option('--out <file>', 'write results JSON')
-    .action((o: TheoryOptionValues) => {
+    .action((o: TheoryOptionValues, self: Command) => {
       const method = resolveVariant('method', o.method, THEORY_METHODS);
-      const saved = o.grammar === undefined ? null : grammarFromJson(readJsonFile('grammar', o.grammar));
+      const saved = o.grammar === undefined ? null : readGrammarFile(o.grammar);
+      if (saved) checkAgainstGrammar(saved, o.grammar!, o, (name) => explicitOption(self, name), true);
       if (saved && (method !== 'population' || o.annealed || o.threshold)) {
         throw new ParamError('grammar', 'invalid --grammar (a saved grammar is used only by --method population, without --annealed or --threshold)');
       }
