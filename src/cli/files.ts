@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { writeAtomic } from '../core/atomicWrite.ts';
 import { ParamError } from '../core/errors.ts';
+import { MAX_JSON_BYTES, readBounded } from '../core/readBounded.ts';
 
 export { checkOutputFile, checkReportFolder } from '../core/outputDir.ts';
 
@@ -13,14 +13,9 @@ export function writeFileAtomic(path: string, content: string | Uint8Array): voi
   writeAtomic(resolve(path), content, path);
 }
 
-/** Reads and parses a JSON file, mapping every failure to a ParamError on `param`. */
-export function readJsonFile(param: string, path: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new ParamError(param, `invalid --${param} "${path}" (cannot read: ${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
+/** Reads and parses a JSON file (at most `maxBytes`, regular files only), mapping every failure to a ParamError on `param`. */
+export function readJsonFile(param: string, path: string, maxBytes = MAX_JSON_BYTES): unknown {
+  const text = readBounded(path, maxBytes, param).toString('utf8');
   try {
     return JSON.parse(text);
   } catch {

@@ -13,7 +13,7 @@ import { openImagesExperiment, type ImagesExperimentInput } from '../../images/e
 import { computeClassifierStats, validateClassifierStats } from '../../images/experiment/stats.ts';
 import { summariseImages, type ImagesSummary } from '../../images/experiment/summary.ts';
 import { writeImagesReport } from '../../report/imagesReport.ts';
-import { readJsonFile, toJsonText, writeFileAtomic } from '../files.ts';
+import { checkReportFolder, readJsonFile, toJsonText, writeFileAtomic } from '../files.ts';
 import { parseInteger, parseIntegerList } from '../parse.ts';
 import { startProgress } from '../progress.ts';
 import { runInfo, VERSION } from '../runInfo.ts';
@@ -95,6 +95,8 @@ export function registerImages(program: Command, argv: readonly string[]): Comma
       input.statsSha256 = createHash('sha256').update(readFileSync(o.stats)).digest('hex');
     }
     const shard = o.shard === undefined ? null : parseShard(o.shard);
+    // The report is written after the run: refuse an output folder it could not be written into now.
+    if (!shard && o.report !== false) checkReportFolder('out', o.out);
     const exp = await openImagesExperiment(input);
     try {
       let statsBar: ReturnType<typeof startProgress> | null = null;
@@ -133,6 +135,7 @@ export function registerImages(program: Command, argv: readonly string[]): Comma
     .argument('<out>', 'the output folder the shards wrote to')
     .option('--no-report', 'skip the figures and report.html')
     .action(async (out: string, o: { report?: boolean }) => {
+      if (o.report !== false) checkReportFolder('out', out);
       const merged = mergeImagesShards(out, (path, text) => writeFileAtomic(path, text));
       process.stderr.write(`images merge: ${merged.shards} shards, ${merged.units.length} units -> ${merged.path}\n`);
       await finishRun(out, merged.header, merged.units, o.report !== false);
