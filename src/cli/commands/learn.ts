@@ -11,7 +11,7 @@ import { LEARN_PROCESSES, type BpUnetConfig, type LearnProcess } from '../../lea
 import { publishedDataset } from '../../learn/data.ts';
 import { bpUnetToOnnx } from '../../learn/onnxExport.ts';
 import { lossOn, train } from '../../learn/tf/train.ts';
-import { checkAgainstGrammar, explicitOption } from '../grammarOptions.ts';
+import { checkAgainstGrammar, explicitOption, type GrammarOptionValues } from '../grammarOptions.ts';
 import { startProgress } from '../progress.ts';
 import { evaluateModel, type ModelEvaluation } from '../../learn/evaluateModel.ts';
 import { learnedClassKeptFigure, validityVsDataFigure, type StudyPoint } from '../../report/figures/learning.ts';
@@ -137,15 +137,7 @@ export function registerEvaluate(program: Command, argv: readonly string[]): voi
     });
 }
 
-interface TrainOptionValues {
-  vocab: string;
-  classes?: string;
-  synonyms: string;
-  tuple: string;
-  depth: string;
-  seed: string;
-  rng: string;
-  grammar?: string;
+interface TrainOptionValues extends GrammarOptionValues {
   trainSize: string;
   testSize: string;
   dataSeed: string;
