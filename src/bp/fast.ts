@@ -4,7 +4,7 @@ import type { Grammar } from '../grammar/grammar.ts';
 import type { TreeBatch } from '../grammar/generate.ts';
 import { fastMarginals, fastSample, fastUpward, fusedBatch, type FusedRequest, type FusedResult, type Precision } from './fastEngine.ts';
 import { referenceBackend } from './reference.ts';
-import type { BpBackend, FloatArray, Marginals, UpwardMessages } from './types.ts';
+import { checkSampleInputs, checkUpwardInputs, checkUpwardMessages, type BpBackend, type FloatArray, type Marginals, type UpwardMessages } from './types.ts';
 
 /**
  * A BP backend that can also run the experiment's whole batch in one fused pass (evidence →
@@ -20,13 +20,16 @@ function makeFastBackend(name: string, precision: Precision): FusedBpBackend {
   return {
     name,
     upward(g: Grammar, lambda: FloatArray, count: number): UpwardMessages {
+      checkUpwardInputs(g, lambda, count);
       const { messages, logEvidence } = fastUpward(g, precision, lambda, count);
       return { count, messages, logEvidence };
     },
     marginals(g: Grammar, up: UpwardMessages): Marginals {
+      checkUpwardMessages(g, up);
       return fastMarginals(g, precision, up.messages, up.count);
     },
     sample(g: Grammar, up: UpwardMessages, rng: Rng, trajectories: number): TreeBatch {
+      checkSampleInputs(g, up, trajectories);
       return fastSample(g, precision, up.messages, up.count, rng, trajectories);
     },
     fusedBatch: (g, request) => fusedBatch(g, precision, request),

@@ -3,7 +3,7 @@ import type { Rng } from '../core/random.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import type { TreeBatch } from '../grammar/generate.ts';
 import { symbolsAt } from '../grammar/params.ts';
-import type { BpBackend, FloatArray, Marginals, UpwardMessages } from './types.ts';
+import { checkSampleInputs, checkUpwardInputs, checkUpwardMessages, type BpBackend, type FloatArray, type Marginals, type UpwardMessages } from './types.ts';
 
 /**
  * Upward sweep (docs/science.md §2): ν↑_L = λ normalised; for a parent of level ℓ,
@@ -11,6 +11,7 @@ import type { BpBackend, FloatArray, Marginals, UpwardMessages } from './types.t
  * normaliser, plus the root prior log(1/n_c), sums to the log-evidence.
  */
 export function upwardReference(g: Grammar, lambda: FloatArray, count: number): UpwardMessages {
+  checkUpwardInputs(g, lambda, count);
   const { vocab: v, tuple: s, synonyms: m, depth: L } = g;
   const logEvidence = new Float64Array(count).fill(-Math.log(g.classes));
   const messages: Float64Array[] = new Array(L + 1);
@@ -64,6 +65,7 @@ export function upwardReference(g: Grammar, lambda: FloatArray, count: number): 
  * μ ∝ ν↑·ν↓.
  */
 export function marginalsReference(g: Grammar, up: UpwardMessages): Marginals {
+  checkUpwardMessages(g, up);
   const { vocab: v, tuple: s, synonyms: m, depth: L } = g;
   const { count } = up;
   const marginals: Float64Array[] = new Array(L + 1);
@@ -133,6 +135,7 @@ function drawIndex(w: ArrayLike<number>, offset: number, n: number, total: numbe
  * with probability ∝ W(i, a, k) = Π_j ν↑(child j, rule[a][k][j]) and writes its tuple.
  */
 export function sampleReference(g: Grammar, up: UpwardMessages, rng: Rng, trajectories: number): TreeBatch {
+  checkSampleInputs(g, up, trajectories);
   const { vocab: v, tuple: s, synonyms: m, depth: L } = g;
   const total = up.count * trajectories;
   const levels: Int32Array[] = [new Int32Array(total)];

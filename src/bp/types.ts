@@ -1,3 +1,4 @@
+import { checkInt, ParamError } from '../core/errors.ts';
 import type { Rng } from '../core/random.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import type { TreeBatch } from '../grammar/generate.ts';
@@ -39,4 +40,60 @@ export interface BpBackend {
    * datum n is batch entry n·trajectories + t.
    */
   sample(g: Grammar, up: UpwardMessages, rng: Rng, trajectories: number): TreeBatch;
+}
+
+/**
+ * Validation at the public boundary of every backend (kernels trust their inputs). Throws a
+ * ParamError naming the parameter; zero evidence is left to the kernels, which raise
+ * InconsistentEvidenceError.
+ */
+function isFloatArray(x: unknown): x is FloatArray {
+  return x instanceof Float64Array || x instanceof Float32Array;
+}
+
+/** `count` a positive integer and `lambda` count·d·v finite non-negative floats with a finite sum per leaf. */
+export function checkUpwardInputs(g: Grammar, lambda: FloatArray, count: number): void {
+  checkInt('count', count, 1);
+  if (!isFloatArray(lambda)) throw new ParamError('lambda', 'invalid lambda (expected a Float64Array or Float32Array)');
+  const v = g.vocab;
+  const leaves = count * g.tuple ** g.depth;
+  if (lambda.length !== leaves * v) {
+    throw new ParamError('lambda', `invalid lambda: got ${lambda.length} floats (expected count·tuple^depth·vocab = ${leaves * v})`);
+  }
+  for (let i = 0; i < leaves; i++) {
+    let z = 0;
+    for (let b = 0; b < v; b++) {
+      const x = lambda[i * v + b];
+      if (!(x >= 0 && x < Infinity)) throw new ParamError('lambda', `invalid lambda ${String(x)} at index ${i * v + b} (expected a finite number >= 0)`);
+      z += x;
+    }
+    if (z === Infinity) throw new ParamError('lambda', `invalid lambda: the likelihoods of leaf ${i} sum to Infinity`);
+  }
+}
+
+/** Upward messages of the shape `upward` returns for this grammar, with finite non-negative entries. */
+export function checkUpwardMessages(g: Grammar, up: UpwardMessages): void {
+  if (typeof up !== 'object' || up === null) throw new ParamError('up', 'invalid up (expected upward messages)');
+  const { count, messages } = up;
+  if (!Number.isInteger(count) || count < 1) throw new ParamError('up', `invalid up.count ${String(count)} (expected an integer >= 1)`);
+  if (!Array.isArray(messages) || messages.length !== g.depth + 1) {
+    throw new ParamError('up', `invalid up.messages (expected ${g.depth + 1} levels)`);
+  }
+  for (let level = 0; level <= g.depth; level++) {
+    const msg = messages[level];
+    const expected = count * g.tuple ** level * (level === 0 ? g.classes : g.vocab);
+    if (!isFloatArray(msg) || msg.length !== expected) {
+      throw new ParamError('up', `invalid up.messages[${level}] (expected ${expected} floats for up.count ${count})`);
+    }
+    for (let i = 0; i < msg.length; i++) {
+      const x = msg[i];
+      if (!(x >= 0 && x < Infinity)) throw new ParamError('up', `invalid up.messages[${level}][${i}] ${String(x)} (expected a finite number >= 0)`);
+    }
+  }
+}
+
+/** Validates the arguments of `sample`. */
+export function checkSampleInputs(g: Grammar, up: UpwardMessages, trajectories: number): void {
+  checkUpwardMessages(g, up);
+  checkInt('trajectories', trajectories, 1);
 }

@@ -1,6 +1,7 @@
-import type { ProcessName } from '../noise/process.ts';
+import { ParamError } from '../core/errors.ts';
+import { PROCESS_NAMES, type ProcessName } from '../noise/process.ts';
 import type { CellStats } from './cell.ts';
-import { mean, mergeMoments, standardError } from './moments.ts';
+import { mean, mergeMoments, standardError, type Moments } from './moments.ts';
 
 /**
  * One row of a forward–backward result: one depth, process and noise level, pooled over grammar
@@ -48,6 +49,8 @@ export function rowKey(c: Pick<CellStats, 'depth' | 'process' | 'noise'>): strin
 
 /** Pools the cells of each (depth, process, noise) into a row, in first-seen order. */
 export function summariseCells(cells: readonly CellStats[]): ForwardBackwardRow[] {
+  if (!Array.isArray(cells)) throw new ParamError('cells', 'invalid cells (expected an array of cell statistics)');
+  cells.forEach(checkCell);
   const groups = new Map<string, CellStats[]>();
   for (const c of cells) {
     const k = rowKey(c);
@@ -55,7 +58,86 @@ export function summariseCells(cells: readonly CellStats[]): ForwardBackwardRow[
     if (g) g.push(c);
     else groups.set(k, [c]);
   }
-  return [...groups.values()].map(summariseGroup);
+  return [...groups.values()].map(checkGroup).map(summariseGroup);
+}
+
+function badCell(i: number, what: string): never {
+  throw new ParamError('cells', `invalid cells[${i}]: ${what}`);
+}
+
+function isCount(x: unknown, min: number): boolean {
+  return Number.isInteger(x) && (x as number) >= min && (x as number) <= Number.MAX_SAFE_INTEGER;
+}
+
+function isFinite(x: unknown): boolean {
+  return typeof x === 'number' && Number.isFinite(x);
+}
+
+/**
+ * Moments of per-datum values in [0, 1] (kept probabilities and fractions): at least one datum and
+ * 0 ≤ sum, sumSq ≤ count, so every mean and standard error is a number.
+ */
+function checkMoments(i: number, name: string, m: unknown): void {
+  const o = m as Partial<Moments> | null;
+  if (typeof o !== 'object' || o === null) badCell(i, `${name} is not moments`);
+  if (!isCount(o.count, 1)) badCell(i, `${name}.count ${String(o.count)} (expected an integer >= 1: a cell without data has no statistics)`);
+  const count = o.count as number;
+  for (const key of ['sum', 'sumSq'] as const) {
+    const x = o[key];
+    if (!(typeof x === 'number' && x >= 0 && x <= count)) badCell(i, `${name}.${key} ${String(x)} (expected a number in [0, count])`);
+  }
+}
+
+function checkFiniteArray(i: number, name: string, a: unknown): void {
+  if (a === undefined) return;
+  if (!Array.isArray(a) || !a.every(isFinite)) badCell(i, `${name} must be an array of finite numbers`);
+}
+
+/** Validates one cell's shape and ranges (ParamError on `cells`). */
+function checkCell(c: CellStats, i: number): void {
+  if (typeof c !== 'object' || c === null) badCell(i, 'expected an object');
+  if (!isCount(c.depth, 1)) badCell(i, `depth ${String(c.depth)} (expected an integer >= 1)`);
+  if (!(PROCESS_NAMES as readonly unknown[]).includes(c.process)) badCell(i, `process "${String(c.process)}" (expected ${PROCESS_NAMES.join(', ')})`);
+  if (!isFinite(c.noise)) badCell(i, `noise ${String(c.noise)} (expected a finite number)`);
+  if (!isFinite(c.control)) badCell(i, `control ${String(c.control)} (expected a finite number)`);
+  if (!isCount(c.grammarSeed, 0)) badCell(i, `grammarSeed ${String(c.grammarSeed)} (expected an integer >= 0)`);
+  if (!isCount(c.samples, 1)) badCell(i, `samples ${String(c.samples)} (expected an integer >= 1)`);
+  if (!isCount(c.trajectories, 1)) badCell(i, `trajectories ${String(c.trajectories)} (expected an integer >= 1)`);
+  checkMoments(i, 'classMarginal', c.classMarginal);
+  checkMoments(i, 'classSampled', c.classSampled);
+  const levels = c.depth + 1;
+  if (!Array.isArray(c.levelSampled) || c.levelSampled.length !== levels) badCell(i, `levelSampled must have depth + 1 = ${levels} entries`);
+  c.levelSampled.forEach((m, l) => checkMoments(i, `levelSampled[${l}]`, m));
+  if (!Array.isArray(c.levelMarginal) || (c.levelMarginal.length !== 0 && c.levelMarginal.length !== levels)) {
+    badCell(i, `levelMarginal must have 0 or depth + 1 = ${levels} entries`);
+  }
+  c.levelMarginal.forEach((m, l) => checkMoments(i, `levelMarginal[${l}]`, m));
+  if (!isFinite(c.chiNumerator)) badCell(i, `chiNumerator ${String(c.chiNumerator)} (expected a finite number)`);
+  if (!isFinite(c.chiDenominator)) badCell(i, `chiDenominator ${String(c.chiDenominator)} (expected a finite number)`);
+  checkFiniteArray(i, 'correlationByDistance', c.correlationByDistance);
+  checkFiniteArray(i, 'correlationByTreeDistance', c.correlationByTreeDistance);
+}
+
+/** The cells pooled into one row must agree on the correlation lengths and keep the χ sums finite. */
+function checkGroup(cells: CellStats[]): CellStats[] {
+  const first = cells[0];
+  for (const key of ['correlationByDistance', 'correlationByTreeDistance'] as const) {
+    const n = first[key]?.length;
+    if (cells.some((c) => c[key] !== undefined && c[key].length !== n)) {
+      throw new ParamError('cells', `invalid cells: ${key} lengths differ within depth ${first.depth}, ${first.process}, noise ${first.noise}`);
+    }
+  }
+  const sums = [
+    cells.reduce((a, c) => a + c.chiNumerator, 0),
+    cells.reduce((a, c) => a + c.chiDenominator, 0),
+    ...['correlationByDistance', 'correlationByTreeDistance'].flatMap((key) =>
+      Array.from({ length: (first as unknown as Record<string, number[] | undefined>)[key]?.length ?? 0 }, (_, r) =>
+        cells.reduce((a, c) => a + ((c as unknown as Record<string, number[] | undefined>)[key]?.[r] ?? 0), 0),
+      ),
+    ),
+  ];
+  if (!sums.every(Number.isFinite)) throw new ParamError('cells', `invalid cells: sums overflow within depth ${first.depth}, ${first.process}, noise ${first.noise}`);
+  return cells;
 }
 
 function summariseGroup(cells: CellStats[]): ForwardBackwardRow {

@@ -20,8 +20,8 @@ export function pMax(p: GrammarParams): bigint {
  */
 export function decodeIndex(g: Grammar, index: bigint): TreeBatch {
   const total = pMax(g);
-  if (index < 0n || index >= total) {
-    throw new ParamError('index', `invalid index ${index} (expected an integer in [0, ${total - 1n}])`);
+  if (typeof index !== 'bigint' || index < 0n || index >= total) {
+    throw new ParamError('index', `invalid index ${String(index)} (expected an integer in [0, ${total - 1n}])`);
   }
   const perClass = total / BigInt(g.classes);
   const cls = Number(index / perClass);

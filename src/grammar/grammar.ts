@@ -1,3 +1,4 @@
+import { ParamError } from '../core/errors.ts';
 import type { GrammarParams } from './params.ts';
 import { symbolsAt } from './params.ts';
 
@@ -12,18 +13,26 @@ export interface Grammar extends GrammarParams {
   readonly ruleOfTuple: readonly Int32Array[];
 }
 
-/** Builds the inverse tables and checks unambiguity; `rules` must already be in range. */
+/**
+ * Builds the inverse tables and checks unambiguity. `params` must be validated (validateParams);
+ * `rules` is checked for shape and range, and a ParamError on `rules` reports any defect.
+ */
 export function makeGrammar(params: GrammarParams, rules: Int32Array[]): Grammar {
   const { vocab: v, synonyms: m, tuple: s } = params;
+  if (!Array.isArray(rules) || rules.length !== params.depth) throw new ParamError('rules', `invalid rules (expected ${params.depth} levels)`);
   const ruleOfTuple: Int32Array[] = [];
   for (let level = 0; level < params.depth; level++) {
-    const table = new Int32Array(v ** s).fill(-1);
     const r = rules[level];
     const count = symbolsAt(params, level) * m;
+    if (!(r instanceof Int32Array) || r.length !== count * s) throw new ParamError('rules', `invalid rules[${level}] (expected an Int32Array of ${count * s} symbols)`);
+    for (let i = 0; i < r.length; i++) {
+      if (r[i] < 0 || r[i] >= v) throw new ParamError('rules', `invalid rules[${level}][${i}] = ${r[i]} (expected a symbol in [0, ${v - 1}])`);
+    }
+    const table = new Int32Array(v ** s).fill(-1);
     for (let rule = 0; rule < count; rule++) {
       let code = 0;
       for (let j = 0; j < s; j++) code = code * v + r[rule * s + j];
-      if (table[code] !== -1) throw new Error(`rules of level ${level} are ambiguous: tuple ${code} appears twice`);
+      if (table[code] !== -1) throw new ParamError('rules', `invalid rules: rules of level ${level} are ambiguous: tuple ${code} appears twice`);
       table[code] = rule;
     }
     ruleOfTuple.push(table);

@@ -1,4 +1,4 @@
-import { checkNumber, resolveVariant } from '../core/errors.ts';
+import { checkInt, checkNumber, ParamError, resolveVariant } from '../core/errors.ts';
 import type { Rng } from '../core/random.ts';
 import { alphaBarAtFraction, type Schedule } from './schedule.ts';
 
@@ -43,7 +43,7 @@ export interface NoiseProcess {
 }
 
 function expectTokens(obs: Observation): Int32Array {
-  if (obs.kind !== 'tokens') throw new Error('this process observes tokens, not vectors');
+  if (obs.kind !== 'tokens') throw new ParamError('observation', 'invalid observation: this process observes tokens, not vectors');
   return obs.tokens;
 }
 
@@ -136,7 +136,7 @@ export function gaussianProcess(alphaBar: number): NoiseProcess {
       return { kind: 'vectors', vectors };
     },
     likelihood(obs, v, out) {
-      if (obs.kind !== 'vectors') throw new Error('the gaussian process observes vectors, not tokens');
+      if (obs.kind !== 'vectors') throw new ParamError('observation', 'invalid observation: the gaussian process observes vectors, not tokens');
       const x = obs.vectors;
       const d = x.length / v;
       for (let i = 0; i < d; i++) {
@@ -165,8 +165,9 @@ export function gaussianProcess(alphaBar: number): NoiseProcess {
  * gaussian it is the time fraction t/T ∈ [0, 1] of `schedule` (t = 0 clean), mapped to ᾱ_t.
  */
 export function makeProcess(name: ProcessName, noise: number, schedule?: Schedule): NoiseProcess {
+  const which = resolveProcess(name);
   checkNumber('noise', noise, 0, 1);
-  switch (name) {
+  switch (which) {
     case 'eps':
       return epsProcess(noise);
     case 'uniform':
@@ -174,7 +175,7 @@ export function makeProcess(name: ProcessName, noise: number, schedule?: Schedul
     case 'mask':
       return maskProcess(noise);
     case 'gaussian': {
-      if (!schedule) throw new Error('the gaussian process needs a schedule');
+      if (!schedule) throw new ParamError('schedule', 'the gaussian process needs a schedule');
       return gaussianProcess(alphaBarAtFraction(schedule, noise));
     }
   }
@@ -185,8 +186,10 @@ export function makeProcess(name: ProcessName, noise: number, schedule?: Schedul
  * uniform ε = 1 − ᾱ_t; mask ε = t/T; gaussian ᾱ_t; eps (no time) ε = 1 − ᾱ_t like uniform.
  */
 export function controlAtTime(name: ProcessName, t: number, schedule: Schedule): number {
+  const which = resolveProcess(name);
+  checkInt('t', t, 0, schedule.T);
   const alphaBar = schedule.alphaBar[t];
-  switch (name) {
+  switch (which) {
     case 'mask':
       return t / schedule.T;
     case 'gaussian':

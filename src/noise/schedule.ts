@@ -1,4 +1,4 @@
-import { checkInt, checkNumber, resolveVariant } from '../core/errors.ts';
+import { checkInt, checkNumber, ParamError, resolveVariant } from '../core/errors.ts';
 
 /**
  * A DDPM noise schedule, precomputed in float64 (docs/science.md §3). Convention: t = 0 is clean data
@@ -19,6 +19,15 @@ export interface Schedule {
 export type ScheduleName = 'linear' | 'cosine';
 export const SCHEDULE_NAMES: readonly ScheduleName[] = ['linear', 'cosine'];
 
+/**
+ * Throws a ParamError unless `value` is a β in (0, 1]: 1 − β must be a probability (β = 1, ᾱ = 0 from
+ * there on, is pure noise; guided-diffusion's linear schedule reaches it at T = 20).
+ */
+function checkBeta(param: string, value: number): number {
+  if (!(value > 0 && value <= 1)) throw new ParamError(param, `invalid ${param} ${String(value)} (expected a number in (0, 1])`);
+  return value;
+}
+
 function fromBetas(name: string, betas: Float64Array, originalT?: Int32Array): Schedule {
   const T = betas.length - 1;
   const alphaBar = new Float64Array(T + 1);
@@ -38,6 +47,8 @@ function fromBetas(name: string, betas: Float64Array, originalT?: Int32Array): S
 /** DDPM linear schedule: β_t = linspace(1e−4, 0.02, T)[t − 1]. */
 export function linearSchedule(T = 1000, betaStart = 1e-4, betaEnd = 0.02): Schedule {
   checkInt('T', T, 2, 1e7);
+  checkBeta('betaStart', betaStart);
+  checkBeta('betaEnd', betaEnd);
   const betas = new Float64Array(T + 1);
   // numpy.linspace: start + i·step, with the last point set exactly to the end.
   const step = (betaEnd - betaStart) / (T - 1);
@@ -48,6 +59,7 @@ export function linearSchedule(T = 1000, betaStart = 1e-4, betaEnd = 0.02): Sche
 /** Improved-DDPM cosine schedule: ᾱ(t) = cos²(((t/T)+0.008)/1.008·π/2) / cos²(0.008/1.008·π/2), β ≤ 0.999. */
 export function cosineSchedule(T = 1000, maxBeta = 0.999): Schedule {
   checkInt('T', T, 2, 1e7);
+  checkBeta('maxBeta', maxBeta);
   const f = (t: number) => Math.cos((((t / T) + 0.008) / 1.008) * (Math.PI / 2)) ** 2;
   const betas = new Float64Array(T + 1);
   for (let t = 1; t <= T; t++) betas[t] = Math.min(1 - f(t) / f(t - 1), maxBeta);
