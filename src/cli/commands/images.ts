@@ -37,7 +37,8 @@ export function registerImages(program: Command, argv: readonly string[]): Comma
     .option('--respacing <spec>', 'steps to keep: a count ("250"), section counts ("10,15,20") or "ddimN" (default: all T)')
     .option('--out <file>', 'write the JSON here (default: standard output)')
     .action((o: ScheduleOptionValues) => {
-      const T = parseInteger('steps', o.steps, 2, 100000);
+      // Linear betas scale as 1000/T and must stay ≤ 1: T ≥ 20.
+      const T = parseInteger('steps', o.steps, o.schedule === 'linear' ? 20 : 2, 100000);
       const d = createImageDiffusion({ schedule: o.schedule, originalSteps: T, respacing: o.respacing ?? String(T) });
       const text = toJsonText(imageDiffusionToJson(d));
       if (o.out) {

@@ -72,7 +72,8 @@ export function originalBetas(schedule: ScheduleName, T: number): Float64Array {
  */
 export function createImageDiffusion(options: { schedule?: string; originalSteps?: number; respacing?: string } = {}): ImageDiffusion {
   const schedule = resolveVariant('schedule', options.schedule ?? 'linear', SCHEDULE_NAMES);
-  const T = checkInt('diffusion-steps', options.originalSteps ?? 1000, 2, 100000);
+  // The linear schedule scales β_end = 0.02·1000/T, which must stay ≤ 1: T ≥ 20.
+  const T = checkInt('diffusion-steps', options.originalSteps ?? 1000, schedule === 'linear' ? 20 : 2, 100000);
   const respacing = options.respacing ?? String(T);
   const base = originalBetas(schedule, T);
   const timestepMap = spaceTimesteps(T, respacing);
