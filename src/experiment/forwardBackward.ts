@@ -1,5 +1,7 @@
 import { createRng } from '../core/random.ts';
-import { checkInt } from '../core/errors.ts';
+import { checkInt, ParamError } from '../core/errors.ts';
+import { cellJsonChars, cellResultBytes, fastBatchBytes, formatBytes, MAX_GRID_CELLS, MAX_STRING_CHARS, MEMORY_LIMIT_ENV, memoryLimit, referenceBatchBytes, WASM_MEMORY_BYTES } from '../core/resources.ts';
+import { referenceBackend } from '../bp/reference.ts';
 import type { BpBackend, FloatArray } from '../bp/types.ts';
 import { defaultBackend, hasFusedBatch } from '../bp/fast.ts';
 import { generate, type TreeBatch } from '../grammar/generate.ts';
@@ -151,4 +153,73 @@ export function runCell(grammar: Grammar, cell: CellSpec, options: CellOptions):
     options.onProgress?.(Math.min(options.samples, (b + 1) * batch));
   }
   return acc.stats;
+}
+
+/** What a forward–backward grid may use (see {@link planGridResources}). */
+export interface GridResourcePlan {
+  /** Depths whose cells run on another backend than the requested one (the fast kernels would not fit). */
+  readonly backendByDepth: Map<number, BpBackend>;
+  /** Worker threads that fit in memory (≤ the requested number; results do not depend on it). */
+  readonly workers: number;
+  /** One line per change made, for stderr. */
+  readonly notes: string[];
+}
+
+/**
+ * Memory plan of a forward–backward grid before anything runs (docs/limits.md): refuses grids
+ * with more than MAX_GRID_CELLS cells, whose results would not fit, or (`json`: --out is given)
+ * whose results JSON would exceed the longest string; per depth, keeps the
+ * requested backend when one batch fits (the fast kernels also within the 4 GiB WebAssembly
+ * memory), else falls back to the reference backend, else refuses; and lowers the number of
+ * workers so that one batch per worker fits. Results do not depend on the workers, and cells
+ * that keep their backend are unchanged.
+ */
+export function planGridResources(
+  grammarOfDepth: (depth: number) => Grammar,
+  grid: { grammars: number; depths: readonly number[]; processes: number; noises: number },
+  options: { samples: number; trajectories: number; correlations: boolean; backend: BpBackend; workers: number; json: boolean },
+): GridResourcePlan {
+  const cells = grid.grammars * grid.depths.length * grid.processes * grid.noises;
+  const deepest = Math.max(...grid.depths);
+  const resultBytes = cells * cellResultBytes(deepest, options.correlations, leafCount(grammarOfDepth(deepest)));
+  const gridText = `${grid.grammars} grammars × ${grid.depths.length} depths × ${grid.processes} processes × ${grid.noises} noise levels = ${cells} cells`;
+  const advice = 'forward-backward keeps every cell and writes one JSON; run a smaller grid, or the grid as a sweep (JSON lines, split with --shard i/N)';
+  if (cells > MAX_GRID_CELLS) {
+    throw new ParamError('grid', `invalid grid: ${gridText} (at most ${MAX_GRID_CELLS} cells per run: ${advice})`);
+  }
+  const jsonChars = cells * cellJsonChars(deepest, options.correlations, leafCount(grammarOfDepth(deepest)));
+  if (options.json && jsonChars > MAX_STRING_CHARS) {
+    throw new ParamError('grid', `invalid grid: ${gridText} (its --out JSON would be ≈ ${formatBytes(jsonChars)}, one JSON text is at most ${formatBytes(MAX_STRING_CHARS)}: ${advice})`);
+  }
+  const limit = memoryLimit();
+  if (resultBytes > limit) {
+    throw new ParamError('grid', `invalid grid: ${gridText} (needs ≈ ${formatBytes(resultBytes)} of memory, the limit is ${formatBytes(limit)}: ${advice})`);
+  }
+  const budget = limit - resultBytes;
+  const backendByDepth = new Map<number, BpBackend>();
+  const notes: string[] = [];
+  let perWorker = 0;
+  for (const depth of grid.depths) {
+    const g = grammarOfDepth(depth);
+    const batch = Math.min(options.samples, batchSizeFor(leafCount(g)));
+    const referenceBytes = referenceBatchBytes(g, batch, options.trajectories);
+    const precision = options.backend.name === 'fast32' ? 'f32' : options.backend.name === 'fast' ? 'f64' : null;
+    let bytes = precision ? fastBatchBytes(g, batch, precision, options.trajectories) : referenceBytes;
+    if (precision && (bytes > WASM_MEMORY_BYTES || bytes > budget)) {
+      const why = bytes > WASM_MEMORY_BYTES ? `the WebAssembly memory of the ${options.backend.name} kernels is at most ${formatBytes(WASM_MEMORY_BYTES)}` : `the limit is ${formatBytes(budget)}`;
+      if (referenceBytes <= budget) {
+        backendByDepth.set(depth, referenceBackend);
+        notes.push(`forward-backward: depth ${depth}: the ${options.backend.name} backend needs ≈ ${formatBytes(bytes)} (${why}); using the reference backend (≈ ${formatBytes(referenceBytes)}, slower)`);
+        bytes = referenceBytes;
+      } else {
+        throw new ParamError('depth', `invalid --depth ${depth} (needs ≈ ${formatBytes(Math.min(bytes, referenceBytes))} of memory for one datum's exact BP, the limit is ${formatBytes(budget)}: lower the depth, or raise ${MEMORY_LIMIT_ENV} on a larger machine)`);
+      }
+    } else if (bytes > budget) {
+      throw new ParamError('depth', `invalid --depth ${depth} (needs ≈ ${formatBytes(bytes)} of memory for one batch of exact BP, the limit is ${formatBytes(budget)}: lower the depth, or raise ${MEMORY_LIMIT_ENV} on a larger machine)`);
+    }
+    perWorker = Math.max(perWorker, bytes);
+  }
+  const workers = Math.max(1, Math.min(options.workers, Math.floor(budget / Math.max(1, perWorker))));
+  if (workers < options.workers) notes.push(`forward-backward: ${workers} worker${workers === 1 ? '' : 's'} instead of ${options.workers} (≈ ${formatBytes(perWorker)} per worker, the limit is ${formatBytes(limit)})`);
+  return { backendByDepth, workers, notes };
 }

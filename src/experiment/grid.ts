@@ -2,6 +2,7 @@ import type { Grammar } from '../grammar/grammar.ts';
 import type { ProcessName } from '../noise/process.ts';
 import { availableParallelism } from 'node:os';
 import { checkInt } from '../core/errors.ts';
+import type { BpBackend } from '../bp/types.ts';
 import type { CellStats } from './cell.ts';
 import { cellBatches, runCell, type CellOptions, type CellSpec } from './forwardBackward.ts';
 import { CellWorkerPool } from './parallelCell.ts';
@@ -39,6 +40,7 @@ export function runGrid(
   spec: GridSpec,
   options: Omit<CellOptions, 'onProgress'>,
   onProgress?: (p: GridProgress) => void,
+  backendByDepth?: ReadonlyMap<number, BpBackend>,
 ): CellStats[] {
   const cells = gridCells(spec);
   const samplesTotal = cells.length * options.samples;
@@ -50,6 +52,7 @@ export function runGrid(
     out.push(
       runCell(g, cell, {
         ...options,
+        ...cellBackend(backendByDepth, cell.depth),
         onProgress: (done) => onProgress?.({ cellsDone: index, cellsTotal: cells.length, samplesDone: before + done, samplesTotal }),
       }),
     );
@@ -81,6 +84,17 @@ export interface GridParallelOptions {
   readonly workers?: number;
   /** A pool to reuse (its size wins over `workers`); it is left open. */
   readonly pool?: CellWorkerPool;
+  /**
+   * Backend of the cells of a depth, overriding `options.backend` there (e.g. the reference
+   * backend where the fast kernels' memory would not fit, src/core/resources.ts).
+   */
+  readonly backendByDepth?: ReadonlyMap<number, BpBackend>;
+}
+
+/** `{ backend }` when a depth has its own backend, else nothing (the options' backend stays). */
+function cellBackend(backendByDepth: ReadonlyMap<number, BpBackend> | undefined, depth: number): { backend?: BpBackend } {
+  const b = backendByDepth?.get(depth);
+  return b ? { backend: b } : {};
 }
 
 /**
@@ -106,7 +120,7 @@ export async function runGridParallel(
     const workers = checkInt('workers', parallel.workers ?? availableParallelism(), 1, 1024);
     const maxBatches = Math.max(0, ...grammars.map((g) => cellBatches(g, options.samples).batches));
     const size = Math.min(workers, maxBatches);
-    if (size <= 1) return runGrid(grammarOf, spec, options, onProgress);
+    if (size <= 1) return runGrid(grammarOf, spec, options, onProgress, parallel.backendByDepth);
     pool = new CellWorkerPool(size);
   }
   const samplesTotal = cells.length * options.samples;
@@ -117,6 +131,7 @@ export async function runGridParallel(
       out.push(
         await pool.run(grammars[index], cells[index], {
           ...options,
+          ...cellBackend(parallel.backendByDepth, cells[index].depth),
           onProgress: (done) => onProgress?.({ cellsDone: index, cellsTotal: cells.length, samplesDone: before + done, samplesTotal }),
         }),
       );

@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { ParamError } from '../../core/errors.ts';
 import { runGridParallel, type GridSpec } from '../../experiment/grid.ts';
+import { planGridResources } from '../../experiment/forwardBackward.ts';
 import { summariseCells, type ForwardBackwardRow } from '../../experiment/summary.ts';
 import { resolveProcess, type ProcessName } from '../../noise/process.ts';
 import { makeSchedule } from '../../noise/schedule.ts';
@@ -90,12 +91,20 @@ export function registerForwardBackward(program: Command, argv: readonly string[
     if (o.out !== undefined) checkOutputFile('out', o.out);
     if (o.csv !== undefined) checkOutputFile('csv', o.csv);
     if (o.out !== undefined && o.csv !== undefined && resolve(o.out) === resolve(o.csv)) throw new ParamError('csv', `invalid --csv "${o.csv}" (the same file as --out)`);
+    // Memory of the whole request before anything runs (docs/limits.md): refuse, fall back from
+    // the fast kernels, or use fewer workers.
+    const plan = planGridResources(
+      (depth) => choice.grammarFor(choice.seed, depth),
+      { grammars: grammarSeeds.length, depths: choice.depths, processes: processes.length, noises: noises.length },
+      { samples, trajectories, correlations: o.correlations ?? false, backend, workers, json: o.out !== undefined },
+    );
+    for (const note of plan.notes) process.stderr.write(`${note}\n`);
     const spec: GridSpec = { grammarSeeds, depths: choice.depths, processes, noises };
     const total = grammarSeeds.length * choice.depths.length * processes.length * noises.length * samples;
     const bar = startProgress('forward-backward', total);
     let cells;
     try {
-      cells = await runGridParallel(choice.grammarFor, spec, { samples, trajectories, schedule, marginals, correlations: o.correlations ?? false, backend }, { workers }, (p) =>
+      cells = await runGridParallel(choice.grammarFor, spec, { samples, trajectories, schedule, marginals, correlations: o.correlations ?? false, backend }, { workers: plan.workers, backendByDepth: plan.backendByDepth }, (p) =>
         bar.update(p.samplesDone, { cells: `${p.cellsDone}/${p.cellsTotal}` }),
       );
     } finally {
@@ -120,6 +129,8 @@ export function registerForwardBackward(program: Command, argv: readonly string[
       marginals,
       levelEstimator: marginals ? 'marginal' : 'sampled',
       backend: backend.name,
+      // Only where a depth fell back from the fast kernels (absent otherwise).
+      ...(plan.backendByDepth.size > 0 ? { backendByDepth: Object.fromEntries(choice.depths.map((d) => [String(d), (plan.backendByDepth.get(d) ?? backend).name])) } : {}),
       theory: o.theory ?? false,
     };
     const outWasThere = o.out !== undefined && existsSync(o.out);

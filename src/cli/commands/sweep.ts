@@ -3,6 +3,9 @@ import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { ParamError } from '../../core/errors.ts';
 import { summariseCells } from '../../experiment/summary.ts';
+import { batchSizeFor } from '../../experiment/forwardBackward.ts';
+import { cellResultBytes, fastBatchBytes, formatBytes, memoryLimit, WASM_MEMORY_BYTES } from '../../core/resources.ts';
+import type { SweepConfig } from '../../sweep/config.ts';
 import { PROCESS_NAMES, type ProcessName } from '../../noise/process.ts';
 import { parseShard, runSweep, validateSweepConfig, type SweepConfigInput, type SweepProgress } from '../../sweep/index.ts';
 import { readJsonFile } from '../files.ts';
@@ -100,6 +103,42 @@ function parseDepthSamples(text: string, depths: readonly number[]): Record<stri
     out[String(depth)] = parseInteger('depth-samples', m[2], 1, 1e9);
   }
   return out;
+}
+
+/** Bytes per cell of the sweep's cell list (every cell is enumerated, also those of other shards). */
+const SWEEP_CELL_BYTES = 256;
+
+/**
+ * Memory of a sweep before it starts (docs/limits.md): the cell list and the results of this
+ * shard's cells (kept for the summary) must fit the limit, and one batch of the fast kernels at
+ * every depth the 4 GiB WebAssembly memory (sweeps have no reference fallback). Returns the
+ * workers that fit (one batch per worker; results do not depend on it).
+ */
+function sweepWorkersThatFit(config: SweepConfig, shards: number, requested: number): number {
+  const cells = config.grammars * config.depths.length * config.processes.reduce((n, p) => n + (config.noiseLevels[p]?.length ?? 0), 0);
+  const shardCells = Math.ceil(cells / shards);
+  const deepest = Math.max(...config.depths);
+  const resultBytes = cells * SWEEP_CELL_BYTES + shardCells * cellResultBytes(deepest, config.correlations, config.tuple ** deepest);
+  const limit = memoryLimit();
+  const gridText = `${cells} cells${shards > 1 ? `, ${shardCells} in this shard` : ''}`;
+  if (resultBytes > limit) {
+    throw new ParamError('grid', `invalid grid: ${gridText} (needs ≈ ${formatBytes(resultBytes)} of memory, the limit is ${formatBytes(limit)}: a sweep lists every cell and keeps its shard's results; split it into several sweeps by depth, process or grammar seeds)`);
+  }
+  const budget = limit - resultBytes;
+  let perWorker = 0;
+  for (const depth of config.depths) {
+    const shape = { vocab: config.vocab, classes: config.classes, tuple: config.tuple, depth };
+    const samples = config.samplesByDepth[String(depth)] ?? config.samples;
+    const bytes = fastBatchBytes(shape, Math.min(samples, batchSizeFor(config.tuple ** depth)), 'f64', config.trajectories);
+    if (bytes > WASM_MEMORY_BYTES || bytes > budget) {
+      const limitText = bytes > WASM_MEMORY_BYTES ? `the fast kernels' WebAssembly memory is at most ${formatBytes(WASM_MEMORY_BYTES)}` : `the limit is ${formatBytes(budget)}`;
+      throw new ParamError('depth', `invalid --depth ${depth} (needs ≈ ${formatBytes(bytes)} of memory for one batch of exact BP, ${limitText}: run this depth with forward-backward, which falls back to the reference backend)`);
+    }
+    perWorker = Math.max(perWorker, bytes);
+  }
+  const workers = Math.max(1, Math.min(requested, Math.floor(budget / Math.max(1, perWorker))));
+  if (workers < requested) process.stderr.write(`sweep: ${workers} worker${workers === 1 ? '' : 's'} instead of ${requested} (≈ ${formatBytes(perWorker)} per worker, the limit is ${formatBytes(limit)})\n`);
+  return workers;
 }
 
 /** The sweep config from --config FILE (grids may be lists or `a:b:n` strings there). */
@@ -219,7 +258,8 @@ export function registerSweep(program: Command, argv: readonly string[]): void {
     } else input = configFromOptions(o, explicit);
     const config = validateSweepConfig(input);
     const shard = o.shard === undefined ? null : parseShard(o.shard);
-    const workers = o.workers === undefined ? availableParallelism() : parseInteger('workers', o.workers, 1, 1024);
+    const requested = o.workers === undefined ? availableParallelism() : parseInteger('workers', o.workers, 1, 1024);
+    const workers = sweepWorkersThatFit(config, shard?.count ?? 1, requested);
     const bar = sweepProgress();
     // Ctrl-C, or SIGTERM from a batch scheduler: finished cells are already on disk (each line is
     // written synchronously, and this handler only runs between writes), so say how to go on.

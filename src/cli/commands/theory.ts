@@ -10,6 +10,7 @@ import { criticalPoint, validateMeanFieldParams } from '../../theory/meanField.t
 import { annealedPopulationDynamics, populationThreshold, type ThresholdResult } from '../../theory/populationDynamics.ts';
 import { meanFieldCriticalNoise, meanFieldPrediction, populationPrediction } from '../../theory/predict.ts';
 import { toJsonText, writeFileAtomic } from '../files.ts';
+import { populationBytes, requireMemory } from '../../core/resources.ts';
 import { parseInteger, parseIntegerList, parseNoiseLevels } from '../parse.ts';
 import { runInfo } from '../runInfo.ts';
 import { fixed, formatTable } from '../table.ts';
@@ -116,6 +117,15 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
       const annealed = o.annealed ?? false;
       const grammarSeeds = Array.from({ length: grammarCount }, (_, i) => seed + i);
 
+      // Memory of the population runs before any runs (docs/limits.md).
+      const why = (annealedRun: boolean) =>
+        annealedRun ? 'annealed population dynamics keeps two levels of N·v message floats; lower --population' : 'population dynamics keeps v²·N message floats per level (two levels; every level for the level profile); lower --population';
+      const profileFits = (depth: number) => (depth + 1) * sizes.vocab ** 2 * population * 8 <= 2 ** 29;
+      if (method === 'population') {
+        for (const depth of depths) requireMemory('population', String(population), populationBytes(sizes, depth, population, !annealed && profileFits(depth), annealed), why(annealed));
+      }
+      if (o.threshold) requireMemory('population', String(population), populationBytes(sizes, thresholdDepth, population, false, annealed), why(annealed));
+
       const critical = criticalPoint(sizes);
       const criticalNoise = meanFieldCriticalNoise(sizes, processName, schedule);
       const rows: TheoryRow[] = [];
@@ -130,8 +140,7 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
             rows.push({ depth, process: processName, noise, method, classKept: r.classKept, levelKept: null, upwardKept: r.upwardKept });
           } else {
             // The level profile keeps every level's population: skip it when it would not fit.
-            const bytes = (depth + 1) * sizes.vocab ** 2 * population * 8;
-            const r = populationPrediction(grammars, { process: processName, noise, schedule, population, seed, levels: bytes <= 2 ** 29 });
+            const r = populationPrediction(grammars, { process: processName, noise, schedule, population, seed, levels: profileFits(depth) });
             rows.push({ depth, process: processName, noise, method, classKept: r.classKept, classKeptGrammarSD: r.classKeptGrammarSD, levelKept: r.levelKept, upwardKept: r.upwardKept });
           }
         }
