@@ -4,6 +4,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, runCli } from './helpers/cli.ts';
+import { expectOneLineError } from './helpers/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hierdiff-hardening-concurrent-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -29,14 +30,6 @@ function start(args: string[]): { pid: number; done: Promise<Run>; kill: (s: Nod
   child.stderr!.on('data', (s: string) => (stderr += s));
   const done = new Promise<Run>((r) => child.on('close', (code, signal) => r({ code, signal, stderr })));
   return { pid: child.pid!, done, kill: (s) => child.kill(s) };
-}
-
-function expectOneLineError(r: { code: number | null; stderr: string }, pattern: RegExp): void {
-  expect(r.code, r.stderr).toBe(2);
-  const lines = r.stderr.trimEnd().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^hierdiff: /);
-  expect(lines[0]).toMatch(pattern);
 }
 
 /** A pid that is not running on this host: a process that has already exited. */

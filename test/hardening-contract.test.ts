@@ -29,6 +29,7 @@ import {
   type CellStats,
   type Grammar,
 } from '../src/index.ts';
+import { paramError } from './helpers/errors.ts';
 
 /** Fails unless `value` holds no NaN number and no undefined (typed arrays scanned; functions skipped). */
 function assertValid(value: unknown, path = 'result', depth = 0): void {
@@ -65,17 +66,6 @@ function contract<T>(f: () => T): T | null {
   }
   assertValid(r);
   return r;
-}
-
-/** The ParamError `f` throws. */
-function paramError(f: () => unknown): ParamError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ParamError);
-    return e as ParamError;
-  }
-  throw new Error('expected a ParamError');
 }
 
 const g1 = sampleRules({ vocab: 3, classes: 2, synonyms: 2, tuple: 2, depth: 2 }, 1);

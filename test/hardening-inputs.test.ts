@@ -9,6 +9,7 @@ import { createRng } from '../src/core/random.ts';
 import { readBounded } from '../src/core/readBounded.ts';
 import { validateSweepConfig } from '../src/sweep/config.ts';
 import { BIN, runCli } from './helpers/cli.ts';
+import { paramError } from './helpers/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hierdiff-hardening-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -20,17 +21,6 @@ function expectRefused(r: { code: number; stderr: string }, pattern: RegExp): vo
   const lines = r.stderr.trimEnd().split('\n');
   expect(lines, r.stderr).toHaveLength(1);
   expect(lines[0]).toMatch(pattern);
-}
-
-/** The ParamError a call throws (fails the test if it throws nothing or something else). */
-function paramError(f: () => unknown): ParamError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ParamError);
-    return e as ParamError;
-  }
-  throw new Error('expected a ParamError');
 }
 
 describe('--grammar with size options that contradict the file (real binary)', () => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.ts';
+import { expectOneLineError } from './helpers/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hierdiff-hardening-results-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -11,14 +12,6 @@ const read = (path: string) => readFileSync(path, 'utf8');
 
 /** 12 cells of a few ms each, with correlations (so every CellStats field is present). */
 const TINY = ['sweep', '--vocab', '8', '--synonyms', '2', '--depth', '2,3', '--grammars', '2', '--samples', '30', '--trajectories', '3', '--noise-levels-eps', '0.3,0.6', '--noise-levels-mask', '0.2', '--correlations', '--workers', '2'];
-
-function expectOneLineError(r: { code: number; stderr: string }, pattern: RegExp): void {
-  expect(r.code, r.stderr).toBe(2);
-  const lines = r.stderr.trimEnd().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^hierdiff: /);
-  expect(lines[0]).toMatch(pattern);
-}
 
 let clean = '';
 let lines: string[] = [];

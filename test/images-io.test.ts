@@ -7,6 +7,7 @@ import { ParamError } from '../src/core/errors.ts';
 import { listImages } from '../src/images/io/listImages.ts';
 import { classifierInput, loadForDiffusion, toUint8 } from '../src/images/io/preprocess.ts';
 import { imageGrid, writePng } from '../src/images/io/writeImages.ts';
+import { paramErrorAsync as paramError } from './helpers/errors.ts';
 
 let root: string;
 
@@ -46,18 +47,6 @@ function bytes(seed: number): () => number {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     return s >>> 24;
   };
-}
-
-/** Runs `f` and returns the ParamError it throws (or rejects with), failing otherwise. */
-async function paramError(f: () => unknown): Promise<ParamError> {
-  try {
-    await f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ParamError);
-    expect((e as Error).message).not.toContain('\n');
-    return e as ParamError;
-  }
-  throw new Error('expected a ParamError');
 }
 
 const f32 = Math.fround;

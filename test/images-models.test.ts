@@ -11,6 +11,7 @@ import { OnnxGraphBuilder, type OnnxElemType } from '../src/images/onnx/graphBui
 import { openOnnxSession, tensorDims } from '../src/images/models/session.ts';
 import { OnnxDenoiser } from '../src/images/models/denoiser.ts';
 import { channelAxis, OnnxClassifier, top1 } from '../src/images/models/classifier.ts';
+import { paramErrorAsync as paramError } from './helpers/errors.ts';
 
 let dir: string;
 beforeAll(() => {
@@ -27,13 +28,6 @@ function save(name: string, b: OnnxGraphBuilder): string {
 function randomArray(n: number, seed: number, scale = 1): Float32Array {
   const rng = createRng(seed);
   return Float32Array.from({ length: n }, () => scale * rng.normal());
-}
-
-/** The ParamError a promise rejects with (fails the test if it resolves or throws something else). */
-async function paramError(p: Promise<unknown>): Promise<ParamError> {
-  const e = await p.then(() => undefined, (err: unknown) => err);
-  expect(e).toBeInstanceOf(ParamError);
-  return e as ParamError;
 }
 
 describe('OnnxGraphBuilder', () => {

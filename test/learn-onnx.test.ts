@@ -18,6 +18,7 @@ import {
   checkBpUnetParams, conv1d, convTranspose1d, erf, gelu, layerNormChannels, referenceLogits,
   referenceTimeIndex, ReferenceModel, timeEmbedding, type Activation,
 } from '../src/learn/reference.ts';
+import { paramErrorAsync as paramError } from './helpers/errors.ts';
 
 let dir: string;
 beforeAll(() => {
@@ -29,13 +30,6 @@ function save(name: string, bytes: Uint8Array): string {
   const path = join(dir, name);
   writeFileSync(path, bytes);
   return path;
-}
-
-/** The ParamError a promise rejects with (fails the test if it resolves or throws something else). */
-async function paramError(p: Promise<unknown>): Promise<ParamError> {
-  const e = await p.then(() => undefined, (err: unknown) => err);
-  expect(e).toBeInstanceOf(ParamError);
-  return e as ParamError;
 }
 
 /**

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sweepCommand } from '../src/cli/commands/sweep.ts';
 import { BIN, runCli } from './helpers/cli.ts';
+import { expectOneLineError } from './helpers/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hierdiff-sweep-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -15,14 +16,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** v8 m2 s2, 2 seeds × 2 depths × (2 eps + 1 mask) = 12 cells of a few ms each. */
 const TINY = ['sweep', '--vocab', '8', '--synonyms', '2', '--depth', '2,3', '--grammars', '2', '--samples', '30', '--trajectories', '3', '--noise-levels-eps', '0.3,0.6', '--noise-levels-mask', '0.2'];
-
-function expectOneLineError(r: { code: number; stderr: string }, pattern: RegExp): void {
-  expect(r.code, r.stderr).toBe(2);
-  const lines = r.stderr.trimEnd().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(/^hierdiff: /);
-  expect(lines[0]).toMatch(pattern);
-}
 
 describe('recorded command', () => {
   it('leaves out the options that do not change results, in both spellings', () => {
