@@ -1,9 +1,9 @@
 import type { Tensor4D } from '@tensorflow/tfjs';
-import { checkInt, checkNumber } from '../core/errors.ts';
+import { checkInt, checkNumber, ParamError } from '../core/errors.ts';
 import { createRng } from '../core/random.ts';
 import { createImageDiffusion } from '../images/diffusion/imageDiffusion.ts';
 import { imageUnetParamShapes, initImageUnet, MNIST_UNET_CONFIG, type ImageUnetConfig } from './imageUnet.ts';
-import { loadMnist, MNIST_SIZE, type DigitSet } from './mnist.ts';
+import { loadMnist, type DigitSet } from './mnist.ts';
 import type { TfBackend } from './tf/backend.ts';
 import { imageUnetForward } from './tf/imageUnetModel.ts';
 import { EpochBatches } from './tf/train.ts';
@@ -22,7 +22,7 @@ export interface MnistDenoiserTrainOptions {
   emaDecay?: number;
   seed: number;
   config?: ImageUnetConfig;
-  /** Training digits (default: the training split of {@link loadMnist}). */
+  /** Training images, channel-last (default: the training split of {@link loadMnist}). */
   data?: DigitSet;
   checkpointDir?: string;
   checkpointEvery?: number;
@@ -44,7 +44,9 @@ export async function trainMnistDenoiser(o: MnistDenoiserTrainOptions): Promise<
   const lr = checkNumber('lr', o.lr ?? 2e-3, 0, 1);
   const seed = checkInt('seed', o.seed, 0);
   const data = o.data ?? loadMnist().train;
-  const px = MNIST_SIZE * MNIST_SIZE;
+  const S = config.imageSize;
+  const px = S * S * config.inChannels;
+  if (data.images.length !== data.count * px) throw new ParamError('data', `training images must be ${S}×${S}×${config.inChannels}`);
   const T = MNIST_DIFFUSION.originalSteps;
   const ab = createImageDiffusion({ schedule: MNIST_DIFFUSION.schedule, originalSteps: T, respacing: String(T) }).alphasCumprod;
   const batches = new EpochBatches(data.count, seed);
@@ -77,8 +79,8 @@ export async function trainMnistDenoiser(o: MnistDenoiserTrainOptions): Promise<
         const src = idx[i] * px;
         for (let j = 0; j < px; j++) xt[i * px + j] = a * data.images[src + j] + s * eps[i * px + j];
       }
-      const x = tf.tensor4d(xt, [batch, MNIST_SIZE, MNIST_SIZE, 1]);
-      const e = tf.tensor4d(eps, [batch, MNIST_SIZE, MNIST_SIZE, 1]);
+      const x = tf.tensor4d(xt, [batch, S, S, config.inChannels]);
+      const e = tf.tensor4d(eps, [batch, S, S, config.inChannels]);
       return {
         inputs: [x, e],
         loss: (vars) => tf.mean(tf.square(tf.sub(imageUnetForward(tf, vars, config, x as Tensor4D, t), e))),
