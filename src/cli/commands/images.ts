@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolveVariant } from '../../core/errors.ts';
@@ -7,17 +6,16 @@ import { createImageDiffusion, imageDiffusionToJson } from '../../images/diffusi
 import { parseSampler, VARIANCE_MODES, type VarianceMode } from '../../images/diffusion/sampler.ts';
 import type { ClassifierPreset } from '../../images/io/preprocess.ts';
 import { DEVICES } from '../../images/models/session.ts';
-import { mergeImagesShards, resultsFileName, type ImagesHeader, type UnitLine } from '../../images/experiment/resultsFile.ts';
-import { runImagesExperiment } from '../../images/experiment/run.ts';
+import { mergeImagesShards } from '../../images/experiment/resultsFile.ts';
 import { openImagesExperiment, type ImagesExperimentInput } from '../../images/experiment/setup.ts';
 import { computeClassifierStats, validateClassifierStats } from '../../images/experiment/stats.ts';
-import { summariseImages, type ImagesSummary } from '../../images/experiment/summary.ts';
-import { writeImagesReport } from '../../report/imagesReport.ts';
 import { checkReportFolder, readJsonFile, toJsonText, writeFileAtomic } from '../files.ts';
 import { parseInteger, parseIntegerList } from '../parse.ts';
 import { startProgress } from '../progress.ts';
 import { runInfo, VERSION } from '../runInfo.ts';
 import { parseShard } from '../../sweep/shard.ts';
+import { finishRun, runWithProgress } from './imagesFinish.ts';
+import { registerMnistCommands } from './imagesMnist.ts';
 
 interface ScheduleOptionValues {
   schedule: string;
@@ -100,30 +98,14 @@ export function registerImages(program: Command, argv: readonly string[]): Comma
     if (!shard && o.report !== false) checkReportFolder('out', o.out);
     const exp = await openImagesExperiment(input);
     try {
-      let statsBar: ReturnType<typeof startProgress> | null = null;
-      let bar: ReturnType<typeof startProgress> | null = null;
-      const result = await runImagesExperiment(exp, {
+      const result = await runWithProgress(exp, {
         outDir: o.out,
         resume: o.resume ?? false,
         overwrite: o.overwrite ?? false,
         shard,
         version: VERSION,
         command: runInfo(resultsArgv(argv)).command,
-        onStats: (done, total) => {
-          statsBar ??= startProgress('whitening statistics', total, 'images');
-          statsBar.update(done);
-        },
-        onProgress: (p) => {
-          if (!bar) {
-            statsBar?.stop();
-            bar = startProgress('images forward-backward', p.stepsTotal, 'steps', '{images} images/s | {units} units');
-          }
-          bar.update(p.stepsDone, { units: `${p.unitsDone}/${p.unitsTotal}`, images: p.imagesPerSecond.toFixed(1) });
-        },
       });
-      (bar as ReturnType<typeof startProgress> | null)?.stop();
-      const share = result.seconds > 0 ? (100 * result.modelSeconds) / result.seconds : 0;
-      process.stderr.write(`images forward-backward: ${result.units.length} units (${result.resumed} resumed) in ${result.seconds.toFixed(1)}s, ${share.toFixed(0)}% inside the model -> ${result.path}\n`);
       if (shard) process.stderr.write(`images forward-backward: shard ${shard.index}/${shard.count} done; when every shard is, run: hierdiff images merge ${o.out}\n`);
       else await finishRun(o.out, result.header, result.units, o.report !== false);
     } finally {
@@ -141,18 +123,8 @@ export function registerImages(program: Command, argv: readonly string[]): Comma
       process.stderr.write(`images merge: ${merged.shards} shards, ${merged.units.length} units -> ${merged.path}\n`);
       await finishRun(out, merged.header, merged.units, o.report !== false);
     });
+  registerMnistCommands(images, argv);
   return images;
-}
-
-/** summary.json, the printed table and (unless skipped) the report of a finished run. */
-async function finishRun(out: string, header: ImagesHeader, units: UnitLine[], report: boolean): Promise<void> {
-  const summary: ImagesSummary = { format: 'hierdiff.images-summary/1', run: header.run, config: header.config, rows: summariseImages(header.config, units) };
-  writeFileAtomic(join(out, 'summary.json'), toJsonText(summary));
-  printSummary(summary);
-  if (report) {
-    const written = await writeImagesReport(join(out, resultsFileName(null)), { outDir: out });
-    process.stderr.write(`images report: ${written.length} files -> ${join(out, 'report.html')}\n`);
-  }
 }
 
 interface ExperimentOptionValues {
@@ -264,22 +236,4 @@ function resultsArgv(argv: readonly string[]): string[] {
     else if (!a.startsWith('--out=') && !a.startsWith('--shard=') && a !== '--resume' && a !== '--overwrite' && a !== '--no-report') kept.push(a);
   }
   return kept;
-}
-
-function printSummary(summary: ImagesSummary): void {
-  const head = ['step', 't/T', 'images', 'class kept', 'SE', ...(summary.rows.some((r) => r.classKeptLabel !== undefined) ? ['label kept'] : []), 'pixel change', 'chi', 'cosine (first … last layer)'];
-  const lines = summary.rows.map((r) => [
-    String(r.step),
-    r.tOverT.toFixed(3),
-    String(r.images),
-    r.classKept.toFixed(3),
-    r.classKeptSE.toFixed(3),
-    ...(r.classKeptLabel !== undefined ? [r.classKeptLabel.toFixed(3)] : []),
-    r.pixelChange.toFixed(4),
-    r.chi === null ? '-' : r.chi.toFixed(2),
-    r.layers.map((l) => l.cosine.toFixed(2)).join(' '),
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const fmt = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padStart(widths[i]))).join('  ');
-  process.stdout.write(`${[fmt(head), ...lines.map(fmt)].join('\n')}\n`);
 }

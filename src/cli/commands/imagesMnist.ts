@@ -1,0 +1,109 @@
+import type { Command } from 'commander';
+import { resolveVariant } from '../../core/errors.ts';
+import { createImageDiffusion } from '../../images/diffusion/imageDiffusion.ts';
+import { parseSampler, VARIANCE_MODES } from '../../images/diffusion/sampler.ts';
+import { OnnxDenoiser } from '../../images/models/denoiser.ts';
+import { sampleUnconditional } from '../../images/experiment/unconditional.ts';
+import { imageGrid } from '../../images/io/writeImages.ts';
+import { prepareMnistDemo } from '../../mnist/demo.ts';
+import { MNIST_MODELS_DIR } from '../../mnist/shipped.ts';
+import { checkReportFolder, writeFileAtomic } from '../files.ts';
+import { parseInteger } from '../parse.ts';
+import { startProgress } from '../progress.ts';
+import { runInfo, VERSION } from '../runInfo.ts';
+import { finishRun, runWithProgress } from './imagesFinish.ts';
+
+interface DemoOptionValues {
+  quick?: boolean;
+  out: string;
+  perClass?: string;
+  trajectories: string;
+  seed: string;
+  batchSize: string;
+  models: string;
+  report?: boolean;
+}
+
+interface SampleOptionValues {
+  model: string;
+  count: string;
+  columns: string;
+  schedule: string;
+  diffusionSteps: string;
+  respacing: string;
+  variance: string;
+  sampler: string;
+  seed: string;
+  batchSize: string;
+  out: string;
+}
+
+/** `hierdiff images demo` and `hierdiff images sample`: the MNIST experiment in one command, and unconditional samples. */
+export function registerMnistCommands(images: Command, argv: readonly string[]): void {
+  images
+    .command('demo')
+    .description('the image forward–backward experiment on held-out MNIST digits with the shipped diffusion model and classifier: results, summary.json, figures, report.html (docs/images.md)')
+    .option('--quick', 'the test-suite size: 2 digits per class, t/T = 0.2 … 1.0 (under a minute)')
+    .option('--out <dir>', 'output folder', 'mnist-demo')
+    .option('--per-class <n>', 'held-out digits per class (default 10, --quick 2; at most 100)')
+    .option('--trajectories <K>', 'round trips per digit and step (χ needs 2)', '2')
+    .option('--seed <n>', 'seed of the noise', '0')
+    .option('--batch-size <n>', 'images per model call', '64')
+    .option('--models <dir>', 'models folder (denoiser.onnx, classifier.onnx, card.json)', MNIST_MODELS_DIR)
+    .option('--no-report', 'skip the figures and report.html')
+    .action(async (o: DemoOptionValues) => {
+      const options = {
+        out: o.out,
+        quick: o.quick ?? false,
+        perClass: o.perClass === undefined ? undefined : parseInteger('per-class', o.perClass, 1, 100),
+        trajectories: parseInteger('trajectories', o.trajectories, 1, 1000),
+        seed: parseInteger('seed', o.seed, 0),
+        batchSize: parseInteger('batch-size', o.batchSize, 1, 4096),
+        modelsDir: o.models,
+      };
+      if (o.report !== false) checkReportFolder('out', o.out);
+      const exp = await prepareMnistDemo(options);
+      try {
+        const kept = argv.filter((a, i) => a !== '--out' && argv[i - 1] !== '--out' && !a.startsWith('--out=') && a !== '--no-report');
+        const result = await runWithProgress(exp, { outDir: o.out, overwrite: true, version: VERSION, command: runInfo(kept).command });
+        await finishRun(o.out, result.header, result.units, o.report !== false);
+      } finally {
+        await exp.release();
+      }
+    });
+  images
+    .command('sample')
+    .description('unconditional samples of an ONNX diffusion model (full reverse chain of the respaced process), drawn as one PNG grid')
+    .requiredOption('--model <file>', 'diffusion model (ONNX): inputs x and timesteps, output ε (or ε + variance)')
+    .option('--count <n>', 'samples', '64')
+    .option('--columns <n>', 'grid columns', '8')
+    .option('--schedule <name>', 'linear or cosine', 'linear')
+    .option('--diffusion-steps <T>', 'steps of the model\'s original process', '1000')
+    .option('--respacing <spec>', 'steps kept: a count ("100"), section counts or "ddimN"', '100')
+    .option('--variance <mode>', `reverse-step variance: ${VARIANCE_MODES.join(', ')}`, 'fixed-small')
+    .option('--sampler <name>', 'ddpm (ancestral) or ddim[:η]', 'ddpm')
+    .option('--seed <n>', 'seed (sample i uses its own stream)', '0')
+    .option('--batch-size <n>', 'images per model call', '64')
+    .requiredOption('--out <file>', 'PNG grid to write')
+    .action(async (o: SampleOptionValues) => {
+      const count = parseInteger('count', o.count, 1, 100000);
+      const columns = parseInteger('columns', o.columns, 1, 1000);
+      const variance = resolveVariant('variance', o.variance, VARIANCE_MODES);
+      const d = createImageDiffusion({ schedule: o.schedule, originalSteps: parseInteger('diffusion-steps', o.diffusionSteps, 2, 100000), respacing: o.respacing });
+      const sampler = parseSampler(o.sampler);
+      const seed = parseInteger('seed', o.seed, 0);
+      const model = await OnnxDenoiser.open(o.model, { batchSize: parseInteger('batch-size', o.batchSize, 1, 4096) });
+      try {
+        const shape = model.inputShape;
+        if (!shape || (shape[0] !== 1 && shape[0] !== 3)) throw new Error('the model must fix a 1- or 3-channel image shape');
+        const bar = startProgress('images sample', count, 'samples');
+        const xs = await sampleUnconditional(model, d, { count, variance, sampler, seed, onProgress: (done) => bar.update(done) });
+        bar.stop();
+        const rows = Array.from({ length: Math.ceil(count / columns) }, (_, r) => xs.slice(r * columns, (r + 1) * columns));
+        writeFileAtomic(o.out, await imageGrid(rows, shape[0] as 1 | 3, shape[1], shape[2], { scale: shape[1] <= 64 ? 2 : 1 }));
+        process.stderr.write(`images sample: ${count} samples, ${d.steps} steps each -> ${o.out}\n`);
+      } finally {
+        await model.release();
+      }
+    });
+}
