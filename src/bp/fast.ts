@@ -3,8 +3,8 @@ import type { Rng } from '../core/random.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import type { TreeBatch } from '../grammar/generate.ts';
 import { fastMarginals, fastSample, fastUpward, fusedBatch, type FusedRequest, type FusedResult, type Precision } from './fastEngine.ts';
-import { referenceBackend } from './reference.ts';
-import { checkSampleInputs, checkUpwardInputs, checkUpwardMessages, type BpBackend, type FloatArray, type Marginals, type UpwardMessages } from './types.ts';
+import { overwriteLogDomainMarginals, referenceBackend } from './reference.ts';
+import { checkLogLambda, checkSampleInputs, checkUpwardInputs, checkUpwardMessages, type BpBackend, type FloatArray, type Marginals, type UpwardMessages } from './types.ts';
 
 /**
  * A BP backend that can also run the experiment's whole batch in one fused pass (evidence →
@@ -19,18 +19,21 @@ export interface FusedBpBackend extends BpBackend {
 function makeFastBackend(name: string, precision: Precision): FusedBpBackend {
   return {
     name,
-    upward(g: Grammar, lambda: FloatArray, count: number): UpwardMessages {
+    upward(g: Grammar, lambda: FloatArray, count: number, logLambda?: Float64Array): UpwardMessages {
       checkUpwardInputs(g, lambda, count);
-      const { messages, logEvidence } = fastUpward(g, precision, lambda, count);
-      return { count, messages, logEvidence };
+      checkLogLambda(lambda, logLambda);
+      return fastUpward(g, precision, lambda, count, logLambda);
     },
     marginals(g: Grammar, up: UpwardMessages): Marginals {
       checkUpwardMessages(g, up);
-      return fastMarginals(g, precision, up.messages, up.count);
+      const mu = fastMarginals(g, precision, up.messages, up.count);
+      // Data of up.logDomain, and any lane a float32 pass lost (NaN), from the log domain.
+      overwriteLogDomainMarginals(g, up, mu);
+      return mu;
     },
     sample(g: Grammar, up: UpwardMessages, rng: Rng, trajectories: number): TreeBatch {
       checkSampleInputs(g, up, trajectories);
-      return fastSample(g, precision, up.messages, up.count, rng, trajectories);
+      return fastSample(g, precision, up.messages, up.count, rng, trajectories, up.logDomain);
     },
     fusedBatch: (g, request) => fusedBatch(g, precision, request),
   };

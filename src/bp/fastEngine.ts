@@ -1,9 +1,10 @@
-import { InconsistentEvidenceError } from '../core/errors.ts';
 import type { Rng } from '../core/random.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import type { TreeBatch } from '../grammar/generate.ts';
 import { symbolsAt } from '../grammar/params.ts';
-import type { FloatArray } from './types.ts';
+import { deficitLimit, logMarginalsDatum, logOfLinear, logUpwardDatum, type LogUpward } from './logDomain.ts';
+import { resampleLogDomain } from './reference.ts';
+import type { FloatArray, UpwardMessages } from './types.ts';
 import { KERNELS_WASM_BASE64 } from './wasm/kernelsBinary.ts';
 
 /** Float precision of a fast path. */
@@ -26,10 +27,8 @@ const WASM = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 interface KernelExports {
   memory: WasmMemory;
   heapBase(): Ptr;
-  errorLane(): number;
-  errorNode(): number;
-  leaves64(lam: Ptr, dst: Ptr, d: number, i0: number, i1: number, v: number, T: number, real: number, zprod: Ptr, zexp: Ptr): number;
-  upward64(child: Ptr, parent: Ptr, rules: Ptr, off: Ptr, zs: Ptr, p0: number, width: number, N: number, m: number, v: number, s: number, T: number, real: number, zprod: Ptr, zexp: Ptr): number;
+  leaves64(lam: Ptr, dst: Ptr, d: number, i0: number, i1: number, v: number, T: number, real: number, zprod: Ptr, zexp: Ptr, zdef: Ptr): void;
+  upward64(child: Ptr, parent: Ptr, rules: Ptr, off: Ptr, zs: Ptr, p0: number, width: number, N: number, m: number, v: number, s: number, T: number, real: number, zprod: Ptr, zexp: Ptr, zdef: Ptr): void;
   sampleRoot64(root: Ptr, N: number, u: Ptr, out: Ptr, w: Ptr, n0: number, real: number, K: number, T: number): void;
   sampleLevel64(below: Ptr, rules: Ptr, parents: Ptr, prs: number, pns: number, children: Ptr, crs: number, cns: number, u: Ptr, urs: number, uns: number, w: Ptr, n0: number, real: number, K: number, width: number, v: number, m: number, s: number, T: number): void;
   downward64(down: Ptr, below: Ptr, childDown: Ptr, rules: Ptr, off: Ptr, width: number, N: number, m: number, v: number, s: number, T: number): void;
@@ -190,6 +189,8 @@ interface ChunkRegions {
   zs: Ptr;
   zprod: Ptr;
   zexp: Ptr;
+  /** Per level ℓ, T i32 at zdef + ℓ·T·4: each lane's largest precision deficit of the level's normalisers. */
+  zdef: Ptr;
   w: Ptr;
 }
 
@@ -208,6 +209,7 @@ function allocChunk(arena: Arena, p: Plan, g: Grammar, leafLevel = true, pairs =
     zs: arena.alloc(R),
     zprod: arena.alloc(p.T * 8),
     zexp: arena.alloc(p.T * 4),
+    zdef: arena.alloc((p.L + 1) * p.T * 4),
     w: arena.alloc(Math.max(p.m, ...p.symbols) * 8),
   };
 }
@@ -216,28 +218,45 @@ function writeRules(arena: Arena, c: ChunkRegions, g: Grammar): void {
   g.rules.forEach((r, l) => arena.i32(c.rules[l], r.length).set(r));
 }
 
-function inconsistent(x: KernelExports, n0: number, level: number): never {
-  throw new InconsistentEvidenceError(n0 + x.errorLane(), level, x.errorNode());
+/** The zdef row of level ℓ. */
+function zdefAt(p: Plan, c: ChunkRegions, level: number): Ptr {
+  return c.zdef + level * p.T * 4;
+}
+
+/**
+ * Lanes of the chunk whose linear pass cannot be trusted: the sum over levels of their largest
+ * precision deficit passes {@link deficitLimit} (a zero or non-finite normaliser always does).
+ */
+function flaggedLanes(arena: Arena, p: Plan, c: ChunkRegions, real: number, limit: number): number[] {
+  const z = arena.i32(c.zdef, (p.L + 1) * p.T);
+  const out: number[] = [];
+  for (let n = 0; n < real; n++) {
+    let sum = 0;
+    for (let l = 0; l <= p.L; l++) sum += z[l * p.T + n];
+    if (sum > limit) out.push(n);
+  }
+  return out;
 }
 
 /**
  * Upward sweep of one chunk (docs/science.md §2): leaves from `lam` (chunk's f64 likelihoods, datum-major)
  * and every level above; returns the chunk's log-evidence contributions in `logEvidence`.
  */
-function upwardChunk(x: KernelExports, k: Kernels, arena: Arena, p: Plan, c: ChunkRegions, lam: Ptr, n0: number, real: number, g: Grammar, logEvidence: Float64Array): void {
+function upwardChunk(k: Kernels, arena: Arena, p: Plan, c: ChunkRegions, lam: Ptr, n0: number, real: number, g: Grammar, logEvidence: Float64Array): void {
   arena.f64(c.zprod, p.T).fill(1);
   arena.i32(c.zexp, p.T).fill(0);
+  arena.i32(c.zdef, (p.L + 1) * p.T).fill(0);
   // Lowest levels subtree block by block: a block's leaves are consumed while still in cache.
   const h = p.blockHeight;
   const leavesPerBlock = p.s ** h;
   for (let i0 = 0; i0 < p.d; i0 += leavesPerBlock) {
-    if (k.leaves(lam, c.up[p.L], p.d, i0, i0 + leavesPerBlock, p.v, p.T, real, c.zprod, c.zexp)) inconsistent(x, n0, p.L);
+    k.leaves(lam, c.up[p.L], p.d, i0, i0 + leavesPerBlock, p.v, p.T, real, c.zprod, c.zexp, zdefAt(p, c, p.L));
     for (let l = p.L - 1, first = i0 / p.s, n = leavesPerBlock / p.s; l >= p.L - h; l--, first /= p.s, n /= p.s) {
-      if (k.upward(c.up[l + 1], c.up[l], c.rules[l], c.off, c.zs, first, n, p.symbols[l], p.m, p.v, p.s, p.T, real, c.zprod, c.zexp)) inconsistent(x, n0, l);
+      k.upward(c.up[l + 1], c.up[l], c.rules[l], c.off, c.zs, first, n, p.symbols[l], p.m, p.v, p.s, p.T, real, c.zprod, c.zexp, zdefAt(p, c, l));
     }
   }
   for (let l = p.L - h - 1; l >= 0; l--) {
-    if (k.upward(c.up[l + 1], c.up[l], c.rules[l], c.off, c.zs, 0, p.width[l], p.symbols[l], p.m, p.v, p.s, p.T, real, c.zprod, c.zexp)) inconsistent(x, n0, l);
+    k.upward(c.up[l + 1], c.up[l], c.rules[l], c.off, c.zs, 0, p.width[l], p.symbols[l], p.m, p.v, p.s, p.T, real, c.zprod, c.zexp, zdefAt(p, c, l));
   }
   finishEvidence(arena, p, c, n0, real, g, logEvidence);
 }
@@ -323,9 +342,10 @@ function allocTokens(arena: Arena, p: Plan, count: number, fullLeaves: boolean, 
  * (same order as the leaves kernel), the leaves' parents straight from them, then the block's
  * other levels. Bit-identical messages and log-evidence, without the leaf level.
  */
-function upwardChunkTokens(x: KernelExports, k: Kernels, arena: Arena, p: Plan, c: ChunkRegions, t: TokenRegions, n0: number, real: number, g: Grammar, logEvidence: Float64Array): void {
+function upwardChunkTokens(k: Kernels, arena: Arena, p: Plan, c: ChunkRegions, t: TokenRegions, n0: number, real: number, g: Grammar, logEvidence: Float64Array): void {
   arena.f64(c.zprod, p.T).fill(1);
   arena.i32(c.zexp, p.T).fill(0);
+  arena.i32(c.zdef, (p.L + 1) * p.T).fill(0);
   const h = Math.max(1, p.blockHeight);
   const leavesPerBlock = p.s ** h;
   const tok = t.tok + n0 * p.d * 4;
@@ -339,11 +359,11 @@ function upwardChunkTokens(x: KernelExports, k: Kernels, arena: Arena, p: Plan, 
     for (let l = p.L - 1, first = i0 / p.s, n = leavesPerBlock / p.s; l >= p.L - h; l--, first /= p.s, n /= p.s) {
       const child = l === p.L - 1 ? leaves : l === p.L - 2 ? low : c.up[l + 1];
       const parent = l === p.L - 1 ? low : c.up[l];
-      if (k.upward(child, parent, c.rules[l], c.off, c.zs, first, n, p.symbols[l], p.m, p.v, p.s, p.T, real, c.zprod, c.zexp)) inconsistent(x, n0, l);
+      k.upward(child, parent, c.rules[l], c.off, c.zs, first, n, p.symbols[l], p.m, p.v, p.s, p.T, real, c.zprod, c.zexp, zdefAt(p, c, l));
     }
   }
   for (let l = p.L - h - 1; l >= 0; l--) {
-    if (k.upward(c.up[l + 1], c.up[l], c.rules[l], c.off, c.zs, 0, p.width[l], p.symbols[l], p.m, p.v, p.s, p.T, real, c.zprod, c.zexp)) inconsistent(x, n0, l);
+    k.upward(c.up[l + 1], c.up[l], c.rules[l], c.off, c.zs, 0, p.width[l], p.symbols[l], p.m, p.v, p.s, p.T, real, c.zprod, c.zexp, zdefAt(p, c, l));
   }
   finishEvidence(arena, p, c, n0, real, g, logEvidence);
 }
@@ -469,6 +489,12 @@ export interface FusedRequest {
   readonly count: number;
   /** Writes the leaf likelihoods of data [start, end) (token-major, (end−start)·d·v floats) into `out`. */
   likelihood(start: number, end: number, out: Float64Array): void;
+  /**
+   * Optional: the same likelihoods in the log domain (exact, never underflowing), for the data the
+   * linear pass cannot represent (src/bp/logDomain.ts). Without it, log of `likelihood` (or of the
+   * token evidence) is used.
+   */
+  logLikelihood?(start: number, end: number, out: Float64Array): void;
   readonly rng: Rng;
   readonly trajectories: number;
   /** Clean trees: when given, the marginal level estimator is computed against them. */
@@ -552,13 +578,15 @@ export function fusedBatch(g: Grammar, precision: Precision, req: FusedRequest):
   }
   const logEvidence = new Float64Array(count);
   const keptOut = req.truth ? new Float64Array(count * (p.L + 1)) : null;
+  const limit = deficitLimit(g, precision);
   for (let n0 = 0; n0 < count; n0 += p.perChunk) {
     const real = Math.min(p.perChunk, count - n0);
-    if (tr) upwardChunkTokens(x, k, arena, p, c, tr, n0, real, g, logEvidence);
+    if (tr) upwardChunkTokens(k, arena, p, c, tr, n0, real, g, logEvidence);
     else {
       req.likelihood(n0, n0 + real, arena.f64(lam, real * p.d * p.v));
-      upwardChunk(x, k, arena, p, c, lam, n0, real, g, logEvidence);
+      upwardChunk(k, arena, p, c, lam, n0, real, g, logEvidence);
     }
+    const flagged = flaggedLanes(arena, p, c, real, limit);
     k.toDatumMajor(c.up[0], rootOut, 1, p.symbols[0], p.T, real, n0);
     sampleChunk(x, k, p, c, sr, n0, real, K, tr && p.s === 2 ? tr : null, q);
     if (down && keptOut && req.truth) {
@@ -570,6 +598,20 @@ export function fusedBatch(g: Grammar, precision: Precision, req: FusedRequest):
         const kl = arena.f64(kept![l], p.T);
         for (let n = 0; n < real; n++) keptOut[(n0 + n) * (p.L + 1) + l] = kl[n] / p.width[l];
       }
+      // A float32 downward pass can lose a lane the upward pass kept (NaN): redo it too.
+      for (let n = 0; n < real; n++) {
+        if (flagged.includes(n)) continue;
+        for (let l = 0; l <= p.L; l++) {
+          if (!Number.isFinite(keptOut[(n0 + n) * (p.L + 1) + l])) {
+            flagged.push(n);
+            break;
+          }
+        }
+      }
+    }
+    for (const n of flagged) {
+      const r = logUpwardDatum(g, fusedLogLikelihood(req, te ?? null, p, n0 + n), 0, n0 + n);
+      redoFusedDatum(g, p, arena, precision, req, sr, rootOut, r, n0 + n, logEvidence, keptOut);
     }
   }
   return {
@@ -580,8 +622,52 @@ export function fusedBatch(g: Grammar, precision: Precision, req: FusedRequest):
   };
 }
 
+/** Leaf log-likelihoods of datum n for the log-domain redo: the request's own, or the log of its evidence. */
+function fusedLogLikelihood(req: FusedRequest, te: TokenEvidence | null, p: Plan, n: number): Float64Array {
+  const out = new Float64Array(p.d * p.v);
+  if (req.logLikelihood) {
+    req.logLikelihood(n, n + 1, out);
+    return out;
+  }
+  if (te) {
+    out.fill(Math.log(te.floor));
+    const logHit = Math.log(te.hit);
+    for (let i = 0; i < p.d; i++) out[i * p.v + te.tokens[n * p.d + i]] = logHit;
+    return out;
+  }
+  req.likelihood(n, n + 1, out);
+  for (let i = 0; i < out.length; i++) out[i] = Math.log(out[i]);
+  return out;
+}
+
+/**
+ * Replaces datum n's results of a fused batch by its log-domain ones: log-evidence, class
+ * posterior, the K posterior trees (same uniforms) and the marginal level estimator.
+ */
+function redoFusedDatum(g: Grammar, p: Plan, arena: Arena, precision: Precision, req: FusedRequest, sr: SampleRegions & { total: number }, rootOut: Ptr, r: LogUpward, n: number, logEvidence: Float64Array, keptOut: Float64Array | null): void {
+  const K = req.trajectories;
+  logEvidence[n] = r.logEvidence;
+  const nc = p.symbols[0];
+  const root = arena.floats(precision, rootOut, (n + 1) * nc);
+  for (let a = 0; a < nc; a++) root[n * nc + a] = Math.exp(r.logMessages[0][a]);
+  const u = arena.f64(sr.u, sr.total);
+  const levels = sr.levels.map((ptr, l) => arena.i32(ptr, sr.rows * p.width[l]));
+  resampleLogDomain(g, new Map([[n, r.logMessages]]), K, levels, (level, row, node) => u[level < 0 ? row : sr.start[level + 1] + row * p.width[level] + node]);
+  if (keptOut && req.truth) {
+    const mu = logMarginalsDatum(g, r.logMessages);
+    keptOut[n * (p.L + 1)] = root[n * nc + req.truth.levels[0][n]];
+    for (let l = 1; l <= p.L; l++) {
+      const w = p.width[l];
+      const truth = req.truth.levels[l];
+      let sum = 0;
+      for (let i = 0; i < w; i++) sum += mu[l][i * p.v + truth[n * w + i]];
+      keptOut[n * (p.L + 1) + l] = sum / w;
+    }
+  }
+}
+
 /** Upward sweep with datum-major results (the BpBackend contract). */
-export function fastUpward(g: Grammar, precision: Precision, lambda: FloatArray, count: number): { messages: FloatArray[]; logEvidence: Float64Array } {
+export function fastUpward(g: Grammar, precision: Precision, lambda: FloatArray, count: number, logLambda?: Float64Array): UpwardMessages {
   const x = wasm();
   const k = kernelsFor(x, precision);
   const p = plan(g, precision, count);
@@ -593,14 +679,27 @@ export function fastUpward(g: Grammar, precision: Precision, lambda: FloatArray,
   writeRules(arena, c, g);
   const logEvidence = new Float64Array(count);
   const stride = p.d * p.v;
+  const limit = deficitLimit(g, precision);
+  const logDomain = new Map<number, Float64Array[]>();
   for (let n0 = 0; n0 < count; n0 += p.perChunk) {
     const real = Math.min(p.perChunk, count - n0);
     arena.f64(lam, real * stride).set(lambda.subarray(n0 * stride, (n0 + real) * stride));
-    upwardChunk(x, k, arena, p, c, lam, n0, real, g, logEvidence);
+    upwardChunk(k, arena, p, c, lam, n0, real, g, logEvidence);
     for (let l = 0; l <= p.L; l++) k.toDatumMajor(c.up[l], out[l], p.width[l], p.symbols[l], p.T, real, n0);
+    for (const lane of flaggedLanes(arena, p, c, real, limit)) {
+      const n = n0 + lane;
+      const r = logLambda ? logUpwardDatum(g, logLambda, n * stride, n) : logUpwardDatum(g, logOfLinear(lambda, n * stride, (n + 1) * stride), 0, n);
+      logEvidence[n] = r.logEvidence;
+      for (let l = 0; l <= p.L; l++) {
+        const size = p.width[l] * p.symbols[l];
+        const dst = arena.floats(precision, out[l], count * size);
+        for (let i = 0; i < size; i++) dst[n * size + i] = Math.exp(r.logMessages[l][i]);
+      }
+      logDomain.set(n, r.logMessages);
+    }
   }
   const messages = out.map((ptr, l) => arena.floats(precision, ptr, count * p.width[l] * p.symbols[l]).slice());
-  return { messages, logEvidence };
+  return logDomain.size > 0 ? { count, messages, logEvidence, logDomain } : { count, messages, logEvidence };
 }
 
 /** Regions for datum-major messages copied in (typed-array set converts precision if needed). */
@@ -633,7 +732,7 @@ export function fastMarginals(g: Grammar, precision: Precision, messages: readon
 }
 
 /** Exact posterior samples from datum-major upward messages (the BpBackend contract). */
-export function fastSample(g: Grammar, precision: Precision, messages: readonly FloatArray[], count: number, rng: Rng, K: number): TreeBatch {
+export function fastSample(g: Grammar, precision: Precision, messages: readonly FloatArray[], count: number, rng: Rng, K: number, logDomain?: ReadonlyMap<number, readonly Float64Array[]>): TreeBatch {
   const x = wasm();
   const k = kernelsFor(x, precision);
   const p = plan(g, precision, count);
@@ -650,5 +749,10 @@ export function fastSample(g: Grammar, precision: Precision, messages: readonly 
     for (let l = 0; l <= p.L; l++) k.fromDatumMajor(src[l], c.up[l], p.width[l], p.symbols[l], p.T, real, n0);
     sampleChunk(x, k, p, c, sr, n0, real, K);
   }
-  return copyTrees(arena, p, sr);
+  const trees = copyTrees(arena, p, sr);
+  if (logDomain) {
+    const u = arena.f64(sr.u, sr.total);
+    resampleLogDomain(g, logDomain, K, trees.levels as Int32Array[], (level, row, node) => u[level < 0 ? row : sr.start[level + 1] + row * p.width[level] + node]);
+  }
+  return trees;
 }

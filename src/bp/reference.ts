@@ -1,31 +1,39 @@
-import { InconsistentEvidenceError } from '../core/errors.ts';
 import type { Rng } from '../core/random.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import type { TreeBatch } from '../grammar/generate.ts';
 import { symbolsAt } from '../grammar/params.ts';
-import { checkSampleInputs, checkUpwardInputs, checkUpwardMessages, type BpBackend, type FloatArray, type Marginals, type UpwardMessages } from './types.ts';
+import { deficitLimit, drawIndexWith, logMarginalsDatum, logOfLinear, logSampleDatum, logUpwardDatum, precisionDeficit } from './logDomain.ts';
+import { checkLogLambda, checkSampleInputs, checkUpwardInputs, checkUpwardMessages, type BpBackend, type FloatArray, type Marginals, type UpwardMessages } from './types.ts';
 
 /**
  * Upward sweep (docs/science.md §2): ν↑_L = λ normalised; for a parent of level ℓ,
  * u(a) = (1/m)·Σ_k Π_j ν↑_{ℓ+1}(child j, rule[ℓ][a][k][j]), normalised per node. The log of every
- * normaliser, plus the root prior log(1/n_c), sums to the log-evidence.
+ * normaliser, plus the root prior log(1/n_c), sums to the log-evidence. Per datum, the largest
+ * precision deficit of each level's normalisers is summed (src/bp/logDomain.ts); a datum past
+ * the limit (or with a zero normaliser) is redone in the log domain, from `logLambda` when given,
+ * and only there can it turn out to be inconsistent with the grammar.
  */
-export function upwardReference(g: Grammar, lambda: FloatArray, count: number): UpwardMessages {
+export function upwardReference(g: Grammar, lambda: FloatArray, count: number, logLambda?: Float64Array): UpwardMessages {
   checkUpwardInputs(g, lambda, count);
+  checkLogLambda(lambda, logLambda);
   const { vocab: v, tuple: s, synonyms: m, depth: L } = g;
   const logEvidence = new Float64Array(count).fill(-Math.log(g.classes));
   const messages: Float64Array[] = new Array(L + 1);
   const d = s ** L;
+  const deficit = new Int32Array(count);
+  const levelMax = new Int32Array(count);
   const leaves = Float64Array.from(lambda.subarray(0, count * d * v));
   for (let n = 0; n < count; n++) {
+    let worst = 0;
     for (let i = 0; i < d; i++) {
       const o = (n * d + i) * v;
       let z = 0;
       for (let b = 0; b < v; b++) z += leaves[o + b];
-      if (!(z > 0)) throw new InconsistentEvidenceError(n, L, i);
+      worst = Math.max(worst, precisionDeficit(z));
       for (let b = 0; b < v; b++) leaves[o + b] /= z;
       logEvidence[n] += Math.log(z);
     }
+    deficit[n] += worst;
   }
   messages[L] = leaves;
   for (let level = L - 1; level >= 0; level--) {
@@ -34,6 +42,7 @@ export function upwardReference(g: Grammar, lambda: FloatArray, count: number): 
     const below = messages[level + 1];
     const rules = g.rules[level];
     const here = new Float64Array(count * width * symbols);
+    levelMax.fill(0);
     for (let n = 0; n < count; n++) {
       for (let i = 0; i < width; i++) {
         const childBase = (n * width + i) * s; // first child's node index in the level below
@@ -49,14 +58,31 @@ export function upwardReference(g: Grammar, lambda: FloatArray, count: number): 
           here[o + a] = sum / m;
           z += sum / m;
         }
-        if (!(z > 0)) throw new InconsistentEvidenceError(n, level, i);
+        // The kernels' normaliser has no 1/m: the same deficit from the same scale.
+        levelMax[n] = Math.max(levelMax[n], precisionDeficit(z * m));
         for (let a = 0; a < symbols; a++) here[o + a] /= z;
         logEvidence[n] += Math.log(z);
       }
     }
+    for (let n = 0; n < count; n++) deficit[n] += levelMax[n];
     messages[level] = here;
   }
-  return { count, messages, logEvidence };
+  const limit = deficitLimit(g, 'f64');
+  const logDomain = new Map<number, Float64Array[]>();
+  for (let n = 0; n < count; n++) {
+    if (deficit[n] <= limit) continue;
+    const stride = d * v;
+    const r = logLambda ? logUpwardDatum(g, logLambda, n * stride, n) : logUpwardDatum(g, logOfLinear(lambda, n * stride, (n + 1) * stride), 0, n);
+    logEvidence[n] = r.logEvidence;
+    for (let level = 0; level <= L; level++) {
+      const size = s ** level * symbolsAt(g, level);
+      const src = r.logMessages[level];
+      const dst = messages[level];
+      for (let i = 0; i < size; i++) dst[n * size + i] = Math.exp(src[i]);
+    }
+    logDomain.set(n, r.logMessages);
+  }
+  return logDomain.size > 0 ? { count, messages, logEvidence, logDomain } : { count, messages, logEvidence };
 }
 
 /**
@@ -115,19 +141,37 @@ export function marginalsReference(g: Grammar, up: UpwardMessages): Marginals {
     marginals[level + 1] = mu;
     down = childDown;
   }
+  overwriteLogDomainMarginals(g, up, marginals);
   return marginals;
 }
 
-/** Index drawn from unnormalised non-negative weights w[offset..offset+n) with total `total`. */
-function drawIndex(w: ArrayLike<number>, offset: number, n: number, total: number, rng: Rng): number {
-  let u = rng.nextFloat() * total;
-  for (let i = 0; i < n - 1; i++) {
-    u -= w[offset + i];
-    if (u < 0) return i;
+/**
+ * Marginals of the data that need the log domain: those of `up.logDomain`, and any datum whose
+ * linear marginals are not finite (its log messages are then the logs of its linear ones).
+ * Shared by every backend.
+ */
+export function overwriteLogDomainMarginals(g: Grammar, up: UpwardMessages, marginals: FloatArray[]): void {
+  const L = g.depth;
+  const sizes = Array.from({ length: L + 1 }, (_, l) => g.tuple ** l * symbolsAt(g, l));
+  for (let n = 0; n < up.count; n++) {
+    let logMessages = up.logDomain?.get(n);
+    if (!logMessages) {
+      let finite = true;
+      for (let l = 1; l <= L && finite; l++) {
+        const mu = marginals[l];
+        for (let i = n * sizes[l]; i < (n + 1) * sizes[l]; i++) {
+          if (!(mu[i] >= 0 && mu[i] < Infinity)) {
+            finite = false;
+            break;
+          }
+        }
+      }
+      if (finite) continue;
+      logMessages = up.messages.map((msg, l) => logOfLinear(msg, n * sizes[l], (n + 1) * sizes[l]));
+    }
+    const mu = logMarginalsDatum(g, logMessages);
+    for (let l = 0; l <= L; l++) marginals[l].set(mu[l], n * sizes[l]);
   }
-  // Round-off may leave u ≥ 0 after the last positive weight: return the last positive one.
-  for (let i = n - 1; i > 0; i--) if (w[offset + i] > 0) return i;
-  return 0;
 }
 
 /**
@@ -138,10 +182,16 @@ export function sampleReference(g: Grammar, up: UpwardMessages, rng: Rng, trajec
   checkSampleInputs(g, up, trajectories);
   const { vocab: v, tuple: s, synonyms: m, depth: L } = g;
   const total = up.count * trajectories;
+  // Every uniform drawn first, in the order the draws use them (roots of every trajectory, then
+  // level by level, trajectory by trajectory, node by node), so log-domain data use the same ones.
+  const start = [total];
+  for (let level = 1; level < L; level++) start.push(start[level - 1] + total * s ** (level - 1));
+  const uniforms = new Float64Array(L > 0 ? start[L - 1] + total * s ** (L - 1) : total);
+  for (let i = 0; i < uniforms.length; i++) uniforms[i] = rng.nextFloat();
   const levels: Int32Array[] = [new Int32Array(total)];
   const root = up.messages[0];
   for (let n = 0; n < up.count; n++) {
-    for (let t = 0; t < trajectories; t++) levels[0][n * trajectories + t] = drawIndex(root, n * g.classes, g.classes, 1, rng);
+    for (let t = 0; t < trajectories; t++) levels[0][n * trajectories + t] = drawIndexWith(root, n * g.classes, g.classes, 1, uniforms[n * trajectories + t]);
   }
   const weights = new Float64Array(m);
   for (let level = 0; level < L; level++) {
@@ -163,14 +213,33 @@ export function sampleReference(g: Grammar, up: UpwardMessages, rng: Rng, trajec
             weights[k] = w;
             sum += w;
           }
-          const k = drawIndex(weights, 0, m, sum, rng);
+          const k = drawIndexWith(weights, 0, m, sum, uniforms[start[level] + row * width + i]);
           for (let j = 0; j < s; j++) children[(row * width + i) * s + j] = rules[(a * m + k) * s + j];
         }
       }
     }
     levels.push(children);
   }
+  if (up.logDomain) resampleLogDomain(g, up.logDomain, trajectories, levels, (level, row, node) => uniforms[level < 0 ? row : start[level] + row * s ** level + node]);
   return { count: total, levels };
+}
+
+/**
+ * Redraws the trees of the data of `logDomain` (datum → log messages) with the same uniforms
+ * (`uniform(level, row, node)`, level −1 the root), into datum-major `levels`. Shared by every backend.
+ */
+export function resampleLogDomain(g: Grammar, logDomain: ReadonlyMap<number, readonly Float64Array[]>, K: number, levels: Int32Array[], uniform: (level: number, row: number, node: number) => number): void {
+  for (const [n, logMessages] of logDomain) {
+    logSampleDatum(
+      g,
+      logMessages,
+      K,
+      (level, t, node) => uniform(level, n * K + t, node),
+      (level, t, node, symbol) => {
+        levels[level][(n * K + t) * g.tuple ** level + node] = symbol;
+      },
+    );
+  }
 }
 
 /** The readable float64 reference implementation of exact BP. */

@@ -16,6 +16,14 @@ export interface UpwardMessages {
   readonly count: number;
   readonly messages: readonly FloatArray[];
   readonly logEvidence: Float64Array;
+  /**
+   * The data whose evidence the linear float pass could not represent (its normalisers came too
+   * close to underflow, see src/bp/logDomain.ts), redone in the log domain: datum index → its
+   * normalised log messages log ν↑ per level ([node·N_ℓ + a], log Σ_a exp = 0 per node).
+   * `messages` then hold exp of them (where they underflow, the float's zero); `marginals` and
+   * `sample` use the log messages for these data. Absent when no datum needed it.
+   */
+  readonly logDomain?: ReadonlyMap<number, readonly Float64Array[]>;
 }
 
 /**
@@ -31,8 +39,15 @@ export type Marginals = readonly FloatArray[];
  */
 export interface BpBackend {
   readonly name: string;
-  /** Upward sweep (docs/science.md §2). Throws InconsistentEvidenceError when some node has zero weight. */
-  upward(g: Grammar, lambda: FloatArray, count: number): UpwardMessages;
+  /**
+   * Upward sweep (docs/science.md §2). Throws InconsistentEvidenceError when some node has zero
+   * weight in exact arithmetic (hard evidence no tree explains); soft evidence whose likelihood
+   * ratios underflow the float is redone in the log domain, never reported as inconsistent.
+   * `logLambda` (optional, same layout as `lambda`): the exact log-likelihoods, log λ up to a
+   * constant per leaf, used for the data the linear pass cannot represent (without it, log λ
+   * of the floats given). Give it when λ itself underflows (e.g. Gaussian noise at small t/T).
+   */
+  upward(g: Grammar, lambda: FloatArray, count: number, logLambda?: Float64Array): UpwardMessages;
   /** Downward sweep and marginals at every level (docs/science.md §2). */
   marginals(g: Grammar, up: UpwardMessages): Marginals;
   /**
@@ -71,6 +86,17 @@ export function checkUpwardInputs(g: Grammar, lambda: FloatArray, count: number)
   }
 }
 
+/** Optional exact log-likelihoods: a Float64Array of lambda's length, entries in [−∞, ∞) (not NaN). */
+export function checkLogLambda(lambda: FloatArray, logLambda: Float64Array | undefined): void {
+  if (logLambda === undefined) return;
+  if (!(logLambda instanceof Float64Array)) throw new ParamError('logLambda', 'invalid logLambda (expected a Float64Array)');
+  if (logLambda.length !== lambda.length) throw new ParamError('logLambda', `invalid logLambda: got ${logLambda.length} floats (expected ${lambda.length}, as lambda)`);
+  for (let i = 0; i < logLambda.length; i++) {
+    const x = logLambda[i];
+    if (!(x < Infinity)) throw new ParamError('logLambda', `invalid logLambda ${String(x)} at index ${i} (expected a number < Infinity, or -Infinity)`);
+  }
+}
+
 /** Upward messages of the shape `upward` returns for this grammar, with finite non-negative entries. */
 export function checkUpwardMessages(g: Grammar, up: UpwardMessages): void {
   if (typeof up !== 'object' || up === null) throw new ParamError('up', 'invalid up (expected upward messages)');
@@ -88,6 +114,21 @@ export function checkUpwardMessages(g: Grammar, up: UpwardMessages): void {
     for (let i = 0; i < msg.length; i++) {
       const x = msg[i];
       if (!(x >= 0 && x < Infinity)) throw new ParamError('up', `invalid up.messages[${level}][${i}] ${String(x)} (expected a finite number >= 0)`);
+    }
+  }
+  const logDomain = up.logDomain;
+  if (logDomain === undefined) return;
+  if (!(logDomain instanceof Map)) throw new ParamError('up', 'invalid up.logDomain (expected a Map from datum to log messages)');
+  for (const [n, levels] of logDomain) {
+    if (!Number.isInteger(n) || n < 0 || n >= count) throw new ParamError('up', `invalid up.logDomain datum ${String(n)} (expected an integer in [0, ${count - 1}])`);
+    if (!Array.isArray(levels) || levels.length !== g.depth + 1) throw new ParamError('up', `invalid up.logDomain of datum ${n} (expected ${g.depth + 1} levels)`);
+    for (let level = 0; level <= g.depth; level++) {
+      const msg: unknown = levels[level];
+      const expected = g.tuple ** level * (level === 0 ? g.classes : g.vocab);
+      if (!(msg instanceof Float64Array) || msg.length !== expected) throw new ParamError('up', `invalid up.logDomain of datum ${n}, level ${level} (expected a Float64Array of ${expected})`);
+      for (let i = 0; i < msg.length; i++) {
+        if (!(msg[i] <= 0)) throw new ParamError('up', `invalid up.logDomain of datum ${n}, level ${level}: ${String(msg[i])} at ${i} (expected a log-probability <= 0)`);
+      }
     }
   }
 }

@@ -7,7 +7,7 @@ import { defaultBackend, hasFusedBatch } from '../bp/fast.ts';
 import { generate, type TreeBatch } from '../grammar/generate.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import { leafCount, symbolsAt } from '../grammar/params.ts';
-import { makeProcess, PROCESS_NAMES, type Observation, type ProcessName } from '../noise/process.ts';
+import { leafLogLikelihood, makeProcess, PROCESS_NAMES, type Observation, type ProcessName } from '../noise/process.ts';
 import type { Schedule } from '../noise/schedule.ts';
 import type { CellStats } from './cell.ts';
 import { levelMarginalKept, ObservableAccumulator } from './observables.ts';
@@ -123,6 +123,7 @@ export function runBatch(grammar: Grammar, cell: CellSpec, options: CellOptions,
     const r = backend.fusedBatch(grammar, {
       count,
       likelihood: (start, end, out) => process.likelihood(sliceObservation(obs, start * d, end * d, v), v, out),
+      logLikelihood: (start, end, out) => leafLogLikelihood(process, sliceObservation(obs, start * d, end * d, v), v, out),
       rng: posteriorRng,
       trajectories: K,
       truth: withMarginals ? truth : null,
@@ -132,7 +133,9 @@ export function runBatch(grammar: Grammar, cell: CellSpec, options: CellOptions,
   }
   const lambda = new Float64Array(count * d * v);
   process.likelihood(obs, v, lambda);
-  const up = backend.upward(grammar, lambda, count);
+  const logLambda = new Float64Array(count * d * v);
+  leafLogLikelihood(process, obs, v, logLambda);
+  const up = backend.upward(grammar, lambda, count, logLambda);
   const marginals = withMarginals ? backend.marginals(grammar, up) : null;
   const posterior = backend.sample(grammar, up, posteriorRng, K);
   const marginalKept = marginals ? levelMarginalKept(truth, marginals, grammar.tuple, Array.from({ length: grammar.depth + 1 }, (_, l) => symbolsAt(grammar, l))) : null;

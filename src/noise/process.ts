@@ -35,6 +35,13 @@ export interface NoiseProcess {
   /** The leaf likelihood λ_i(b) ∝ p(observation_i | x_i = b) (docs/science.md §3). */
   likelihood(obs: Observation, vocab: number, out: Float64Array): void;
   /**
+   * The same likelihoods in the log domain, log λ_i(b) (−Infinity where λ is exactly 0), computed
+   * without exponentiating, so they never underflow: BP uses them for the data whose likelihood
+   * ratios a float cannot hold (docs/limits.md, "Soft evidence"). exp of them equals `likelihood`
+   * up to round-off. Optional for other implementations (BP then takes log of `likelihood`).
+   */
+  logLikelihood?(obs: Observation, vocab: number, out: Float64Array): void;
+  /**
    * Optional, for processes whose evidence is one value on the observed token and another on
    * every other symbol (eps, uniform): the tokens and λ(b) = `hit` if b is the token, else
    * `floor` — exactly what `likelihood` writes, so fast BP can skip building λ.
@@ -54,6 +61,14 @@ function softTokenLikelihood(tokens: Int32Array, eps: number, v: number, out: Fl
   for (let i = 0; i < tokens.length; i++) out[i * v + tokens[i]] += 1 - eps;
 }
 
+/** log of {@link softTokenLikelihood}: log(ε/v) off the token, log(1 − ε + ε/v) on it, without underflow at tiny ε. */
+function softTokenLogLikelihood(tokens: Int32Array, eps: number, v: number, out: Float64Array): void {
+  const logFloor = Math.log(eps) - Math.log(v);
+  const logHit = Math.log1p(-eps * (1 - 1 / v));
+  out.fill(logFloor, 0, tokens.length * v);
+  for (let i = 0; i < tokens.length; i++) out[i * v + tokens[i]] = logHit;
+}
+
 /** The same evidence as token values: λ(b) = floor + (1 − ε) on the token (as computed above). */
 function softTokenEvidence(obs: Observation, eps: number, v: number): { tokens: Int32Array; floor: number; hit: number } {
   const floor = eps / v;
@@ -68,6 +83,7 @@ export function epsProcess(eps: number): NoiseProcess {
     control: eps,
     sample: (x0) => ({ kind: 'tokens', tokens: x0.slice() }),
     likelihood: (obs, v, out) => softTokenLikelihood(expectTokens(obs), eps, v, out),
+    logLikelihood: (obs, v, out) => softTokenLogLikelihood(expectTokens(obs), eps, v, out),
     tokenEvidence: (obs, v) => softTokenEvidence(obs, eps, v),
   };
 }
@@ -84,6 +100,7 @@ export function uniformProcess(eps: number): NoiseProcess {
       return { kind: 'tokens', tokens: xt };
     },
     likelihood: (obs, v, out) => softTokenLikelihood(expectTokens(obs), eps, v, out),
+    logLikelihood: (obs, v, out) => softTokenLogLikelihood(expectTokens(obs), eps, v, out),
     tokenEvidence: (obs, v) => softTokenEvidence(obs, eps, v),
   };
 }
@@ -108,6 +125,17 @@ export function maskProcess(eps: number): NoiseProcess {
         else {
           out.fill(0, i * v, (i + 1) * v);
           out[i * v + x] = 1;
+        }
+      }
+    },
+    logLikelihood(obs, v, out) {
+      const tokens = expectTokens(obs);
+      for (let i = 0; i < tokens.length; i++) {
+        const x = tokens[i];
+        if (x === MASK) out.fill(-Math.log(v), i * v, (i + 1) * v);
+        else {
+          out.fill(-Infinity, i * v, (i + 1) * v);
+          out[i * v + x] = 0;
         }
       }
     },
@@ -157,6 +185,30 @@ export function gaussianProcess(alphaBar: number): NoiseProcess {
         for (let b = 0; b < v; b++) out[i * v + b] /= sum;
       }
     },
+    logLikelihood(obs, v, out) {
+      if (obs.kind !== 'vectors') throw new ParamError('observation', 'invalid observation: the gaussian process observes vectors, not tokens');
+      const x = obs.vectors;
+      const d = x.length / v;
+      // log softmax_b(x_t[b]·√ᾱ/(1−ᾱ)) = (x_t[b] − max)·scale − log Σ_b' exp((x_t[b'] − max)·scale):
+      // finite for every b however large the scale (the Gaussian log-likelihood up to a constant).
+      for (let i = 0; i < d; i++) {
+        let best = 0;
+        for (let b = 1; b < v; b++) if (x[i * v + b] > x[i * v + best]) best = b;
+        if (scale === Infinity) {
+          out.fill(-Infinity, i * v, (i + 1) * v);
+          out[i * v + best] = 0;
+          continue;
+        }
+        const max = x[i * v + best];
+        let sum = 0;
+        for (let b = 0; b < v; b++) {
+          out[i * v + b] = (x[i * v + b] - max) * scale;
+          sum += Math.exp(out[i * v + b]);
+        }
+        const lz = Math.log(sum);
+        for (let b = 0; b < v; b++) out[i * v + b] -= lz;
+      }
+    },
   };
 }
 
@@ -197,6 +249,16 @@ export function controlAtTime(name: ProcessName, t: number, schedule: Schedule):
     default:
       return 1 - alphaBar;
   }
+}
+
+/** Leaf log-likelihoods of an observation: the process's own, else log of its likelihoods. */
+export function leafLogLikelihood(process: NoiseProcess, obs: Observation, vocab: number, out: Float64Array): void {
+  if (process.logLikelihood) {
+    process.logLikelihood(obs, vocab, out);
+    return;
+  }
+  process.likelihood(obs, vocab, out);
+  for (let i = 0; i < out.length; i++) out[i] = Math.log(out[i]);
 }
 
 /** Clean tokens → leaf likelihoods in one go: forward sample, then likelihood. */

@@ -13,16 +13,6 @@ export function heapBase(): usize {
   return __heap_base;
 }
 
-// First inconsistency found by a kernel (docs/science.md §2: a node with zero total weight).
-let errLane: i32 = -1;
-let errNode: i32 = -1;
-export function errorLane(): i32 {
-  return errLane;
-}
-export function errorNode(): i32 {
-  return errNode;
-}
-
 // Loads one f64 per 64-byte line of [p, p+bytes) (bytes a multiple of 8; never past the end), so
 // the lines are on their way into cache before they are used. The sum only keeps the loads.
 let sink: f64 = 0;
@@ -46,6 +36,21 @@ function accumulateZ(zprod: usize, zexp: usize, lane: i32, z: f64): void {
   store<f64>(zprod + (<usize>lane << 3), reinterpret<f64>((bits & 0x800fffffffffffff) | (<u64>1023 << 52)));
 }
 
+// Precision deficit of a normaliser z (src/bp/logDomain.ts precisionDeficit, the same bits):
+// max(0, −exponent(z)), or 2^20 when z is zero, infinite or NaN; the lane's running maximum for
+// this level is kept at zdef[lane] (i32). The driver sums the levels' maxima per datum and redoes
+// in the log domain the data whose sum passes the limit (their lanes' values are then ignored).
+@inline
+function noteDeficit(zdef: usize, lane: i32, z: f64): void {
+  let d: i32 = 1 << 20;
+  if (z > 0 && isFinite(z)) {
+    const e = <i32>((reinterpret<u64>(z) >> 52) & 0x7ff) - 1023;
+    d = e < 0 ? -e : 0;
+  }
+  const p = zdef + (<usize>lane << 2);
+  if (d > load<i32>(p)) store<i32>(p, d);
+}
+
 // Byte offsets sym·R of every rule child of one level, written to `off` (N·m·s i32).
 @inline
 function ruleOffsets(rules: usize, off: usize, count: i32, R: i32): void {
@@ -54,8 +59,8 @@ function ruleOffsets(rules: usize, off: usize, count: i32, R: i32): void {
 
 // Leaves (docs/science.md §2, ν↑_L = λ normalised) for tokens [i0, i1): `lam` holds `real` data of d·v f64
 // likelihoods, datum-major and token-major; writes ν↑_L in lane layout at dst (the level's base);
-// padding lanes get 1/v.
-function leaves<F>(lam: usize, dst: usize, d: i32, i0: i32, i1: i32, v: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 {
+// padding lanes get 1/v. Each z's deficit goes to zdef (the leaf level's row).
+function leaves<F>(lam: usize, dst: usize, d: i32, i0: i32, i1: i32, v: i32, T: i32, real: i32, zprod: usize, zexp: usize, zdef: usize): void {
   const size = <usize>sizeof<F>();
   const R = <usize>T * size;
   const flat = <F>(1.0 / <f64>v);
@@ -65,22 +70,17 @@ function leaves<F>(lam: usize, dst: usize, d: i32, i0: i32, i1: i32, v: i32, T: 
       const src = lam + (<usize>n * <usize>d + <usize>i) * <usize>v * 8;
       let z = 0.0;
       for (let b = 0; b < v; b++) z += load<f64>(src + (<usize>b << 3));
-      if (!(z > 0) || !isFinite(z)) {
-        errLane = n;
-        errNode = i;
-        return 1;
-      }
+      noteDeficit(zdef, n, z);
       const inv = 1.0 / z;
       const out = base + <usize>n * size;
       for (let b = 0; b < v; b++) store<F>(out + <usize>b * R, <F>(load<f64>(src + (<usize>b << 3)) * inv));
-      accumulateZ(zprod, zexp, n, z);
+      if (z > 0 && isFinite(z)) accumulateZ(zprod, zexp, n, z);
     }
     for (let n = real; n < T; n++) {
       const out = base + <usize>n * size;
       for (let b = 0; b < v; b++) store<F>(out + <usize>b * R, flat);
     }
   }
-  return 0;
 }
 
 // Token evidence (docs/science.md §3, ε and uniform processes): leaf i of datum n has λ(b) = hit if b is its
@@ -126,9 +126,10 @@ function tokenLeaves<F>(tok: usize, d: i32, i0: i32, i1: i32, v: i32, T: i32, re
 }
 
 // Normalises node `par` (N rows) lane by lane and accumulates its normaliser (docs/science.md §2). `zs` is
-// scratch for one row. Returns 1 (and records the lane) when a real lane has zero weight.
+// scratch for one row. Each real lane's deficit goes to zdef; a lane with zero, infinite or NaN
+// weight is left as it is (NaN) and not accumulated: the driver redoes it in the log domain.
 @inline
-function normaliseNode<F>(par: usize, N: i32, R: usize, real: i32, zprod: usize, zexp: usize, zs: usize, node: i32): i32 {
+function normaliseNode<F>(par: usize, N: i32, R: usize, real: i32, zprod: usize, zexp: usize, zs: usize, zdef: usize): void {
   const size = <usize>sizeof<F>();
   for (let l: usize = 0; l < R; l += 16) {
     let z = v128.load(par + l);
@@ -142,20 +143,15 @@ function normaliseNode<F>(par: usize, N: i32, R: usize, real: i32, zprod: usize,
   }
   for (let n = 0; n < real; n++) {
     const z = <f64>load<F>(zs + <usize>n * size);
-    if (!(z > 0) || !isFinite(z)) {
-      errLane = n;
-      errNode = node;
-      return 1;
-    }
-    accumulateZ(zprod, zexp, n, z);
+    noteDeficit(zdef, n, z);
+    if (z > 0 && isFinite(z)) accumulateZ(zprod, zexp, n, z);
   }
-  return 0;
 }
 
 // One upward level (docs/science.md §2): for every parent p (width of them) and symbol a < N,
 // u(a) = Σ_k Π_j ν↑(child p·s+j, rule[a][k][j]), then normalised per node. `off` is scratch for
 // N·m·s i32, `zs` for one row.
-function upward<F>(child: usize, parent: usize, rules: usize, off: usize, zs: usize, p0: i32, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 {
+function upward<F>(child: usize, parent: usize, rules: usize, off: usize, zs: usize, p0: i32, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32, real: i32, zprod: usize, zexp: usize, zdef: usize): void {
   const R = <usize>T * <usize>sizeof<F>();
   const RI = <i32>R;
   ruleOffsets(rules, off, N * m * s, RI);
@@ -215,9 +211,8 @@ function upward<F>(child: usize, parent: usize, rules: usize, off: usize, zs: us
         }
       }
     }
-    if (normaliseNode<F>(par, N, R, real, zprod, zexp, zs, p)) return 1;
+    normaliseNode<F>(par, N, R, real, zprod, zexp, zs, zdef);
   }
-  return 0;
 }
 
 // Draws an index from weights w[0..n) (f64) with total `total` and uniform u ∈ [0, 1), exactly as
@@ -518,10 +513,10 @@ function fill<F>(dst: usize, rows: i32, T: i32, value: f64): void {
   for (let p = dst; p < end; p += size) store<F>(p, <F>value);
 }
 
-export function leaves64(lam: usize, dst: usize, d: i32, i0: i32, i1: i32, v: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 { return leaves<f64>(lam, dst, d, i0, i1, v, T, real, zprod, zexp); }
-export function leaves32(lam: usize, dst: usize, d: i32, i0: i32, i1: i32, v: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 { return leaves<f32>(lam, dst, d, i0, i1, v, T, real, zprod, zexp); }
-export function upward64(child: usize, parent: usize, rules: usize, off: usize, zs: usize, p0: i32, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 { return upward<f64>(child, parent, rules, off, zs, p0, width, N, m, v, s, T, real, zprod, zexp); }
-export function upward32(child: usize, parent: usize, rules: usize, off: usize, zs: usize, p0: i32, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32, real: i32, zprod: usize, zexp: usize): i32 { return upward<f32>(child, parent, rules, off, zs, p0, width, N, m, v, s, T, real, zprod, zexp); }
+export function leaves64(lam: usize, dst: usize, d: i32, i0: i32, i1: i32, v: i32, T: i32, real: i32, zprod: usize, zexp: usize, zdef: usize): void { leaves<f64>(lam, dst, d, i0, i1, v, T, real, zprod, zexp, zdef); }
+export function leaves32(lam: usize, dst: usize, d: i32, i0: i32, i1: i32, v: i32, T: i32, real: i32, zprod: usize, zexp: usize, zdef: usize): void { leaves<f32>(lam, dst, d, i0, i1, v, T, real, zprod, zexp, zdef); }
+export function upward64(child: usize, parent: usize, rules: usize, off: usize, zs: usize, p0: i32, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32, real: i32, zprod: usize, zexp: usize, zdef: usize): void { upward<f64>(child, parent, rules, off, zs, p0, width, N, m, v, s, T, real, zprod, zexp, zdef); }
+export function upward32(child: usize, parent: usize, rules: usize, off: usize, zs: usize, p0: i32, width: i32, N: i32, m: i32, v: i32, s: i32, T: i32, real: i32, zprod: usize, zexp: usize, zdef: usize): void { upward<f32>(child, parent, rules, off, zs, p0, width, N, m, v, s, T, real, zprod, zexp, zdef); }
 export function sampleRoot64(root: usize, N: i32, u: usize, out: usize, w: usize, n0: i32, real: i32, K: i32, T: i32): void { sampleRoot<f64>(root, N, u, out, w, n0, real, K, T); }
 export function sampleRoot32(root: usize, N: i32, u: usize, out: usize, w: usize, n0: i32, real: i32, K: i32, T: i32): void { sampleRoot<f32>(root, N, u, out, w, n0, real, K, T); }
 export function sampleLevel64(below: usize, rules: usize, parents: usize, prs: i32, pns: i32, children: usize, crs: i32, cns: i32, u: usize, urs: i32, uns: i32, w: usize, n0: i32, real: i32, K: i32, width: i32, v: i32, m: i32, s: i32, T: i32): void { sampleLevel<f64>(below, rules, parents, prs, pns, children, crs, cns, u, urs, uns, w, n0, real, K, width, v, m, s, T); }

@@ -3,7 +3,7 @@ import { createRng } from '../../core/random.ts';
 import { ParamError } from '../../core/errors.ts';
 import { referenceBackend } from '../../bp/reference.ts';
 import { leafCount, symbolsAt } from '../../grammar/params.ts';
-import { makeProcess, resolveProcess, type Observation } from '../../noise/process.ts';
+import { leafLogLikelihood, makeProcess, resolveProcess, type Observation } from '../../noise/process.ts';
 import { makeSchedule } from '../../noise/schedule.ts';
 import { addGrammarOptions, resolveGrammarOptions, singleGrammar, type GrammarOptionValues } from '../grammarOptions.ts';
 import { toJsonText, writeFileAtomic } from '../files.ts';
@@ -38,7 +38,10 @@ export function registerPosterior(program: Command, argv: readonly string[]): vo
       const obs: Observation = name === 'gaussian' ? process_.sample(tokens, g.vocab, createRng(choice.seed, STREAM_POSTERIOR_CLI)) : { kind: 'tokens', tokens };
       const lambda = new Float64Array(d * g.vocab);
       process_.likelihood(obs, g.vocab, lambda);
-      const up = referenceBackend.upward(g, lambda, 1);
+      // The exact log-likelihoods too: soft evidence whose ratios underflow λ is done in the log domain.
+      const logLambda = new Float64Array(d * g.vocab);
+      leafLogLikelihood(process_, obs, g.vocab, logLambda);
+      const up = referenceBackend.upward(g, lambda, 1, logLambda);
       const mu = referenceBackend.marginals(g, up);
       const levels = mu.map((flat, l) => {
         const N = symbolsAt(g, l);
