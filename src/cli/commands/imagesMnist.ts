@@ -7,6 +7,7 @@ import { sampleUnconditional } from '../../images/experiment/unconditional.ts';
 import { imageGrid } from '../../images/io/writeImages.ts';
 import { prepareMnistDemo } from '../../mnist/demo.ts';
 import { MNIST_MODELS_DIR } from '../../mnist/shipped.ts';
+import { MNIST_RECIPE, trainMnistModels } from '../../mnist/train.ts';
 import { checkReportFolder, writeFileAtomic } from '../files.ts';
 import { parseInteger } from '../parse.ts';
 import { startProgress } from '../progress.ts';
@@ -22,6 +23,15 @@ interface DemoOptionValues {
   batchSize: string;
   models: string;
   report?: boolean;
+}
+
+interface TrainMnistOptionValues {
+  out: string;
+  checkpoints?: string;
+  steps: string;
+  classifierSteps: string;
+  seed: string;
+  resume?: boolean;
 }
 
 interface SampleOptionValues {
@@ -70,6 +80,34 @@ export function registerMnistCommands(images: Command, argv: readonly string[]):
       } finally {
         await exp.release();
       }
+    });
+  images
+    .command('train-mnist')
+    .description('train the MNIST diffusion model and digit classifier from scratch (tfjs, one core; about an hour with the defaults), export both to ONNX and write card.json: reproduces the shipped models')
+    .option('--out <dir>', 'folder for denoiser.onnx, classifier.onnx, card.json', 'mnist-models')
+    .option('--checkpoints <dir>', 'checkpoint folder, written every 100 steps (default: OUT/checkpoints)')
+    .option('--steps <n>', 'diffusion model training steps', String(MNIST_RECIPE.denoiser.steps))
+    .option('--classifier-steps <n>', 'classifier training steps', String(MNIST_RECIPE.classifier.steps))
+    .option('--seed <n>', 'seed of initialisation, batches and noise', String(MNIST_RECIPE.seed))
+    .option('--resume', 'continue from the checkpoints (same options required)')
+    .action(async (o: TrainMnistOptionValues) => {
+      const bars: Record<string, ReturnType<typeof startProgress>> = {};
+      const card = await trainMnistModels({
+        out: o.out,
+        checkpoints: o.checkpoints,
+        denoiserSteps: parseInteger('steps', o.steps, 1, 1e7),
+        classifierSteps: parseInteger('classifier-steps', o.classifierSteps, 1, 1e7),
+        seed: parseInteger('seed', o.seed, 0),
+        resume: o.resume ?? false,
+        version: VERSION,
+        command: runInfo(argv.filter((a, i) => a !== '--resume' && a !== '--out' && argv[i - 1] !== '--out' && a !== '--checkpoints' && argv[i - 1] !== '--checkpoints')).command,
+        onProgress: (model, p) => {
+          bars[model] ??= startProgress(`train ${model}`, p.steps, 'steps', 'loss {loss}');
+          bars[model].update(p.step, { loss: p.loss.toFixed(4) });
+          if (p.step === p.steps) bars[model].stop();
+        },
+      });
+      process.stderr.write(`images train-mnist: classifier held-out accuracy ${(100 * card.classifier.heldOutAccuracy).toFixed(1)}%, denoiser final loss ${card.denoiser.training.finalLoss.toFixed(4)} -> ${o.out}\n`);
     });
   images
     .command('sample')
