@@ -1,0 +1,141 @@
+import type { Scalar, Tensor2D, Tensor4D } from '@tensorflow/tfjs';
+import { checkInt, checkNumber, ParamError } from '../core/errors.ts';
+import { createRng } from '../core/random.ts';
+import { checkDigitClassifierParams, digitClassifierParamShapes, initDigitClassifier, MNIST_CLASSIFIER_CONFIG, type DigitClassifierConfig } from './digitClassifier.ts';
+import type { NamedParams } from './imageUnet.ts';
+import { loadMnist, type DigitSet } from './mnist.ts';
+import { initTf, type TfBackend } from './tf/backend.ts';
+import { crossEntropy, digitClassifierForward } from './tf/digitClassifierModel.ts';
+import { EpochBatches } from './tf/train.ts';
+import { trainImageModel, type ImageTrainProgress, type ImageTrainResult } from './tf/trainImageModel.ts';
+
+/** The model name recorded in the classifier's checkpoints and ONNX metadata. */
+export const MNIST_CLASSIFIER_MODEL = 'mnist-classifier';
+
+export interface DigitClassifierTrainOptions {
+  steps: number;
+  /** Default 64. */
+  batch?: number;
+  /** Default 2e−3. */
+  lr?: number;
+  /** Default 0.999. */
+  emaDecay?: number;
+  /** Largest random shift in pixels of the augmentation (default 2; 0: none). */
+  shift?: number;
+  seed: number;
+  config?: DigitClassifierConfig;
+  /** Training digits (default: the training split of {@link loadMnist}). */
+  data?: DigitSet;
+  checkpointDir?: string;
+  checkpointEvery?: number;
+  resume?: boolean;
+  onProgress?: (p: ImageTrainProgress) => void;
+  backend?: TfBackend;
+}
+
+/**
+ * Shifts each square image of `src` (count × S × S, background −1) by (dy, dx) and writes it to
+ * `dst` at image index `to`; pixels shifted in are background.
+ */
+function shiftImage(src: Float32Array, from: number, dst: Float32Array, to: number, S: number, dy: number, dx: number): void {
+  const px = S * S;
+  const out = dst.subarray(to * px, (to + 1) * px);
+  out.fill(-1);
+  for (let r = 0; r < S; r++) {
+    const sr = r - dy;
+    if (sr < 0 || sr >= S) continue;
+    for (let c = 0; c < S; c++) {
+      const sc = c - dx;
+      if (sc >= 0 && sc < S) out[r * S + c] = src[from * px + sr * S + sc];
+    }
+  }
+}
+
+/**
+ * Trains the digit classifier with softmax cross-entropy: per step a batch of training digits
+ * (per-epoch shuffles of createRng(seed, 2, epoch)), each shifted by (dy, dx) uniform in
+ * −shift … shift pixels (background filled in) drawn from createRng(seed, 1, step). Initial
+ * weights from createRng(seed, 0). Single-channel images (the MNIST set); the model's `ema`
+ * weights are the ones to ship.
+ */
+export async function trainDigitClassifier(o: DigitClassifierTrainOptions): Promise<ImageTrainResult> {
+  const config = o.config ?? MNIST_CLASSIFIER_CONFIG;
+  const shapes = digitClassifierParamShapes(config);
+  const batch = checkInt('batch', o.batch ?? 64, 1, 4096);
+  const lr = checkNumber('lr', o.lr ?? 2e-3, 0, 1);
+  const emaDecay = checkNumber('emaDecay', o.emaDecay ?? 0.999, 0, 1);
+  const shift = checkInt('shift', o.shift ?? 2, 0, 8);
+  const seed = checkInt('seed', o.seed, 0);
+  const data = o.data ?? loadMnist().train;
+  const S = config.imageSize;
+  if (config.inChannels !== 1) throw new ParamError('config', 'the digit classifier trains on one-channel images');
+  if (data.images.length !== data.count * S * S || data.labels.length !== data.count) throw new ParamError('data', `the training set does not hold ${data.count} images of ${S}×${S}`);
+  const batches = new EpochBatches(data.count, seed);
+  return trainImageModel({
+    model: MNIST_CLASSIFIER_MODEL,
+    config,
+    shapes,
+    init: initDigitClassifier(config, createRng(seed, 0)),
+    settings: { seed, batch, lr, emaDecay, shift, data: data.count },
+    steps: o.steps,
+    lr,
+    emaDecay,
+    checkpointDir: o.checkpointDir,
+    checkpointEvery: o.checkpointEvery,
+    resume: o.resume,
+    onProgress: o.onProgress,
+    backend: o.backend,
+    batch: (tf, step) => {
+      const rng = createRng(seed, 1, step);
+      const idx = batches.indices(step * batch, batch);
+      const images = new Float32Array(batch * S * S);
+      const labels = new Int32Array(batch);
+      for (let i = 0; i < batch; i++) {
+        const dy = shift === 0 ? 0 : rng.nextInt(2 * shift + 1) - shift;
+        const dx = shift === 0 ? 0 : rng.nextInt(2 * shift + 1) - shift;
+        shiftImage(data.images, idx[i], images, i, S, dy, dx);
+        labels[i] = data.labels[idx[i]];
+      }
+      const x = tf.tensor4d(images, [batch, S, S, 1]);
+      const y = tf.oneHot(tf.tensor1d(labels, 'int32'), config.classes);
+      return {
+        inputs: [x, y],
+        loss: (vars) => crossEntropy(tf, digitClassifierForward(tf, vars, config, x as Tensor4D).logits, y) as Scalar,
+      };
+    },
+  });
+}
+
+/**
+ * The classifier's top-1 accuracy on a set of digits (fraction in [0, 1]), run on tfjs in batches
+ * of `batch` (default 250). Ties go to the lowest class, as `top1` of the image experiment does.
+ */
+export async function classifierAccuracy(params: NamedParams, config: DigitClassifierConfig, set: DigitSet, options: { batch?: number; backend?: TfBackend } = {}): Promise<number> {
+  checkDigitClassifierParams(params, config);
+  const batch = checkInt('batch', options.batch ?? 250, 1, 65536);
+  const { imageSize: S, inChannels: C, classes } = config;
+  const px = S * S * C;
+  if (set.count < 1 || set.images.length !== set.count * px || set.labels.length !== set.count) throw new ParamError('data', `the set does not hold ${set.count} images of ${C}×${S}×${S}`);
+  const tf = await initTf(options.backend ?? 'wasm');
+  const tensors = Object.fromEntries(Object.entries(params).map(([name, p]) => [name, tf.tensor(p.data, p.shape, 'float32')]));
+  let correct = 0;
+  try {
+    for (let first = 0; first < set.count; first += batch) {
+      const n = Math.min(batch, set.count - first);
+      const logits = tf.tidy(() => {
+        const x = tf.tensor4d(set.images.subarray(first * px, (first + n) * px), [n, C, S, S]);
+        return digitClassifierForward(tf, tensors, config, tf.transpose(x, [0, 2, 3, 1]) as Tensor4D).logits as Tensor2D;
+      });
+      const values = logits.dataSync() as Float32Array;
+      logits.dispose();
+      for (let i = 0; i < n; i++) {
+        let best = 0;
+        for (let k = 1; k < classes; k++) if (values[i * classes + k] > values[i * classes + best]) best = k;
+        if (best === set.labels[first + i]) correct++;
+      }
+    }
+  } finally {
+    for (const t of Object.values(tensors)) t.dispose();
+  }
+  return correct / set.count;
+}
