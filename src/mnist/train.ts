@@ -115,7 +115,7 @@ export async function trainMnistModels(o: TrainMnistOptions): Promise<MnistCard>
     },
     classifier: {
       ...fileEntry(MNIST_FILES.classifier, classifierBytes),
-      architecture: `CNN: ${MNIST_CLASSIFIER_CONFIG.channels.length} stages of ${MNIST_CLASSIFIER_CONFIG.convsPerStage} × (3×3 conv, GroupNorm ${MNIST_CLASSIFIER_CONFIG.groups}, ReLU) with ${MNIST_CLASSIFIER_CONFIG.channels.join(', ')} channels at 32, 16, 8, 4 px, average-pool between stages, global average pool, linear to 10 logits`,
+      architecture: `CNN: ${MNIST_CLASSIFIER_CONFIG.channels.length} stages at 32, 16, 8, 4 px with ${MNIST_CLASSIFIER_CONFIG.channels.join(', ')} channels and ${MNIST_CLASSIFIER_CONFIG.convs.join(', ')} × (3×3 conv, GroupNorm ${MNIST_CLASSIFIER_CONFIG.groups}, ReLU) each (the stage outputs are probed), average-pool between stages, global average pool, linear to 10 logits`,
       config: MNIST_CLASSIFIER_CONFIG,
       parameters: countParams(digitClassifierParamShapes(MNIST_CLASSIFIER_CONFIG)),
       training: trainingEntry(classifier, { ...c, steps: classifierSteps, seed }),
