@@ -33,6 +33,9 @@ export interface DigitClassifierConfig {
   classes: number;
 }
 
+/** The model name recorded in the classifier's checkpoints and ONNX metadata. */
+export const MNIST_CLASSIFIER_MODEL = 'mnist-classifier';
+
 /** The shipped MNIST classifier's architecture. */
 export const MNIST_CLASSIFIER_CONFIG: DigitClassifierConfig = { inChannels: 1, imageSize: 32, channels: [16, 32, 64, 64], convs: [1, 1, 2, 2], groups: 8, classes: 10 };
 

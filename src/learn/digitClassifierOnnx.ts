@@ -1,7 +1,6 @@
 import { OnnxGraphBuilder } from '../images/onnx/graphBuilder.ts';
-import { checkDigitClassifierParams, classifierConvs, classifierStageNames, validateDigitClassifierConfig, type DigitClassifierConfig } from './digitClassifier.ts';
+import { checkDigitClassifierParams, classifierConvs, classifierStageNames, MNIST_CLASSIFIER_MODEL, validateDigitClassifierConfig, type DigitClassifierConfig } from './digitClassifier.ts';
 import { GROUP_NORM_EPS, type NamedParams } from './imageUnet.ts';
-import { MNIST_CLASSIFIER_MODEL } from './mnistClassifier.ts';
 
 /** The graph name {@link digitClassifierToOnnx} writes. */
 export const DIGIT_CLASSIFIER_GRAPH_NAME = 'hierdiff-digit-classifier';

@@ -1,7 +1,7 @@
 import type { Scalar, Tensor2D, Tensor4D } from '@tensorflow/tfjs';
 import { checkInt, checkNumber, ParamError } from '../core/errors.ts';
 import { createRng } from '../core/random.ts';
-import { checkDigitClassifierParams, digitClassifierParamShapes, initDigitClassifier, MNIST_CLASSIFIER_CONFIG, type DigitClassifierConfig } from './digitClassifier.ts';
+import { checkDigitClassifierParams, digitClassifierParamShapes, initDigitClassifier, MNIST_CLASSIFIER_CONFIG, MNIST_CLASSIFIER_MODEL, type DigitClassifierConfig } from './digitClassifier.ts';
 import type { NamedParams } from './imageUnet.ts';
 import { loadMnist, type DigitSet } from './mnist.ts';
 import { initTf, type TfBackend } from './tf/backend.ts';
@@ -9,8 +9,7 @@ import { crossEntropy, digitClassifierForward } from './tf/digitClassifierModel.
 import { EpochBatches } from './tf/train.ts';
 import { trainImageModel, type ImageTrainProgress, type ImageTrainResult } from './tf/trainImageModel.ts';
 
-/** The model name recorded in the classifier's checkpoints and ONNX metadata. */
-export const MNIST_CLASSIFIER_MODEL = 'mnist-classifier';
+export { MNIST_CLASSIFIER_MODEL };
 
 export interface DigitClassifierTrainOptions {
   steps: number;
