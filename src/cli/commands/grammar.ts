@@ -4,6 +4,7 @@ import { parse } from '../../grammar/validity.ts';
 import { pMax } from '../../grammar/count.ts';
 import { validFraction } from '../../grammar/params.ts';
 import { addGrammarOptions, resolveGrammarOptions, singleGrammar, type GrammarOptionValues } from '../grammarOptions.ts';
+import { checkOutputFile } from '../../core/outputDir.ts';
 import { toJsonText, writeFileAtomic } from '../files.ts';
 import { parseTokenList } from '../tokens.ts';
 import { runInfo } from '../runInfo.ts';
@@ -17,20 +18,23 @@ export function registerGrammar(program: Command, argv: readonly string[]): void
   addGrammarOptions(cmd, { depth: '3' }).action((o: GrammarOptionValues & { out?: string; validate?: string }) => {
     const choice = resolveGrammarOptions(o, false);
     const g = singleGrammar(choice);
-    if (o.validate !== undefined) {
-      const p = parse(g, parseTokenList(o.validate, g.vocab, false));
-      for (let level = 0; level <= g.depth; level++) {
-        const syms = Array.from(p.symbols[level], (x) => (x < 0 ? '✗' : String(x))).join(' ');
-        process.stdout.write(`level ${level}: ${p.valid[level] ? 'valid  ' : 'invalid'}  ${syms}\n`);
-      }
-      return;
-    }
+    if (o.out !== undefined) checkOutputFile('out', o.out);
+    // Parsed (and checked) before anything is written.
+    const parsed = o.validate !== undefined ? parse(g, parseTokenList(o.validate, g.vocab, false)) : null;
+    // --validate and --out together do both (the parse is printed, the grammar exported).
     if (o.out !== undefined) {
       const json = { run: runInfo(argv), ...grammarToJson(g, choice.file ? undefined : { seed: choice.seed, rng: choice.rng }) };
       writeFileAtomic(o.out, toJsonText(json));
       process.stderr.write(`wrote ${o.out}\n`);
-      return;
     }
+    if (parsed) {
+      const p = parsed;
+      for (let level = 0; level <= g.depth; level++) {
+        const syms = Array.from(p.symbols[level], (x) => (x < 0 ? '✗' : String(x))).join(' ');
+        process.stdout.write(`level ${level}: ${p.valid[level] ? 'valid  ' : 'invalid'}  ${syms}\n`);
+      }
+    }
+    if (o.out !== undefined || parsed) return;
     const { vocab: v, classes: nc, synonyms: m, tuple: s, depth: L } = g;
     process.stdout.write(`RHM v=${v} n_c=${nc} m=${m} s=${s} L=${L}${choice.file ? ` (from ${choice.file})` : ` seed=${choice.seed} rng=${choice.rng}`}\n`);
     process.stdout.write(`tokens per datum d = ${s ** L}; f = m/v^(s-1) = ${validFraction(g).toPrecision(4)}; P_max = ${pMax(g)}\n`);
