@@ -17,7 +17,7 @@ import { MNIST_FILES } from './shipped.ts';
 export const MNIST_RECIPE = {
   seed: 0,
   denoiser: { steps: 1500, batch: 64, lr: 2e-3, emaDecay: 0.995 },
-  classifier: { steps: 1200, batch: 64, lr: 2e-3, emaDecay: 0.999, shift: 2 },
+  classifier: { steps: 1500, batch: 64, lr: 3e-3, emaDecay: 0.999, shift: 1 },
 } as const;
 
 export interface TrainMnistOptions {
