@@ -191,19 +191,19 @@ const either = (v: fc.Arbitrary<string>) => fc.oneof({ weight: 3, arbitrary: v }
 /** Valid values per flag (shared by the commands that have the flag). */
 const VALID: Record<string, fc.Arbitrary<string>> = {
   '--vocab': valid('2', '3', '4', '8'),
-  '--classes': valid('1', '2', '4'),
+  '--classes': valid('1', '2', '4', '5', '16'),
   '--synonyms': valid('1', '2'),
   '--tuple': valid('2', '3'),
-  '--depth': valid('1', '2', '3'),
+  '--depth': valid('1', '2', '3', '2,2', '1,3', '3,1'),
   '--seed': valid('0', '1', '12345'),
   '--rng': valid('own', 'python', 'foo'),
   '--validate': valid('0,1,2,3', '0,?', '9,9,9,9', '0,1,2,3,0,1,2,3'),
   '--samples': valid('1', '2', '5'),
   '--index': valid('0', '1', '3', '100'),
-  '--tokens': valid('0,1,2,3', '0,?,1,?', '0,0,0,0', '0,0', '3,3,3,3,3,3,3,3', '0,1,2,3,0,1,2,3'),
-  '--process': valid('eps', 'uniform', 'mask', 'gaussian', 'eps,mask', 'uniform,gaussian', 'foo'),
-  '--noise-level': valid('0', '0.001', '0.3', '1'),
-  '--noise-levels': valid('0', '0.5', '0.2,0.8', '0:1:3', '1', '0.9:0.1:2'),
+  '--tokens': valid('0,1,2,3', '0,?,1,?', '0,0,0,0', '0,0', '3,3,3,3,3,3,3,3', '0,1,2,3,0,1,2,3', '?,?,?,?', '0,-1,2,3', '0, 1,2,3', '0,1,2,4', '0,1,2,3,'),
+  '--process': valid('eps', 'uniform', 'mask', 'gaussian', 'eps,mask', 'uniform,gaussian', 'foo', 'eps,eps', 'gaussian,mask,uniform,eps'),
+  '--noise-level': valid('0', '0.001', '0.3', '1', '1e-9', '0.9999'),
+  '--noise-levels': valid('0', '0.5', '0.2,0.8', '0:1:3', '1', '0.9:0.1:2', '0.5,0.5', '0:1:1', '0.5:0.5:3', '1e-9,0.001', '0:0.01:2'),
   '--schedule': valid('linear', 'cosine', 'foo'),
   '--posterior-samples': valid('0', '1', '3'),
   '--trajectories': valid('1', '2'),
@@ -366,6 +366,7 @@ describe('fuzz: grammar, sweep config and results files (in process)', () => {
   let grammarText = '';
   let configText = '';
   let resultsText = '';
+  const shardTexts: string[] = [];
   beforeAll(async () => {
     const dir = caseDir();
     const g = join(dir, 'g.json');
@@ -376,6 +377,12 @@ describe('fuzz: grammar, sweep config and results files (in process)', () => {
     const sweep = await runInProcess(['sweep', ...BASE.sweep, '--process', 'eps,mask', '--out', r]);
     expect(sweep.code, sweep.stderr).toBe(0);
     resultsText = readFileSync(r, 'utf8');
+    for (const i of [0, 1]) {
+      const shard = join(dir, `shard${i}.jsonl`);
+      const res = await runInProcess(['sweep', ...BASE.sweep, '--process', 'eps,mask', '--shard', `${i}/2`, '--out', shard]);
+      expect(res.code, res.stderr).toBe(0);
+      shardTexts.push(readFileSync(shard, 'utf8'));
+    }
   });
 
   const grammarUses: ((g: string, dir: string) => Case)[] = [
@@ -419,6 +426,19 @@ describe('fuzz: grammar, sweep config and results files (in process)', () => {
       { seed: SEED, numRuns: runs(25), endOnFailure: true },
     );
     expectBothOutcomes('results');
+  });
+
+  it('merge of a mutated shard with a valid one: merged or refused in one line, nothing written (20 runs)', async () => {
+    await fc.assert(
+      fc.asyncProperty(mutationArb, fc.boolean(), async (m, first) => {
+        const dir = caseDir({ 'a.jsonl': mutate(shardTexts[0], m, true), 'b.jsonl': shardTexts[1] });
+        const out = join(dir, 'm.jsonl');
+        const files = first ? [join(dir, 'a.jsonl'), join(dir, 'b.jsonl')] : [join(dir, 'b.jsonl'), join(dir, 'a.jsonl')];
+        await runCase({ args: ['merge', ...files, '--out', out], outputs: [out] }, dir, 'merge');
+      }),
+      { seed: SEED, numRuns: runs(20), endOnFailure: true },
+    );
+    expectBothOutcomes('merge');
   });
 });
 

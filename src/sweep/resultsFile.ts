@@ -143,7 +143,14 @@ function checkStats(path: string, lineNo: number, stats: unknown, cell: SweepCel
     const m = v as Record<string, unknown>;
     for (const k of Object.keys(m)) if (!(MOMENT_FIELDS as readonly string[]).includes(k)) at(`unexpected field stats.${name}.${k}`);
     for (const k of MOMENT_FIELDS) finite(`${name}.${k}`, m[k]);
-    if (!Number.isInteger(m.count) || (m.count as number) < 0) at(`stats.${name}.count is ${String(m.count)} (expected a whole number >= 0)`);
+    // The rules summariseCells applies (src/experiment/summary.ts): a written cell has data, and
+    // its per-datum values lie in [0, 1], so 0 <= sum, sumSq <= count.
+    const count = m.count as number;
+    if (!Number.isInteger(count) || count < 1 || count > Number.MAX_SAFE_INTEGER) at(`stats.${name}.count is ${String(m.count)} (expected a whole number >= 1: a cell without data has no statistics)`);
+    for (const k of ['sum', 'sumSq'] as const) {
+      const x = m[k] as number;
+      if (!(x >= 0 && x <= count)) at(`stats.${name}.${k} is ${String(x)} (expected a number in [0, count = ${count}])`);
+    }
   };
   const array = (name: string, v: unknown, length: number, each: (name: string, v: unknown) => void) => {
     if (!Array.isArray(v)) at(`stats.${name} is ${v === undefined ? 'missing' : 'not an array'} (expected ${length} entries)`);
