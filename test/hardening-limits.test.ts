@@ -3,6 +3,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { referenceBackend } from '../src/bp/reference.ts';
+import { validateSweepConfig } from '../src/sweep/config.ts';
+import { sweepBackendFor } from '../src/sweep/task.ts';
 import { BIN } from './helpers/cli.ts';
 
 /**
@@ -78,12 +81,21 @@ describe('sizes that cannot run are refused up front (exit 2, one line, nothing 
     expect(existsSync(join(dir, 'long.json'))).toBe(false);
   });
 
-  it('sweep: a grid of 4e9 cells, and a depth the fast kernels cannot hold (sweeps have no fallback)', () => {
+  it('sweep: a grid of 4e9 cells, and a depth neither the fast kernels nor the reference backend can hold', () => {
     const grid = ['sweep', '--grammars', '10000', '--noise-levels', '0:1:100000', '--process', 'eps,uniform,mask,gaussian', '--depth', '2', '--out', 'sw.jsonl'];
     expectRefused(run(grid, '4G'), /^hierdiff: invalid grid: 4000000000 cells \(needs ≈ \d+ GiB of memory, the limit is 4 GiB: /);
+    // Depth 20 is past the fast kernels' WebAssembly memory: the sweep falls back to the
+    // reference backend, whose batch (≈ 1.8 GiB) does not fit 1 GiB.
     const deep = ['sweep', '--depth', '20', '--samples', '1', '--noise-levels', '0.5', '--out', 'sw20.jsonl'];
-    expectRefused(run(deep, undefined), /^hierdiff: invalid --depth 20 \(needs ≈ [\d.]+ GiB of memory for one batch of exact BP, the fast kernels' WebAssembly memory is at most/);
+    expectRefused(run(deep, '1G'), /^hierdiff: invalid --depth 20 \(needs ≈ [\d.]+ GiB of memory for one batch of exact BP on the reference backend, the limit is [\d.]+ (MiB|GiB): lower the depth/);
     expect(readdirSync(dir).filter((f) => f.startsWith('sw'))).toEqual([]);
+  });
+
+  it('sweep: the reference fallback is a function of the config alone (fast kernels to L = 19 at v = 32, s = 2)', () => {
+    const config = validateSweepConfig({ vocab: 32, synonyms: 8, tuple: 2, depths: [19, 20], processes: ['eps'], noiseLevels: { eps: [0.5] }, samples: 1, trajectories: 1 });
+    expect(sweepBackendFor(config, 19)).toBeUndefined();
+    expect(sweepBackendFor(config, 20)).toBe(referenceBackend);
+    expect(sweepBackendFor(config, 2)).toBeUndefined();
   });
 
   it('an invalid HIERDIFF_MEMORY_LIMIT is refused', () => {

@@ -1,6 +1,9 @@
 import { errorToWire, type WireError } from '../core/errors.ts';
 import type { CellStats } from '../experiment/cell.ts';
-import { runCell, type CellSpec } from '../experiment/forwardBackward.ts';
+import { referenceBackend } from '../bp/reference.ts';
+import type { BpBackend } from '../bp/types.ts';
+import { fastBatchBytes, WASM_MEMORY_BYTES } from '../core/resources.ts';
+import { batchSizeFor, runCell, type CellSpec } from '../experiment/forwardBackward.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import { sampleRules } from '../grammar/sampleRules.ts';
 import { grammarFromJson } from '../grammar/serialize.ts';
@@ -31,6 +34,19 @@ function grammarOf(config: SweepConfig, grammarSeed: number, depth: number): Gra
 }
 
 /**
+ * The BP backend of a sweep's cells at `depth`: the default fast kernels, or the reference
+ * backend where one batch of the fast kernels does not fit their WebAssembly memory (at most
+ * 4 GiB; at v = 32, s = 2 from L = 20 on). A function of the config alone (never of the machine's
+ * memory limit), so every shard, worker and resumed run of a sweep uses the same one (docs/limits.md).
+ */
+export function sweepBackendFor(config: SweepConfig, depth: number): BpBackend | undefined {
+  const samples = config.samplesByDepth[String(depth)] ?? config.samples;
+  const shape = { vocab: config.vocab, classes: config.classes, tuple: config.tuple, depth };
+  const bytes = fastBatchBytes(shape, Math.min(samples, batchSizeFor(config.tuple ** depth)), 'f64', config.trajectories);
+  return bytes > WASM_MEMORY_BYTES ? referenceBackend : undefined;
+}
+
+/**
  * Runs one cell of a sweep (docs/science.md §4) and returns its statistics. The result depends only on the
  * config and the cell (every random stream is keyed by grammar seed, depth, process and noise),
  * never on which thread runs it. This is the worker threads' handler; it also runs in-thread.
@@ -44,11 +60,13 @@ export function runSweepTask(task: SweepTask): CellStats {
   }
   // Only the four spec fields: runCell copies the cell into the stats it returns.
   const spec: CellSpec = { grammarSeed: cell.grammarSeed, depth: cell.depth, process: cell.process, noise: cell.noise };
+  const backend = sweepBackendFor(config, cell.depth);
   return runCell(grammarOf(config, cell.grammarSeed, cell.depth), spec, {
     samples,
     trajectories: config.trajectories,
     schedule,
     correlations: config.correlations,
+    ...(backend ? { backend } : {}),
   });
 }
 

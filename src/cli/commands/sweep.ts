@@ -4,7 +4,8 @@ import { availableParallelism } from 'node:os';
 import { ParamError } from '../../core/errors.ts';
 import { summariseCells } from '../../experiment/summary.ts';
 import { batchSizeFor } from '../../experiment/forwardBackward.ts';
-import { cellResultBytes, fastBatchBytes, formatBytes, memoryLimit, WASM_MEMORY_BYTES } from '../../core/resources.ts';
+import { cellResultBytes, fastBatchBytes, formatBytes, MEMORY_LIMIT_ENV, memoryLimit, referenceBatchBytes, WASM_MEMORY_BYTES } from '../../core/resources.ts';
+import { sweepBackendFor } from '../../sweep/task.ts';
 import type { SweepConfig } from '../../sweep/config.ts';
 import { PROCESS_NAMES, type ProcessName } from '../../noise/process.ts';
 import { parseShard, runSweep, validateSweepConfig, type SweepConfigInput, type SweepProgress } from '../../sweep/index.ts';
@@ -110,11 +111,13 @@ const SWEEP_CELL_BYTES = 256;
 
 /**
  * Memory of a sweep before it starts (docs/limits.md): the cell list and the results of this
- * shard's cells (kept for the summary) must fit the limit, and one batch of the fast kernels at
- * every depth the 4 GiB WebAssembly memory (sweeps have no reference fallback). Returns the
+ * shard's cells (kept for the summary) must fit the limit, and one batch per worker at every
+ * depth: of the fast kernels, or of the reference backend at the depths where the fast kernels'
+ * 4 GiB WebAssembly memory cannot hold one batch (sweepBackendFor; said on stderr). Returns the
  * workers that fit (one batch per worker; results do not depend on it).
  */
-function sweepWorkersThatFit(config: SweepConfig, shards: number, requested: number): number {
+function sweepWorkersThatFit(config: SweepConfig, shards: number, requested: number): { workers: number; notes: string[] } {
+  const notes: string[] = [];
   const cells = config.grammars * config.depths.length * config.processes.reduce((n, p) => n + (config.noiseLevels[p]?.length ?? 0), 0);
   const shardCells = Math.ceil(cells / shards);
   const deepest = Math.max(...config.depths);
@@ -129,16 +132,21 @@ function sweepWorkersThatFit(config: SweepConfig, shards: number, requested: num
   for (const depth of config.depths) {
     const shape = { vocab: config.vocab, classes: config.classes, tuple: config.tuple, depth };
     const samples = config.samplesByDepth[String(depth)] ?? config.samples;
-    const bytes = fastBatchBytes(shape, Math.min(samples, batchSizeFor(config.tuple ** depth)), 'f64', config.trajectories);
-    if (bytes > WASM_MEMORY_BYTES || bytes > budget) {
-      const limitText = bytes > WASM_MEMORY_BYTES ? `the fast kernels' WebAssembly memory is at most ${formatBytes(WASM_MEMORY_BYTES)}` : `the limit is ${formatBytes(budget)}`;
-      throw new ParamError('depth', `invalid --depth ${depth} (needs ≈ ${formatBytes(bytes)} of memory for one batch of exact BP, ${limitText}: run this depth with forward-backward, which falls back to the reference backend)`);
+    const batch = Math.min(samples, batchSizeFor(config.tuple ** depth));
+    const fastBytes = fastBatchBytes(shape, batch, 'f64', config.trajectories);
+    const reference = sweepBackendFor(config, depth) !== undefined;
+    const bytes = reference ? referenceBatchBytes(shape, batch, config.trajectories) : fastBytes;
+    if (bytes > budget) {
+      throw new ParamError('depth', `invalid --depth ${depth} (needs ≈ ${formatBytes(bytes)} of memory for one batch of exact BP${reference ? ' on the reference backend' : ''}, the limit is ${formatBytes(budget)}: lower the depth, or raise ${MEMORY_LIMIT_ENV} on a larger machine)`);
+    }
+    if (reference) {
+      notes.push(`sweep: depth ${depth}: the fast kernels need ≈ ${formatBytes(fastBytes)} (their WebAssembly memory is at most ${formatBytes(WASM_MEMORY_BYTES)}); using the reference backend (≈ ${formatBytes(bytes)}, slower)`);
     }
     perWorker = Math.max(perWorker, bytes);
   }
   const workers = Math.max(1, Math.min(requested, Math.floor(budget / Math.max(1, perWorker))));
-  if (workers < requested) process.stderr.write(`sweep: ${workers} worker${workers === 1 ? '' : 's'} instead of ${requested} (≈ ${formatBytes(perWorker)} per worker, the limit is ${formatBytes(limit)})\n`);
-  return workers;
+  if (workers < requested) notes.push(`sweep: ${workers} worker${workers === 1 ? '' : 's'} instead of ${requested} (≈ ${formatBytes(perWorker)} per worker, the limit is ${formatBytes(limit)})`);
+  return { workers, notes };
 }
 
 /** The sweep config from --config FILE (grids may be lists or `a:b:n` strings there). */
@@ -259,7 +267,14 @@ export function registerSweep(program: Command, argv: readonly string[]): void {
     const config = validateSweepConfig(input);
     const shard = o.shard === undefined ? null : parseShard(o.shard);
     const requested = o.workers === undefined ? availableParallelism() : parseInteger('workers', o.workers, 1, 1024);
-    const workers = sweepWorkersThatFit(config, shard?.count ?? 1, requested);
+    const { workers, notes } = sweepWorkersThatFit(config, shard?.count ?? 1, requested);
+    // Said once the run has passed its checks (a refused run prints its one line only).
+    let noted = false;
+    const note = (): void => {
+      if (noted) return;
+      noted = true;
+      for (const line of notes) process.stderr.write(`${line}\n`);
+    };
     const bar = sweepProgress();
     // Ctrl-C, or SIGTERM from a batch scheduler: finished cells are already on disk (each line is
     // written synchronously, and this handler only runs between writes), so say how to go on.
@@ -272,7 +287,7 @@ export function registerSweep(program: Command, argv: readonly string[]): void {
     process.once('SIGTERM', stop);
     let result;
     try {
-      result = await runSweep(config, { out: o.out, workers, resume: o.resume ?? false, overwrite: o.overwrite ?? false, shard, command: sweepCommand(argv), onProgress: (p) => bar.update(p) });
+      result = await runSweep(config, { out: o.out, workers, resume: o.resume ?? false, overwrite: o.overwrite ?? false, shard, command: sweepCommand(argv), onProgress: (p) => (note(), bar.update(p)) });
     } finally {
       bar.stop();
       process.off('SIGINT', stop);
