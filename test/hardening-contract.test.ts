@@ -276,3 +276,39 @@ describe('contract property', () => {
     );
   });
 });
+
+describe('fusedBatch of the fast backends validates its request (the kernels trust it)', () => {
+  const g = sampleRules({ vocab: 4, synonyms: 2, tuple: 2, depth: 2 }, 1);
+  const count = 3;
+  const d = 4;
+  const truth = generate(g, count, createRng(1));
+  const flat = (_s: number, _e: number, out: Float64Array) => out.fill(1);
+  const request = () => ({ count, likelihood: flat, rng: createRng(2), trajectories: 2, truth: null as typeof truth | null, tokenEvidence: null as { tokens: Int32Array; floor: number; hit: number } | null });
+  const tokens = new Int32Array(count * d);
+
+  it.each([fastBackend, fast32Backend])('$name: ParamError naming the field for every malformed part', (backend) => {
+    const cases: [string, object][] = [
+      ['count', { ...request(), count: 0 }],
+      ['count', { ...request(), count: 1.5 }],
+      ['count', { ...request(), count: NaN }],
+      ['likelihood', { ...request(), likelihood: 'flat' }],
+      ['logLikelihood', { ...request(), logLikelihood: 3 }],
+      ['rng', { ...request(), rng: null }],
+      ['trajectories', { ...request(), trajectories: 0 }],
+      ['truth', { ...request(), truth: generate(g, 2, createRng(1)) }],
+      ['truth', { ...request(), truth: { count, levels: truth.levels.map((lv, l) => (l === 2 ? lv.map(() => 4) : lv)) } }],
+      ['tokenEvidence', { ...request(), tokenEvidence: { tokens: tokens.map(() => 4), floor: 0.1, hit: 0.9 } }],
+      ['tokenEvidence', { ...request(), tokenEvidence: { tokens: tokens.subarray(1), floor: 0.1, hit: 0.9 } }],
+      ['tokenEvidence', { ...request(), tokenEvidence: { tokens, floor: NaN, hit: 0.9 } }],
+      ['likelihood', { ...request(), likelihood: (_s: number, _e: number, out: Float64Array) => out.fill(NaN) }],
+      ['likelihood', { ...request(), likelihood: (_s: number, _e: number, out: Float64Array) => out.fill(-1) }],
+      ['likelihood', { ...request(), likelihood: (_s: number, _e: number, out: Float64Array) => out.fill(Infinity) }],
+      // Subnormal likelihoods send the data to the log domain, where the bad log-likelihoods show.
+      ['logLikelihood', { ...request(), likelihood: (_s: number, _e: number, out: Float64Array) => out.fill(1e-320), logLikelihood: (_s: number, _e: number, out: Float64Array) => out.fill(NaN) }],
+    ];
+    for (const [param, req] of cases) expect(paramError(() => backend.fusedBatch(g, req as never)).param, JSON.stringify(req)).toBe(param);
+    // A valid request still runs, with and without truth and token evidence.
+    expect(backend.fusedBatch(g, { ...request(), truth }).logEvidence).toHaveLength(count);
+    expect(backend.fusedBatch(g, { ...request(), tokenEvidence: { tokens, floor: 0.1, hit: 0.9 } }).posterior.count).toBe(count * 2);
+  });
+});

@@ -1,4 +1,5 @@
-import { resolveVariant } from '../core/errors.ts';
+import { checkInt, ParamError, resolveVariant } from '../core/errors.ts';
+import { symbolsAt } from '../grammar/params.ts';
 import type { Rng } from '../core/random.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import type { TreeBatch } from '../grammar/generate.ts';
@@ -35,8 +36,50 @@ function makeFastBackend(name: string, precision: Precision): FusedBpBackend {
       checkSampleInputs(g, up, trajectories);
       return fastSample(g, precision, up.messages, up.count, rng, trajectories, up.logDomain);
     },
-    fusedBatch: (g, request) => fusedBatch(g, precision, request),
+    fusedBatch(g: Grammar, request: FusedRequest): FusedResult {
+      checkFusedRequest(g, request);
+      return fusedBatch(g, precision, request);
+    },
   };
+}
+
+/**
+ * Validation of a {@link FusedRequest} at the public boundary (the kernels trust their inputs and
+ * would read out of range): ParamError naming the field. The likelihoods the callback writes are
+ * checked as they arrive (src/bp/fastEngine.ts).
+ */
+export function checkFusedRequest(g: Grammar, req: FusedRequest): void {
+  if (typeof req !== 'object' || req === null) throw new ParamError('request', 'invalid request (expected a FusedRequest object)');
+  const count = checkInt('count', req.count, 1);
+  if (typeof req.likelihood !== 'function') throw new ParamError('likelihood', 'invalid likelihood (expected a function (start, end, out) => void)');
+  if (req.logLikelihood !== undefined && typeof req.logLikelihood !== 'function') throw new ParamError('logLikelihood', 'invalid logLikelihood (expected a function (start, end, out) => void, or undefined)');
+  if (typeof req.rng !== 'object' || req.rng === null || typeof req.rng.nextFloat !== 'function') throw new ParamError('rng', 'invalid rng (expected an Rng)');
+  checkInt('trajectories', req.trajectories, 1);
+  const { tuple: s, depth: L, vocab: v } = g;
+  if (req.truth !== null && req.truth !== undefined) {
+    const t = req.truth;
+    if (typeof t !== 'object' || t.count !== count || !Array.isArray(t.levels) || t.levels.length !== L + 1) {
+      throw new ParamError('truth', `invalid truth (expected a TreeBatch of ${count} trees with ${L + 1} levels, or null)`);
+    }
+    for (let l = 0; l <= L; l++) {
+      const lv: unknown = t.levels[l];
+      const n = symbolsAt(g, l);
+      if (!(lv instanceof Int32Array) || lv.length !== count * s ** l) throw new ParamError('truth', `invalid truth.levels[${l}] (expected an Int32Array of ${count * s ** l} symbols)`);
+      for (let i = 0; i < lv.length; i++) if (!(lv[i] >= 0 && lv[i] < n)) throw new ParamError('truth', `invalid truth.levels[${l}][${i}] ${lv[i]} (expected a symbol in [0, ${n - 1}])`);
+    }
+  }
+  const te = req.tokenEvidence;
+  if (te !== null && te !== undefined) {
+    const d = s ** L;
+    if (typeof te !== 'object' || !(te.tokens instanceof Int32Array) || te.tokens.length < count * d) {
+      throw new ParamError('tokenEvidence', `invalid tokenEvidence.tokens (expected an Int32Array of at least count·tuple^depth = ${count * d} tokens)`);
+    }
+    for (let i = 0; i < count * d; i++) if (!(te.tokens[i] >= 0 && te.tokens[i] < v)) throw new ParamError('tokenEvidence', `invalid tokenEvidence.tokens[${i}] ${te.tokens[i]} (expected a token in [0, ${v - 1}])`);
+    for (const key of ['floor', 'hit'] as const) {
+      const x = te[key];
+      if (!(typeof x === 'number' && x >= 0 && x < Infinity)) throw new ParamError('tokenEvidence', `invalid tokenEvidence.${key} ${String(x)} (expected a finite number >= 0)`);
+    }
+  }
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Rng } from '../core/random.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import type { TreeBatch } from '../grammar/generate.ts';
 import { symbolsAt } from '../grammar/params.ts';
+import { ParamError } from '../core/errors.ts';
 import { deficitLimit, logMarginalsDatum, logOfLinear, logUpwardDatum, type LogUpward } from './logDomain.ts';
 import { resampleLogDomain } from './reference.ts';
 import type { FloatArray, UpwardMessages } from './types.ts';
@@ -583,7 +584,9 @@ export function fusedBatch(g: Grammar, precision: Precision, req: FusedRequest):
     const real = Math.min(p.perChunk, count - n0);
     if (tr) upwardChunkTokens(k, arena, p, c, tr, n0, real, g, logEvidence);
     else {
-      req.likelihood(n0, n0 + real, arena.f64(lam, real * p.d * p.v));
+      const chunk = arena.f64(lam, real * p.d * p.v);
+      req.likelihood(n0, n0 + real, chunk);
+      checkChunkLikelihood(chunk, p.v, p.d * p.v, n0);
       upwardChunk(k, arena, p, c, lam, n0, real, g, logEvidence);
     }
     const flagged = flaggedLanes(arena, p, c, real, limit);
@@ -622,11 +625,27 @@ export function fusedBatch(g: Grammar, precision: Precision, req: FusedRequest):
   };
 }
 
+/** What a FusedRequest's `likelihood` wrote for data from n0: finite, non-negative, finite sums per leaf (ParamError). */
+function checkChunkLikelihood(chunk: Float64Array, v: number, stride: number, n0: number): void {
+  for (let i = 0; i < chunk.length; i += v) {
+    let z = 0;
+    for (let b = 0; b < v; b++) {
+      const x = chunk[i + b];
+      if (!(x >= 0 && x < Infinity)) throw new ParamError('likelihood', `invalid likelihood ${String(x)} written for datum ${n0 + Math.floor(i / stride)} (expected finite numbers >= 0)`);
+      z += x;
+    }
+    if (z === Infinity) throw new ParamError('likelihood', 'invalid likelihood: the values of a leaf sum to Infinity');
+  }
+}
+
 /** Leaf log-likelihoods of datum n for the log-domain redo: the request's own, or the log of its evidence. */
 function fusedLogLikelihood(req: FusedRequest, te: TokenEvidence | null, p: Plan, n: number): Float64Array {
   const out = new Float64Array(p.d * p.v);
   if (req.logLikelihood) {
     req.logLikelihood(n, n + 1, out);
+    for (let i = 0; i < out.length; i++) {
+      if (!(out[i] < Infinity)) throw new ParamError('logLikelihood', `invalid logLikelihood ${String(out[i])} written for datum ${n} (expected numbers < Infinity, or -Infinity)`);
+    }
     return out;
   }
   if (te) {
