@@ -4,6 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { referenceBackend } from '../src/bp/reference.ts';
+import { runGrid, runGridParallel } from '../src/experiment/grid.ts';
+import { sampleRules } from '../src/grammar/sampleRules.ts';
+import { linearSchedule } from '../src/noise/schedule.ts';
+import { deepGrammar } from '../src/theory/deepGrammar.ts';
+import { annealedPopulationDynamics, populationDynamics } from '../src/theory/populationDynamics.ts';
+import { paramError } from './helpers/errors.ts';
 import { validateSweepConfig } from '../src/sweep/config.ts';
 import { sweepBackendFor } from '../src/sweep/task.ts';
 import { BIN } from './helpers/cli.ts';
@@ -130,4 +136,39 @@ describe('large but feasible requests still run', () => {
     expect(out.parameters.backend).toBe('fast');
     expect(out.parameters.backendByDepth).toEqual({ '20': 'reference' });
   }, 130_000);
+});
+
+describe('library callers are held to the same limits (in process)', () => {
+  function withLimit<T>(limit: string, f: () => T): T {
+    const saved = process.env.HIERDIFF_MEMORY_LIMIT;
+    process.env.HIERDIFF_MEMORY_LIMIT = limit;
+    try {
+      return f();
+    } finally {
+      if (saved === undefined) delete process.env.HIERDIFF_MEMORY_LIMIT;
+      else process.env.HIERDIFF_MEMORY_LIMIT = saved;
+    }
+  }
+  const sizes = { vocab: 32, synonyms: 8, tuple: 2 };
+
+  it('populationDynamics and annealedPopulationDynamics refuse a population over the limit before allocating', () => {
+    const g = deepGrammar(sizes, 30, 0);
+    const e = withLimit('256M', () => paramError(() => populationDynamics(g, { process: 'eps', noise: 0.5, population: 1e7, levels: false })));
+    expect(e.param).toBe('population');
+    expect(e.message).toMatch(/^invalid population 10000000 \(needs ≈ [\d.]+ GiB of memory, the limit is 256 MiB/);
+    const a = withLimit('64M', () => paramError(() => annealedPopulationDynamics({ ...sizes, depth: 30 }, { process: 'eps', noise: 0.5, population: 1e7 })));
+    expect(a.param).toBe('population');
+    // Within the limit they still run.
+    expect(withLimit('256M', () => populationDynamics(deepGrammar({ vocab: 4, synonyms: 2, tuple: 2 }, 3, 0), { process: 'eps', noise: 0.5, population: 50 })).classKept).toBeGreaterThan(0);
+  });
+
+  it('runGrid and runGridParallel refuse grids and depths that cannot fit, before running', () => {
+    const grammarFor = (seed: number, depth: number) => sampleRules({ ...sizes, depth }, seed);
+    const options = { samples: 1, trajectories: 1, schedule: linearSchedule() };
+    const huge = { grammarSeeds: Array.from({ length: 1000 }, (_, i) => i), depths: [2], processes: ['eps' as const], noises: Array.from({ length: 2000 }, (_, i) => i / 2000) };
+    expect(paramError(() => runGrid(grammarFor, huge, options)).param).toBe('grid');
+    const deep = { grammarSeeds: [0], depths: [20], processes: ['eps' as const], noises: [0.5] };
+    expect(withLimit('1G', () => paramError(() => runGrid(grammarFor, deep, options))).param).toBe('depth');
+    return expect(withLimit('1G', () => runGridParallel(grammarFor, deep, options, { workers: 1 }))).rejects.toThrow(/invalid --depth 20/);
+  });
 });

@@ -62,6 +62,17 @@ export function requireMemory(param: string, value: string, bytes: number, why: 
   }
 }
 
+/**
+ * The library's form of {@link requireMemory} (no `--` flag): throws
+ * `invalid <param> <value> (needs ≈ X of memory, the limit is Y: <why>)`.
+ */
+export function checkMemory(param: string, value: number, bytes: number, why: string): void {
+  const limit = memoryLimit();
+  if (bytes > limit) {
+    throw new ParamError(param, `invalid ${param} ${value} (needs ≈ ${formatBytes(bytes)} of memory, the limit is ${formatBytes(limit)} (${MEMORY_LIMIT_ENV}): ${why})`);
+  }
+}
+
 /** Sizes of a grammar as the estimates need them. */
 export interface Shape {
   readonly vocab: number;

@@ -4,7 +4,8 @@ import { availableParallelism } from 'node:os';
 import { checkInt } from '../core/errors.ts';
 import type { BpBackend } from '../bp/types.ts';
 import type { CellStats } from './cell.ts';
-import { cellBatches, runCell, type CellOptions, type CellSpec } from './forwardBackward.ts';
+import { cellBatches, planGridResources, runCell, type CellOptions, type CellSpec } from './forwardBackward.ts';
+import { defaultBackend } from '../bp/fast.ts';
 import { CellWorkerPool } from './parallelCell.ts';
 
 /** A grid of forward–backward cells: grammar seeds × depths × processes × noise levels. */
@@ -46,6 +47,7 @@ export function runGrid(
   const samplesTotal = cells.length * options.samples;
   const out: CellStats[] = [];
   const grammarOf = grammarCache(grammarFor);
+  if (cells.length > 0 && !backendByDepth) backendByDepth = libraryPlan(grammarOf, spec, options, 1).backendByDepth;
   cells.forEach((cell, index) => {
     const g = grammarOf(cell.grammarSeed, cell.depth);
     const before = index * options.samples;
@@ -59,6 +61,26 @@ export function runGrid(
     onProgress?.({ cellsDone: index + 1, cellsTotal: cells.length, samplesDone: before + options.samples, samplesTotal });
   });
   return out;
+}
+
+/**
+ * The resource plan of a grid for library callers that bring no `backendByDepth` (the CLI plans
+ * itself and passes its own): the checks of {@link planGridResources} — refused (ParamError)
+ * when the grid or a batch cannot fit the memory limit, the reference backend at the depths the
+ * fast kernels' WebAssembly memory cannot hold, and at most the workers that fit.
+ */
+function libraryPlan(
+  grammarOf: (grammarSeed: number, depth: number) => Grammar,
+  spec: GridSpec,
+  options: Omit<CellOptions, 'onProgress'>,
+  workers: number,
+): { backendByDepth: ReadonlyMap<number, BpBackend>; workers: number } {
+  const plan = planGridResources(
+    (depth) => grammarOf(spec.grammarSeeds[0], depth),
+    { grammars: spec.grammarSeeds.length, depths: spec.depths, processes: spec.processes.length, noises: spec.noises.length },
+    { samples: options.samples, trajectories: options.trajectories, correlations: options.correlations ?? false, backend: options.backend ?? defaultBackend, workers, json: false },
+  );
+  return { backendByDepth: plan.backendByDepth, workers: plan.workers };
 }
 
 /** `grammarFor` memoised per (grammar seed, depth). */
@@ -116,8 +138,13 @@ export async function runGridParallel(
   // Grammars first: a bad grammar fails before any worker starts.
   const grammars = cells.map((c) => grammarOf(c.grammarSeed, c.depth));
   let pool = parallel.pool;
+  let workers = checkInt('workers', parallel.workers ?? availableParallelism(), 1, 1024);
+  if (cells.length > 0 && !parallel.backendByDepth) {
+    const plan = libraryPlan(grammarOf, spec, options, workers);
+    parallel = { ...parallel, backendByDepth: plan.backendByDepth };
+    workers = plan.workers;
+  }
   if (!pool) {
-    const workers = checkInt('workers', parallel.workers ?? availableParallelism(), 1, 1024);
     const maxBatches = Math.max(0, ...grammars.map((g) => cellBatches(g, options.samples).batches));
     const size = Math.min(workers, maxBatches);
     if (size <= 1) return runGrid(grammarOf, spec, options, onProgress, parallel.backendByDepth);

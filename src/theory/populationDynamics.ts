@@ -18,6 +18,7 @@
  * noise levels see common random numbers, which makes curves smooth and bisection stable.
  */
 import { checkInt, checkNumber, ParamError } from '../core/errors.ts';
+import { checkMemory, populationBytes } from '../core/resources.ts';
 import { createRng, type Rng } from '../core/random.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import type { RuleRng } from '../grammar/sampleRules.ts';
@@ -181,6 +182,8 @@ export function populationDynamics(g: Grammar, options: PopulationOptions): Popu
   const { vocab: v, synonyms: m, tuple: s, depth: L } = g;
   const wantLevels = options.levels ?? true;
   const sizeOf = (level: number) => symbolsAt(g, level) ** 2 * N;
+  // The whole run against the memory limit before anything is allocated (docs/limits.md).
+  checkMemory('population', N, populationBytes(g, L, N, wantLevels, false), 'population dynamics keeps v²·N message floats per level (two levels; every level for the level profile); lower the population');
   let degenerate = 0;
   if (wantLevels) {
     let total = 0;
@@ -313,6 +316,7 @@ export function annealedPopulationDynamics(sizes: GrammarSizes & { depth: number
   const g = validateParams({ ...sizes, depth: 1 });
   const { vocab: v, synonyms: m, tuple: s } = g;
   const L = checkInt('depth', sizes.depth, 1, 100000);
+  checkMemory('population', N, populationBytes(g, L, N, false, true), 'annealed population dynamics keeps two levels of N·v message floats; lower the population');
   const tuples = v ** s;
   const upwardKept = new Array<number>(L + 1).fill(0);
   let below = new Float64Array(N * v);
