@@ -116,12 +116,12 @@ export function fastBatchBytes(g: Shape, batch: number, precision: 'f64' | 'f32'
 }
 
 /**
- * Memory of one batch of the reference backend (src/bp/reference.ts): likelihoods, upward
- * messages and marginals in float64 for the whole batch, plus the batch's trees and K posterior
- * trees.
+ * Memory of one batch of the reference backend (src/bp/reference.ts): likelihoods and their logs,
+ * upward messages and marginals in float64 for the whole batch, plus the batch's trees, K
+ * posterior trees and their uniforms (float64, drawn before sampling).
  */
 export function referenceBatchBytes(g: Shape, batch: number, trajectories: number): number {
-  return batch * (g.tuple ** g.depth * g.vocab * 8 + 3 * messageFloats(g) * 8 + (1 + trajectories) * treeNodes(g.tuple, g.depth) * 4);
+  return batch * (2 * g.tuple ** g.depth * g.vocab * 8 + 3 * messageFloats(g) * 8 + (1 + trajectories) * treeNodes(g.tuple, g.depth) * 4 + trajectories * treeNodes(g.tuple, g.depth) * 8);
 }
 
 /**
