@@ -91,7 +91,7 @@ describe('sizes that cannot run are refused up front (exit 2, one line, nothing 
     const grid = ['sweep', '--grammars', '10000', '--noise-levels', '0:1:100000', '--process', 'eps,uniform,mask,gaussian', '--depth', '2', '--out', 'sw.jsonl'];
     expectRefused(run(grid, '4G'), /^hierdiff: invalid grid: 4000000000 cells \(needs ≈ \d+ GiB of memory, the limit is 4 GiB: /);
     // Depth 20 is past the fast kernels' WebAssembly memory: the sweep falls back to the
-    // reference backend, whose batch (≈ 1.8 GiB) does not fit 1 GiB.
+    // reference backend, whose batch (≈ 2 GiB) does not fit 1 GiB.
     const deep = ['sweep', '--depth', '20', '--samples', '1', '--noise-levels', '0.5', '--out', 'sw20.jsonl'];
     expectRefused(run(deep, '1G'), /^hierdiff: invalid --depth 20 \(needs ≈ [\d.]+ GiB of memory for one batch of exact BP on the reference backend, the limit is [\d.]+ (MiB|GiB): lower the depth/);
     expect(readdirSync(dir).filter((f) => f.startsWith('sw'))).toEqual([]);
