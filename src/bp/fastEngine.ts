@@ -528,7 +528,7 @@ export interface FusedResult {
  * materialising a whole batch's messages. Random stream use is identical to reference
  * upward + sample (the marginals consume no randomness).
  */
-export function fusedBatch(g: Grammar, precision: Precision, req: FusedRequest): FusedResult {
+export function fusedBatch(g: Grammar, precision: Precision, req: FusedRequest, presetUniforms?: Float64Array): FusedResult {
   const x = wasm();
   const k = kernelsFor(x, precision);
   const count = req.count;
@@ -555,7 +555,8 @@ export function fusedBatch(g: Grammar, precision: Precision, req: FusedRequest):
   arena.commit();
   writeRules(arena, c, g);
   if (req.truth && truth) req.truth.levels.forEach((lv, l) => arena.i32(truth[l], lv.length).set(lv));
-  drawUniforms(arena, sr, req.rng);
+  if (presetUniforms) arena.f64(sr.u, sr.total).set(presetUniforms);
+  else drawUniforms(arena, sr, req.rng);
   if (tr && tables && te) {
     arena.i32(tr.tok, count * p.d).set(te.tokens.subarray(0, count * p.d));
     arena.f64(tr.zt, p.v).set(tables.z);
@@ -580,6 +581,7 @@ export function fusedBatch(g: Grammar, precision: Precision, req: FusedRequest):
   const logEvidence = new Float64Array(count);
   const keptOut = req.truth ? new Float64Array(count * (p.L + 1)) : null;
   const limit = deficitLimit(g, precision);
+  const redo32: number[] = [];
   for (let n0 = 0; n0 < count; n0 += p.perChunk) {
     const real = Math.min(p.perChunk, count - n0);
     if (tr) upwardChunkTokens(k, arena, p, c, tr, n0, real, g, logEvidence);
@@ -613,16 +615,78 @@ export function fusedBatch(g: Grammar, precision: Precision, req: FusedRequest):
       }
     }
     for (const n of flagged) {
+      // float32 data go to the float64 kernels (below); float64 ones to the log domain.
+      if (precision === 'f32') {
+        redo32.push(n0 + n);
+        continue;
+      }
       const r = logUpwardDatum(g, fusedLogLikelihood(req, te ?? null, p, n0 + n), 0, n0 + n);
       redoFusedDatum(g, p, arena, precision, req, sr, rootOut, r, n0 + n, logEvidence, keptOut);
     }
   }
-  return {
+  const result = {
     logEvidence,
     rootPosterior: arena.floats(precision, rootOut, count * p.symbols[0]).slice(),
     posterior: copyTrees(arena, p, sr),
     levelMarginalKept: keptOut,
   };
+  if (redo32.length > 0) redoInFloat64(g, p, req, arena.f64(sr.u, sr.total).slice(), sr.start, redo32, result);
+  return result;
+}
+
+/**
+ * The data a float32 pass lost (flagged by their deficits, or NaN marginals), redone by the
+ * float64 kernels as one sub-batch with the same uniforms (so the same draws as float64 would
+ * make), and written over the float32 results. The float64 pass sends its own flagged data to
+ * the log domain. Runs after the float32 results are copied out: it reuses the kernels' memory.
+ */
+function redoInFloat64(g: Grammar, p: Plan, req: FusedRequest, u: Float64Array, start: number[], data: number[], out: FusedResult & { levelMarginalKept: Float64Array | null }): void {
+  const K = req.trajectories;
+  const F = data.length;
+  const stride = p.d * p.v;
+  // The sub-batch's uniforms in its own layout: roots, then level by level, row by row.
+  const sub = uniformLayout(p, F * K);
+  const su = new Float64Array(sub.total);
+  data.forEach((n, j) => {
+    for (let t = 0; t < K; t++) {
+      su[j * K + t] = u[n * K + t];
+      for (let l = 0; l < p.L; l++) {
+        const w = p.width[l];
+        su.set(u.subarray(start[l + 1] + (n * K + t) * w, start[l + 1] + (n * K + t + 1) * w), sub.start[l + 1] + (j * K + t) * w);
+      }
+    }
+  });
+  const gather = (f: (start: number, end: number, out: Float64Array) => void) => (a: number, b: number, o: Float64Array) => {
+    for (let j = a; j < b; j++) f(data[j], data[j] + 1, o.subarray((j - a) * stride, (j - a + 1) * stride));
+  };
+  const te = req.tokenEvidence;
+  const subReq: FusedRequest = {
+    count: F,
+    likelihood: gather(req.likelihood),
+    ...(req.logLikelihood ? { logLikelihood: gather(req.logLikelihood) } : {}),
+    rng: req.rng,
+    trajectories: K,
+    truth: req.truth ? { count: F, levels: req.truth.levels.map((lv, l) => gatherRows(lv, p.width[l], data)) } : null,
+    tokenEvidence: te ? { tokens: gatherRows(te.tokens, p.d, data), floor: te.floor, hit: te.hit } : null,
+  };
+  const r = fusedBatch(g, 'f64', subReq, su);
+  const nc = p.symbols[0];
+  data.forEach((n, j) => {
+    out.logEvidence[n] = r.logEvidence[j];
+    out.rootPosterior.set(r.rootPosterior.subarray(j * nc, (j + 1) * nc), n * nc);
+    out.posterior.levels.forEach((lv, l) => {
+      const w = p.width[l];
+      (lv as Int32Array).set(r.posterior.levels[l].subarray(j * K * w, (j + 1) * K * w), n * K * w);
+    });
+    if (out.levelMarginalKept && r.levelMarginalKept) out.levelMarginalKept.set(r.levelMarginalKept.subarray(j * (p.L + 1), (j + 1) * (p.L + 1)), n * (p.L + 1));
+  });
+}
+
+/** Rows `data` (each `width` long) of a datum-major array, in that order. */
+function gatherRows(a: Int32Array, width: number, data: number[]): Int32Array {
+  const out = new Int32Array(data.length * width);
+  data.forEach((n, j) => out.set(a.subarray(n * width, (n + 1) * width), j * width));
+  return out;
 }
 
 /** What a FusedRequest's `likelihood` wrote for data from n0: finite, non-negative, finite sums per leaf (ParamError). */
@@ -700,6 +764,7 @@ export function fastUpward(g: Grammar, precision: Precision, lambda: FloatArray,
   const stride = p.d * p.v;
   const limit = deficitLimit(g, precision);
   const logDomain = new Map<number, Float64Array[]>();
+  const redo32: number[] = [];
   for (let n0 = 0; n0 < count; n0 += p.perChunk) {
     const real = Math.min(p.perChunk, count - n0);
     arena.f64(lam, real * stride).set(lambda.subarray(n0 * stride, (n0 + real) * stride));
@@ -707,6 +772,10 @@ export function fastUpward(g: Grammar, precision: Precision, lambda: FloatArray,
     for (let l = 0; l <= p.L; l++) k.toDatumMajor(c.up[l], out[l], p.width[l], p.symbols[l], p.T, real, n0);
     for (const lane of flaggedLanes(arena, p, c, real, limit)) {
       const n = n0 + lane;
+      if (precision === 'f32') {
+        redo32.push(n);
+        continue;
+      }
       const r = logLambda ? logUpwardDatum(g, logLambda, n * stride, n) : logUpwardDatum(g, logOfLinear(lambda, n * stride, (n + 1) * stride), 0, n);
       logEvidence[n] = r.logEvidence;
       for (let l = 0; l <= p.L; l++) {
@@ -718,6 +787,27 @@ export function fastUpward(g: Grammar, precision: Precision, lambda: FloatArray,
     }
   }
   const messages = out.map((ptr, l) => arena.floats(precision, ptr, count * p.width[l] * p.symbols[l]).slice());
+  if (redo32.length > 0) {
+    // Data the float32 pass lost, by the float64 kernels (after the copy: they reuse the memory).
+    const gather = (a: ArrayLike<number>) => {
+      const sub = new Float64Array(redo32.length * stride);
+      redo32.forEach((n, j) => {
+        for (let i = 0; i < stride; i++) sub[j * stride + i] = a[n * stride + i];
+      });
+      return sub;
+    };
+    const r = fastUpward(g, 'f64', gather(lambda), redo32.length, logLambda ? gather(logLambda) : undefined);
+    redo32.forEach((n, j) => {
+      logEvidence[n] = r.logEvidence[j];
+      for (let l = 0; l <= p.L; l++) {
+        const size = p.width[l] * p.symbols[l];
+        messages[l].set(r.messages[l].subarray(j * size, (j + 1) * size), n * size);
+      }
+      // Its float32 messages cannot hold it either: marginals and draws use its float64 messages' logs.
+      const sizes = p.width.map((w, l) => w * p.symbols[l]);
+      logDomain.set(n, [...(r.logDomain?.get(j) ?? r.messages.map((m, l) => logOfLinear(m, j * sizes[l], (j + 1) * sizes[l])))]);
+    });
+  }
   return logDomain.size > 0 ? { count, messages, logEvidence, logDomain } : { count, messages, logEvidence };
 }
 
