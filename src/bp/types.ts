@@ -127,7 +127,8 @@ export function checkUpwardMessages(g: Grammar, up: UpwardMessages): void {
       const expected = g.tuple ** level * (level === 0 ? g.classes : g.vocab);
       if (!(msg instanceof Float64Array) || msg.length !== expected) throw new ParamError('up', `invalid up.logDomain of datum ${n}, level ${level} (expected a Float64Array of ${expected})`);
       for (let i = 0; i < msg.length; i++) {
-        if (!(msg[i] <= 0)) throw new ParamError('up', `invalid up.logDomain of datum ${n}, level ${level}: ${String(msg[i])} at ${i} (expected a log-probability <= 0)`);
+        // A log-probability: at most 0, up to the round-off of a normalisation.
+        if (!(msg[i] <= 1e-9)) throw new ParamError('up', `invalid up.logDomain of datum ${n}, level ${level}: ${String(msg[i])} at ${i} (expected a log-probability <= 0)`);
       }
     }
   }
