@@ -14,6 +14,8 @@ import { referenceBackend } from '../src/bp/reference.ts';
 import type { BpBackend, UpwardMessages } from '../src/bp/types.ts';
 import { InconsistentEvidenceError } from '../src/core/errors.ts';
 import { createRng } from '../src/core/random.ts';
+import { runCell } from '../src/experiment/forwardBackward.ts';
+import { summariseCells } from '../src/experiment/summary.ts';
 import { generate } from '../src/grammar/generate.ts';
 import type { Grammar } from '../src/grammar/grammar.ts';
 import { leafCount, symbolsAt } from '../src/grammar/params.ts';
@@ -227,6 +229,19 @@ describe('fast backends agree with the reference on underflowing evidence', () =
           expect(Math.abs(r.levelMarginalKept![n * (g.depth + 1) + l] - kept / w)).toBeLessThan(F32);
         }
       }
+    }
+  });
+});
+
+describe('forward-backward cells at near-hard evidence on every backend', () => {
+  it.each(BACKENDS)('$name: moments stay within [0, count] (float32 round-off above 1 is clamped) and summarise', (backend) => {
+    for (const [process, noise] of [['gaussian', 0.001], ['uniform', 1e-300], ['eps', 1e-300]] as const) {
+      const stats = runCell(G8, { grammarSeed: 0, depth: 3, process, noise }, { samples: 50, trajectories: 2, schedule, backend });
+      for (const m of [stats.classMarginal, ...stats.levelMarginal]) {
+        expect(m.sum).toBeLessThanOrEqual(m.count);
+        expect(m.sumSq).toBeLessThanOrEqual(m.count);
+      }
+      expect(summariseCells([stats])[0].classKept).toBeGreaterThan(0.99);
     }
   });
 });

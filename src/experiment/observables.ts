@@ -54,7 +54,7 @@ export class ObservableAccumulator {
     for (let n = 0; n < truth.count; n++) {
       st.samples += 1;
       const c = truth.levels[0][n];
-      addSample(st.classMarginal, rootPosterior[n * nc + c]);
+      addSample(st.classMarginal, probability(rootPosterior[n * nc + c]));
       for (let level = 0; level <= L; level++) {
         const width = s ** level;
         const z = truth.levels[level];
@@ -66,7 +66,7 @@ export class ObservableAccumulator {
         }
         addSample(st.levelSampled[level], hits / (K * width));
         if (level === 0) addSample(st.classSampled, hits / K);
-        if (kept) addSample(st.levelMarginal[level], kept[n * (L + 1) + level]);
+        if (kept) addSample(st.levelMarginal[level], probability(kept[n * (L + 1) + level]));
       }
       if (K >= 2) this.addCorrelations(truth.levels[L], samples.levels[L], n, K);
     }
@@ -153,4 +153,13 @@ export function levelMarginalKept(truth: TreeBatch, marginals: Marginals, tuple:
     }
   }
   return out;
+}
+
+/**
+ * A posterior probability as a BP engine computed it, put back in [0, 1]: a normalised float32
+ * (or float64 SIMD) message can exceed 1 by round-off (1 + 6e−8 in float32), and the moments of
+ * a cell must satisfy 0 ≤ sum ≤ count (summariseCells refuses a cell whose sum exceeds its count).
+ */
+function probability(x: number): number {
+  return x > 1 ? 1 : x < 0 ? 0 : x;
 }
