@@ -247,9 +247,27 @@ const OUTPUTS: Record<string, [flag: string, name: string][]> = {
   sweep: [],
 };
 
-/** One fuzzed flag: a flag of the command with a valid or invalid value (booleans take none). */
+/**
+ * Valid settings that go together and are worth reaching more often than independent flags would:
+ * near-hard evidence (tiny noise) on every backend, where float round-off and underflow live.
+ */
+const BUNDLES: Record<string, string[][]> = {
+  'forward-backward': [
+    ['--vocab', '8', '--depth', '3', '--process', 'gaussian,uniform,eps', '--noise-levels', '0.001,1e-300', '--backend', 'fast32', '--samples', '50'],
+    ['--vocab', '8', '--depth', '3', '--process', 'gaussian', '--noise-levels', '0.002,0.03', '--backend', 'reference'],
+    ['--vocab', '8', '--depth', '3', '--process', 'uniform,mask', '--noise-levels', '1e-9,0.999', '--backend', 'fast'],
+  ],
+  posterior: [
+    ['--vocab', '8', '--depth', '3', '--tokens', '0,0,0,0,0,0,0,0', '--process', 'gaussian', '--noise-level', '0.001'],
+    ['--vocab', '8', '--depth', '3', '--tokens', '0,0,0,0,0,0,0,0', '--process', 'uniform', '--noise-level', '1e-300', '--posterior-samples', '2'],
+  ],
+};
+
+/** One fuzzed flag: a flag of the command with a valid or invalid value (booleans take none), or a bundle. */
 function flagArb(command: string): fc.Arbitrary<string[]> {
-  return fc.constantFrom(...COMMAND_FLAGS[command]).chain((flag) => (BOOLEAN.includes(flag) ? fc.constant([flag]) : either(VALID[flag]).map((v) => [flag, v])));
+  const flag: fc.Arbitrary<string[]> = fc.constantFrom(...COMMAND_FLAGS[command]).chain((f): fc.Arbitrary<string[]> => (BOOLEAN.includes(f) ? fc.constant([f]) : either(VALID[f]).map((v) => [f, v])));
+  const bundles = BUNDLES[command];
+  return bundles ? fc.oneof({ weight: 5, arbitrary: flag }, { weight: 1, arbitrary: fc.constantFrom<string[]>(...bundles) }) : flag;
 }
 
 /** A command line of `command`: base sizes, 0–4 fuzzed flags, and some of its outputs (sometimes at a bad path). */
@@ -301,6 +319,17 @@ describe('fuzz: the CLI flag space (in process)', () => {
       expectBothOutcomes(command);
     });
   }
+});
+
+describe('valid settings at the edges are accepted (exit 0), not refused', () => {
+  // The fuzz accepts exit 2 for any input; these are known to be valid, so they must run.
+  it.each(Object.entries(BUNDLES).flatMap(([command, bundles]) => bundles.map((b) => ({ command, b }))))('$command $b', async ({ command, b }) => {
+    const { c, dir } = buildCase(command, { flags: [b], outs: OUTPUTS[command].map(([flag, name]) => [flag, name, 'ok']) });
+    const before = snapshot(dir);
+    const r = await runInProcess(c.args);
+    expect(r.code, r.stderr).toBe(0);
+    checkRun(c, dir, before, r);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
