@@ -323,7 +323,7 @@ describe('fuzz: the CLI flag space (in process)', () => {
 
 describe('valid settings at the edges are accepted (exit 0), not refused', () => {
   // The fuzz accepts exit 2 for any input; these are known to be valid, so they must run.
-  it.each(Object.entries(BUNDLES).flatMap(([command, bundles]) => bundles.map((b) => ({ command, b }))))('$command $b', async ({ command, b }) => {
+  it.each(Object.entries(BUNDLES).flatMap(([command, bundles]) => bundles.map((b) => ({ command, b, line: b.join(' ') }))))('$command $line', async ({ command, b }) => {
     const { c, dir } = buildCase(command, { flags: [b], outs: OUTPUTS[command].map(([flag, name]) => [flag, name, 'ok']) });
     const before = snapshot(dir);
     const r = await runInProcess(c.args);
