@@ -22,6 +22,7 @@ export {
   makeProcess,
   controlAtTime,
   leafEvidence,
+  leafLogLikelihood,
   MASK,
   PROCESS_NAMES,
   type NoiseProcess,
