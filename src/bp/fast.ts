@@ -4,7 +4,8 @@ import type { Rng } from '../core/random.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import type { TreeBatch } from '../grammar/generate.ts';
 import { fastMarginals, fastSample, fastUpward, fusedBatch, type FusedRequest, type FusedResult, type Precision } from './fastEngine.ts';
-import { overwriteLogDomainMarginals, referenceBackend } from './reference.ts';
+import { overwriteLogDomainMarginals } from './logDomain.ts';
+import { referenceBackend } from './reference.ts';
 import { checkLogLambda, checkSampleInputs, checkUpwardInputs, checkUpwardMessages, type BpBackend, type FloatArray, type Marginals, type UpwardMessages } from './types.ts';
 
 /**

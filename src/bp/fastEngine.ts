@@ -3,8 +3,7 @@ import type { Grammar } from '../grammar/grammar.ts';
 import type { TreeBatch } from '../grammar/generate.ts';
 import { symbolsAt } from '../grammar/params.ts';
 import { ParamError } from '../core/errors.ts';
-import { deficitLimit, logMarginalsDatum, logOfLinear, logUpwardDatum, type LogUpward } from './logDomain.ts';
-import { resampleLogDomain } from './reference.ts';
+import { deficitLimit, logMarginalsDatum, logOfLinear, logUpwardDatum, resampleLogDomain, type LogUpward } from './logDomain.ts';
 import type { FloatArray, UpwardMessages } from './types.ts';
 import { KERNELS_WASM_BASE64 } from './wasm/kernelsBinary.ts';
 

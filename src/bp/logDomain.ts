@@ -1,6 +1,7 @@
 import { InconsistentEvidenceError } from '../core/errors.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import { symbolsAt } from '../grammar/params.ts';
+import type { FloatArray, UpwardMessages } from './types.ts';
 
 /**
  * Exact BP of one datum in the log domain (docs/science.md §2), for the data whose evidence the
@@ -249,4 +250,51 @@ export function logOfLinear(lambda: ArrayLike<number>, start: number, end: numbe
   const out = new Float64Array(end - start);
   for (let i = start; i < end; i++) out[i - start] = Math.log(lambda[i]);
   return out;
+}
+
+/**
+ * Marginals of the data that need the log domain: those of `up.logDomain`, and any datum whose
+ * linear marginals are not finite (its log messages are then the logs of its linear ones).
+ * Shared by every backend.
+ */
+export function overwriteLogDomainMarginals(g: Grammar, up: UpwardMessages, marginals: FloatArray[]): void {
+  const L = g.depth;
+  const sizes = Array.from({ length: L + 1 }, (_, l) => g.tuple ** l * symbolsAt(g, l));
+  for (let n = 0; n < up.count; n++) {
+    let logMessages = up.logDomain?.get(n);
+    if (!logMessages) {
+      let finite = true;
+      for (let l = 1; l <= L && finite; l++) {
+        const mu = marginals[l];
+        for (let i = n * sizes[l]; i < (n + 1) * sizes[l]; i++) {
+          if (!(mu[i] >= 0 && mu[i] < Infinity)) {
+            finite = false;
+            break;
+          }
+        }
+      }
+      if (finite) continue;
+      logMessages = up.messages.map((msg, l) => logOfLinear(msg, n * sizes[l], (n + 1) * sizes[l]));
+    }
+    const mu = logMarginalsDatum(g, logMessages);
+    for (let l = 0; l <= L; l++) marginals[l].set(mu[l], n * sizes[l]);
+  }
+}
+
+/**
+ * Redraws the trees of the data of `logDomain` (datum → log messages) with the same uniforms
+ * (`uniform(level, row, node)`, level −1 the root), into datum-major `levels`. Shared by every backend.
+ */
+export function resampleLogDomain(g: Grammar, logDomain: ReadonlyMap<number, readonly Float64Array[]>, K: number, levels: Int32Array[], uniform: (level: number, row: number, node: number) => number): void {
+  for (const [n, logMessages] of logDomain) {
+    logSampleDatum(
+      g,
+      logMessages,
+      K,
+      (level, t, node) => uniform(level, n * K + t, node),
+      (level, t, node, symbol) => {
+        levels[level][(n * K + t) * g.tuple ** level + node] = symbol;
+      },
+    );
+  }
 }

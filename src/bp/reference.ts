@@ -2,7 +2,7 @@ import type { Rng } from '../core/random.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import type { TreeBatch } from '../grammar/generate.ts';
 import { symbolsAt } from '../grammar/params.ts';
-import { deficitLimit, drawIndexWith, logMarginalsDatum, logOfLinear, logSampleDatum, logUpwardDatum, precisionDeficit } from './logDomain.ts';
+import { deficitLimit, drawIndexWith, logOfLinear, logUpwardDatum, overwriteLogDomainMarginals, precisionDeficit, resampleLogDomain } from './logDomain.ts';
 import { checkLogLambda, checkSampleInputs, checkUpwardInputs, checkUpwardMessages, type BpBackend, type FloatArray, type Marginals, type UpwardMessages } from './types.ts';
 
 /**
@@ -146,35 +146,6 @@ export function marginalsReference(g: Grammar, up: UpwardMessages): Marginals {
 }
 
 /**
- * Marginals of the data that need the log domain: those of `up.logDomain`, and any datum whose
- * linear marginals are not finite (its log messages are then the logs of its linear ones).
- * Shared by every backend.
- */
-export function overwriteLogDomainMarginals(g: Grammar, up: UpwardMessages, marginals: FloatArray[]): void {
-  const L = g.depth;
-  const sizes = Array.from({ length: L + 1 }, (_, l) => g.tuple ** l * symbolsAt(g, l));
-  for (let n = 0; n < up.count; n++) {
-    let logMessages = up.logDomain?.get(n);
-    if (!logMessages) {
-      let finite = true;
-      for (let l = 1; l <= L && finite; l++) {
-        const mu = marginals[l];
-        for (let i = n * sizes[l]; i < (n + 1) * sizes[l]; i++) {
-          if (!(mu[i] >= 0 && mu[i] < Infinity)) {
-            finite = false;
-            break;
-          }
-        }
-      }
-      if (finite) continue;
-      logMessages = up.messages.map((msg, l) => logOfLinear(msg, n * sizes[l], (n + 1) * sizes[l]));
-    }
-    const mu = logMarginalsDatum(g, logMessages);
-    for (let l = 0; l <= L; l++) marginals[l].set(mu[l], n * sizes[l]);
-  }
-}
-
-/**
  * Exact posterior sampling (docs/science.md §2): root from μ_0, then each node with symbol a picks rule k
  * with probability ∝ W(i, a, k) = Π_j ν↑(child j, rule[a][k][j]) and writes its tuple.
  */
@@ -222,24 +193,6 @@ export function sampleReference(g: Grammar, up: UpwardMessages, rng: Rng, trajec
   }
   if (up.logDomain) resampleLogDomain(g, up.logDomain, trajectories, levels, (level, row, node) => uniforms[level < 0 ? row : start[level] + row * s ** level + node]);
   return { count: total, levels };
-}
-
-/**
- * Redraws the trees of the data of `logDomain` (datum → log messages) with the same uniforms
- * (`uniform(level, row, node)`, level −1 the root), into datum-major `levels`. Shared by every backend.
- */
-export function resampleLogDomain(g: Grammar, logDomain: ReadonlyMap<number, readonly Float64Array[]>, K: number, levels: Int32Array[], uniform: (level: number, row: number, node: number) => number): void {
-  for (const [n, logMessages] of logDomain) {
-    logSampleDatum(
-      g,
-      logMessages,
-      K,
-      (level, t, node) => uniform(level, n * K + t, node),
-      (level, t, node, symbol) => {
-        levels[level][(n * K + t) * g.tuple ** level + node] = symbol;
-      },
-    );
-  }
 }
 
 /** The readable float64 reference implementation of exact BP. */
