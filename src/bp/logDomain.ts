@@ -222,7 +222,7 @@ const U32 = new Uint32Array(F64.buffer);
 
 /**
  * How far below 1 a normaliser z of a linear BP pass fell, in binary orders of magnitude:
- * max(0, −exponent(z)); 2^20 when z is zero, subnormal-free infinite or NaN (the pass failed).
+ * max(0, −exponent(z)) (a subnormal z counts 1023); 2^20 when z is zero, infinite or NaN (the pass failed).
  * The kernels compute the same number from the same bits.
  */
 export function precisionDeficit(z: number): number {
