@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,5 +95,13 @@ describe('hierdiff train → evaluate, end to end', () => {
       expect(r.stderr).toMatch(message);
       expect(existsSync(path)).toBe(false);
     }
+    // A study whose report could not be written is refused before any training, leaving nothing new.
+    const blocked = join(root, 'blocked');
+    mkdirSync(join(blocked, 'report.html'), { recursive: true });
+    const r = runCli(['learn-study', '--train-sizes', '16', '--steps', '1', '--out', blocked]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/--out/);
+    expect(readdirSync(blocked)).toEqual(['report.html']);
   });
 });

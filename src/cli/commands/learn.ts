@@ -20,7 +20,8 @@ import { renderSvg, svgToPng } from '../../report/render.ts';
 import { OnnxRhmDenoiser } from '../../learn/onnxDenoiser.ts';
 import { discreteSchedule, type DiscreteSchedule } from '../../learn/schedule.ts';
 import { DEVICES } from '../../images/models/session.ts';
-import { readJsonFile, toJsonText, writeFileAtomic } from '../files.ts';
+import { checkReportFolder, readJsonFile, toJsonText, writeFileAtomic } from '../files.ts';
+import { writeReportFolder } from '../../core/outputDir.ts';
 import { parseInteger, parseIntegerList, parseNumber } from '../parse.ts';
 import { runInfo, VERSION, type RunInfo } from '../runInfo.ts';
 
@@ -340,6 +341,8 @@ export function registerLearnStudy(program: Command, argv: readonly string[]): v
     .action(async (o: StudyOptionValues, self: Command) => {
       const explicit = (name: string) => explicitOption(self, name);
       const sizes = parseIntegerList('train-sizes', o.trainSizes, 1, 1e8).sort((a, b) => a - b);
+      // The report comes after hours of training: refuse a folder it could not be written into now.
+      checkReportFolder('out', o.out);
       const g = trainGrammar(o, explicit);
       const schedule = scheduleFromOptions(o);
       const samples = parseInteger('samples', o.samples, 1, 1e7);
@@ -383,6 +386,11 @@ export function registerLearnStudy(program: Command, argv: readonly string[]): v
 
 /** Figures (SVG + PNG) and report.html of a study. */
 async function writeLearningReport(out: string, points: StudyPoint[], baseline: number[], g: Grammar, o: StudyOptionValues): Promise<string[]> {
+  // Through a temporary folder that replaces the previous report's files as a set (core/outputDir.ts).
+  return writeReportFolder(out, (stage) => writeLearningReportFiles(stage, points, baseline, g, o));
+}
+
+async function writeLearningReportFiles(out: string, points: StudyPoint[], baseline: number[], g: Grammar, o: StudyOptionValues): Promise<string[]> {
   const figures = [
     { name: 'validity-vs-data', title: 'Validity per layer vs training data', caption: 'Fraction of valid nodes per layer in samples of the trained model (layer 1 = the lowest rules, layer L = the root), against the number of training data P; dotted: uniformly random tokens.', spec: validityVsDataFigure(points, baseline) },
     { name: 'class-kept-trained-vs-bp', title: 'Class kept: trained models vs exact BP', caption: 'Forward–backward on the same data and the same noisy x_t: the trained model’s reverse chain (coloured by P) and one exact BP posterior sample (black), ±1 standard error.', spec: learnedClassKeptFigure(points, o.process) },
