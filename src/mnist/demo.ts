@@ -19,7 +19,7 @@ export interface MnistDemoOptions {
   out: string;
   /** The test-suite size: 2 digits per class, t/T = 0.2, 0.4, …, 1.0. */
   quick?: boolean;
-  /** Held-out digits per class (default 10, quick 2; at most 100). */
+  /** Held-out digits per class (default 20, quick 2; at most 100). */
   perClass?: number;
   /** Round trips per digit and step (default 2: χ needs two). */
   trajectories?: number;
@@ -33,7 +33,7 @@ export interface MnistDemoOptions {
 export function demoSettings(o: MnistDemoOptions): { perClass: number; steps: number[]; trajectories: number; seed: number; batchSize: number } {
   const quick = o.quick ?? false;
   return {
-    perClass: checkInt('per-class', o.perClass ?? (quick ? 2 : 10), 1, HELD_OUT_PER_CLASS),
+    perClass: checkInt('per-class', o.perClass ?? (quick ? 2 : 20), 1, HELD_OUT_PER_CLASS),
     steps: quick ? [20, 40, 60, 80, 100] : [10, 20, 30, 40, 50, 60, 70, 80, 90, 100],
     trajectories: checkInt('trajectories', o.trajectories ?? 2, 1, 1000),
     seed: checkInt('seed', o.seed ?? 0, 0),

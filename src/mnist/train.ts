@@ -16,7 +16,7 @@ import { MNIST_FILES } from './shipped.ts';
 /** The shipped models' training recipe (what `hierdiff images train-mnist` runs by default). */
 export const MNIST_RECIPE = {
   seed: 0,
-  denoiser: { steps: 1500, batch: 64, lr: 2e-3, emaDecay: 0.995 },
+  denoiser: { steps: 2500, batch: 64, lr: 2e-3, emaDecay: 0.995 },
   classifier: { steps: 1500, batch: 64, lr: 3e-3, emaDecay: 0.999, shift: 1 },
 } as const;
 

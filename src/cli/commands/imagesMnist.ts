@@ -55,7 +55,7 @@ export function registerMnistCommands(images: Command, argv: readonly string[]):
     .description('the image forward–backward experiment on held-out MNIST digits with the shipped diffusion model and classifier: results, summary.json, figures, report.html (docs/images.md)')
     .option('--quick', 'the test-suite size: 2 digits per class, t/T = 0.2 … 1.0 (under a minute)')
     .option('--out <dir>', 'output folder', 'mnist-demo')
-    .option('--per-class <n>', 'held-out digits per class (default 10, --quick 2; at most 100)')
+    .option('--per-class <n>', 'held-out digits per class (default 20, --quick 2; at most 100)')
     .option('--trajectories <K>', 'round trips per digit and step (χ needs 2)', '2')
     .option('--seed <n>', 'seed of the noise', '0')
     .option('--batch-size <n>', 'images per model call', '64')
