@@ -1,0 +1,137 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Tensor4D } from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OnnxClassifier } from '../src/images/models/classifier.ts';
+import { OnnxDenoiser } from '../src/images/models/denoiser.ts';
+import type { ImagesSummary } from '../src/images/experiment/summary.ts';
+import { classifierStageNames, digitClassifierParamShapes, MNIST_CLASSIFIER_CONFIG } from '../src/learn/digitClassifier.ts';
+import { digitClassifierToOnnx } from '../src/learn/digitClassifierOnnx.ts';
+import { countParams, imageUnetParamShapes, MNIST_UNET_CONFIG } from '../src/learn/imageUnet.ts';
+import { imageUnetToOnnx } from '../src/learn/imageUnetOnnx.ts';
+import { heldOutSubset, loadMnist } from '../src/learn/mnist.ts';
+import { classifierAccuracy } from '../src/learn/mnistClassifier.ts';
+import { MNIST_DIFFUSION } from '../src/learn/mnistDenoiser.ts';
+import { readOnnxWeights } from '../src/learn/onnxWeights.ts';
+import { initTf } from '../src/learn/tf/backend.ts';
+import { imageUnetForward } from '../src/learn/tf/imageUnetModel.ts';
+import type { MnistCard } from '../src/mnist/train.ts';
+import { mnistModelPaths } from '../src/mnist/shipped.ts';
+import { runCli } from './helpers/cli.ts';
+import { expectOneLineError } from './helpers/errors.ts';
+
+/** float32 network outputs of two runtimes (tfjs-wasm vs onnxruntime): see learn-mnist-unet.test.ts. */
+const FLOAT32_NETWORK = 1e-4;
+
+const paths = mnistModelPaths();
+const card = JSON.parse(readFileSync(paths.card, 'utf8')) as MnistCard;
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hierdiff-mnist-demo-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('the shipped MNIST models', () => {
+  it('fit in 15 MB, and card.json names their sizes, hashes, parameter counts and the held-out accuracy', () => {
+    const total = readdirSync(paths.dir).reduce((a, f) => a + statSync(join(paths.dir, f)).size, 0);
+    expect(total).toBeLessThanOrEqual(15 * 1024 * 1024);
+    for (const [entry, path] of [[card.denoiser, paths.denoiser], [card.classifier, paths.classifier]] as const) {
+      const bytes = readFileSync(path);
+      expect(entry.bytes).toBe(bytes.length);
+      expect(entry.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+      expect(entry.training.steps).toBeGreaterThan(0);
+      expect(entry.training.wallSeconds).toBeGreaterThan(0);
+      expect(Number.isFinite(entry.training.finalLoss)).toBe(true);
+    }
+    expect(card.denoiser.parameters).toBe(countParams(imageUnetParamShapes(MNIST_UNET_CONFIG)));
+    expect(card.classifier.parameters).toBe(countParams(digitClassifierParamShapes(MNIST_CLASSIFIER_CONFIG)));
+    expect(card.denoiser.config).toEqual(MNIST_UNET_CONFIG);
+    expect(card.classifier.config).toEqual(MNIST_CLASSIFIER_CONFIG);
+    expect(card.classifier.probedLayers).toEqual(classifierStageNames(MNIST_CLASSIFIER_CONFIG));
+    expect(card.trainingCommand).toMatch(/images train-mnist/);
+    expect(card.classifier.heldOutAccuracy).toBeGreaterThanOrEqual(0.98);
+  });
+
+  it('the denoiser file is exactly what the exporter writes for its weights, and computes what the training code computes', async () => {
+    const bytes = readFileSync(paths.denoiser);
+    const params = readOnnxWeights(bytes, imageUnetParamShapes(MNIST_UNET_CONFIG));
+    expect(Buffer.from(imageUnetToOnnx(params, MNIST_UNET_CONFIG, MNIST_DIFFUSION)).equals(bytes)).toBe(true);
+    const tf = await initTf('wasm');
+    const digits = heldOutSubset(1);
+    const n = 4;
+    const x = digits.images.slice(0, n * 1024);
+    const timesteps = [0, 250, 600, 999];
+    const tensors = Object.fromEntries(Object.entries(params).map(([k, p]) => [k, tf.tensor(p.data, p.shape)]));
+    const out = imageUnetForward(tf, tensors, MNIST_UNET_CONFIG, tf.tensor4d(x, [n, 32, 32, 1]) as Tensor4D, timesteps);
+    const want = out.dataSync() as Float32Array;
+    tf.dispose([out, ...Object.values(tensors)]);
+    const model = await OnnxDenoiser.open(paths.denoiser, { batchSize: n });
+    const got = (await model.run(x, n, timesteps)).output;
+    await model.release();
+    let scale = 0;
+    let diff = 0;
+    for (let i = 0; i < want.length; i++) [scale, diff] = [Math.max(scale, Math.abs(want[i])), Math.max(diff, Math.abs(want[i] - got[i]))];
+    expect(diff).toBeLessThan(FLOAT32_NETWORK * scale);
+  });
+
+  it('the classifier file is exactly what the exporter writes, with the probed stages, and its accuracy is the card\'s', async () => {
+    const bytes = readFileSync(paths.classifier);
+    const params = readOnnxWeights(bytes, digitClassifierParamShapes(MNIST_CLASSIFIER_CONFIG));
+    expect(Buffer.from(digitClassifierToOnnx(params, MNIST_CLASSIFIER_CONFIG)).equals(bytes)).toBe(true);
+    const { heldOut } = loadMnist();
+    expect(await classifierAccuracy(params, MNIST_CLASSIFIER_CONFIG, heldOut)).toBe(card.classifier.heldOutAccuracy);
+    // Through onnxruntime, as the experiment runs it: same accuracy up to float32 ties (none expected).
+    const classifier = await OnnxClassifier.open(paths.classifier, { batchSize: 250 });
+    expect(classifier.layerNames).toEqual(classifierStageNames(MNIST_CLASSIFIER_CONFIG));
+    let correct = 0;
+    for (let first = 0; first < heldOut.count; first += 250) {
+      const { logits, classes } = await classifier.run(heldOut.images.subarray(first * 1024, (first + 250) * 1024), 250);
+      for (let i = 0; i < 250; i++) {
+        const row = Array.from(logits.subarray(i * classes, (i + 1) * classes));
+        if (row.indexOf(Math.max(...row)) === heldOut.labels[first + i]) correct++;
+      }
+    }
+    await classifier.release();
+    expect(correct / heldOut.count).toBe(card.classifier.heldOutAccuracy);
+  });
+
+  it('sample draws a grid of unconditional samples', async () => {
+    const out = join(dir, 'samples.png');
+    const r = runCli(['images', 'sample', '--model', paths.denoiser, '--count', '4', '--columns', '2', '--respacing', '10', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(out).subarray(1, 4).toString()).toBe('PNG');
+  });
+});
+
+describe('images demo', () => {
+  it('--quick runs the experiment on held-out digits and writes results, summary, figures and report', async () => {
+    const out = join(dir, 'demo');
+    const r = runCli(['images', 'demo', '--quick', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    for (const f of ['results.jsonl', 'summary.json', 'stats.json', 'report.html']) expect(existsSync(join(out, f)), f).toBe(true);
+    expect(readdirSync(join(out, 'digits'))).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as ImagesSummary;
+    expect(summary.rows.map((row) => row.tOverT)).toEqual([0.2, 0.4, 0.6, 0.8, 1]);
+    for (const row of summary.rows) {
+      expect(row.images).toBe(20);
+      expect(row.layers.map((l) => l.name)).toEqual(classifierStageNames(MNIST_CLASSIFIER_CONFIG));
+      expect(row.chi).not.toBeNull();
+    }
+    // 20 digits × 2 trajectories: the class survives light noise and is lost at pure noise.
+    expect(summary.rows[0].classKept).toBeGreaterThanOrEqual(0.8);
+    expect(summary.rows[4].classKept).toBeLessThanOrEqual(0.4);
+  });
+
+  it('refuses bad options in one line, before writing anything', async () => {
+    const out = join(dir, 'bad');
+    const r = runCli(['images', 'demo', '--per-class', '101', '--out', out]);
+    expectOneLineError(r, /per-class/);
+    expect(existsSync(out)).toBe(false);
+    const m = runCli(['images', 'demo', '--models', join(dir, 'nowhere'), '--out', out]);
+    expectOneLineError(m, /--models/);
+    expect(existsSync(out)).toBe(false);
+  });
+});
