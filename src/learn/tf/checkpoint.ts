@@ -1,9 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { endianness } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeAtomic } from '../../core/atomicWrite.ts';
 import { ParamError } from '../../core/errors.ts';
 import { paramShapes, validateBpUnetConfig, type BpUnetConfig, type BpUnetParams } from '../bpUnet.ts';
+import { readTensorFile, writeTensorFile, type NamedTensor } from './tensorFile.ts';
 
 /**
  * The trainer's checkpoint: one binary file `checkpoint.bin` (everything needed to resume:
@@ -90,10 +89,9 @@ export function hashTokens(tokens: Int32Array): string {
  * Throws a ParamError (param `out`) if the folder cannot be written.
  */
 export function writeCheckpoint(dir: string, ck: Checkpoint): void {
-  checkLittleEndian();
   const names = paramShapes(ck.config).map(([name]) => name);
   const groups: [string, BpUnetParams][] = [['', ck.params], ['adam.m.', ck.adamM], ['adam.v.', ck.adamV]];
-  const tensors: { name: string; shape: number[]; data: Float32Array }[] = [];
+  const tensors: NamedTensor[] = [];
   for (const [prefix, group] of groups) {
     for (const name of names) {
       const p = group[name];
@@ -101,30 +99,8 @@ export function writeCheckpoint(dir: string, ck: Checkpoint): void {
       tensors.push({ name: prefix + name, shape: p.shape, data: p.data });
     }
   }
-  const header: CheckpointHeader = {
-    schema: CHECKPOINT_SCHEMA,
-    version: CHECKPOINT_VERSION,
-    config: ck.config,
-    step: ck.step,
-    settings: ck.settings,
-    losses: ck.losses,
-    tensors: tensors.map(({ name, shape }) => ({ name, shape })),
-  };
-  const json = new TextEncoder().encode(JSON.stringify(header));
-  const dataStart = align4(12 + json.length);
-  const total = dataStart + 4 * tensors.reduce((a, t) => a + t.data.length, 0);
-  const buf = new Uint8Array(total);
-  buf.set(new TextEncoder().encode(MAGIC), 0);
-  new DataView(buf.buffer).setUint32(8, json.length, true);
-  buf.set(json, 12);
-  let offset = dataStart;
-  for (const t of tensors) {
-    buf.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), offset);
-    offset += t.data.byteLength;
-  }
-  writeAtomic(join(dir, CHECKPOINT_FILE), buf);
-  const { tensors: _omit, ...sidecar } = header;
-  writeAtomic(join(dir, CHECKPOINT_SIDECAR), `${JSON.stringify(sidecar, null, 1)}\n`);
+  const header = { schema: CHECKPOINT_SCHEMA, version: CHECKPOINT_VERSION, config: ck.config, step: ck.step, settings: ck.settings, losses: ck.losses };
+  writeTensorFile(dir, { file: CHECKPOINT_FILE, sidecar: CHECKPOINT_SIDECAR }, MAGIC, header, tensors);
 }
 
 /** Whether `dir` holds a checkpoint (its binary file). */
@@ -138,38 +114,16 @@ export function hasCheckpoint(dir: string): boolean {
  * foreign file.
  */
 export function readCheckpoint(dir: string): Checkpoint {
-  checkLittleEndian();
   const path = join(dir, CHECKPOINT_FILE);
-  let raw: Buffer;
-  try {
-    raw = readFileSync(path);
-  } catch {
-    throw new ParamError('checkpoint', `cannot read checkpoint "${path}"`);
-  }
+  const file = readTensorFile(path, MAGIC, 'hierdiff bpUNet checkpoint');
+  const header = file.header as unknown as CheckpointHeader;
   const bad = (why: string) => new ParamError('checkpoint', `invalid checkpoint "${path}" (${why})`);
-  if (raw.length < 12 || raw.subarray(0, 8).toString('latin1') !== MAGIC) throw bad('not a hierdiff bpUNet checkpoint');
-  const headerLength = raw.readUInt32LE(8);
-  if (12 + headerLength > raw.length) throw bad('truncated header');
-  let header: CheckpointHeader;
-  try {
-    header = JSON.parse(raw.subarray(12, 12 + headerLength).toString('utf8')) as CheckpointHeader;
-  } catch {
-    throw bad('unreadable header');
-  }
   if (header.schema !== CHECKPOINT_SCHEMA || header.version !== CHECKPOINT_VERSION) throw bad(`schema ${header.schema} version ${header.version}`);
   validateBpUnetConfig(header.config);
-  // Copy the data into an aligned buffer: a Buffer's byteOffset need not be a multiple of 4.
-  const dataStart = align4(12 + headerLength);
-  const floats = new Float32Array(raw.length - dataStart >= 0 ? Math.floor((raw.length - dataStart) / 4) : 0);
-  new Uint8Array(floats.buffer).set(raw.subarray(dataStart, dataStart + floats.length * 4));
   if (!Number.isInteger(header.step) || header.step < 0 || !Array.isArray(header.losses) || header.losses.length !== header.step) throw bad('step and losses disagree');
   const ck: Checkpoint = { config: header.config, step: header.step, settings: header.settings, losses: header.losses, params: {}, adamM: {}, adamV: {} };
-  let offset = 0;
-  for (const { name, shape } of header.tensors) {
-    const size = shape.reduce((a, b) => a * b, 1);
-    if (offset + size > floats.length) throw bad('truncated data');
-    const p = { shape: [...shape], data: floats.slice(offset, offset + size) };
-    offset += size;
+  for (const { name, shape, data } of file.tensors) {
+    const p = { shape, data };
     if (name.startsWith('adam.m.')) ck.adamM[name.slice(7)] = p;
     else if (name.startsWith('adam.v.')) ck.adamV[name.slice(7)] = p;
     else ck.params[name] = p;
@@ -185,13 +139,4 @@ export function readCheckpoint(dir: string): Checkpoint {
     return out;
   };
   return { ...ck, params: ordered(ck.params), adamM: ordered(ck.adamM), adamV: ordered(ck.adamV) };
-}
-
-function align4(n: number): number {
-  return (n + 3) & ~3;
-}
-
-function checkLittleEndian(): void {
-  // The float32 data are copied as raw bytes of Float32Arrays, i.e. in the machine's byte order.
-  if (endianness() !== 'LE') throw new Error('bpUNet checkpoints need a little-endian machine');
 }
