@@ -46,15 +46,18 @@ afterAll(() => {
 });
 
 describe('the npm package', () => {
-  it('holds the compiled library, the bin and the docs, and no sources, tests or benches', () => {
+  it('holds the compiled library, the bin, the docs and the MNIST models, and no sources, tests or benches', async () => {
     const paths = packed.map((f) => f.path);
-    for (const p of ['package.json', 'README.md', 'bin/hierdiff.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/run.js', 'dist/sweep/task.js', 'dist/experiment/cellWorkerTask.js', 'dist/bp/wasm/kernelsBinary.js']) expect(paths).toContain(p);
-    expect(paths.filter((p) => !/^(dist|docs)\/|^(package\.json|README\.md|bin\/hierdiff\.js)$/.test(p))).toEqual([]);
+    for (const p of ['package.json', 'README.md', 'bin/hierdiff.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/run.js', 'dist/sweep/task.js', 'dist/experiment/cellWorkerTask.js', 'dist/bp/wasm/kernelsBinary.js', 'models/mnist/denoiser.onnx', 'models/mnist/classifier.onnx', 'models/mnist/card.json']) expect(paths).toContain(p);
+    expect(paths.filter((p) => !/^(dist|docs|models\/mnist)\/|^(package\.json|README\.md|bin\/hierdiff\.js)$/.test(p))).toEqual([]);
     expect(paths.filter((p) => p.endsWith('.ts') && !p.endsWith('.d.ts'))).toEqual([]);
     expect(paths.filter((p) => p.endsWith('.mjs'))).toEqual([]);
     const installed = join(project, 'node_modules', 'hierdiff');
     expect(existsSync(join(installed, 'src'))).toBe(false);
     expect(readdirSync(join(project, 'node_modules'))).not.toContain('tsx');
+    // The compiled demo finds the models shipped in the installed package (images demo's default).
+    const shipped = (await import(join(installed, 'dist', 'mnist', 'shipped.js'))) as typeof import('../src/mnist/shipped.ts');
+    expect(shipped.mnistModelPaths().denoiser).toBe(join(installed, 'models', 'mnist', 'denoiser.onnx'));
   });
 
   it('runs `hierdiff --version` from the compiled entry', () => {
