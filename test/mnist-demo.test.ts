@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Tensor4D } from '@tensorflow/tfjs';
@@ -109,6 +109,9 @@ describe('the shipped MNIST models', () => {
 describe('images demo', () => {
   it('--quick runs the experiment on held-out digits and writes results, summary, figures and report', async () => {
     const out = join(dir, 'demo');
+    // A previous run's digit that is not part of this run must not be picked up.
+    mkdirSync(join(out, 'digits', '3'), { recursive: true });
+    copyFileSync(join(out, '..', 'samples.png'), join(out, 'digits', '3', '050.png'));
     const r = runCli(['images', 'demo', '--quick', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     for (const f of ['results.jsonl', 'summary.json', 'stats.json', 'report.html']) expect(existsSync(join(out, f)), f).toBe(true);

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkInt } from '../core/errors.ts';
 import type { VarianceMode } from '../images/diffusion/sampler.ts';
@@ -52,6 +53,8 @@ export async function prepareMnistDemo(o: MnistDemoOptions): Promise<ImagesExper
   const models = mnistModelPaths(o.modelsDir);
   const digits = heldOutSubset(s.perClass);
   const folder = join(o.out, 'digits');
+  // The demo's own folder: a previous run's digits (another --per-class) must not join this run.
+  rmSync(folder, { recursive: true, force: true });
   const px = MNIST_SIZE * MNIST_SIZE;
   for (let i = 0; i < digits.count; i++) {
     const label = digits.labels[i];
