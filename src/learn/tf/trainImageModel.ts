@@ -100,8 +100,9 @@ export async function trainImageModel(o: ImageTrainOptions): Promise<ImageTrainR
     const p = params[name];
     const e = ema[name];
     if (!p || !e || p.data.length !== shape.reduce((a, b) => a * b, 1)) throw new ParamError('params', `parameter ${name} is missing or of the wrong size`);
-    vars[name] = tf.variable(tf.tensor(p.data, shape, 'float32'), true);
-    shadow[name] = tf.variable(tf.tensor(e.data, shape, 'float32'), false);
+    // tf.variable copies its initial tensor: dispose those.
+    vars[name] = tf.tidy(() => tf.variable(tf.tensor(p.data, shape, 'float32'), true));
+    shadow[name] = tf.tidy(() => tf.variable(tf.tensor(e.data, shape, 'float32'), false));
   }
   const adam = new Adam(tf, vars, names, { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, start, moments);
   const read = (group: Record<string, Variable>): NamedParams =>
