@@ -136,5 +136,9 @@ describe('images demo', () => {
     const m = runCli(['images', 'demo', '--models', join(dir, 'nowhere'), '--out', out]);
     expectOneLineError(m, /--models/);
     expect(existsSync(out)).toBe(false);
+    const grid = join(dir, 'bad.png');
+    expectOneLineError(runCli(['images', 'sample', '--model', paths.classifier, '--out', grid]), /--model|model/);
+    expectOneLineError(runCli(['images', 'sample', '--model', paths.denoiser, '--count', '0', '--out', grid]), /--count/);
+    expect(existsSync(grid)).toBe(false);
   });
 });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { resolveVariant } from '../../core/errors.ts';
+import { ParamError, resolveVariant } from '../../core/errors.ts';
 import { createImageDiffusion } from '../../images/diffusion/imageDiffusion.ts';
 import { parseSampler, VARIANCE_MODES } from '../../images/diffusion/sampler.ts';
 import { OnnxDenoiser } from '../../images/models/denoiser.ts';
@@ -133,7 +133,7 @@ export function registerMnistCommands(images: Command, argv: readonly string[]):
       const model = await OnnxDenoiser.open(o.model, { batchSize: parseInteger('batch-size', o.batchSize, 1, 4096) });
       try {
         const shape = model.inputShape;
-        if (!shape || (shape[0] !== 1 && shape[0] !== 3)) throw new Error('the model must fix a 1- or 3-channel image shape');
+        if (!shape || (shape[0] !== 1 && shape[0] !== 3)) throw new ParamError('model', `invalid --model "${o.model}" (its image input must have a fixed 1- or 3-channel shape)`);
         const bar = startProgress('images sample', count, 'samples');
         const xs = await sampleUnconditional(model, d, { count, variance, sampler, seed, onProgress: (done) => bar.update(done) });
         bar.stop();
