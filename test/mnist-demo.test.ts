@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Tensor4D } from '@tensorflow/tfjs';
@@ -140,5 +140,14 @@ describe('images demo', () => {
     expectOneLineError(runCli(['images', 'sample', '--model', paths.classifier, '--out', grid]), /--model|model/);
     expectOneLineError(runCli(['images', 'sample', '--model', paths.denoiser, '--count', '0', '--out', grid]), /--count/);
     expect(existsSync(grid)).toBe(false);
+    // Output paths under a file: refused before any work (sampling, writing digits, an hour of training).
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    expectOneLineError(runCli(['images', 'sample', '--model', paths.denoiser, '--out', join(file, 'x.png')]), /--out/);
+    expectOneLineError(runCli(['images', 'demo', '--quick', '--no-report', '--out', join(file, 'd')]), /--out/);
+    expectOneLineError(runCli(['images', 'train-mnist', '--out', join(file, 'm')]), /--out/);
+    const models = join(dir, 'models-bad');
+    expectOneLineError(runCli(['images', 'train-mnist', '--out', models, '--checkpoints', file]), /--checkpoints/);
+    expect(existsSync(models)).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkInt } from '../core/errors.ts';
+import { checkOutputFile } from '../core/outputDir.ts';
 import type { VarianceMode } from '../images/diffusion/sampler.ts';
 import { openImagesExperiment, type ImagesExperiment } from '../images/experiment/setup.ts';
 import { writePng } from '../images/io/writeImages.ts';
@@ -53,6 +54,7 @@ export async function prepareMnistDemo(o: MnistDemoOptions): Promise<ImagesExper
   const models = mnistModelPaths(o.modelsDir);
   const digits = heldOutSubset(s.perClass);
   const folder = join(o.out, 'digits');
+  checkOutputFile('out', join(folder, '0', '000.png'));
   // The demo's own folder: a previous run's digits (another --per-class) must not join this run.
   rmSync(folder, { recursive: true, force: true });
   const px = MNIST_SIZE * MNIST_SIZE;

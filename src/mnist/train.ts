@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeAtomic } from '../core/atomicWrite.ts';
 import { checkInt } from '../core/errors.ts';
+import { checkOutputFile } from '../core/outputDir.ts';
 import { classifierStageNames, digitClassifierParamShapes, MNIST_CLASSIFIER_CONFIG } from '../learn/digitClassifier.ts';
 import { digitClassifierToOnnx } from '../learn/digitClassifierOnnx.ts';
 import { countParams, imageUnetParamShapes, MNIST_UNET_CONFIG } from '../learn/imageUnet.ts';
@@ -69,7 +69,9 @@ export async function trainMnistModels(o: TrainMnistOptions): Promise<MnistCard>
   const denoiserSteps = checkInt('steps', o.denoiserSteps ?? MNIST_RECIPE.denoiser.steps, 1, 1e7);
   const classifierSteps = checkInt('classifier-steps', o.classifierSteps ?? MNIST_RECIPE.classifier.steps, 1, 1e7);
   const checkpoints = o.checkpoints ?? join(o.out, 'checkpoints');
-  mkdirSync(o.out, { recursive: true });
+  // Every output is checked before an hour of training; the folders are made by the first write.
+  for (const f of Object.values(MNIST_FILES)) checkOutputFile('out', join(o.out, f));
+  for (const m of ['classifier', 'denoiser']) checkOutputFile('checkpoints', join(checkpoints, m, 'checkpoint.bin'));
   const { train, heldOut } = loadMnist();
 
   const c = MNIST_RECIPE.classifier;

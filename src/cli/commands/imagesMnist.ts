@@ -8,7 +8,7 @@ import { imageGrid } from '../../images/io/writeImages.ts';
 import { prepareMnistDemo } from '../../mnist/demo.ts';
 import { MNIST_MODELS_DIR } from '../../mnist/shipped.ts';
 import { MNIST_RECIPE, trainMnistModels } from '../../mnist/train.ts';
-import { checkReportFolder, writeFileAtomic } from '../files.ts';
+import { checkOutputFile, checkReportFolder, writeFileAtomic } from '../files.ts';
 import { parseInteger } from '../parse.ts';
 import { startProgress } from '../progress.ts';
 import { runInfo, VERSION } from '../runInfo.ts';
@@ -130,6 +130,7 @@ export function registerMnistCommands(images: Command, argv: readonly string[]):
       const d = createImageDiffusion({ schedule: o.schedule, originalSteps: parseInteger('diffusion-steps', o.diffusionSteps, 2, 100000), respacing: o.respacing });
       const sampler = parseSampler(o.sampler);
       const seed = parseInteger('seed', o.seed, 0);
+      checkOutputFile('out', o.out);
       const model = await OnnxDenoiser.open(o.model, { batchSize: parseInteger('batch-size', o.batchSize, 1, 4096) });
       try {
         const shape = model.inputShape;
