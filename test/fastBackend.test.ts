@@ -4,7 +4,7 @@ import { fast32Backend, fastBackend, resolveBackend } from '../src/bp/fast.ts';
 import { CellWorkerPool, runCellParallel } from '../src/experiment/parallelCell.ts';
 import { referenceBackend } from '../src/bp/reference.ts';
 import type { BpBackend } from '../src/bp/types.ts';
-import { buildKernels } from '../src/bp/wasm/build.ts';
+import { buildKernels } from '../scripts/build-wasm.ts';
 import { KERNELS_WASM_BASE64 } from '../src/bp/wasm/kernelsBinary.ts';
 import type { CellStats } from '../src/experiment/cell.ts';
 import { runCell, type CellOptions, type CellSpec } from '../src/experiment/forwardBackward.ts';

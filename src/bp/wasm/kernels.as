@@ -1,5 +1,5 @@
 // AssemblyScript source of the fast BP kernels (docs/science.md §2), compiled to WebAssembly with SIMD by
-// `npm run build:wasm` (bench/../src/bp/wasm/build.ts). Not part of the TypeScript program.
+// `npm run build:wasm` (scripts/build-wasm.ts). Not part of the TypeScript program.
 //
 // Layout ("lane-major", batch innermost): a level's messages for a chunk of T data ("lanes",
 // T a multiple of 4) are [node][symbol][lane]; one row (node, symbol) is R = T·sizeof<F>() bytes
