@@ -5,7 +5,7 @@
 import { PROCESS_NAMES, type ProcessName } from '../src/noise/process.ts';
 import { linearSchedule } from '../src/noise/schedule.ts';
 import { deepGrammar } from '../src/theory/deepGrammar.ts';
-import { populationDynamics } from '../src/theory/populationDynamics.ts';
+import { populationDynamics } from '../src/theory/quenchedPopulation.ts';
 
 const NOISE: Record<ProcessName, number> = { eps: 0.73, mask: 0.26, uniform: 0.15, gaussian: 0.113 };
 const sizes = { vocab: 32, synonyms: 8, tuple: 2 };

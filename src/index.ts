@@ -39,7 +39,7 @@ export { summariseCells, type ForwardBackwardRow } from './experiment/summary.ts
 export type { CellStats } from './experiment/cell.ts';
 export { runCellParallel, CellWorkerPool, type ParallelCellOptions } from './experiment/parallelCell.ts';
 
-export { fastBackend, fast32Backend, defaultBackend, resolveBackend, BACKEND_NAMES, type BackendName, type FusedBpBackend } from './bp/fast.ts';
+export { fastBackend, fast32Backend, defaultBackend, resolveBackend, BACKEND_NAMES, type BackendName } from './bp/fast.ts';
 
 export {
   meanFieldMap,
@@ -52,7 +52,10 @@ export {
   type CriticalPoint,
 } from './theory/meanField.ts';
 export { effectiveLeafBelief, leafBeliefAtTime } from './theory/leafBelief.ts';
-export { populationDynamics, annealedPopulationDynamics, populationThreshold, type PopulationOptions, type PopulationResult, type ThresholdOptions, type ThresholdResult } from './theory/populationDynamics.ts';
+export type { PopulationOptions, PopulationResult } from './theory/population.ts';
+export { populationDynamics } from './theory/quenchedPopulation.ts';
+export { annealedPopulationDynamics } from './theory/annealedPopulation.ts';
+export { populationThreshold, type ThresholdOptions, type ThresholdResult } from './theory/populationThreshold.ts';
 export { deepGrammar } from './theory/deepGrammar.ts';
 
 export { runSweep, readSweepFile, mergeSweepFiles, validateSweepConfig, type SweepConfig, type SweepConfigInput, type SweepResult } from './sweep/index.ts';

@@ -8,7 +8,8 @@ import type { ProcessName } from '../src/noise/process.ts';
 import { linearSchedule } from '../src/noise/schedule.ts';
 import { deepGrammar } from '../src/theory/deepGrammar.ts';
 import { predictClassKept } from '../src/theory/meanField.ts';
-import { annealedPopulationDynamics, populationDynamics, symbolLaw } from '../src/theory/populationDynamics.ts';
+import { annealedPopulationDynamics } from '../src/theory/annealedPopulation.ts';
+import { populationDynamics, symbolLaw } from '../src/theory/quenchedPopulation.ts';
 import { CLOSED_FORM, populationVsSimulation } from './theoryTolerance.ts';
 
 const SIZES = { vocab: 32, synonyms: 8, tuple: 2 };

@@ -141,9 +141,10 @@ export function cellResultBytes(depth: number, correlations: boolean, leaves: nu
 export const MAX_STRING_CHARS = 2 ** 29 - 24;
 
 /**
- * Population dynamics (src/theory/populationDynamics.ts) with N members per symbol: the upward
- * pass keeps two levels (v²·N floats each; with the level profile every level, then the
- * downward pass's v·N members of v floats twice); annealed: two levels of N·v floats.
+ * Population dynamics (src/theory/quenchedPopulation.ts, annealedPopulation.ts) with N members
+ * per symbol: the upward pass keeps two levels (v²·N floats each; with the level profile every
+ * level, then the downward pass's v·N members of v floats twice); annealed: two levels of N·v
+ * floats.
  */
 export function populationBytes(sizes: { vocab: number; classes: number }, depth: number, population: number, levels: boolean, annealed: boolean): number {
   const v = Math.max(sizes.vocab, sizes.classes);

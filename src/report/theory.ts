@@ -2,7 +2,7 @@ import type { Grammar } from '../grammar/grammar.ts';
 import type { ProcessName } from '../noise/process.ts';
 import type { Schedule } from '../noise/schedule.ts';
 import { criticalPoint, leafBelief, meanFieldDerivative, meanFieldMap, predictClassKept, type MeanFieldParams } from '../theory/meanField.ts';
-import { populationDynamics } from '../theory/populationDynamics.ts';
+import { populationPrediction } from '../theory/predict.ts';
 import type { CurvePoint } from './figures/common.ts';
 import type { LevelCurvePoint } from './figures/levels.ts';
 import type { Cobweb, FixedPointMark, MeanFieldMapData } from './figures/meanFieldMap.ts';
@@ -115,20 +115,18 @@ export interface PopulationCurveOptions {
 /**
  * Population dynamics of the exact BP messages on the experiment's own grammars, at the
  * experiment's noise levels: the quenched prediction of P_0 that the mean-field map cannot give
- * for masking, substitution and Gaussian noise.
+ * for masking, substitution and Gaussian noise (pooled over grammars by populationPrediction).
  */
 export function populationCurves(o: PopulationCurveOptions): PopulationCurves {
   const points: CurvePoint[] = [];
   const total = o.depths.length * o.noises.length * o.grammarSeeds.length;
   let done = 0;
+  const onRun = () => o.onProgress?.(++done, total);
   for (const depth of o.depths) {
+    const grammars = o.grammarSeeds.map((seed) => o.grammarFor(seed, depth));
     for (const noise of o.noises) {
-      let sum = 0;
-      for (const seed of o.grammarSeeds) {
-        sum += populationDynamics(o.grammarFor(seed, depth), { process: o.process, noise, schedule: o.schedule, population: o.population, levels: false }).classKept;
-        o.onProgress?.(++done, total);
-      }
-      points.push({ depth, noise, value: sum / o.grammarSeeds.length });
+      const p = populationPrediction(grammars, { process: o.process, noise, schedule: o.schedule, population: o.population, levels: false, onRun });
+      points.push({ depth, noise, value: p.classKept });
     }
   }
   return { process: o.process, population: o.population, grammarSeeds: [...o.grammarSeeds], points };
@@ -152,14 +150,11 @@ export function populationLevels(o: Omit<PopulationCurveOptions, 'depths'> & { d
   const points: LevelCurvePoint[] = [];
   const total = o.noises.length * o.grammarSeeds.length;
   let done = 0;
+  const onRun = () => o.onProgress?.(++done, total);
+  const grammars = o.grammarSeeds.map((seed) => o.grammarFor(seed, o.depth));
   for (const noise of o.noises) {
-    const sums = new Array<number>(o.depth + 1).fill(0);
-    for (const seed of o.grammarSeeds) {
-      const r = populationDynamics(o.grammarFor(seed, o.depth), { process: o.process, noise, schedule: o.schedule, population: o.population, levels: true });
-      (r.levelKept ?? r.upwardKept).forEach((x, l) => (sums[l] += x));
-      o.onProgress?.(++done, total);
-    }
-    sums.forEach((s, level) => points.push({ level, noise, value: s / o.grammarSeeds.length }));
+    const p = populationPrediction(grammars, { process: o.process, noise, schedule: o.schedule, population: o.population, levels: true, onRun });
+    (p.levelKept ?? p.upwardKept).forEach((value, level) => points.push({ level, noise, value }));
   }
   return { process: o.process, depth: o.depth, population: o.population, grammarSeeds: [...o.grammarSeeds], points };
 }

@@ -7,7 +7,7 @@ import type { ProcessName } from '../noise/process.ts';
 import { linearSchedule, type Schedule } from '../noise/schedule.ts';
 import { controlOf, effectiveLeafBelief, leafBeliefAtTime, solveDecreasing } from './leafBelief.ts';
 import { criticalPoint, predictLevels, validateMeanFieldParams, type MeanFieldParams } from './meanField.ts';
-import { populationDynamics } from './populationDynamics.ts';
+import { populationDynamics } from './quenchedPopulation.ts';
 
 /** The mean-field prediction at one noise level and depth. */
 export interface MeanFieldPrediction {
@@ -63,20 +63,24 @@ export interface PopulationPredictionOptions {
   population?: number;
   seed?: number;
   levels?: boolean;
+  /** Called after each grammar's run (for progress). */
+  onRun?: () => void;
 }
 
 /** Runs {@link populationDynamics} on each grammar (all of one depth) and pools the results. */
 export function populationPrediction(grammars: readonly Grammar[], o: PopulationPredictionOptions): PopulationPrediction {
-  const results = grammars.map((g) =>
-    populationDynamics(g, {
+  const results = grammars.map((g) => {
+    const r = populationDynamics(g, {
       process: o.process,
       noise: o.noise,
       ...(o.schedule ? { schedule: o.schedule } : {}),
       ...(o.population !== undefined ? { population: o.population } : {}),
       ...(o.seed !== undefined ? { seed: o.seed } : {}),
       ...(o.levels !== undefined ? { levels: o.levels } : {}),
-    }),
-  );
+    });
+    o.onRun?.();
+    return r;
+  });
   const n = results.length;
   const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const p0 = results.map((r) => r.classKept);
