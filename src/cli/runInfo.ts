@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { shellQuote } from '../core/shellQuote.ts';
 
 /** The package version, read once from package.json. */
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -11,11 +12,6 @@ export interface RunInfo {
   command: string;
 }
 
-/** Shell-quotes an argument only when needed, so the command can be pasted back. */
-function quote(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
-}
-
 export function runInfo(argv: readonly string[]): RunInfo {
-  return { tool: 'hierdiff', version: VERSION, command: ['hierdiff', ...argv.slice(2)].map(quote).join(' ') };
+  return { tool: 'hierdiff', version: VERSION, command: ['hierdiff', ...argv.slice(2)].map(shellQuote).join(' ') };
 }

@@ -38,3 +38,36 @@ export function shardCells(cells: readonly SweepCell[], shard: Shard | null): Sw
   if (shard === null) return [...cells];
   return cells.filter((c) => c.index % shard.count === shard.index);
 }
+
+/** Where `--shard auto` finds its index and count: the environment of a job array's task. */
+export interface ShardEnvironment {
+  readonly SLURM_ARRAY_TASK_ID?: string;
+  readonly SLURM_ARRAY_TASK_COUNT?: string;
+  readonly JOB_COMPLETION_INDEX?: string;
+}
+
+/**
+ * The shard of this job array task: `SLURM_ARRAY_TASK_ID` of `SLURM_ARRAY_TASK_COUNT` (Slurm), or
+ * Kubernetes' `JOB_COMPLETION_INDEX` of `count` (an Indexed Job has no count variable). A given
+ * `count` wins over Slurm's, so a hand-resubmitted subset of the array (`sbatch --array=1`, whose
+ * task count is 1) still runs shard 1 of the whole sweep.
+ */
+export function shardFromEnvironment(env: ShardEnvironment, count: number | null): Shard {
+  const index = env.SLURM_ARRAY_TASK_ID ?? env.JOB_COMPLETION_INDEX;
+  const indexName = env.SLURM_ARRAY_TASK_ID !== undefined ? 'SLURM_ARRAY_TASK_ID' : 'JOB_COMPLETION_INDEX';
+  if (index === undefined) {
+    throw new ParamError('shard', 'invalid --shard auto outside a job array (neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is set; give --shard i/N)');
+  }
+  let total = count;
+  if (total === null) {
+    if (env.SLURM_ARRAY_TASK_ID === undefined || env.SLURM_ARRAY_TASK_COUNT === undefined) {
+      throw new ParamError('shard-count', `invalid --shard auto without --shard-count (${indexName} is set but no task count: give --shard-count N)`);
+    }
+    total = /^\d+$/.test(env.SLURM_ARRAY_TASK_COUNT) ? Number(env.SLURM_ARRAY_TASK_COUNT) : NaN;
+  }
+  const i = /^\d+$/.test(index) ? Number(index) : NaN;
+  if (!(total >= 1 && total <= 100000) || !(i < total)) {
+    throw new ParamError('shard', `invalid --shard auto: ${indexName}=${index} of ${String(total)} tasks (expected 0 <= index < count <= 100000)`);
+  }
+  return { index: i, count: total };
+}

@@ -8,12 +8,13 @@ import { cellResultBytes, fastBatchBytes, formatBytes, MEMORY_LIMIT_ENV, memoryL
 import { sweepBackendFor } from '../../sweep/task.ts';
 import type { SweepConfig } from '../../sweep/config.ts';
 import { PROCESS_NAMES, type ProcessName } from '../../noise/process.ts';
-import { parseShard, runSweep, validateSweepConfig, type SweepConfigInput, type SweepProgress } from '../../sweep/index.ts';
+import { parseShard, shardFromEnvironment, runSweep, validateSweepConfig, type SweepConfigInput, type SweepProgress } from '../../sweep/index.ts';
 import { readJsonFile } from '../files.ts';
 import { addGrammarOptions, resolveGrammarOptions, type GrammarOptionValues } from '../grammarOptions.ts';
 import { parseInteger, parseNoiseLevels } from '../parse.ts';
 import { runInfo } from '../runInfo.ts';
 import { formatRows, parseProcesses } from './forwardBackward.ts';
+import { printSweepStatus, submitSweepToSlurm } from './sweepSlurm.ts';
 
 export interface SweepOptionValues extends GrammarOptionValues {
   process: string;
@@ -33,8 +34,20 @@ export interface SweepOptionValues extends GrammarOptionValues {
   resume?: boolean;
   overwrite?: boolean;
   shard?: string;
+  shardCount?: string;
+  status?: string;
+  slurm?: boolean;
+  array?: string;
+  cpusPerTask?: string;
+  time?: string;
+  partition?: string;
+  sbatchArg: string[];
+  wait?: boolean;
   out: string;
 }
+
+/** Options that only go with --slurm, as commander names them. */
+const SLURM_ONLY = ['array', 'cpusPerTask', 'time', 'partition', 'sbatchArg', 'wait'];
 
 const PER_PROCESS_OPTION: Record<ProcessName, keyof SweepOptionValues> = {
   eps: 'noiseLevelsEps',
@@ -65,15 +78,14 @@ const SWEEP_DEFINING = [
 ];
 
 /** Options that say how to run a sweep, not what it computes: left out of the recorded command. */
-const RUN_ONLY_WITH_VALUE = ['--workers', '--shard', '--out'];
-const RUN_ONLY_FLAGS = ['--resume', '--overwrite'];
+const RUN_ONLY_WITH_VALUE = ['--workers', '--shard', '--shard-count', '--out', '--status', '--array', '--cpus-per-task', '--time', '--partition', '--sbatch-arg'];
+const RUN_ONLY_FLAGS = ['--resume', '--overwrite', '--slurm', '--wait'];
 
 /**
- * The command recorded in a results header: the argv without --workers, --shard, --out, --resume
- * and --overwrite, so a run on 1 or 16 workers, a resumed run and every shard of a sweep record
- * the same command (and a merge of shards equals the unsharded file byte for byte).
+ * The argv without the options that say how to run a sweep (workers, shard, out, resume,
+ * overwrite, Slurm): what defines the sweep. A Slurm task runs exactly these arguments.
  */
-export function sweepCommand(argv: readonly string[]): string {
+export function sweepDefiningArgv(argv: readonly string[]): string[] {
   const kept: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -85,7 +97,16 @@ export function sweepCommand(argv: readonly string[]): string {
     if (RUN_ONLY_WITH_VALUE.some((o) => a.startsWith(`${o}=`))) continue;
     kept.push(a);
   }
-  return runInfo(kept).command;
+  return kept;
+}
+
+/**
+ * The command recorded in a results header: the argv without the run-only options, so a run on 1
+ * or 16 workers, a resumed run, every shard of a sweep and every task of a Slurm array record the
+ * same command (and a merge of shards equals the unsharded file byte for byte).
+ */
+export function sweepCommand(argv: readonly string[]): string {
+  return runInfo(sweepDefiningArgv(argv)).command;
 }
 
 function kebab(name: string): string {
@@ -254,10 +275,33 @@ export function registerSweep(program: Command, argv: readonly string[]): void {
     .option('--workers <n>', `worker threads (default: all cores, here ${availableParallelism()})`)
     .option('--resume', 'continue --out: skip finished cells, drop a half-written last line')
     .option('--overwrite', 'replace --out if it exists')
-    .option('--shard <i/N>', 'run shard i of N (0 <= i < N): cells whose index is i mod N')
-    .option('--out <file>', 'results file (JSON lines)', 'results.jsonl');
+    .option('--shard <i/N|auto>', 'run shard i of N (0 <= i < N): cells whose index is i mod N; auto: the shard of this job array task (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX of --shard-count)')
+    .option('--shard-count <N>', 'with --shard auto: the number of shards (needed by a Kubernetes Indexed Job; overrides Slurm\'s task count)')
+    .option('--out <file>', 'results file (JSON lines)', 'results.jsonl')
+    .option('--slurm', 'submit the sweep to Slurm as a job array (sbatch); its script, shard files and logs go to the folder beside --out (results.jsonl -> results.slurm/)')
+    .option('--array <n>', 'with --slurm: array tasks, one shard each (default: one per cell, at most 100)')
+    .option('--cpus-per-task <c>', 'with --slurm: cores, and so worker threads, per task (default 1)')
+    .option('--time <t>', 'with --slurm: time limit per task, e.g. 2:00:00')
+    .option('--partition <p>', 'with --slurm: the partition to run on')
+    .option('--sbatch-arg <arg>', 'with --slurm: another sbatch option for the script, e.g. --sbatch-arg=--mem=4G (repeatable)', (a: string, all: string[]) => [...all, a], [] as string[])
+    .option('--wait', 'with --slurm: wait for the array, then merge its shards into --out (or name the tasks that failed)')
+    .option('--status <results>', 'how far a sweep has got: cells done / total of the results file and of each shard of its Slurm folder');
   addGrammarOptions(cmd, { depth: '2,4,6', depthHelp: 'depths, e.g. 2,4,6' }).action(async (o: SweepOptionValues, self: Command) => {
     const explicit = (name: string) => self.getOptionValueSource(name) === 'cli';
+    if (o.status !== undefined) {
+      const other = self.options.map((opt) => opt.attributeName()).find((name) => name !== 'status' && explicit(name));
+      if (other) throw new ParamError(kebab(other), `invalid --${kebab(other)} with --status (--status only reads the files of a sweep)`);
+      printSweepStatus(o.status);
+      return;
+    }
+    if (!o.slurm) {
+      const slurmOnly = SLURM_ONLY.find(explicit);
+      if (slurmOnly) throw new ParamError(kebab(slurmOnly), `invalid --${kebab(slurmOnly)} without --slurm`);
+    } else {
+      const clash = ['shard', 'shardCount', 'workers'].find(explicit);
+      if (clash) throw new ParamError(kebab(clash), `invalid --${kebab(clash)} with --slurm (${clash === 'workers' ? 'each task runs --cpus-per-task workers' : 'each array task runs its own shard'})`);
+    }
+    if (o.shardCount !== undefined && o.shard !== 'auto') throw new ParamError('shard-count', 'invalid --shard-count without --shard auto');
     let input: SweepConfigInput;
     if (o.config !== undefined) {
       const clash = SWEEP_DEFINING.find(explicit);
@@ -265,7 +309,13 @@ export function registerSweep(program: Command, argv: readonly string[]): void {
       input = configFromFile(o.config);
     } else input = configFromOptions(o, explicit);
     const config = validateSweepConfig(input);
-    const shard = o.shard === undefined ? null : parseShard(o.shard);
+    if (o.slurm) {
+      const workersNotes = (tasks: number, cpus: number) => sweepWorkersThatFit(config, tasks, cpus).notes;
+      await submitSweepToSlurm(config, sweepDefiningArgv(argv).slice(2), o, workersNotes);
+      return;
+    }
+    const shardCount = o.shardCount === undefined ? null : parseInteger('shard-count', o.shardCount, 1, 100000);
+    const shard = o.shard === undefined ? null : o.shard === 'auto' ? shardFromEnvironment(process.env, shardCount) : parseShard(o.shard);
     const requested = o.workers === undefined ? availableParallelism() : parseInteger('workers', o.workers, 1, 1024);
     const { workers, notes } = sweepWorkersThatFit(config, shard?.count ?? 1, requested);
     // Said once the run has passed its checks (a refused run prints its one line only).
