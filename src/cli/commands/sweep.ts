@@ -8,7 +8,8 @@ import { cellResultBytes, fastBatchBytes, formatBytes, MEMORY_LIMIT_ENV, memoryL
 import { sweepBackendFor } from '../../sweep/task.ts';
 import type { SweepConfig } from '../../sweep/config.ts';
 import { PROCESS_NAMES, type ProcessName } from '../../noise/process.ts';
-import { parseShard, shardFromEnvironment, runSweep, validateSweepConfig, type SweepConfigInput, type SweepProgress } from '../../sweep/index.ts';
+import { parseShard, runSweep, validateSweepConfig, type SweepConfigInput, type SweepProgress } from '../../sweep/index.ts';
+import { shardFromEnvironment } from '../../sweep/shard.ts';
 import { readJsonFile } from '../files.ts';
 import { addGrammarOptions, resolveGrammarOptions, type GrammarOptionValues } from '../grammarOptions.ts';
 import { parseInteger, parseNoiseLevels } from '../parse.ts';
