@@ -6,7 +6,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  controlAtTime,
   cosineSchedule,
   createRng,
   decodeIndex,
@@ -29,6 +28,7 @@ import {
   type CellStats,
   type Grammar,
 } from '../src/index.ts';
+import { controlAtTime } from '../src/noise/process.ts';
 import { paramError } from './helpers/errors.ts';
 
 /** Fails unless `value` holds no NaN number and no undefined (typed arrays scanned; functions skipped). */
@@ -277,7 +277,7 @@ describe('contract property', () => {
   });
 });
 
-describe('fusedBatch of the fast backends validates its request (the kernels trust it)', () => {
+describe('batch of the fast backends validates its request (the kernels trust it)', () => {
   const g = sampleRules({ vocab: 4, synonyms: 2, tuple: 2, depth: 2 }, 1);
   const count = 3;
   const d = 4;
@@ -306,9 +306,9 @@ describe('fusedBatch of the fast backends validates its request (the kernels tru
       // Subnormal likelihoods send the data to the log domain, where the bad log-likelihoods show.
       ['logLikelihood', { ...request(), likelihood: (_s: number, _e: number, out: Float64Array) => out.fill(1e-320), logLikelihood: (_s: number, _e: number, out: Float64Array) => out.fill(NaN) }],
     ];
-    for (const [param, req] of cases) expect(paramError(() => backend.fusedBatch(g, req as never)).param, JSON.stringify(req)).toBe(param);
+    for (const [param, req] of cases) expect(paramError(() => backend.batch(g, req as never)).param, JSON.stringify(req)).toBe(param);
     // A valid request still runs, with and without truth and token evidence.
-    expect(backend.fusedBatch(g, { ...request(), truth }).logEvidence).toHaveLength(count);
-    expect(backend.fusedBatch(g, { ...request(), tokenEvidence: { tokens, floor: 0.1, hit: 0.9 } }).posterior.count).toBe(count * 2);
+    expect(backend.batch(g, { ...request(), truth }).logEvidence).toHaveLength(count);
+    expect(backend.batch(g, { ...request(), tokenEvidence: { tokens, floor: 0.1, hit: 0.9 } }).posterior.count).toBe(count * 2);
   });
 });

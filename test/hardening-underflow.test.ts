@@ -191,7 +191,7 @@ describe('fast backends agree with the reference on underflowing evidence', () =
     }
   });
 
-  it.each([fastBackend, fast32Backend])('$name fusedBatch equals reference upward + marginals + sample (λ and token paths)', (backend) => {
+  it.each([fastBackend, fast32Backend])('$name batch equals reference upward + marginals + sample (λ and token paths)', (backend) => {
     const g = G8;
     const d = leafCount(g);
     const count = 5;
@@ -208,7 +208,7 @@ describe('fast backends agree with the reference on underflowing evidence', () =
       const refMu = referenceBackend.marginals(g, ref);
       const refDraws = referenceBackend.sample(g, ref, createRng(14), 3);
       const slice = (start: number, end: number) => (obs.kind === 'tokens' ? { kind: 'tokens' as const, tokens: obs.tokens.subarray(start * d, end * d) } : { kind: 'vectors' as const, vectors: obs.vectors.subarray(start * d * g.vocab, end * d * g.vocab) });
-      const r = backend.fusedBatch(g, {
+      const r = backend.batch(g, {
         count,
         likelihood: (start, end, out) => p.likelihood(slice(start, end), g.vocab, out),
         logLikelihood: (start, end, out) => leafLogLikelihood(p, slice(start, end), g.vocab, out),

@@ -2,6 +2,7 @@ import type { Rng } from '../core/random.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import type { TreeBatch } from '../grammar/generate.ts';
 import { symbolsAt } from '../grammar/params.ts';
+import { batchFromSweeps } from './batch.ts';
 import { deficitLimit, drawIndexWith, logOfLinear, logUpwardDatum, overwriteLogDomainMarginals, precisionDeficit, resampleLogDomain } from './logDomain.ts';
 import { checkLogLambda, checkSampleInputs, checkUpwardInputs, checkUpwardMessages, type BpBackend, type FloatArray, type Marginals, type UpwardMessages } from './types.ts';
 
@@ -195,10 +196,11 @@ export function sampleReference(g: Grammar, up: UpwardMessages, rng: Rng, trajec
   return { count: total, levels };
 }
 
+const sweeps = { upward: upwardReference, marginals: marginalsReference, sample: sampleReference };
+
 /** The readable float64 reference implementation of exact BP. */
 export const referenceBackend: BpBackend = {
   name: 'reference',
-  upward: upwardReference,
-  marginals: marginalsReference,
-  sample: sampleReference,
+  ...sweeps,
+  batch: (g, request) => batchFromSweeps(sweeps, g, request),
 };

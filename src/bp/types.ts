@@ -34,11 +34,68 @@ export interface UpwardMessages {
 export type Marginals = readonly FloatArray[];
 
 /**
+ * Evidence that is one value on the observed token and another on every other symbol (the ε and
+ * uniform processes, docs/science.md §3): λ_i(b) = `hit` if b = tokens[i], else `floor`.
+ */
+export interface TokenEvidence {
+  /** Observed tokens of the whole batch, count·d, datum-major, each in [0, v). */
+  readonly tokens: Int32Array;
+  /** λ(b) for b ≠ the observed token, and for b = it (before normalisation). */
+  readonly floor: number;
+  readonly hit: number;
+}
+
+/** The evidence of one batch of data and what the experiment asks of BP for it (see {@link BpBackend.batch}). */
+export interface BatchRequest {
+  readonly count: number;
+  /** Writes the leaf likelihoods of data [start, end) (token-major, (end−start)·d·v floats) into `out`. */
+  likelihood(start: number, end: number, out: Float64Array): void;
+  /**
+   * Optional: the same likelihoods in the log domain (exact, never underflowing), for the data the
+   * linear pass cannot represent (src/bp/logDomain.ts). Without it, log of `likelihood` (or of the
+   * token evidence) is used.
+   */
+  logLikelihood?(start: number, end: number, out: Float64Array): void;
+  readonly rng: Rng;
+  /** K: posterior trees per datum. */
+  readonly trajectories: number;
+  /** Clean trees: when given, the marginal level estimator is computed against them. */
+  readonly truth: TreeBatch | null;
+  /**
+   * Optional: the same evidence as `likelihood` in token form. A backend may build the leaf
+   * messages from it instead of calling `likelihood`; the results are the same bit for bit.
+   */
+  readonly tokenEvidence?: TokenEvidence | null;
+}
+
+/** What {@link BpBackend.batch} returns. */
+export interface BatchResult {
+  /** log p(observation) per datum. */
+  readonly logEvidence: Float64Array;
+  /** Class posterior μ_0 = ν↑_0, count·n_c, datum-major. */
+  readonly rootPosterior: FloatArray;
+  /** K posterior trees per datum (trajectory t of datum n is row n·K + t). */
+  readonly posterior: TreeBatch;
+  /**
+   * If truth was given: count·(L+1), datum-major, the mean over the nodes of level ℓ of the
+   * posterior marginal of the true symbol, (1/s^ℓ)·Σ_i μ_ℓ(i, z_ℓ,i) (docs/science.md §4, marginal estimator).
+   */
+  readonly levelMarginalKept: Float64Array | null;
+}
+
+/**
  * One implementation of exact BP. The reference (float64, readable) and the fast kernels share
  * this interface and one test suite. Leaf likelihoods `lambda` are count·d·v floats, token-major.
  */
 export interface BpBackend {
   readonly name: string;
+  /**
+   * The experiment's batch (docs/science.md §4): evidence → upward → K posterior samples per
+   * datum → (with truth) the marginal level estimator. Equals upward + marginals + sample of the
+   * same backend with the same random stream use (src/bp/batch.ts `batchFromSweeps`); the fast
+   * backends fuse it into one pass over cache-sized chunks of data.
+   */
+  batch(g: Grammar, request: BatchRequest): BatchResult;
   /**
    * Upward sweep (docs/science.md §2). Throws InconsistentEvidenceError when some node has zero
    * weight in exact arithmetic (hard evidence no tree explains); soft evidence whose likelihood

@@ -3,14 +3,14 @@ import { checkInt, ParamError } from '../core/errors.ts';
 import { cellJsonChars, cellResultBytes, fastBatchBytes, formatBytes, MAX_GRID_CELLS, MAX_STRING_CHARS, MEMORY_LIMIT_ENV, memoryLimit, referenceBatchBytes, WASM_MEMORY_BYTES } from '../core/resources.ts';
 import { referenceBackend } from '../bp/reference.ts';
 import type { BpBackend, FloatArray } from '../bp/types.ts';
-import { defaultBackend, hasFusedBatch } from '../bp/fast.ts';
+import { defaultBackend } from '../bp/fast.ts';
 import { generate, type TreeBatch } from '../grammar/generate.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import { leafCount, symbolsAt } from '../grammar/params.ts';
 import { leafLogLikelihood, makeProcess, PROCESS_NAMES, type Observation, type ProcessName } from '../noise/process.ts';
 import type { Schedule } from '../noise/schedule.ts';
 import type { CellStats } from './cell.ts';
-import { levelMarginalKept, ObservableAccumulator } from './observables.ts';
+import { ObservableAccumulator } from './observables.ts';
 
 /** One cell of a forward–backward grid. */
 export interface CellSpec {
@@ -64,7 +64,7 @@ export interface BatchOutcome {
   readonly posterior: TreeBatch;
   /** Class posterior μ_0, count·n_c, datum-major. */
   readonly rootPosterior: FloatArray;
-  /** Marginal level estimator per datum, count·(L+1) (see levelMarginalKept), when marginals are on. */
+  /** Marginal level estimator per datum, count·(L+1) (see BatchResult.levelMarginalKept), when marginals are on. */
   readonly marginalKept: Float64Array | null;
 }
 
@@ -104,9 +104,7 @@ function sliceObservation(obs: Observation, start: number, end: number, v: numbe
  */
 export function runBatch(grammar: Grammar, cell: CellSpec, options: CellOptions, b: number): BatchOutcome {
   checkCell(grammar, cell, options);
-  const K = options.trajectories;
   const backend = options.backend ?? defaultBackend;
-  const withMarginals = options.marginals ?? true;
   const process = makeProcess(cell.process, cell.noise, options.schedule);
   const processIndex = PROCESS_NAMES.indexOf(cell.process);
   const key = noiseKey(cell.noise);
@@ -117,29 +115,16 @@ export function runBatch(grammar: Grammar, cell: CellSpec, options: CellOptions,
   const truth = generate(grammar, count, createRng(cell.grammarSeed, cell.depth, STREAM_DATA, b));
   const x0 = truth.levels[grammar.depth];
   const obs = process.sample(x0, v, createRng(cell.grammarSeed, cell.depth, STREAM_NOISE, processIndex, key, b));
-  const posteriorRng = createRng(cell.grammarSeed, cell.depth, STREAM_POSTERIOR, processIndex, key, b);
-  if (hasFusedBatch(backend)) {
-    // One pass per cache-sized chunk; same random stream use as upward + sample below.
-    const r = backend.fusedBatch(grammar, {
-      count,
-      likelihood: (start, end, out) => process.likelihood(sliceObservation(obs, start * d, end * d, v), v, out),
-      logLikelihood: (start, end, out) => leafLogLikelihood(process, sliceObservation(obs, start * d, end * d, v), v, out),
-      rng: posteriorRng,
-      trajectories: K,
-      truth: withMarginals ? truth : null,
-      tokenEvidence: process.tokenEvidence?.(obs, v) ?? null,
-    });
-    return { truth, posterior: r.posterior, rootPosterior: r.rootPosterior, marginalKept: r.levelMarginalKept };
-  }
-  const lambda = new Float64Array(count * d * v);
-  process.likelihood(obs, v, lambda);
-  const logLambda = new Float64Array(count * d * v);
-  leafLogLikelihood(process, obs, v, logLambda);
-  const up = backend.upward(grammar, lambda, count, logLambda);
-  const marginals = withMarginals ? backend.marginals(grammar, up) : null;
-  const posterior = backend.sample(grammar, up, posteriorRng, K);
-  const marginalKept = marginals ? levelMarginalKept(truth, marginals, grammar.tuple, Array.from({ length: grammar.depth + 1 }, (_, l) => symbolsAt(grammar, l))) : null;
-  return { truth, posterior, rootPosterior: up.messages[0], marginalKept };
+  const r = backend.batch(grammar, {
+    count,
+    likelihood: (start, end, out) => process.likelihood(sliceObservation(obs, start * d, end * d, v), v, out),
+    logLikelihood: (start, end, out) => leafLogLikelihood(process, sliceObservation(obs, start * d, end * d, v), v, out),
+    rng: createRng(cell.grammarSeed, cell.depth, STREAM_POSTERIOR, processIndex, key, b),
+    trajectories: options.trajectories,
+    truth: (options.marginals ?? true) ? truth : null,
+    tokenEvidence: process.tokenEvidence?.(obs, v) ?? null,
+  });
+  return { truth, posterior: r.posterior, rootPosterior: r.rootPosterior, marginalKept: r.levelMarginalKept };
 }
 
 /**

@@ -1,5 +1,4 @@
 import type { TreeBatch } from '../grammar/generate.ts';
-import type { Marginals } from '../bp/types.ts';
 import { addSample, emptyMoments } from './moments.ts';
 import type { CellStats } from './cell.ts';
 
@@ -42,8 +41,7 @@ export class ObservableAccumulator {
    * Adds a batch: `truth` holds the clean trees (count data), `samples` the posterior trees
    * (count·K rows, datum-major), `rootPosterior` the class posterior (count·n_c), and, when
    * marginals were computed, `kept`: the per-datum marginal level estimator, count·(L+1),
-   * as {@link levelMarginalKept} returns it (the fused BP path computes it without materialising
-   * the marginals).
+   * as BP's batch returns it (src/bp/types.ts `BatchResult.levelMarginalKept`).
    */
   add(truth: TreeBatch, samples: TreeBatch, rootPosterior: ArrayLike<number>, kept: ArrayLike<number> | null): void {
     const st = this.stats;
@@ -131,28 +129,6 @@ export class ObservableAccumulator {
     for (let r = 0; r < tokens; r++) st.correlationByDistance[r] += byDistance[r] / (tokens - r);
     for (let h = 0; h <= st.depth; h++) st.correlationByTreeDistance[h] += treeCount[h] > 0 ? byTree[h] / treeCount[h] : 0;
   }
-}
-
-/**
- * The marginal level estimator per datum (docs/science.md §4): for datum n and level ℓ,
- * `(1/s^ℓ)·Σ_i μ_ℓ(i, z_ℓ,i)` at `[n·(L+1) + ℓ]`, from marginals at every level (layout of
- * {@link Marginals}) and the clean trees.
- */
-export function levelMarginalKept(truth: TreeBatch, marginals: Marginals, tuple: number, symbolsPerLevel: readonly number[]): Float64Array {
-  const L = truth.levels.length - 1;
-  const out = new Float64Array(truth.count * (L + 1));
-  for (let n = 0; n < truth.count; n++) {
-    for (let level = 0; level <= L; level++) {
-      const width = tuple ** level;
-      const z = truth.levels[level];
-      const N = symbolsPerLevel[level];
-      const mu = marginals[level];
-      let sum = 0;
-      for (let i = 0; i < width; i++) sum += mu[(n * width + i) * N + z[n * width + i]];
-      out[n * (L + 1) + level] = sum / width;
-    }
-  }
-  return out;
 }
 
 /**

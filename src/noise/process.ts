@@ -44,7 +44,8 @@ export interface NoiseProcess {
   /**
    * Optional, for processes whose evidence is one value on the observed token and another on
    * every other symbol (eps, uniform): the tokens and λ(b) = `hit` if b is the token, else
-   * `floor` — exactly what `likelihood` writes, so fast BP can skip building λ.
+   * `floor` — exactly what `likelihood` writes, in compact form (the experiment hands it to BP
+   * as `BatchRequest.tokenEvidence`, src/bp/types.ts).
    */
   tokenEvidence?(obs: Observation, vocab: number): { tokens: Int32Array; floor: number; hit: number };
 }
