@@ -1,94 +1,116 @@
 /**
- * hierdiff: diffusion on the Random Hierarchy Model. The one front door of the library.
+ * hierdiff: diffusion on the Random Hierarchy Model. The one front door of the library: the stable
+ * API and the types its functions take and return (test/front-door.test.ts pins the list).
  */
 export { ParamError, InconsistentEvidenceError } from './core/errors.ts';
 export { createRng, type Rng } from './core/random.ts';
-export { PythonRandom } from './core/pythonRandom.ts';
 
-export { validateParams, leafCount, nodesAt, symbolsAt, validFraction, type GrammarParams, type GrammarParamsInput } from './grammar/params.ts';
-export { makeGrammar, ruleTuple, type Grammar } from './grammar/grammar.ts';
+export { validateParams, leafCount, symbolsAt, type GrammarParams, type GrammarParamsInput } from './grammar/params.ts';
+export { makeGrammar, type Grammar } from './grammar/grammar.ts';
 export { sampleRules, RULE_RNGS, type RuleRng } from './grammar/sampleRules.ts';
-export { generate, tokensOf, type TreeBatch } from './grammar/generate.ts';
-export { pMax, decodeIndex, internalNodeCount } from './grammar/count.ts';
-export { parse, checkTokens, type Parse } from './grammar/validity.ts';
+export { generate, type TreeBatch } from './grammar/generate.ts';
+export { pMax, decodeIndex } from './grammar/count.ts';
+export { parse, type Parse } from './grammar/validity.ts';
 export { grammarToJson, grammarFromJson, type GrammarJson } from './grammar/serialize.ts';
 
-export { linearSchedule, cosineSchedule, respace, makeSchedule, alphaBarAtFraction, type Schedule, type ScheduleName } from './noise/schedule.ts';
-export {
-  epsProcess,
-  uniformProcess,
-  maskProcess,
-  gaussianProcess,
-  makeProcess,
-  controlAtTime,
-  leafEvidence,
-  leafLogLikelihood,
-  MASK,
-  PROCESS_NAMES,
-  type NoiseProcess,
-  type ProcessName,
-  type Observation,
-} from './noise/process.ts';
+export { linearSchedule, cosineSchedule, respace, makeSchedule, type Schedule, type ScheduleName } from './noise/schedule.ts';
+export { makeProcess, leafLogLikelihood, MASK, PROCESS_NAMES, type NoiseProcess, type ProcessName, type Observation } from './noise/process.ts';
 
-export { referenceBackend, upwardReference, marginalsReference, sampleReference } from './bp/reference.ts';
-export type { BpBackend, UpwardMessages, Marginals, FloatArray } from './bp/types.ts';
+export { referenceBackend } from './bp/reference.ts';
+export { fastBackend, fast32Backend, defaultBackend, resolveBackend, BACKEND_NAMES, type BackendName } from './bp/fast.ts';
+export type { BpBackend, BatchRequest, BatchResult, TokenEvidence, UpwardMessages, Marginals, FloatArray } from './bp/types.ts';
 
-export { runCell, batchSizeFor, type CellSpec, type CellOptions } from './experiment/forwardBackward.ts';
-export { runGrid, runGridParallel, gridCells, type GridSpec, type GridProgress, type GridParallelOptions } from './experiment/grid.ts';
+export { runCell, type CellSpec, type CellOptions } from './experiment/forwardBackward.ts';
+export { runGrid, runGridParallel, type GridSpec, type GridProgress, type GridParallelOptions } from './experiment/grid.ts';
+export { runCellParallel, CellWorkerPool, type ParallelCellOptions } from './experiment/parallelCell.ts';
 export { summariseCells, type ForwardBackwardRow } from './experiment/summary.ts';
 export type { CellStats } from './experiment/cell.ts';
-export { runCellParallel, CellWorkerPool, type ParallelCellOptions } from './experiment/parallelCell.ts';
+export type { Moments } from './experiment/moments.ts';
 
-export { fastBackend, fast32Backend, defaultBackend, resolveBackend, BACKEND_NAMES, type BackendName } from './bp/fast.ts';
-
+export { meanFieldMap, meanFieldDerivative, criticalPoint, leafBelief, predictLevels, predictClassKept, type MeanFieldParams, type CriticalPoint } from './theory/meanField.ts';
+export { effectiveLeafBelief } from './theory/leafBelief.ts';
 export {
-  meanFieldMap,
-  meanFieldDerivative,
-  criticalPoint,
-  leafBelief,
-  predictLevels,
-  predictClassKept,
-  type MeanFieldParams,
-  type CriticalPoint,
-} from './theory/meanField.ts';
-export { effectiveLeafBelief, leafBeliefAtTime } from './theory/leafBelief.ts';
+  meanFieldPrediction,
+  meanFieldCriticalNoise,
+  populationPrediction,
+  type MeanFieldPrediction,
+  type PopulationPrediction,
+  type PopulationPredictionOptions,
+} from './theory/predict.ts';
 export type { PopulationOptions, PopulationResult } from './theory/population.ts';
 export { populationDynamics } from './theory/quenchedPopulation.ts';
 export { annealedPopulationDynamics } from './theory/annealedPopulation.ts';
 export { populationThreshold, type ThresholdOptions, type ThresholdResult } from './theory/populationThreshold.ts';
-export { deepGrammar } from './theory/deepGrammar.ts';
+export { deepGrammar, type GrammarSizes } from './theory/deepGrammar.ts';
 
-export { runSweep, readSweepFile, mergeSweepFiles, validateSweepConfig, type SweepConfig, type SweepConfigInput, type SweepResult } from './sweep/index.ts';
+export {
+  runSweep,
+  readSweepFile,
+  mergeSweepFiles,
+  validateSweepConfig,
+  type SweepConfig,
+  type SweepConfigInput,
+  type RunSweepOptions,
+  type SweepProgress,
+  type SweepResult,
+  type SweepFile,
+  type SweepHeader,
+  type SweepRunInfo,
+  type SweepCellLine,
+  type MergeResult,
+  type Shard,
+} from './sweep/index.ts';
 
-export { reportFigures, type FigureEntry } from './report/figureSet.ts';
+export {
+  meanFieldTheory,
+  populationCurves,
+  populationLevels,
+  type MeanFieldTheory,
+  type PopulationCurves,
+  type PopulationCurveOptions,
+  type PopulationLevels,
+} from './report/theory.ts';
+export { reportFigures, type FigureEntry, type FigureSetInput } from './report/figureSet.ts';
+export type { CurvePoint } from './report/figures/common.ts';
+export type { LevelCurvePoint } from './report/figures/levels.ts';
+export type { MeanFieldMapData, Cobweb, FixedPointMark } from './report/figures/meanFieldMap.ts';
 export { renderSvg, svgToPng } from './report/render.ts';
-export { reportHtml } from './report/html.ts';
+export { reportHtml, type ReportPage, type PageFigure } from './report/html.ts';
 
-export { createImageDiffusion, imageDiffusionToJson, originalBetas, type ImageDiffusion } from './images/diffusion/imageDiffusion.ts';
-export { spaceTimesteps } from './images/diffusion/spacing.ts';
-export { qSample, reverseStep, parseSampler, resolveVarianceMode, type SamplerSpec, type VarianceMode } from './images/diffusion/sampler.ts';
-export { OnnxGraphBuilder } from './images/onnx/graphBuilder.ts';
-export { OnnxDenoiser, type DenoiserOptions } from './images/models/denoiser.ts';
-export { OnnxClassifier, top1, type ClassifierOptions } from './images/models/classifier.ts';
-export { listImages, type ImageEntry } from './images/io/listImages.ts';
-export { loadForDiffusion, toUint8, classifierInput, type ClassifierPreset } from './images/io/preprocess.ts';
+export { createImageDiffusion, type ImageDiffusion } from './images/diffusion/imageDiffusion.ts';
+export { OnnxDenoiser, type DenoiserOptions, type DenoiserOutput } from './images/models/denoiser.ts';
+export { OnnxClassifier, type ClassifierOptions, type ClassifierOutput, type LayerActivation } from './images/models/classifier.ts';
+export type { Device, ImageShape } from './images/models/session.ts';
+export type { SamplerSpec } from './images/diffusion/sampler.ts';
+export { listImages, type ImageEntry, type ListImagesOptions } from './images/io/listImages.ts';
 export { openImagesExperiment, type ImagesExperiment, type ImagesExperimentInput } from './images/experiment/setup.ts';
+export type { ClassifierStats, LayerStats } from './images/experiment/layerStats.ts';
+export type { StatsProgress } from './images/experiment/stats.ts';
 export { runImagesExperiment, type ImagesProgress, type RunImagesOptions, type RunImagesResult } from './images/experiment/run.ts';
-export { computeClassifierStats } from './images/experiment/stats.ts';
-export { summariseImages, type ImagesSummaryRow } from './images/experiment/summary.ts';
-export { readImagesResults, mergeImagesShards, type ImagesRunConfig, type UnitLine } from './images/experiment/resultsFile.ts';
-export { writeImagesReport } from './report/imagesReport.ts';
+export { summariseImages, type ImagesSummaryRow, type LayerSummary } from './images/experiment/summary.ts';
+export {
+  readImagesResults,
+  mergeImagesShards,
+  type ImagesRunConfig,
+  type UnitLine,
+  type ImagesHeader,
+  type ImagesResults,
+  type ImagesShard,
+  type ModelFileInfo,
+  type TrajectoryResult,
+} from './images/experiment/resultsFile.ts';
+export { writeImagesReport, type ImagesReportOptions } from './report/imagesReport.ts';
 
-export { initBpUnet, paramShapes, validateBpUnetConfig, timeEmbeddingConstants, type BpUnetConfig, type BpUnetParams, type LearnProcess } from './learn/bpUnet.ts';
-export { discreteSchedule, type DiscreteSchedule } from './learn/schedule.ts';
+export { initBpUnet, type BpUnetConfig, type BpUnetParams, type LearnProcess } from './learn/bpUnet.ts';
+export { discreteSchedule, type DiscreteSchedule, type DiscreteScheduleOptions } from './learn/schedule.ts';
 export { publishedDataset, type PublishedDataset } from './learn/data.ts';
-export { oneHot, type LogitsModel } from './learn/logitsModel.ts';
-export { ReferenceModel, referenceLogits } from './learn/reference.ts';
-export { bpUnetToOnnx } from './learn/onnxExport.ts';
+export type { LogitsModel } from './learn/logitsModel.ts';
+export { ReferenceModel } from './learn/reference.ts';
+export { BpOracleModel, type OracleTarget } from './learn/bpOracle.ts';
 export { OnnxRhmDenoiser, type RhmDenoiserOptions } from './learn/onnxDenoiser.ts';
-export { sampleFromModel, noiseTo } from './learn/sampling.ts';
-export { BpOracleModel } from './learn/bpOracle.ts';
+export { bpUnetToOnnx } from './learn/onnxExport.ts';
+export { sampleFromModel, type SampleOptions } from './learn/sampling.ts';
 export { validity, copies, ruleFrequencies, type ValidityReport, type RuleUsage } from './learn/evaluate.ts';
-export { learnedForwardBackward, type LearnedForwardBackwardRow } from './learn/forwardBackward.ts';
-export { evaluateModel, type ModelEvaluation } from './learn/evaluateModel.ts';
-export { train, lossOn, type TrainOptions, type TrainResult } from './learn/tf/train.ts';
+export { learnedForwardBackward, type LearnedForwardBackwardRow, type LearnedForwardBackwardOptions, type KeptStats } from './learn/forwardBackward.ts';
+export { evaluateModel, type ModelEvaluation, type EvaluateOptions } from './learn/evaluateModel.ts';
+export { train, type TrainOptions, type TrainResult, type TrainProgress } from './learn/tf/train.ts';

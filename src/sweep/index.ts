@@ -3,6 +3,6 @@ export { validateSweepConfig, samplesAtDepth, grammarSeeds, configDifference, ty
 export { sweepCells, cellKey, type SweepCell } from './cells.ts';
 export { parseShard, checkShard, shardCells, type Shard } from './shard.ts';
 export { runSweep, type RunSweepOptions, type SweepProgress, type SweepResult } from './runSweep.ts';
-export { readSweepFile, scanSweepFile, SWEEP_FORMAT, SWEEP_TOOL_VERSION, type SweepFile, type SweepHeader, type SweepRunInfo, type SweepCellLine } from './resultsFile.ts';
+export { readSweepFile, scanSweepFile, SWEEP_FORMAT, type SweepFile, type SweepHeader, type SweepRunInfo, type SweepCellLine } from './resultsFile.ts';
 export { mergeSweepFiles, type MergeResult } from './merge.ts';
 export { runSweepTask, type SweepTask } from './task.ts';

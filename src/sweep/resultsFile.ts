@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { readJsonLines } from '../core/jsonLines.ts';
 import { ParamError } from '../core/errors.ts';
 import type { CellStats } from '../experiment/cell.ts';
@@ -8,9 +7,6 @@ import { checkShard, shardCells, type Shard } from './shard.ts';
 
 /** Format tag of a results file's header. */
 export const SWEEP_FORMAT = 'hierdiff.sweep/1';
-
-/** The package version, read once from package.json (recorded in every header). */
-export const SWEEP_TOOL_VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** What made a results file: the tool, its version, and the command (options that only say how to run, not what, are left out by the CLI). */
 export interface SweepRunInfo {

@@ -5,11 +5,12 @@ import { performance } from 'node:perf_hooks';
 import { checkInt, ParamError } from '../core/errors.ts';
 import type { CellStats } from '../experiment/cell.ts';
 import { writeAtomic } from '../core/atomicWrite.ts';
+import { packageVersion } from '../core/packageVersion.ts';
 import { acquireLock, releaseOnExit } from '../core/fileLock.ts';
 import { sweepCells, type SweepCell } from './cells.ts';
 import { validateSweepConfig, type SweepConfig, type SweepConfigInput } from './config.ts';
 import { runCellsOnWorkers } from './pool.ts';
-import { cellLine, fileText, headerDifference, headerLine, makeHeader, scanSweepFile, SWEEP_TOOL_VERSION, type SweepHeader } from './resultsFile.ts';
+import { cellLine, fileText, headerDifference, headerLine, makeHeader, scanSweepFile, type SweepHeader } from './resultsFile.ts';
 import { checkShard, parseShard, shardCells, type Shard } from './shard.ts';
 
 /** Progress of a running sweep, reported after the start and after each finished cell. */
@@ -78,7 +79,7 @@ export async function runSweep(configInput: SweepConfigInput | SweepConfig, opti
   const workers = checkInt('workers', options.workers ?? availableParallelism(), 1, 1024);
   if (typeof options.out !== 'string' || options.out.trim() === '') throw new ParamError('out', 'invalid out (expected a file path)');
   const path = resolve(options.out);
-  const header = makeHeader({ tool: 'hierdiff', version: SWEEP_TOOL_VERSION, command: options.command ?? 'runSweep' }, config, shard);
+  const header = makeHeader({ tool: 'hierdiff', version: packageVersion(), command: options.command ?? 'runSweep' }, config, shard);
   const cells = shardCells(sweepCells(config), shard);
 
   if (existsSync(path) && !options.resume && !options.overwrite) {

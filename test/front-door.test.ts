@@ -1,0 +1,67 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import * as hierdiff from '../src/index.ts';
+
+/** Every runtime name of the front door. Change it on purpose, with src/index.ts (types are checked by tsc). */
+const EXPORTS = [
+  'BACKEND_NAMES', 'BpOracleModel', 'CellWorkerPool', 'InconsistentEvidenceError', 'MASK',
+  'OnnxClassifier', 'OnnxDenoiser', 'OnnxRhmDenoiser', 'PROCESS_NAMES', 'ParamError', 'RULE_RNGS',
+  'ReferenceModel', 'annealedPopulationDynamics', 'bpUnetToOnnx', 'copies', 'cosineSchedule',
+  'createImageDiffusion', 'createRng', 'criticalPoint', 'decodeIndex', 'deepGrammar',
+  'defaultBackend', 'discreteSchedule', 'effectiveLeafBelief', 'evaluateModel', 'fast32Backend',
+  'fastBackend', 'generate', 'grammarFromJson', 'grammarToJson', 'initBpUnet', 'leafBelief',
+  'leafCount', 'leafLogLikelihood', 'learnedForwardBackward', 'linearSchedule', 'listImages',
+  'makeGrammar', 'makeProcess', 'makeSchedule', 'meanFieldCriticalNoise', 'meanFieldDerivative',
+  'meanFieldMap', 'meanFieldPrediction', 'meanFieldTheory', 'mergeImagesShards', 'mergeSweepFiles',
+  'openImagesExperiment', 'pMax', 'parse', 'populationCurves', 'populationDynamics',
+  'populationLevels', 'populationPrediction', 'populationThreshold', 'predictClassKept',
+  'predictLevels', 'publishedDataset', 'readImagesResults', 'readSweepFile', 'referenceBackend',
+  'renderSvg', 'reportFigures', 'reportHtml', 'resolveBackend', 'respace', 'ruleFrequencies',
+  'runCell', 'runCellParallel', 'runGrid', 'runGridParallel', 'runImagesExperiment', 'runSweep',
+  'sampleFromModel', 'sampleRules', 'summariseCells', 'summariseImages', 'svgToPng', 'symbolsAt',
+  'train', 'validateParams', 'validateSweepConfig', 'validity', 'writeImagesReport',
+];
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Run in a child: counts the file system calls made while `src/index.ts` is imported whose stack
+ * holds a frame of our own code (not node internals, not node_modules: dependencies may read
+ * their own files). A data: module that reads a file afterwards proves the counting works.
+ */
+const PROBE = `
+import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+const calls = [];
+const ours = (frame) => !/\\(node:|^\\s*at node:|\\/node_modules\\/|\\[eval/.test(frame);
+const watch = (owner, name) => {
+  const original = owner[name];
+  owner[name] = function (...args) {
+    const frames = new Error().stack.split('\\n').slice(2);
+    if (frames.some(ours)) calls.push(name + ' ' + String(args[0]) + ' ' + frames.find(ours).trim());
+    return original.apply(this, args);
+  };
+};
+for (const name of ['readFileSync', 'openSync', 'readdirSync', 'statSync', 'existsSync', 'readFile', 'open', 'readdir']) watch(fs, name);
+for (const name of ['readFile', 'open', 'readdir']) watch(fs.promises, name);
+syncBuiltinESMExports();
+await import('./src/index.ts');
+const atImport = calls.length;
+await import('data:text/javascript,import { readFileSync } from "node:fs"; readFileSync("package.json");');
+console.log(JSON.stringify({ atImport: calls.slice(0, atImport), control: calls.length - atImport }));
+`;
+
+describe('the front door (src/index.ts)', () => {
+  it('exports the stable API and nothing else', () => {
+    expect(Object.keys(hierdiff).sort()).toEqual(EXPORTS);
+  });
+
+  it('does no file I/O when imported', () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', PROBE], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const { atImport, control } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { atImport: string[]; control: number };
+    expect(control).toBeGreaterThan(0);
+    expect(atImport).toEqual([]);
+  }, 120_000);
+});
