@@ -22,14 +22,14 @@ function makeFastBackend(name: string, precision: Precision): BpBackend {
     },
     marginals(g: Grammar, up: UpwardMessages): Marginals {
       checkUpwardMessages(g, up);
-      const mu = fastMarginals(g, precision, up.messages, up.count);
+      const mu = fastMarginals(g, precision, up);
       // Data of up.logDomain, and any lane a float32 pass lost (NaN), from the log domain.
       overwriteLogDomainMarginals(g, up, mu);
       return mu;
     },
     sample(g: Grammar, up: UpwardMessages, rng: Rng, trajectories: number): TreeBatch {
       checkSampleInputs(g, up, trajectories);
-      return fastSample(g, precision, up.messages, up.count, rng, trajectories, up.logDomain);
+      return fastSample(g, precision, up, rng, trajectories);
     },
     // One pass per cache-sized chunk of data (src/bp/fast/fusedBatch.ts).
     batch(g: Grammar, request: BatchRequest): BatchResult {

@@ -1,5 +1,5 @@
 import type { Grammar } from '../../grammar/grammar.ts';
-import type { FloatArray } from '../types.ts';
+import type { FloatArray, UpwardMessages } from '../types.ts';
 import type { Precision, Ptr } from './kernels.ts';
 import { chunksOf, commitPass, datumMajorRegions, openPass, toLaneLayout, writeDatumMajor, type Chunk, type Pass } from './plan.ts';
 
@@ -35,7 +35,8 @@ export function downwardChunk(pass: Pass, down: [Ptr, Ptr], chunk: Chunk, target
 }
 
 /** Marginals at every level from datum-major upward messages (the BpBackend contract). */
-export function fastMarginals(g: Grammar, precision: Precision, messages: readonly FloatArray[], count: number): FloatArray[] {
+export function fastMarginals(g: Grammar, precision: Precision, up: UpwardMessages): FloatArray[] {
+  const { count, messages } = up;
   const pass = openPass(g, precision, count);
   const { arena, p } = pass;
   const src = datumMajorRegions(pass, count);

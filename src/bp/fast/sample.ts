@@ -2,7 +2,7 @@ import type { Rng } from '../../core/random.ts';
 import type { TreeBatch } from '../../grammar/generate.ts';
 import type { Grammar } from '../../grammar/grammar.ts';
 import { resampleLogDomain } from '../logDomain.ts';
-import type { FloatArray } from '../types.ts';
+import type { UpwardMessages } from '../types.ts';
 import type { Precision, Ptr } from './kernels.ts';
 import { chunksOf, commitPass, datumMajorRegions, openPass, toLaneLayout, writeDatumMajor, type Chunk, type Pass, type Plan } from './plan.ts';
 import type { TokenRegions } from './tokens.ts';
@@ -121,7 +121,8 @@ export function copyTrees(pass: Pass, sr: SampleRegions): TreeBatch {
 }
 
 /** Exact posterior samples from datum-major upward messages (the BpBackend contract). */
-export function fastSample(g: Grammar, precision: Precision, messages: readonly FloatArray[], count: number, rng: Rng, K: number, logDomain?: ReadonlyMap<number, readonly Float64Array[]>): TreeBatch {
+export function fastSample(g: Grammar, precision: Precision, up: UpwardMessages, rng: Rng, K: number): TreeBatch {
+  const { count, messages, logDomain } = up;
   const pass = openPass(g, precision, count);
   const { p } = pass;
   const src = datumMajorRegions(pass, count);

@@ -1,7 +1,6 @@
 import type { TokenEvidence } from '../types.ts';
 import type { Ptr } from './kernels.ts';
-import type { Plan } from './plan.ts';
-import { zdefAt, type Chunk, type ChunkLayout, type Pass } from './plan.ts';
+import { zdefAt, type Chunk, type ChunkLayout, type Pass, type Plan } from './plan.ts';
 import { sweepUp } from './upward.ts';
 
 /** Largest level-(L−1) pair table (v²·v floats) used instead of storing level L−1. */
