@@ -8,8 +8,7 @@ import { leafCount, symbolsAt } from '../src/grammar/params.ts';
 import { makeProcess, maskProcess, PROCESS_NAMES, type ProcessName } from '../src/noise/process.ts';
 import { linearSchedule } from '../src/noise/schedule.ts';
 import { BACKENDS } from './backends.ts';
-import { allTrees, bruteForcePosterior } from './bruteForce.ts';
-import { monteCarloTolerance } from './tolerance.ts';
+import { allTrees, bruteForcePosterior, expectTreeFrequencies } from './bruteForce.ts';
 
 /** Tiny grammars from fixed seeds: s = 2 and s = 3, n_c = v and n_c ≠ v, both rule generators. */
 const GRAMMARS: { name: string; g: Grammar }[] = [
@@ -77,35 +76,7 @@ describe.each(BACKENDS)('BP backend $backend.name', ({ backend, tolerance }) => 
       const K = 10000;
       const up = backend.upward(g, lambda, 1);
       const samples = backend.sample(g, up, createRng(5, 6), K);
-      const index = new Map<string, number>();
-      trees.forEach((levels, t) => index.set(levels.map((x) => x.join(',')).join('|'), t));
-      const counts = new Float64Array(trees.length);
-      for (let k = 0; k < K; k++) {
-        const key = samples.levels.map((lv) => {
-          const w = lv.length / K;
-          return Array.from(lv.subarray(k * w, (k + 1) * w)).join(',');
-        });
-        const t = index.get(key.join('|'));
-        expect(t, 'every sample is a tree of the grammar').toBeDefined();
-        counts[t!] += 1;
-      }
-      // Trees expected at least 10 times are checked one by one; the normal approximation behind
-      // the 5-sigma bound fails for rarer ones, so they are pooled into one bin.
-      let rareP = 0;
-      let rareCount = 0;
-      let checked = 0;
-      for (let t = 0; t < trees.length; t++) {
-        const p = exact.treePosterior[t];
-        if (p * K < 10) {
-          rareP += p;
-          rareCount += counts[t];
-          continue;
-        }
-        checked++;
-        expect(Math.abs(counts[t] / K - p)).toBeLessThanOrEqual(monteCarloTolerance(p, K));
-      }
-      expect(checked).toBeGreaterThan(0);
-      expect(Math.abs(rareCount / K - rareP)).toBeLessThanOrEqual(monteCarloTolerance(rareP, K));
+      expectTreeFrequencies(trees, exact.treePosterior, samples);
     });
   });
 

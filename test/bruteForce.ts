@@ -1,6 +1,9 @@
+import { expect } from 'vitest';
+import type { TreeBatch } from '../src/grammar/generate.ts';
 import type { Grammar } from '../src/grammar/grammar.ts';
 import { decodeIndex, pMax } from '../src/grammar/count.ts';
 import { symbolsAt } from '../src/grammar/params.ts';
+import { monteCarloTolerance } from './tolerance.ts';
 
 /** Every tree of a tiny grammar with its latent levels (each tree has prior 1/P_max). */
 export function allTrees(g: Grammar): Int32Array[][] {
@@ -43,4 +46,41 @@ export function bruteForcePosterior(g: Grammar, trees: Int32Array[][], lambda: A
     }
   });
   return { marginals, logEvidence: Math.log(total), treePosterior: weights.map((w) => w / total) };
+}
+
+/**
+ * Posterior samples (`samples.count` whole trees) against the exact tree posterior of one datum
+ * (`treePosterior`, in allTrees order): every sample is a tree of the grammar, and the frequency
+ * of each tree expected at least 10 times is within Monte Carlo bounds; rarer trees are pooled
+ * into one bin (the normal approximation behind the 5-sigma bound fails for them).
+ */
+export function expectTreeFrequencies(trees: Int32Array[][], treePosterior: Float64Array, samples: TreeBatch): void {
+  const K = samples.count;
+  const index = new Map<string, number>();
+  trees.forEach((levels, t) => index.set(levels.map((x) => x.join(',')).join('|'), t));
+  const counts = new Float64Array(trees.length);
+  for (let k = 0; k < K; k++) {
+    const key = samples.levels.map((lv) => {
+      const w = lv.length / K;
+      return Array.from(lv.subarray(k * w, (k + 1) * w)).join(',');
+    });
+    const t = index.get(key.join('|'));
+    expect(t, 'every sample is a tree of the grammar').toBeDefined();
+    counts[t!] += 1;
+  }
+  let rareP = 0;
+  let rareCount = 0;
+  let checked = 0;
+  for (let t = 0; t < trees.length; t++) {
+    const p = treePosterior[t];
+    if (p * K < 10) {
+      rareP += p;
+      rareCount += counts[t];
+      continue;
+    }
+    checked++;
+    expect(Math.abs(counts[t] / K - p)).toBeLessThanOrEqual(monteCarloTolerance(p, K));
+  }
+  expect(checked).toBeGreaterThan(0);
+  expect(Math.abs(rareCount / K - rareP)).toBeLessThanOrEqual(monteCarloTolerance(rareP, K));
 }
