@@ -154,14 +154,17 @@ export function cancelJob(id: string): void {
 }
 
 /**
- * The job's array tasks Slurm still holds (pending or running), as squeue names them: `7_1`, or
- * `7_[2-5]` for tasks not yet started. Empty once every task has ended.
+ * The job's array tasks Slurm still holds (pending, running, completing), by task index, with
+ * their state as squeue names it (PENDING, RUNNING, …). Empty once every task has ended.
  */
-export function queuedTasks(jobId: string): string[] {
-  return slurmCommand('squeue', ['--noheader', '--array', '--jobs', jobId, '--format', '%i %T'])
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
+export function queuedTasks(jobId: string): Map<number, string> {
+  const queued = new Map<number, string>();
+  const text = slurmCommand('squeue', ['--noheader', '--array', '--jobs', jobId, '--format', '%i %T']);
+  for (const line of text.split('\n')) {
+    const m = /^\d+_(\d+)\s+(\S+)/.exec(line.trim());
+    if (m) queued.set(Number(m[1]), m[2]);
+  }
+  return queued;
 }
 
 /** How an array task ended, as the controller remembers it (for a few minutes after the end). */
@@ -189,11 +192,11 @@ export function taskEnds(jobId: string): Map<number, TaskEnd> {
 }
 
 /** Waits until Slurm holds none of the job's tasks, calling `onPoll` after each look (at most every `intervalMs`). */
-export async function waitForJob(jobId: string, intervalMs: number, onPoll: (queued: readonly string[]) => void): Promise<void> {
+export async function waitForJob(jobId: string, intervalMs: number, onPoll: (queued: ReadonlyMap<number, string>) => void): Promise<void> {
   for (;;) {
     const queued = queuedTasks(jobId);
     onPoll(queued);
-    if (queued.length === 0) return;
+    if (queued.size === 0) return;
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

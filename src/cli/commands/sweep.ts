@@ -42,7 +42,7 @@ export interface SweepOptionValues extends GrammarOptionValues {
   cpusPerTask?: string;
   time?: string;
   partition?: string;
-  sbatchArg: string[];
+  sbatchArg?: string[];
   wait?: boolean;
   out: string;
 }
@@ -284,7 +284,7 @@ export function registerSweep(program: Command, argv: readonly string[]): void {
     .option('--cpus-per-task <c>', 'with --slurm: cores, and so worker threads, per task (default 1)')
     .option('--time <t>', 'with --slurm: time limit per task, e.g. 2:00:00')
     .option('--partition <p>', 'with --slurm: the partition to run on')
-    .option('--sbatch-arg <arg>', 'with --slurm: another sbatch option for the script, e.g. --sbatch-arg=--mem=4G (repeatable)', (a: string, all: string[]) => [...all, a], [] as string[])
+    .option('--sbatch-arg <arg>', 'with --slurm: another sbatch option for the script, e.g. --sbatch-arg=--mem=4G (repeatable)', (a: string, all: string[] | undefined) => [...(all ?? []), a])
     .option('--wait', 'with --slurm: wait for the array, then merge its shards into --out (or name the tasks that failed)')
     .option('--status <results>', 'how far a sweep has got: cells done / total of the results file and of each shard of its Slurm folder');
   addGrammarOptions(cmd, { depth: '2,4,6', depthHelp: 'depths, e.g. 2,4,6' }).action(async (o: SweepOptionValues, self: Command) => {

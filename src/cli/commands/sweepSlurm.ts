@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ParamError } from '../../core/errors.ts';
@@ -15,6 +15,7 @@ import {
   slurmFolder,
   SLURM_RECORD_FORMAT,
   SLURM_SCRIPT_NAME,
+  queuedTasks,
   submitBatchScript,
   taskEnds,
   taskLogFile,
@@ -45,7 +46,7 @@ export interface SlurmOptionValues {
   cpusPerTask?: string;
   time?: string;
   partition?: string;
-  sbatchArg: string[];
+  sbatchArg?: string[];
   wait?: boolean;
 }
 
@@ -62,16 +63,21 @@ function shown(path: string): string {
 function prepareFolder(folder: string, config: SweepConfig, tasks: number, o: SlurmOptionValues): SlurmRecord {
   const fresh: SlurmRecord = { format: SLURM_RECORD_FORMAT, tasks, jobs: [], config };
   if (!existsSync(folder)) return fresh;
+  if (!o.resume && !o.overwrite) throw new ParamError('out', `${shown(folder)} already exists (continue its shards with --resume, or start afresh with --overwrite)`);
+  const record = readSlurmRecord(folder);
+  // Tasks still queued would write into the shards being resumed or cleared.
+  const lastJob = record?.jobs.at(-1);
+  const queued = queuedOrNull(lastJob);
+  if (queued !== null && queued.size > 0) {
+    throw new ParamError(o.resume ? 'resume' : 'overwrite', `cannot ${o.resume ? 'resume' : 'overwrite'} ${shown(folder)} yet: job ${lastJob} still has ${queued.size} task${queued.size === 1 ? '' : 's'} in the queue (wait for it, or cancel it with scancel ${lastJob})`);
+  }
   if (o.resume) {
-    const record = readSlurmRecord(folder);
     if (record === null) return fresh;
     const diff = configDifference(record.config, config);
     if (diff !== null) throw new ParamError('resume', `cannot resume ${shown(folder)}: it holds a different sweep (${diff})`);
     if (record.tasks !== tasks) throw new ParamError('array', `invalid --array ${tasks} with --resume (${shown(folder)} holds a ${record.tasks}-task array: give --array ${record.tasks}, or --overwrite to start afresh)`);
     return record;
   }
-  if (!o.overwrite) throw new ParamError('out', `${shown(folder)} already exists (continue its shards with --resume, or start afresh with --overwrite)`);
-  rmSync(folder, { recursive: true, force: true });
   return fresh;
 }
 
@@ -85,12 +91,15 @@ export async function submitSweepToSlurm(config: SweepConfig, definingArgs: read
   const maxTasks = Math.min(cells, 100000);
   const tasks = o.array === undefined ? Math.min(cells, DEFAULT_MAX_TASKS) : parseInteger('array', o.array, 1, maxTasks);
   const cpusPerTask = o.cpusPerTask === undefined ? 1 : parseInteger('cpus-per-task', o.cpusPerTask, 1, 1024);
-  const array = checkSlurmArrayOptions({ tasks, cpusPerTask, time: o.time ?? null, partition: o.partition ?? null, sbatchArgs: o.sbatchArg });
+  const array = checkSlurmArrayOptions({ tasks, cpusPerTask, time: o.time ?? null, partition: o.partition ?? null, sbatchArgs: o.sbatchArg ?? [] });
   const notes = workersNotes(tasks, cpusPerTask);
   if (existsSync(o.out) && !o.resume && !o.overwrite) throw new ParamError('out', `${o.out} already exists (continue it with --resume, or choose another --out)`);
   checkSbatch();
   const folder = slurmFolder(o.out);
   const record = prepareFolder(folder, config, tasks, o);
+  // --overwrite: the old folder is set aside until the new array is submitted, and restored if it is refused.
+  const replaced = o.overwrite && !o.resume && existsSync(folder) ? `${folder}.${process.pid}.old` : null;
+  if (replaced) renameSync(folder, replaced);
   const created = !existsSync(folder);
   mkdirSync(`${folder}/logs`, { recursive: true });
   const script = `${folder}/${SLURM_SCRIPT_NAME}`;
@@ -101,10 +110,14 @@ export async function submitSweepToSlurm(config: SweepConfig, definingArgs: read
     for (const line of notes) process.stderr.write(`${line}\n`);
     jobId = submitBatchScript(script);
   } catch (e) {
-    // A refused submission leaves no folder behind (a resumed one keeps its shards).
+    // A refused submission leaves things as they were (a resumed folder keeps its shards).
     if (created) rmSync(folder, { recursive: true, force: true });
+    if (replaced) renameSync(replaced, folder);
     throw e;
   }
+  if (replaced) rmSync(replaced, { recursive: true, force: true });
+  // A replaced sweep's results would read as finished until the new merge.
+  if (o.overwrite && !o.resume) rmSync(o.out, { force: true });
   writeSlurmRecord(folder, { ...record, jobs: [...record.jobs, jobId] });
   process.stderr.write(`sweep: submitted job array ${jobId} (${tasks} task${tasks === 1 ? '' : 's'}, ${cells} cells) with ${shown(script)}; logs in ${shown(folder)}/logs\n`);
   if (!o.wait) {
@@ -148,7 +161,7 @@ async function followJob(jobId: string, folder: string, record: SlurmRecord): Pr
       const progress = shardProgress(folder, record);
       const done = progress.reduce((n, p) => n + p.done, 0);
       const total = progress.reduce((n, p) => n + p.total, 0);
-      const running = queued.filter((q) => /\bRUNNING\b/.test(q)).length;
+      const running = [...queued.values()].filter((state) => state === 'RUNNING').length;
       const line = `sweep: job ${jobId}: ${done}/${total} cells, ${running} task${running === 1 ? '' : 's'} running`;
       const now = Date.now();
       if (line !== said && (process.stderr.isTTY || now - saidAt >= LOG_EVERY_MS)) {
@@ -162,13 +175,25 @@ async function followJob(jobId: string, folder: string, record: SlurmRecord): Pr
   }
 }
 
-function shardState(p: ShardProgress): string {
-  if (p.problem !== null) return `unreadable: ${p.problem}`;
-  if (p.done === p.total) return 'done';
-  return p.done === 0 && !existsSync(p.file) ? 'not started' : 'running or stopped';
+/** The tasks of a job Slurm still holds, or null when squeue cannot tell (not on a Slurm machine, job long gone). */
+function queuedOrNull(jobId: string | undefined): Map<number, string> | null {
+  if (jobId === undefined) return null;
+  try {
+    return queuedTasks(jobId);
+  } catch {
+    return null;
+  }
 }
 
-/** `hierdiff sweep --status results.jsonl`: the results file and each shard of its Slurm folder. */
+function shardState(p: ShardProgress, queued: ReadonlyMap<number, string> | null): string {
+  if (p.problem !== null) return `unreadable: ${p.problem}`;
+  if (p.done === p.total) return 'done';
+  const slurmState = queued?.get(p.index);
+  if (slurmState !== undefined) return slurmState.toLowerCase();
+  return p.done === 0 && !existsSync(p.file) ? 'not started' : 'stopped';
+}
+
+/** `hierdiff sweep --status results.jsonl`: the results file and each shard of its Slurm folder (with the task states squeue knows). */
 export function printSweepStatus(out: string): void {
   const s = sweepStatus(out);
   const lines: string[] = [];
@@ -177,11 +202,17 @@ export function printSweepStatus(out: string): void {
   if (s.record && s.folder) {
     const jobs = s.record.jobs.length > 0 ? `job${s.record.jobs.length > 1 ? 's' : ''} ${s.record.jobs.join(', ')}` : 'not submitted';
     lines.push(`Slurm folder ${shown(s.folder)}: ${s.record.tasks} task${s.record.tasks === 1 ? '' : 's'}, ${jobs}`);
+    const lastJob = s.record.jobs.at(-1);
+    const queued = queuedOrNull(lastJob);
     process.stdout.write(`${lines.join('\n')}\n`);
-    process.stdout.write(formatTable(['shard', 'cells done', 'of', 'state'], s.shards.map((p) => [`${p.index}/${p.count}`, p.done, p.total, shardState(p)])));
+    process.stdout.write(formatTable(['shard', 'cells done', 'of', 'state'], s.shards.map((p) => [`${p.index}/${p.count}`, p.done, p.total, shardState(p, queued)])));
     const done = s.shards.reduce((n, p) => n + p.done, 0);
     const total = s.shards.reduce((n, p) => n + p.total, 0);
-    const next = done === total ? `all shards done; merge them: hierdiff merge ${shown(s.folder)}/shard-*.jsonl --out ${out}` : `${total - done} cells to do; resubmit the unfinished tasks with the same command and --resume`;
+    let next: string;
+    if (s.results !== null && s.results.done === s.results.total) next = `merged into ${out}`;
+    else if (done === total) next = `all shards done; merge them: hierdiff merge ${shown(s.folder)}/shard-*.jsonl --out ${out}`;
+    else if (queued !== null && queued.size > 0) next = `${total - done} cells to do; job ${lastJob} is still in the queue`;
+    else next = `${total - done} cells to do and no task of job ${lastJob ?? '?'} in the queue: resubmit with the same command and --resume`;
     process.stdout.write(`${done}/${total} cells in the shards; ${next}\n`);
     return;
   }
