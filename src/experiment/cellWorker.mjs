@@ -1,5 +1,6 @@
-// Worker-thread entry of runCellParallel (src/experiment/parallelCell.ts). Plain JavaScript so a bare
-// worker thread can load it: it registers tsx's loader in this thread, then loads the handler.
+// Worker-thread entry of CellWorkerPool (src/experiment/parallelCell.ts) from source. Plain
+// JavaScript so a bare worker thread can load it: it registers tsx's loader in this thread, then
+// loads the handler.
 import { register } from 'tsx/esm/api';
 
 register();

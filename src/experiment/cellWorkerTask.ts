@@ -1,10 +1,11 @@
 import { parentPort } from 'node:worker_threads';
 import { errorToWire, type WireError } from '../core/errors.ts';
-import { runBatch, type BatchOutcome, type CellOptions, type CellSpec } from './forwardBackward.ts';
+import type { CellStats } from './cell.ts';
+import { runBatch, runCell, type BatchOutcome, type CellOptions, type CellSpec } from './forwardBackward.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import { resolveBackend } from '../bp/fast.ts';
 
-/** One cell's setup, sent once per job; batch requests `{ job, b }` follow. */
+/** A cell as it crosses to a worker: plain data, the backend by name (workers rebuild it). */
 export interface CellJob {
   job: number;
   grammar: Grammar;
@@ -13,10 +14,14 @@ export interface CellJob {
   backend: string;
 }
 
-export type CellWorkerRequest = { kind: 'job'; job: CellJob } | { kind: 'batch'; job: number; b: number } | { kind: 'end'; job: number };
+/**
+ * `job` sets up a cell whose batches `{ job, b }` follow, until `end`; `cell` runs a whole cell on
+ * this worker.
+ */
+export type CellWorkerRequest = { kind: 'job'; job: CellJob } | { kind: 'batch'; job: number; b: number } | { kind: 'end'; job: number } | { kind: 'cell'; job: CellJob };
 
-/** A worker's answer for one batch (typed arrays are transferred, not copied). */
-export type CellWorkerReply = { job: number; b: number; outcome: BatchOutcome } | { job: number; b: number; error: WireError };
+/** A worker's answer: one batch (typed arrays are transferred, not copied), a whole cell, or an error. */
+export type CellWorkerReply = { job: number; b: number; outcome: BatchOutcome } | { job: number; stats: CellStats } | { job: number; error: WireError };
 
 const port = parentPort!;
 const jobs = new Map<number, { job: CellJob; options: CellOptions }>();
@@ -35,11 +40,20 @@ port.on('message', (m: CellWorkerRequest) => {
     jobs.delete(m.job);
     return;
   }
+  if (m.kind === 'cell') {
+    try {
+      const stats = runCell(m.job.grammar, m.job.cell, { ...m.job.options, backend: resolveBackend(m.job.backend) });
+      port.postMessage({ job: m.job.job, stats } satisfies CellWorkerReply);
+    } catch (e) {
+      port.postMessage({ job: m.job.job, error: errorToWire(e) } satisfies CellWorkerReply);
+    }
+    return;
+  }
   try {
     const j = jobs.get(m.job)!;
     const outcome = runBatch(j.job.grammar, j.job.cell, j.options, m.b);
     port.postMessage({ job: m.job, b: m.b, outcome } satisfies CellWorkerReply, buffersOf(outcome));
   } catch (e) {
-    port.postMessage({ job: m.job, b: m.b, error: errorToWire(e) } satisfies CellWorkerReply);
+    port.postMessage({ job: m.job, error: errorToWire(e) } satisfies CellWorkerReply);
   }
 });

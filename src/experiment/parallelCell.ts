@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { checkInt, errorFromWire, ParamError } from '../core/errors.ts';
 import type { CellStats } from './cell.ts';
-import { cellAccumulator, cellBatches, runBatch, type BatchOutcome, type CellOptions, type CellSpec } from './forwardBackward.ts';
+import { cellAccumulator, cellBatches, runCell, type BatchOutcome, type CellOptions, type CellSpec } from './forwardBackward.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import { defaultBackend, resolveBackend } from '../bp/fast.ts';
 import type { CellJob, CellWorkerReply, CellWorkerRequest } from './cellWorkerTask.ts';
@@ -13,10 +13,18 @@ import type { CellJob, CellWorkerReply, CellWorkerRequest } from './cellWorkerTa
  */
 const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './cellWorker.mjs' : './cellWorkerTask.js', import.meta.url);
 
+/** A cell for {@link CellWorkerPool.runCells}. */
+export interface CellRun {
+  readonly grammar: Grammar;
+  readonly cell: CellSpec;
+  readonly options: CellOptions;
+}
+
 /**
- * Worker threads that run the batches of forward–backward cells ({@link runCellParallel}). Starting
- * a worker costs about a second (it loads the TypeScript sources), so keep one pool for many
- * cells and `close()` it at the end. Cells run one at a time on a pool.
+ * The one pool of worker threads for forward–backward cells: it spreads one cell's batches over
+ * the workers (`run`, {@link runCellParallel}) or runs whole cells side by side (`runCells`, the
+ * sweeps). Starting a worker costs about a second (it loads the TypeScript sources), so keep one
+ * pool for many cells and `close()` it at the end. Calls run one at a time on a pool.
  */
 export class CellWorkerPool {
   readonly size: number;
@@ -31,18 +39,87 @@ export class CellWorkerPool {
 
   /** Runs one cell over the pool; identical to runCell (see runCellParallel). */
   run(grammar: Grammar, cell: CellSpec, options: CellOptions): Promise<CellStats> {
-    const result = this.busy.then(() => this.runNow(grammar, cell, options));
-    this.busy = result.catch(() => undefined);
-    return result;
+    return this.queue(() => this.runNow(grammar, cell, options));
+  }
+
+  /**
+   * Runs whole cells, each on one worker, as many at once as the pool has workers, queued in the
+   * order given, and calls `onDone` on this thread as each finishes, in completion order (which
+   * varies from run to run; each cell's result is runCell's). The first failure rejects, and
+   * `onDone` is not called after it.
+   */
+  runCells(runs: readonly CellRun[], onDone: (index: number, stats: CellStats) => void): Promise<void> {
+    return this.queue(() => this.runCellsNow(runs, onDone));
   }
 
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
-  private async runNow(grammar: Grammar, cell: CellSpec, options: CellOptions): Promise<CellStats> {
+  private queue<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.busy.then(work);
+    this.busy = result.catch(() => undefined);
+    return result;
+  }
+
+  /** A cell as plain data for a worker; throws unless its backend is one workers can rebuild by name. */
+  private jobOf(grammar: Grammar, cell: CellSpec, options: CellOptions): CellJob {
     const backend = options.backend ?? defaultBackend;
     if (resolveBackend(backend.name) !== backend) throw new ParamError('backend', `invalid backend "${backend.name}" for workers (expected reference, fast or fast32)`);
+    const { backend: _b, onProgress: _p, ...plain } = options;
+    return { job: this.nextJob++, grammar, cell, options: plain, backend: backend.name };
+  }
+
+  private async runCellsNow(runs: readonly CellRun[], onDone: (index: number, stats: CellStats) => void): Promise<void> {
+    const jobs = runs.map((r) => this.jobOf(r.grammar, r.cell, r.options));
+    if (jobs.length === 0) return;
+    const index = new Map(jobs.map((j, i) => [j.job, i]));
+    const listeners: [Worker, (r: CellWorkerReply) => void, (e: Error) => void][] = [];
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let next = 0;
+        let done = 0;
+        let failed = false;
+        const fail = (e: unknown) => {
+          if (!failed) {
+            failed = true;
+            reject(e);
+          }
+        };
+        const send = (w: Worker) => {
+          if (next < jobs.length) w.postMessage({ kind: 'cell', job: jobs[next++] } satisfies CellWorkerRequest);
+        };
+        for (const w of this.workers) {
+          const onMessage = (reply: CellWorkerReply) => {
+            const i = index.get(reply.job);
+            if (failed || i === undefined) return;
+            if ('error' in reply) return fail(errorFromWire(reply.error));
+            if (!('stats' in reply)) return;
+            try {
+              onDone(i, reply.stats);
+            } catch (e) {
+              return fail(e);
+            }
+            if (++done === jobs.length) return resolve();
+            send(w);
+          };
+          const onError = (e: Error) => fail(e);
+          w.on('message', onMessage);
+          w.on('error', onError);
+          listeners.push([w, onMessage, onError]);
+          send(w);
+        }
+      });
+    } finally {
+      for (const [w, onMessage, onError] of listeners) {
+        w.off('message', onMessage);
+        w.off('error', onError);
+      }
+    }
+  }
+
+  private async runNow(grammar: Grammar, cell: CellSpec, options: CellOptions): Promise<CellStats> {
+    const job = this.jobOf(grammar, cell, options);
     const acc = cellAccumulator(grammar, cell, options);
     const { batch, batches } = cellBatches(grammar, options.samples);
     const fold = (r: BatchOutcome, b: number) => {
@@ -50,8 +127,6 @@ export class CellWorkerPool {
       options.onProgress?.(Math.min(options.samples, (b + 1) * batch));
     };
     const pool = this.workers.slice(0, Math.min(this.size, batches));
-    const { backend: _b, onProgress: _p, ...plain } = options;
-    const job: CellJob = { job: this.nextJob++, grammar, cell, options: plain, backend: backend.name };
     for (const w of pool) w.postMessage({ kind: 'job', job } satisfies CellWorkerRequest);
     const listeners: [Worker, (r: CellWorkerReply) => void, (e: Error) => void][] = [];
     try {
@@ -77,6 +152,7 @@ export class CellWorkerPool {
             if ('error' in reply) {
               return fail(errorFromWire(reply.error));
             }
+            if (!('outcome' in reply)) return;
             ready.set(reply.b, reply.outcome);
             try {
               while (ready.has(folded)) {
@@ -129,16 +205,7 @@ export async function runCellParallel(grammar: Grammar, cell: CellSpec, options:
   if (parallel.pool) return parallel.pool.run(grammar, cell, options);
   const workers = checkInt('workers', parallel.workers ?? availableParallelism(), 1, 1024);
   const { batches } = cellBatches(grammar, options.samples);
-  if (Math.min(workers, batches) <= 1) {
-    const acc = cellAccumulator(grammar, cell, options);
-    const { batch } = cellBatches(grammar, options.samples);
-    for (let b = 0; b < batches; b++) {
-      const r = runBatch(grammar, cell, options, b);
-      acc.add(r.truth, r.posterior, r.rootPosterior, r.marginalKept);
-      options.onProgress?.(Math.min(options.samples, (b + 1) * batch));
-    }
-    return acc.stats;
-  }
+  if (Math.min(workers, batches) <= 1) return runCell(grammar, cell, options);
   const pool = new CellWorkerPool(Math.min(workers, batches));
   try {
     return await pool.run(grammar, cell, options);

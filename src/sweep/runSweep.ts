@@ -4,14 +4,15 @@ import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { checkInt, ParamError } from '../core/errors.ts';
 import type { CellStats } from '../experiment/cell.ts';
+import { CellWorkerPool } from '../experiment/parallelCell.ts';
 import { writeAtomic } from '../core/atomicWrite.ts';
 import { packageVersion } from '../core/packageVersion.ts';
 import { acquireLock, releaseOnExit } from '../core/fileLock.ts';
 import { sweepCells, type SweepCell } from './cells.ts';
 import { validateSweepConfig, type SweepConfig, type SweepConfigInput } from './config.ts';
-import { runCellsOnWorkers } from './pool.ts';
 import { cellLine, fileText, headerDifference, headerLine, makeHeader, scanSweepFile, type SweepHeader } from './resultsFile.ts';
 import { checkShard, parseShard, shardCells, type Shard } from './shard.ts';
+import { sweepCellRuns } from './task.ts';
 
 /** Progress of a running sweep, reported after the start and after each finished cell. */
 export interface SweepProgress {
@@ -153,9 +154,13 @@ async function runLocked(config: SweepConfig, options: RunSweepOptions, path: st
   report(null);
 
   if (todo.length > 0) {
+    // Grammars and schedules first: a bad one fails before any worker starts.
+    const runs = sweepCellRuns(config, todo.map((cell) => ({ cell, samples: cell.samples })));
     const fd = openSync(path, 'a');
+    const pool = new CellWorkerPool(Math.min(workers, todo.length));
     try {
-      await runCellsOnWorkers(config, todo, workers, (cell, s) => {
+      await pool.runCells(runs, (i, s) => {
+        const cell = todo[i];
         const text = cellLine(s);
         writeSync(fd, `${text}\n`);
         fsyncSync(fd);
@@ -165,6 +170,7 @@ async function runLocked(config: SweepConfig, options: RunSweepOptions, path: st
         report(cell.key);
       });
     } finally {
+      await pool.close();
       closeSync(fd);
     }
   }

@@ -1,36 +1,20 @@
-import { errorToWire, type WireError } from '../core/errors.ts';
 import type { CellStats } from '../experiment/cell.ts';
 import { referenceBackend } from '../bp/reference.ts';
 import type { BpBackend } from '../bp/types.ts';
 import { fastBatchBytes, WASM_MEMORY_BYTES } from '../core/resources.ts';
 import { batchSizeFor, runCell, type CellSpec } from '../experiment/forwardBackward.ts';
+import type { CellRun } from '../experiment/parallelCell.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import { sampleRules } from '../grammar/sampleRules.ts';
 import { grammarFromJson } from '../grammar/serialize.ts';
-import { makeSchedule, type Schedule } from '../noise/schedule.ts';
+import { makeSchedule } from '../noise/schedule.ts';
 import type { SweepConfig } from './config.ts';
 
-/** What a worker receives for one cell: plain data, structured-cloned across threads. */
+/** One cell of a sweep with its sample count (the config's, or its depth's). */
 export interface SweepTask {
   readonly config: SweepConfig;
   readonly cell: CellSpec;
   readonly samples: number;
-}
-
-// Per-thread caches: a worker runs many cells of the same grammar and schedule.
-const grammars = new Map<string, Grammar>();
-const schedules = new Map<string, Schedule>();
-
-function grammarOf(config: SweepConfig, grammarSeed: number, depth: number): Grammar {
-  const key = config.grammar
-    ? `file|${JSON.stringify(config.grammar.rules)}`
-    : `${config.rng}|${config.vocab}|${config.classes}|${config.synonyms}|${config.tuple}|${depth}|${grammarSeed}`;
-  let g = grammars.get(key);
-  if (!g) {
-    g = config.grammar ? grammarFromJson(config.grammar) : sampleRules({ vocab: config.vocab, classes: config.classes, synonyms: config.synonyms, tuple: config.tuple, depth }, grammarSeed, config.rng);
-    grammars.set(key, g);
-  }
-  return g;
 }
 
 /**
@@ -47,37 +31,36 @@ export function sweepBackendFor(config: SweepConfig, depth: number): BpBackend |
 }
 
 /**
- * Runs one cell of a sweep (docs/science.md §4) and returns its statistics. The result depends only on the
- * config and the cell (every random stream is keyed by grammar seed, depth, process and noise),
- * never on which thread runs it. This is the worker threads' handler; it also runs in-thread.
+ * What cells of a sweep run (docs/science.md §4): each one's grammar, spec and options, every
+ * grammar and the schedule built once. A cell's result depends only on the config and the cell
+ * (every random stream is keyed by grammar seed, depth, process and noise), never on which
+ * thread runs it.
  */
-export function runSweepTask(task: SweepTask): CellStats {
-  const { config, cell, samples } = task;
-  let schedule = schedules.get(config.schedule);
-  if (!schedule) {
-    schedule = makeSchedule(config.schedule);
-    schedules.set(config.schedule, schedule);
-  }
-  // Only the four spec fields: runCell copies the cell into the stats it returns.
-  const spec: CellSpec = { grammarSeed: cell.grammarSeed, depth: cell.depth, process: cell.process, noise: cell.noise };
-  const backend = sweepBackendFor(config, cell.depth);
-  return runCell(grammarOf(config, cell.grammarSeed, cell.depth), spec, {
-    samples,
-    trajectories: config.trajectories,
-    schedule,
-    correlations: config.correlations,
-    ...(backend ? { backend } : {}),
+export function sweepCellRuns(config: SweepConfig, tasks: readonly Omit<SweepTask, 'config'>[]): CellRun[] {
+  const schedule = makeSchedule(config.schedule);
+  const grammars = new Map<string, Grammar>();
+  const grammarOf = (grammarSeed: number, depth: number): Grammar => {
+    const key = config.grammar ? 'file' : `${depth}|${grammarSeed}`;
+    let g = grammars.get(key);
+    if (!g) {
+      g = config.grammar ? grammarFromJson(config.grammar) : sampleRules({ vocab: config.vocab, classes: config.classes, synonyms: config.synonyms, tuple: config.tuple, depth }, grammarSeed, config.rng);
+      grammars.set(key, g);
+    }
+    return g;
+  };
+  return tasks.map(({ cell, samples }) => {
+    const backend = sweepBackendFor(config, cell.depth);
+    return {
+      grammar: grammarOf(cell.grammarSeed, cell.depth),
+      // Only the four spec fields: runCell copies the cell into the stats it returns.
+      cell: { grammarSeed: cell.grammarSeed, depth: cell.depth, process: cell.process, noise: cell.noise },
+      options: { samples, trajectories: config.trajectories, schedule, correlations: config.correlations, ...(backend ? { backend } : {}) },
+    };
   });
 }
 
-/** What a worker thread sends back: the cell's statistics, or its error as plain data. */
-export type SweepTaskReply = { stats: CellStats } | { error: WireError };
-
-/** The worker threads' handler: {@link runSweepTask} with its typed errors made cloneable. */
-export function runSweepTaskOnWorker(task: SweepTask): SweepTaskReply {
-  try {
-    return { stats: runSweepTask(task) };
-  } catch (e) {
-    return { error: errorToWire(e) };
-  }
+/** Runs one cell of a sweep on this thread (the workers run the same {@link sweepCellRuns}). */
+export function runSweepTask(task: SweepTask): CellStats {
+  const [{ grammar, cell, options }] = sweepCellRuns(task.config, [task]);
+  return runCell(grammar, cell, options);
 }
