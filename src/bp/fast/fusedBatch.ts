@@ -11,11 +11,11 @@ import { allocTokens, loadTokens, tokenLayout, tokenTables, upwardChunkTokens } 
 import { flaggedLanes, upwardChunk } from './upward.ts';
 
 /**
- * The experiment's batch ({@link BpBackend.batch}) in one pass over cache-sized chunks of data:
- * evidence → upward → K posterior samples → (with truth) downward and the marginal level
- * estimator, without ever materialising a whole batch's messages. Random stream use is identical
- * to reference upward + sample (the marginals consume no randomness). `presetUniforms`: the
- * batch's uniforms, drawn already (a float32 batch's data redone in float64).
+ * The experiment's batch (`BpBackend.batch`, src/bp/types.ts) in one pass over cache-sized
+ * chunks of data: evidence → upward → K posterior samples → (with truth) downward and the
+ * marginal level estimator, without ever materialising a whole batch's messages. Random stream
+ * use is identical to reference upward + sample (the marginals consume no randomness).
+ * `presetUniforms`: the batch's uniforms, drawn already (a float32 batch's data redone in float64).
  */
 export function fusedBatch(g: Grammar, precision: Precision, req: BatchRequest, presetUniforms?: Float64Array): BatchResult {
   const count = req.count;
