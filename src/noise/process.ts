@@ -261,10 +261,3 @@ export function leafLogLikelihood(process: NoiseProcess, obs: Observation, vocab
   process.likelihood(obs, vocab, out);
   for (let i = 0; i < out.length; i++) out[i] = Math.log(out[i]);
 }
-
-/** Clean tokens → leaf likelihoods in one go: forward sample, then likelihood. */
-export function leafEvidence(process: NoiseProcess, x0: Int32Array, vocab: number, rng: Rng, out?: Float64Array): Float64Array {
-  const lambda = out ?? new Float64Array(x0.length * vocab);
-  process.likelihood(process.sample(x0, vocab, rng), vocab, lambda);
-  return lambda;
-}

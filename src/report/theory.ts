@@ -23,7 +23,7 @@ export interface MeanFieldTheory {
 }
 
 /** Evenly spaced grid from a to b inclusive, `n` points, rounded to 1e−6. */
-export function fineGrid(a: number, b: number, n: number): number[] {
+function fineGrid(a: number, b: number, n: number): number[] {
   if (n < 2 || a === b) return [a];
   return Array.from({ length: n }, (_, i) => Math.round((a + ((b - a) * i) / (n - 1)) * 1e6) / 1e6);
 }
