@@ -211,8 +211,8 @@ export function printSweepStatus(out: string): void {
     let next: string;
     if (s.results !== null && s.results.done === s.results.total) next = `merged into ${out}`;
     else if (done === total) next = `all shards done; merge them: hierdiff merge ${shown(s.folder)}/shard-*.jsonl --out ${out}`;
-    else if (queued !== null && queued.size > 0) next = `${total - done} cells to do; job ${lastJob} is still in the queue`;
-    else next = `${total - done} cells to do and no task of job ${lastJob ?? '?'} in the queue: resubmit with the same command and --resume`;
+    else if (queued !== null && queued.size > 0) next = `${total - done} cell${total - done === 1 ? '' : 's'} to do; job ${lastJob} is still in the queue`;
+    else next = `${total - done} cell${total - done === 1 ? '' : 's'} to do and no task of job ${lastJob ?? '?'} in the queue: resubmit with the same command and --resume`;
     process.stdout.write(`${done}/${total} cells in the shards; ${next}\n`);
     return;
   }
