@@ -22,7 +22,7 @@ export type { BpBackend, BatchRequest, BatchResult, TokenEvidence, UpwardMessage
 
 export { runCell, type CellSpec, type CellOptions } from './experiment/forwardBackward.ts';
 export { runGrid, runGridParallel, type GridSpec, type GridProgress, type GridParallelOptions } from './experiment/grid.ts';
-export { runCellParallel, CellWorkerPool, type ParallelCellOptions } from './experiment/parallelCell.ts';
+export { runCellParallel, CellWorkerPool, type ParallelCellOptions, type CellRun } from './experiment/parallelCell.ts';
 export { summariseCells, type ForwardBackwardRow } from './experiment/summary.ts';
 export type { CellStats } from './experiment/cell.ts';
 export type { Moments } from './experiment/moments.ts';
@@ -78,7 +78,7 @@ export { renderSvg, svgToPng } from './report/render.ts';
 export { reportHtml, type ReportPage, type PageFigure } from './report/html.ts';
 
 export { createImageDiffusion, type ImageDiffusion } from './images/diffusion/imageDiffusion.ts';
-export { OnnxDenoiser, type DenoiserOptions, type DenoiserOutput } from './images/models/denoiser.ts';
+export { OnnxDenoiser, type DenoiserOptions, type DenoiserOutput, type TimestepType } from './images/models/denoiser.ts';
 export { OnnxClassifier, type ClassifierOptions, type ClassifierOutput, type LayerActivation } from './images/models/classifier.ts';
 export type { Device, ImageShape } from './images/models/session.ts';
 export type { SamplerSpec } from './images/diffusion/sampler.ts';

@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 import * as hierdiff from '../src/index.ts';
 
@@ -24,6 +26,63 @@ const EXPORTS = [
 ];
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Named types declared in src/ that an export of src/index.ts uses (a function's parameters and
+ * result, a class's public members, an interface's fields) but src/index.ts does not export.
+ */
+function unexportedTypes(): string[] {
+  const entry = join(ROOT, 'src', 'index.ts');
+  const program = ts.createProgram([entry], {
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    allowImportingTsExtensions: true,
+    noEmit: true,
+    strict: true,
+    skipLibCheck: true,
+    types: ['node'],
+  });
+  const checker = program.getTypeChecker();
+  const source = program.getSourceFile(entry)!;
+  const exported = checker.getExportsOfModule(checker.getSymbolAtLocation(source)!);
+  const names = new Set(exported.map((s) => s.name));
+  const named = ts.SymbolFlags.Interface | ts.SymbolFlags.TypeAlias | ts.SymbolFlags.Class | ts.SymbolFlags.Enum;
+  const missing = new Set<string>();
+  const seen = new Set<ts.Type>();
+  const visit = (t: ts.Type): void => {
+    const sym = t.aliasSymbol ?? t.getSymbol();
+    const file = sym?.declarations?.[0]?.getSourceFile().fileName ?? '';
+    if (sym && sym.flags & named && file.startsWith(join(ROOT, 'src')) && !names.has(sym.name)) missing.add(sym.name);
+    if (seen.has(t)) return;
+    seen.add(t);
+    if (t.isUnionOrIntersection()) t.types.forEach(visit);
+    (t.aliasTypeArguments ?? []).forEach(visit);
+    if (sym && sym.flags & (ts.SymbolFlags.Interface | ts.SymbolFlags.Class) && (t as ts.TypeReference).target) checker.getTypeArguments(t as ts.TypeReference).forEach(visit);
+    for (const sig of [...t.getCallSignatures(), ...t.getConstructSignatures()]) {
+      for (const p of sig.getParameters()) visit(checker.getTypeOfSymbolAtLocation(p, source));
+      visit(sig.getReturnType());
+    }
+  };
+  const members = (t: ts.Type, at: ts.Node) => {
+    for (const p of t.getProperties()) {
+      const decl = p.valueDeclaration;
+      if (decl && ts.getCombinedModifierFlags(decl) & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected)) continue;
+      visit(checker.getTypeOfSymbolAtLocation(p, at));
+    }
+  };
+  for (const s of exported) {
+    const sym = s.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(s) : s;
+    const decl = sym.declarations![0];
+    if (sym.flags & (ts.SymbolFlags.Function | ts.SymbolFlags.Variable | ts.SymbolFlags.Class)) visit(checker.getTypeOfSymbolAtLocation(sym, decl));
+    if (sym.flags & (ts.SymbolFlags.Interface | ts.SymbolFlags.TypeAlias | ts.SymbolFlags.Class)) {
+      const t = checker.getDeclaredTypeOfSymbol(sym);
+      members(t, decl);
+      if (t.isUnion()) t.types.forEach(visit);
+    }
+  }
+  return [...missing].sort();
+}
 
 /**
  * Run in a child: counts the file system calls made while `src/index.ts` is imported whose stack
@@ -56,6 +115,10 @@ describe('the front door (src/index.ts)', () => {
   it('exports the stable API and nothing else', () => {
     expect(Object.keys(hierdiff).sort()).toEqual(EXPORTS);
   });
+
+  it('exports the types its exports take and return', () => {
+    expect(unexportedTypes()).toEqual([]);
+  }, 60_000);
 
   it('does no file I/O when imported', () => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', PROBE], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });

@@ -28,7 +28,7 @@ export interface DenoiserOutput {
   outputChannels: number;
 }
 
-type TimestepType = 'int64' | 'int32' | 'float32';
+export type TimestepType = 'int64' | 'int32' | 'float32';
 
 /**
  * An image diffusion model as `torch.onnx.export` writes guided-diffusion's UNet: inputs `x`
