@@ -45,8 +45,8 @@ export class CellWorkerPool {
   /**
    * Runs whole cells, each on one worker, as many at once as the pool has workers, queued in the
    * order given, and calls `onDone` on this thread as each finishes, in completion order (which
-   * varies from run to run; each cell's result is runCell's). The first failure rejects, and
-   * `onDone` is not called after it.
+   * varies from run to run; each cell's result is runCell's; the cells' `onProgress` is not
+   * called). The first failure rejects, and `onDone` is not called after it.
    */
   runCells(runs: readonly CellRun[], onDone: (index: number, stats: CellStats) => void): Promise<void> {
     return this.queue(() => this.runCellsNow(runs, onDone));
