@@ -4,7 +4,7 @@ import { checkMemory, populationBytes } from '../core/resources.ts';
 import { createRng } from '../core/random.ts';
 import { validateParams } from '../grammar/params.ts';
 import type { GrammarSizes } from './deepGrammar.ts';
-import { leafMessages, resolveOptions, STREAM_ANNEALED_LEAVES, STREAM_ANNEALED_UP, type PopulationOptions, type PopulationResult } from './population.ts';
+import { leafMessages, populationResult, resolveOptions, STREAM_ANNEALED_LEAVES, STREAM_ANNEALED_UP, type PopulationOptions, type PopulationResult } from './population.ts';
 
 /**
  * Annealed population dynamics: fresh random rules at every node, so all symbols are exchangeable
@@ -75,18 +75,7 @@ export function annealedPopulationDynamics(sizes: GrammarSizes & { depth: number
       stampId = 0;
     }
   }
-  return {
-    depth: L,
-    process: options.process,
-    noise: options.noise,
-    control: process.control,
-    population: N,
-    annealed: true,
-    classKept: upwardKept[0],
-    levelKept: null,
-    upwardKept,
-    degenerate,
-  };
+  return populationResult(options, process.control, { depth: L, population: N, annealed: true, classKept: upwardKept[0], levelKept: null, upwardKept, degenerate });
 }
 
 function meanMassAtZero(msgs: Float64Array, N: number, P: number): number {

@@ -48,6 +48,22 @@ export interface PopulationResult {
   degenerate: number;
 }
 
+/** A run's result: the options' process and noise, the process's control, what the run measured. */
+export function populationResult(o: PopulationOptions, control: number, r: Omit<PopulationResult, 'process' | 'noise' | 'control'>): PopulationResult {
+  return {
+    depth: r.depth,
+    process: o.process,
+    noise: o.noise,
+    control,
+    population: r.population,
+    annealed: r.annealed,
+    classKept: r.classKept,
+    levelKept: r.levelKept,
+    upwardKept: r.upwardKept,
+    degenerate: r.degenerate,
+  };
+}
+
 /** Stream roles, one per (theory, pass), all here so no two share one. */
 export const STREAM_LEAVES = 11;
 export const STREAM_UP = 12;

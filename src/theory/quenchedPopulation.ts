@@ -18,7 +18,7 @@ import { checkMemory, populationBytes } from '../core/resources.ts';
 import { createRng, type Rng } from '../core/random.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import { symbolsAt } from '../grammar/params.ts';
-import { leafMessages, resolveOptions, STREAM_DOWN, STREAM_LEAVES, STREAM_UP, type PopulationOptions, type PopulationResult } from './population.ts';
+import { leafMessages, populationResult, resolveOptions, STREAM_DOWN, STREAM_LEAVES, STREAM_UP, type PopulationOptions, type PopulationResult } from './population.ts';
 
 /** Largest population table we allocate for the level profile (all levels' ν↑ are kept). */
 const MAX_PROFILE_BYTES = 1.5 * 2 ** 30;
@@ -139,18 +139,7 @@ export function populationDynamics(g: Grammar, options: PopulationOptions): Popu
   }
   const classKept = upwardKept[0];
   const levelKept = wantLevels ? downwardProfile(g, up, N, seed, classKept) : null;
-  return {
-    depth: L,
-    process: options.process,
-    noise: options.noise,
-    control: process.control,
-    population: N,
-    annealed: false,
-    classKept,
-    levelKept,
-    upwardKept,
-    degenerate,
-  };
+  return populationResult(options, process.control, { depth: L, population: N, annealed: false, classKept, levelKept, upwardKept, degenerate });
 }
 
 /** Σ_a law(a)·mean_n msg[a][n][a]: the mean mass on the true symbol of a random node. */
