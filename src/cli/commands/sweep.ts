@@ -15,9 +15,9 @@ import { addGrammarOptions, resolveGrammarOptions, type GrammarOptionValues } fr
 import { parseInteger, parseNoiseLevels } from '../parse.ts';
 import { runInfo } from '../runInfo.ts';
 import { formatRows, parseProcesses } from './forwardBackward.ts';
-import { printSweepStatus, submitSweepToSlurm } from './sweepSlurm.ts';
+import { printSweepStatus, submitSweepToSlurm, type SlurmOptionValues } from './sweepSlurm.ts';
 
-export interface SweepOptionValues extends GrammarOptionValues {
+export interface SweepOptionValues extends GrammarOptionValues, SlurmOptionValues {
   process: string;
   noiseLevels: string;
   noiseLevelsEps?: string;
@@ -32,19 +32,10 @@ export interface SweepOptionValues extends GrammarOptionValues {
   correlations?: boolean;
   config?: string;
   workers?: string;
-  resume?: boolean;
-  overwrite?: boolean;
   shard?: string;
   shardCount?: string;
   status?: string;
   slurm?: boolean;
-  array?: string;
-  cpusPerTask?: string;
-  time?: string;
-  partition?: string;
-  sbatchArg?: string[];
-  wait?: boolean;
-  out: string;
 }
 
 /** Options that only go with --slurm, as commander names them. */
