@@ -26,6 +26,7 @@ const COMMANDS: readonly (readonly [name: string, load: () => Promise<Register>]
   ['train', async () => (await import('./commands/learn.ts')).registerTrain],
   ['evaluate', async () => (await import('./commands/learn.ts')).registerEvaluate],
   ['learn-study', async () => (await import('./commands/learn.ts')).registerLearnStudy],
+  ['serve', async () => (await import('./commands/serve.ts')).registerServe],
 ];
 
 /**
