@@ -5,9 +5,10 @@ import * as vega from 'vega';
 import type { TopLevelSpec } from 'vega-lite';
 import { toVegaSpec } from './compile.ts';
 import { loadFontMetrics, type FontMetrics } from './fontMetrics.ts';
+import { FONT_FAMILY } from './figures/font.ts';
 
-/** The one font family every figure uses; its files are loaded explicitly into the PNG renderer. */
-export const FONT_FAMILY = 'DejaVu Sans';
+/** The one font family every figure uses (figures/font.ts); its files are loaded explicitly into the PNG renderer. */
+export { FONT_FAMILY };
 
 const require = createRequire(import.meta.url);
 

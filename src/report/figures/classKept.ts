@@ -6,7 +6,6 @@ import {
   clamp01,
   DASH,
   depthColorScale,
-  extent,
   HEIGHT,
   noiseAxisTitle,
   noiseSymbol,
@@ -15,6 +14,9 @@ import {
   WIDTH,
   type CriticalMark,
   type TheoryCurves,
+  type LiveOptions,
+  xDomainOf,
+  markerLayers,
   errorBandLayer,
   criticalRuleLayer,
 } from './common.ts';
@@ -22,7 +24,7 @@ import {
 /** The fields of a result row this figure reads. */
 export type ClassKeptRow = Pick<ForwardBackwardRow, 'depth' | 'process' | 'noise' | 'classKept' | 'classKeptSE'>;
 
-export interface ClassKeptOptions {
+export interface ClassKeptOptions extends LiveOptions {
   /** Which process's rows to draw. */
   process: ProcessName;
   /** Predicted P_0(noise) per depth (mean-field for eps, population dynamics for real noise). */
@@ -57,7 +59,7 @@ export function classKeptFigure(rows: readonly ClassKeptRow[], options: ClassKep
   const depths = data.map((d) => d.L);
   const colours = depthColorScale(depths);
   for (const d of data) d.colour = colours.range[colours.domain.indexOf(d.L)];
-  const [x0, x1] = extent(data.map((d) => d.x));
+  const [x0, x1] = xDomainOf(data.map((d) => d.x), options);
   const theory = (options.theory?.points ?? [])
     .filter((p) => depths.includes(p.depth) && p.noise >= x0 && p.noise <= x1)
     .map((p) => ({ L: p.depth, x: p.noise, y: p.value, source: options.theory!.label }));
@@ -108,6 +110,7 @@ export function classKeptFigure(rows: readonly ClassKeptRow[], options: ClassKep
         },
       },
       ...(critical.length ? [criticalRuleLayer(critical, { scale: xScale, axis: xAxis }, strokeDash)] : []),
+      ...markerLayers(options, { scale: xScale, axis: xAxis }),
     ],
   } as TopLevelSpec;
 }

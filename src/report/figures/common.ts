@@ -1,6 +1,6 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { ProcessName } from '../../noise/process.ts';
-import { FONT_FAMILY } from '../render.ts';
+import { FONT_FAMILY } from './font.ts';
 
 /** The vega-lite schema every figure declares. */
 export const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
@@ -154,6 +154,35 @@ export function errorBandLayer<S, A, Y extends object>(values: object[], x: { sc
       ...(options.groupBy ? { detail: { field: options.groupBy } } : {}),
     },
   };
+}
+
+/**
+ * Options of the live page (web/) shared by the noise-axis figures: a fixed x domain (so the axis
+ * stays put while data arrive and the slider moves) and a marker at the slider's noise level.
+ * The static report gives neither.
+ */
+export interface LiveOptions {
+  /** The x domain to draw instead of the data's extent. */
+  xDomain?: [number, number];
+  /** A noise level drawn as a solid vertical rule (the explorer's slider position). */
+  marker?: number;
+}
+
+/** The x domain of a figure: the live option's when given, else the data's extent. */
+export function xDomainOf(values: readonly number[], live: LiveOptions): [number, number] {
+  return live.xDomain ? [live.xDomain[0], live.xDomain[1]] : extent(values);
+}
+
+/** The marker rule at the slider's noise level (none when `marker` is not given). */
+export function markerLayers<S, A>(live: LiveOptions, x: { scale: S; axis: A }) {
+  if (live.marker === undefined || !Number.isFinite(live.marker)) return [];
+  return [
+    {
+      data: { values: [{ x: live.marker }] },
+      mark: { type: 'rule' as const, color: '#d62728', strokeWidth: 2, opacity: 0.9 },
+      encoding: { x: { field: 'x', type: 'quantitative' as const, scale: x.scale, axis: x.axis } },
+    },
+  ];
 }
 
 /** Vertical rules at critical noise levels (e.g. the mean-field ε*), dashed by `strokeDash`. */

@@ -1,7 +1,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { ForwardBackwardRow } from '../../experiment/summary.ts';
 import type { ProcessName } from '../../noise/process.ts';
-import { baseConfig, clamp01, DASH, extent, HEIGHT, noiseAxisTitle, plasma, SCHEMA, WIDTH, errorBandLayer } from './common.ts';
+import { baseConfig, clamp01, DASH, HEIGHT, markerLayers, xDomainOf, type LiveOptions, noiseAxisTitle, plasma, SCHEMA, WIDTH, errorBandLayer } from './common.ts';
 
 /** The fields of a result row this figure reads. */
 export type LevelKeptRow = Pick<ForwardBackwardRow, 'depth' | 'process' | 'noise' | 'levelKept' | 'levelKeptSE'>;
@@ -13,7 +13,7 @@ export interface LevelCurvePoint {
   value: number;
 }
 
-export interface LevelKeptOptions {
+export interface LevelKeptOptions extends LiveOptions {
   process: ProcessName;
   /** The depth L whose rows are drawn. */
   depth: number;
@@ -59,7 +59,7 @@ export function levelKeptFigure(rows: readonly LevelKeptRow[], options: LevelKep
       })),
     )
     .sort((a, b) => a.level - b.level || a.x - b.x);
-  const [x0, x1] = extent(data.map((d) => d.x));
+  const [x0, x1] = xDomainOf(data.map((d) => d.x), options);
   const theory = (options.theory?.points ?? [])
     .filter((p) => p.level >= 0 && p.level <= L && p.noise >= x0 && p.noise <= x1)
     .map((p) => ({ level: p.level, x: p.noise, y: p.value, source: options.theory!.label }));
@@ -128,6 +128,7 @@ export function levelKeptFigure(rows: readonly LevelKeptRow[], options: LevelKep
             },
           ]
         : []),
+      ...markerLayers(options, { scale: xScale, axis: xAxis }),
     ],
   } as TopLevelSpec;
 }

@@ -1,12 +1,12 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { ForwardBackwardRow } from '../../experiment/summary.ts';
 import type { ProcessName } from '../../noise/process.ts';
-import { baseConfig, DASH, depthColorScale, extent, HEIGHT, noiseAxisTitle, processLabel, SCHEMA, WIDTH, type CriticalMark, errorBandLayer, criticalRuleLayer } from './common.ts';
+import { baseConfig, DASH, depthColorScale, extent, HEIGHT, noiseAxisTitle, processLabel, SCHEMA, WIDTH, type CriticalMark, errorBandLayer, criticalRuleLayer, markerLayers, xDomainOf, type LiveOptions } from './common.ts';
 
 /** The fields this figure reads: a result row plus the standard error of χ (null when unknown). */
 export type SusceptibilityRow = Pick<ForwardBackwardRow, 'depth' | 'process' | 'noise' | 'chi'> & { chiSE?: number | null };
 
-export interface SusceptibilityOptions {
+export interface SusceptibilityOptions extends LiveOptions {
   process: ProcessName;
   critical?: CriticalMark;
   scheduleName?: string;
@@ -27,7 +27,7 @@ export function susceptibilityFigure(rows: readonly SusceptibilityRow[], options
     .sort((a, b) => a.L - b.L || a.x - b.x);
   const colours = depthColorScale(data.map((d) => d.L));
   for (const d of data) d.colour = colours.range[colours.domain.indexOf(d.L)];
-  const [x0, x1] = extent(data.map((d) => d.x));
+  const [x0, x1] = xDomainOf(data.map((d) => d.x), options);
   const [, yMax] = extent(data.map((d) => d.hi));
   const critical = options.critical && options.critical.value >= x0 && options.critical.value <= x1 ? [options.critical] : [];
   const xScale = { domain: [x0, x1], nice: false, zero: false };
@@ -52,6 +52,7 @@ export function susceptibilityFigure(rows: readonly SusceptibilityRow[], options
           color: { field: 'L', type: 'ordinal', title: 'depth L', scale: colours, legend: { orient: 'top-left', symbolType: 'stroke' } },
         },
       },
+      ...markerLayers(options, { scale: xScale, axis: xAxis }),
     ],
   } as TopLevelSpec;
 }
