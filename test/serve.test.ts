@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -6,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mimeType, parseHost, parsePort, resolveRequestPath, startServer, WEB_ROOT, type RunningServer } from '../src/cli/commands/serve.ts';
-import { BIN, runCli } from './helpers/cli.ts';
+import { runCli } from './helpers/cli.ts';
 import { expectOneLineError, paramError } from './helpers/errors.ts';
+import { serveCli } from './helpers/web.ts';
 
 /** A fake build: every kind of file the page may ship, a sub-folder, and a secret beside the root. */
 const dir = mkdtempSync(join(tmpdir(), 'hierdiff-serve-'));
@@ -128,30 +128,14 @@ describe('the static server', () => {
   });
 });
 
-/** Starts `hierdiff serve` and resolves with the URL it prints. */
-function serve(args: string[]): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [BIN, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((done, fail) => {
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /^hierdiff: serving the explorer at (http:\/\/\S+)\n/.exec(out);
-      if (m) done({ child, url: m[1] });
-    });
-    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('exit', (code) => fail(new Error(`hierdiff serve exited ${code}: ${out}${err}`)));
-  });
-}
-
 describe('hierdiff serve (real binary)', () => {
   it('prints its URL once listening, serves the page, and exits 0 on SIGTERM and SIGINT', async () => {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-      const { child, url } = await serve(['--root', root, '--port', '0']);
-      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
-      expect((await get('/', url)).body).toBe(FILES['index.html']);
-      const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-      child.kill(signal);
+      const served = await serveCli(['--root', root, '--port', '0']);
+      expect(served.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+      expect((await get('/', served.url)).body).toBe(FILES['index.html']);
+      const exited = new Promise<number | null>((r) => served.child.on('exit', (code) => r(code)));
+      served.child.kill(signal);
       expect(await exited).toBe(0);
     }
   }, 30_000);

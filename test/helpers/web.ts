@@ -1,0 +1,65 @@
+/**
+ * The explorer page in a real browser, for test/web.test.ts and bench/web.ts: build the page (vite,
+ * web/vite.config.ts) into a folder, serve it with the real `hierdiff serve`, and drive Debian's
+ * chromium (never a downloaded browser) through playwright-core.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const BIN = join(ROOT, 'bin', 'hierdiff.js');
+const VITE = join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
+
+/** Debian's chromium (`apt-get install chromium`); HIERDIFF_CHROMIUM overrides the path. */
+export const CHROMIUM = process.env.HIERDIFF_CHROMIUM ?? '/usr/bin/chromium';
+
+export function haveChromium(): boolean {
+  return existsSync(CHROMIUM);
+}
+
+/** Builds the page into `outDir` (what `npm run build:web` does into dist/web); throws with vite's output on failure. */
+export function buildPage(outDir: string): void {
+  const r = spawnSync(process.execPath, [VITE, 'build', '--config', join(ROOT, 'web', 'vite.config.ts'), '--outDir', outDir, '--emptyOutDir', '--logLevel', 'warn'], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
+  if (r.status !== 0) throw new Error(`vite build exited ${r.status ?? r.signal}:\n${r.stdout}\n${r.stderr}`);
+  if (!existsSync(join(outDir, 'index.html'))) throw new Error(`vite build wrote no index.html into ${outDir}`);
+}
+
+export interface Served {
+  readonly child: ChildProcess;
+  /** `http://127.0.0.1:PORT/` as `hierdiff serve` printed it. */
+  readonly url: string;
+  stop(): Promise<number | null>;
+}
+
+/** Starts the real `hierdiff serve` with `args` and resolves once it prints the URL it listens on. */
+export function serveCli(args: readonly string[]): Promise<Served> {
+  const child = spawn(process.execPath, [BIN, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return new Promise((done, fail) => {
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /^hierdiff: serving the explorer at (http:\/\/\S+)\n/.exec(out);
+      if (m)
+        done({
+          child,
+          url: m[1],
+          stop: () => {
+            if (child.exitCode === null) child.kill('SIGTERM');
+            return exited;
+          },
+        });
+    });
+    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    void exited.then((code) => fail(new Error(`hierdiff serve exited ${code}: ${out}${err}`)));
+  });
+}
+
+/** Headless chromium from Debian's package. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+}
