@@ -1,0 +1,57 @@
+/**
+ * `npm run bench:web`: in Debian's headless chromium, the time the explorer takes to finish its
+ * class-kept curves at L = 2, 4, 6, 8 with 12 noise levels and 500 data per point (issue 13), as the
+ * page reports it (`document.documentElement.dataset.curvesMs`) and as wall time from navigation.
+ * Builds the page (vite) into a temporary folder, serves it with `hierdiff serve`, loads it 3 times
+ * (a fresh browser context each) and prints the median. A benchmark, not a test.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildPage, CHROMIUM, haveChromium, launchChromium, serveCli } from '../test/helpers/web.ts';
+
+/** The page's curve set-up parameters (web/src/params.ts): depths, noise levels per curve, data per point. */
+const BENCH_QUERY = 'curveDepths=2,4,6,8&curveLevels=12&curveData=500';
+const RUNS = 3;
+
+if (!haveChromium()) {
+  console.error(`bench:web: no chromium at ${CHROMIUM} (apt-get install chromium)`);
+  process.exit(2);
+}
+const dir = mkdtempSync(join(tmpdir(), 'hierdiff-bench-web-'));
+const out = join(dir, 'web');
+const buildStart = performance.now();
+buildPage(out);
+const buildSeconds = (performance.now() - buildStart) / 1000;
+const served = await serveCli(['--root', out, '--port', '0']);
+const browser = await launchChromium();
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+try {
+  const url = new URL(`./?${BENCH_QUERY}`, served.url).href;
+  const page = [] as number[];
+  const wall = [] as number[];
+  console.log(`explorer curves benchmark: ${url}`);
+  console.log(`chromium ${browser.version()}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), vite build ${buildSeconds.toFixed(1)} s`);
+  for (let run = 1; run <= RUNS; run++) {
+    const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+    const tab = await context.newPage();
+    const errors: string[] = [];
+    tab.on('pageerror', (e) => errors.push(e.message));
+    const start = performance.now();
+    await tab.goto(url);
+    // Page-side code as strings: the project's TypeScript checks Node code, without the DOM's declarations.
+    await tab.waitForFunction(`document.documentElement.dataset.curves === 'done'`, undefined, { timeout: 600_000, polling: 50 });
+    const seconds = (performance.now() - start) / 1000;
+    const ms = Number(await tab.evaluate('document.documentElement.dataset.curvesMs'));
+    if (errors.length > 0) throw new Error(`page errors: ${errors.join('; ')}`);
+    page.push(ms);
+    wall.push(seconds);
+    console.log(`run ${run}: curves ${(ms / 1000).toFixed(2)} s (page's curvesMs), ${seconds.toFixed(2)} s from navigation`);
+    await context.close();
+  }
+  console.log(`median of ${RUNS}: curves ${(median(page) / 1000).toFixed(2)} s, ${median(wall).toFixed(2)} s from navigation`);
+} finally {
+  await browser.close();
+  await served.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
