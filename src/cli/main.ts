@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { InconsistentEvidenceError, ParamError } from '../core/errors.ts';
-import { VERSION } from './runInfo.ts';
+import { packageVersion } from '../core/packageVersion.ts';
 
 /** Exit codes: 0 success, 1 unexpected failure, 2 bad input. */
 export const EXIT_BAD_INPUT = 2;
@@ -45,7 +45,7 @@ function commandsFor(argv: readonly string[]): readonly string[] {
 export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command('hierdiff')
     .description('Diffusion on the Random Hierarchy Model: exact BP, forward-backward experiments, theory and reports')
-    .version(VERSION)
+    .version(packageVersion())
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });

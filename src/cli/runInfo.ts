@@ -1,8 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { packageVersion } from '../core/packageVersion.ts';
 import { shellQuote } from '../core/shellQuote.ts';
 
-/** The package version, read once from package.json. */
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** What every results file records about the run that made it. */
 export interface RunInfo {
@@ -13,5 +11,5 @@ export interface RunInfo {
 }
 
 export function runInfo(argv: readonly string[]): RunInfo {
-  return { tool: 'hierdiff', version: VERSION, command: ['hierdiff', ...argv.slice(2)].map(shellQuote).join(' ') };
+  return { tool: 'hierdiff', version: packageVersion(), command: ['hierdiff', ...argv.slice(2)].map(shellQuote).join(' ') };
 }

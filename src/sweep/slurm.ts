@@ -148,11 +148,6 @@ export function submitBatchScript(script: string): string {
   return id;
 }
 
-/** Cancels a job or array task (`123` or `123_4`). */
-export function cancelJob(id: string): void {
-  slurmCommand('scancel', [id]);
-}
-
 /**
  * The job's array tasks Slurm still holds (pending, running, completing), by task index, with
  * their state as squeue names it (PENDING, RUNNING, …). Empty once every task has ended.

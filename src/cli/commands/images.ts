@@ -12,7 +12,8 @@ import { computeClassifierStats, validateClassifierStats } from '../../images/ex
 import { checkReportFolder, readJsonFile, toJsonText, writeFileAtomic } from '../files.ts';
 import { parseInteger, parseIntegerList } from '../parse.ts';
 import { startProgress } from '../progress.ts';
-import { runInfo, VERSION } from '../runInfo.ts';
+import { runInfo } from '../runInfo.ts';
+import { packageVersion } from '../../core/packageVersion.ts';
 import { parseShard } from '../../sweep/shard.ts';
 import { finishRun, runWithProgress } from './imagesFinish.ts';
 import { registerMnistCommands } from './imagesMnist.ts';
@@ -103,7 +104,7 @@ export function registerImages(program: Command, argv: readonly string[]): Comma
         resume: o.resume ?? false,
         overwrite: o.overwrite ?? false,
         shard,
-        version: VERSION,
+        version: packageVersion(),
         command: runInfo(resultsArgv(argv)).command,
       });
       if (shard) process.stderr.write(`images forward-backward: shard ${shard.index}/${shard.count} done; when every shard is, run: hierdiff images merge ${o.out}\n`);

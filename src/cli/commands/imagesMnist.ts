@@ -11,7 +11,8 @@ import { MNIST_RECIPE, trainMnistModels } from '../../mnist/train.ts';
 import { checkOutputFile, checkReportFolder, writeFileAtomic } from '../files.ts';
 import { parseInteger } from '../parse.ts';
 import { startProgress } from '../progress.ts';
-import { runInfo, VERSION } from '../runInfo.ts';
+import { runInfo } from '../runInfo.ts';
+import { packageVersion } from '../../core/packageVersion.ts';
 import { finishRun, runWithProgress } from './imagesFinish.ts';
 
 interface DemoOptionValues {
@@ -75,7 +76,7 @@ export function registerMnistCommands(images: Command, argv: readonly string[]):
       const exp = await prepareMnistDemo(options);
       try {
         const kept = argv.filter((a, i) => a !== '--out' && argv[i - 1] !== '--out' && !a.startsWith('--out=') && a !== '--no-report');
-        const result = await runWithProgress(exp, { outDir: o.out, overwrite: true, version: VERSION, command: runInfo(kept).command });
+        const result = await runWithProgress(exp, { outDir: o.out, overwrite: true, version: packageVersion(), command: runInfo(kept).command });
         await finishRun(o.out, result.header, result.units, o.report !== false);
       } finally {
         await exp.release();
@@ -99,7 +100,7 @@ export function registerMnistCommands(images: Command, argv: readonly string[]):
         classifierSteps: parseInteger('classifier-steps', o.classifierSteps, 1, 1e7),
         seed: parseInteger('seed', o.seed, 0),
         resume: o.resume ?? false,
-        version: VERSION,
+        version: packageVersion(),
         command: runInfo(argv.filter((a, i) => a !== '--resume' && a !== '--out' && argv[i - 1] !== '--out' && a !== '--checkpoints' && argv[i - 1] !== '--checkpoints')).command,
         onProgress: (model, p) => {
           bars[model] ??= startProgress(`train ${model}`, p.steps, 'steps', 'loss {loss}');

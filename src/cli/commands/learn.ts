@@ -23,7 +23,8 @@ import { DEVICES } from '../../images/models/session.ts';
 import { checkReportFolder, readJsonFile, toJsonText, writeFileAtomic } from '../files.ts';
 import { writeReportFolder } from '../../core/outputDir.ts';
 import { parseInteger, parseIntegerList, parseNumber } from '../parse.ts';
-import { runInfo, VERSION, type RunInfo } from '../runInfo.ts';
+import { runInfo, type RunInfo } from '../runInfo.ts';
+import { packageVersion } from '../../core/packageVersion.ts';
 
 /** Format tag of the data file `hierdiff train` writes beside its model. */
 export const TRAIN_DATA_FORMAT = 'hierdiff.train-data/1';
@@ -407,7 +408,7 @@ async function writeLearningReportFiles(out: string, points: StudyPoint[], basel
   const html = reportHtml({
     title: 'hierdiff: what a trained denoiser learns of the hierarchy',
     command: runInfo(process.argv).command,
-    tool: `hierdiff ${VERSION}`,
+    tool: `hierdiff ${packageVersion()}`,
     parameters: [
       ['grammar', `v = ${g.vocab}, n_c = ${g.classes}, m = ${g.synonyms}, s = ${g.tuple}, L = ${g.depth}`],
       ['model', `companion U-Net, width ${o.width}, process ${o.process}, ${o.steps} steps of batch ${o.batch}, Adam lr ${o.lr}`],
