@@ -28,7 +28,6 @@ import {
   type CellStats,
   type Grammar,
 } from '../src/index.ts';
-import { controlAtTime } from '../src/noise/process.ts';
 import { paramError } from './helpers/errors.ts';
 
 /** Fails unless `value` holds no NaN number and no undefined (typed arrays scanned; functions skipped). */
@@ -138,15 +137,12 @@ describe('known violations', () => {
     expect(summariseCells([cell()])[0].classKept).toBe(0.5);
   });
 
-  it('makeGrammar refuses malformed or ambiguous rules; controlAtTime a bad time or name', () => {
+  it('makeGrammar refuses malformed or ambiguous rules', () => {
     const params = validateParams({ vocab: 2, synonyms: 1, tuple: 2, depth: 1 });
     expect(paramError(() => makeGrammar(params, [Int32Array.of(0, 1, 0, 1)])).param).toBe('rules');
     expect(paramError(() => makeGrammar(params, [Int32Array.of(0, 1, 0, 5)])).param).toBe('rules');
     expect(paramError(() => makeGrammar(params, [])).param).toBe('rules');
     expect(makeGrammar(params, [Int32Array.of(0, 1, 1, 1)]).ruleOfTuple[0][3]).toBe(1);
-    const sch = linearSchedule(10);
-    expect(paramError(() => controlAtTime('mask', 11, sch)).param).toBe('t');
-    expect(paramError(() => controlAtTime('foo' as never, 1, sch)).param).toBe('process');
   });
 
   it('decodeIndex refuses a non-bigint index', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createRng } from '../src/core/random.ts';
 import { ParamError } from '../src/core/errors.ts';
 import { cosineSchedule, linearSchedule, respace, alphaBarAtFraction } from '../src/noise/schedule.ts';
-import { epsProcess, gaussianProcess, makeProcess, maskProcess, MASK, uniformProcess, resolveProcess, controlAtTime } from '../src/noise/process.ts';
+import { epsProcess, gaussianProcess, makeProcess, maskProcess, MASK, uniformProcess, resolveProcess } from '../src/noise/process.ts';
 import { monteCarloTolerance, standardErrorTolerance } from './tolerance.ts';
 
 describe('schedules (docs/science.md §3; t = 0 is clean)', () => {
@@ -37,9 +37,6 @@ describe('schedules (docs/science.md §3; t = 0 is clean)', () => {
     const s = linearSchedule();
     expect(alphaBarAtFraction(s, 0.1)).toBe(s.alphaBar[100]);
     expect(() => alphaBarAtFraction(s, 1.5)).toThrow(ParamError);
-    expect(controlAtTime('uniform', 100, s)).toBeCloseTo(1 - s.alphaBar[100], 15);
-    expect(controlAtTime('mask', 250, s)).toBe(0.25);
-    expect(controlAtTime('gaussian', 100, s)).toBe(s.alphaBar[100]);
   });
 });
 

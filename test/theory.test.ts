@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ParamError } from '../src/core/errors.ts';
 import { createRng } from '../src/core/random.ts';
-import { makeProcess, type ProcessName } from '../src/noise/process.ts';
+import { makeProcess, noiseControl, type ProcessName } from '../src/noise/process.ts';
 import { linearSchedule } from '../src/noise/schedule.ts';
-import { controlAtFraction, effectiveLeafBelief, gaussianLeafBelief, leafBeliefAtTime } from '../src/theory/leafBelief.ts';
+import { effectiveLeafBelief, gaussianLeafBelief } from '../src/theory/leafBelief.ts';
 import {
   criticalPoint,
   interiorFixedPoints,
@@ -17,7 +17,7 @@ import {
   predictLevels,
   type MeanFieldParams,
 } from '../src/theory/meanField.ts';
-import { meanFieldCriticalNoise, meanFieldPrediction, meanFieldPredictionAtTime } from '../src/theory/predict.ts';
+import { meanFieldCriticalNoise, meanFieldPrediction } from '../src/theory/predict.ts';
 import { runCli } from './helpers/cli.ts';
 import { monteCarloTolerance } from './tolerance.ts';
 import { CLOSED_FORM, FINITE_DIFFERENCE, GAUSSIAN_BELIEF_VS_REFERENCE, MEAN_FIELD_VS_BP, quoted, ROOT_FINDER } from './theoryTolerance.ts';
@@ -164,7 +164,7 @@ describe('effective leaf beliefs (docs/science.md §3)', () => {
 
   it('gaussian one-hot, v = 32, linear schedule: docs/science.md §3 values at t/T = 0.05 … 0.20', () => {
     const ref = [0.999, 0.703, 0.513, 0.307, 0.143];
-    [0.05, 0.1, 0.12, 0.15, 0.2].forEach((f, i) => expect(Math.abs(leafBeliefAtTime('gaussian', f, schedule, 32) - ref[i])).toBeLessThan(GAUSSIAN_BELIEF_VS_REFERENCE));
+    [0.05, 0.1, 0.12, 0.15, 0.2].forEach((f, i) => expect(Math.abs(effectiveLeafBelief('gaussian', noiseControl('gaussian', f, schedule), 32) - ref[i])).toBeLessThan(GAUSSIAN_BELIEF_VS_REFERENCE));
     expect(gaussianLeafBelief(1, 32)).toBe(1);
     expect(Math.abs(gaussianLeafBelief(0, 32) - 1 / 32)).toBeLessThan(1e-9);
   });
@@ -189,16 +189,6 @@ describe('effective leaf beliefs (docs/science.md §3)', () => {
       // The mass is a [0, 1] variable: its SD is at most that of a Bernoulli of the same mean.
       expect(Math.abs(mc - theory)).toBeLessThan(monteCarloTolerance(theory, n));
     }
-  });
-
-  it('time-based controls: uniform ε = 1 − ᾱ_t, mask ε = t/T, gaussian ᾱ_t', () => {
-    expect(controlAtFraction('uniform', 0.3, schedule)).toBe(1 - schedule.alphaBar[300]);
-    expect(controlAtFraction('mask', 0.3, schedule)).toBe(0.3);
-    expect(controlAtFraction('gaussian', 0.3, schedule)).toBe(schedule.alphaBar[300]);
-    // The same prediction by time or by control: uniform at t/T = 0.3 is the ε-process-like belief at ε = 1 − ᾱ.
-    const byTime = meanFieldPredictionAtTime(V32M8, 'uniform', 0.3, 4, schedule);
-    expect(byTime).toEqual(meanFieldPrediction(V32M8, 'uniform', 1 - schedule.alphaBar[300], 4, schedule));
-    expect(meanFieldPredictionAtTime(V32M8, 'mask', 0.3, 4, schedule).classKept).toBe(predictClassKept(V32M8, 0.3, 4));
   });
 
   it('mean-field critical noise per process, in its own units', () => {

@@ -33,20 +33,43 @@ export class InconsistentEvidenceError extends Error {
   }
 }
 
+/**
+ * Where a value came from, as error messages name it: a library parameter (`seed`), a CLI flag
+ * (`--seed`) or a config field (`sweep config seed:`). `param` is what {@link ParamError} carries.
+ */
+export interface ValueSource {
+  readonly param: string;
+  readonly label: string;
+}
+
+/** The one wording of a refused value: `invalid <label> <shown> (<why>)`. */
+export function invalidValue(source: ValueSource, shown: string, why: string): ParamError {
+  return new ParamError(source.param, `invalid ${source.label} ${shown} (${why})`);
+}
+
+/** `an integer >= min`, or `an integer in [min, max]` when there is an upper bound. */
+export function integerRange(min: number, max = Number.MAX_SAFE_INTEGER): string {
+  return max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`;
+}
+
+/**
+ * The one integer check: `value` unless it is not an integer in [min, max], then
+ * `invalid <label> <shown> (expected an integer …)`. `shown` is how the value was written
+ * (default: as JavaScript prints it).
+ */
+export function checkIntegerAt(source: ValueSource, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER, shown = String(value)): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) throw invalidValue(source, shown, `expected ${integerRange(min, max)}`);
+  return value;
+}
+
 /** Throws a ParamError unless `value` is an integer in [min, max]. */
 export function checkInt(param: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`;
-    throw new ParamError(param, `invalid ${param} ${String(value)} (expected ${range})`);
-  }
-  return value;
+  return checkIntegerAt({ param, label: param }, value, min, max);
 }
 
 /** Throws a ParamError unless `value` is a finite number in [min, max]. */
 export function checkNumber(param: string, value: number, min: number, max: number): number {
-  if (!Number.isFinite(value) || value < min || value > max) {
-    throw new ParamError(param, `invalid ${param} ${String(value)} (expected a number in [${min}, ${max}])`);
-  }
+  if (!Number.isFinite(value) || value < min || value > max) throw invalidValue({ param, label: param }, String(value), `expected a number in [${min}, ${max}]`);
   return value;
 }
 

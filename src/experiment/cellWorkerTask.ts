@@ -1,7 +1,7 @@
 import { parentPort } from 'node:worker_threads';
 import { errorToWire, type WireError } from '../core/errors.ts';
 import type { CellStats } from './cell.ts';
-import { runBatch, runCell, type BatchOutcome, type CellOptions, type CellSpec } from './forwardBackward.ts';
+import { prepareCell, runBatch, runCell, type BatchOutcome, type CellOptions, type CellSpec, type PreparedCell } from './forwardBackward.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import { resolveBackend } from '../bp/fast.ts';
 
@@ -24,7 +24,8 @@ export type CellWorkerRequest = { kind: 'job'; job: CellJob } | { kind: 'batch';
 export type CellWorkerReply = { job: number; b: number; outcome: BatchOutcome } | { job: number; stats: CellStats } | { job: number; error: WireError };
 
 const port = parentPort!;
-const jobs = new Map<number, { job: CellJob; options: CellOptions }>();
+/** The cells whose batches this worker runs, each prepared (its process built) once. */
+const jobs = new Map<number, PreparedCell>();
 
 function buffersOf(o: BatchOutcome): ArrayBuffer[] {
   const arrays = [...o.truth.levels, ...o.posterior.levels, o.rootPosterior, ...(o.marginalKept ? [o.marginalKept] : [])];
@@ -33,7 +34,11 @@ function buffersOf(o: BatchOutcome): ArrayBuffer[] {
 
 port.on('message', (m: CellWorkerRequest) => {
   if (m.kind === 'job') {
-    jobs.set(m.job.job, { job: m.job, options: { ...m.job.options, backend: resolveBackend(m.job.backend) } });
+    try {
+      jobs.set(m.job.job, prepareCell(m.job.grammar, m.job.cell, { ...m.job.options, backend: resolveBackend(m.job.backend) }));
+    } catch (e) {
+      port.postMessage({ job: m.job.job, error: errorToWire(e) } satisfies CellWorkerReply);
+    }
     return;
   }
   if (m.kind === 'end') {
@@ -50,8 +55,7 @@ port.on('message', (m: CellWorkerRequest) => {
     return;
   }
   try {
-    const j = jobs.get(m.job)!;
-    const outcome = runBatch(j.job.grammar, j.job.cell, j.options, m.b);
+    const outcome = runBatch(jobs.get(m.job)!, m.b);
     port.postMessage({ job: m.job, b: m.b, outcome } satisfies CellWorkerReply, buffersOf(outcome));
   } catch (e) {
     port.postMessage({ job: m.job, error: errorToWire(e) } satisfies CellWorkerReply);

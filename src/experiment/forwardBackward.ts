@@ -1,5 +1,6 @@
 import { createRng } from '../core/random.ts';
-import { checkInt, ParamError } from '../core/errors.ts';
+import { ParamError } from '../core/errors.ts';
+import { checkOption, OPTIONS } from '../core/options.ts';
 import { cellJsonChars, cellResultBytes, fastBatchBytes, formatBytes, MAX_GRID_CELLS, MAX_STRING_CHARS, MEMORY_LIMIT_ENV, memoryLimit, referenceBatchBytes, WASM_MEMORY_BYTES } from '../core/resources.ts';
 import { referenceBackend } from '../bp/reference.ts';
 import type { BpBackend, FloatArray } from '../bp/types.ts';
@@ -7,7 +8,8 @@ import { defaultBackend } from '../bp/fast.ts';
 import { generate, type TreeBatch } from '../grammar/generate.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import { leafCount, symbolsAt } from '../grammar/params.ts';
-import { leafLogLikelihood, makeProcess, PROCESS_NAMES, type Observation, type ProcessName } from '../noise/process.ts';
+import { noiseKey } from '../noise/level.ts';
+import { leafLogLikelihood, makeProcess, PROCESS_STREAM_IDS, type NoiseProcess, type Observation, type ProcessName } from '../noise/process.ts';
 import type { Schedule } from '../noise/schedule.ts';
 import type { CellStats } from './cell.ts';
 import { ObservableAccumulator } from './observables.ts';
@@ -51,11 +53,6 @@ export function batchSizeFor(tokens: number): number {
   return Math.max(1, Math.min(256, Math.floor(65536 / tokens)));
 }
 
-/** Integer stream key of a noise level (noise levels are compared to 1e−9). */
-export function noiseKey(noise: number): number {
-  return Math.round(noise * 1e9);
-}
-
 /** What one batch of a cell yields before the observables (docs/science.md §4). */
 export interface BatchOutcome {
   /** The clean data with their latent trees. */
@@ -74,16 +71,24 @@ export function cellBatches(grammar: Grammar, samples: number): { batch: number;
   return { batch, batches: Math.ceil(samples / batch) };
 }
 
-function checkCell(grammar: Grammar, cell: CellSpec, options: CellOptions): void {
-  checkInt('samples', options.samples, 1, 1e9);
-  checkInt('trajectories', options.trajectories, 1, 1e6);
+/** A cell ready to run: checked, and its noise process built, once for all its batches. */
+export interface PreparedCell {
+  readonly grammar: Grammar;
+  readonly cell: CellSpec;
+  readonly options: CellOptions;
+  readonly process: NoiseProcess;
+}
+
+/** Checks a cell and builds its process (the library's one check of the cell's options). */
+export function prepareCell(grammar: Grammar, cell: CellSpec, options: CellOptions): PreparedCell {
+  checkOption(OPTIONS.samples, options.samples);
+  checkOption(OPTIONS.trajectories, options.trajectories);
   if (grammar.depth !== cell.depth) throw new Error(`grammar depth ${grammar.depth} differs from cell depth ${cell.depth}`);
+  return { grammar, cell, options, process: makeProcess(cell.process, cell.noise, options.schedule) };
 }
 
 /** The observables' accumulator of a cell (fold {@link BatchOutcome}s into it in batch order). */
-export function cellAccumulator(grammar: Grammar, cell: CellSpec, options: CellOptions): ObservableAccumulator {
-  checkCell(grammar, cell, options);
-  const process = makeProcess(cell.process, cell.noise, options.schedule);
+export function cellAccumulator({ grammar, cell, options, process }: PreparedCell): ObservableAccumulator {
   const symbolsPerLevel = Array.from({ length: grammar.depth + 1 }, (_, l) => symbolsAt(grammar, l));
   return new ObservableAccumulator(
     { ...cell, control: process.control, trajectories: options.trajectories },
@@ -102,11 +107,9 @@ function sliceObservation(obs: Observation, start: number, end: number, v: numbe
  * Batch `b` of a cell: data, forward noise, exact BP and K posterior samples. It depends only on
  * (cell, b), never on which thread runs it, so batches can run anywhere and be folded in order.
  */
-export function runBatch(grammar: Grammar, cell: CellSpec, options: CellOptions, b: number): BatchOutcome {
-  checkCell(grammar, cell, options);
+export function runBatch({ grammar, cell, options, process }: PreparedCell, b: number): BatchOutcome {
   const backend = options.backend ?? defaultBackend;
-  const process = makeProcess(cell.process, cell.noise, options.schedule);
-  const processIndex = PROCESS_NAMES.indexOf(cell.process);
+  const processId = PROCESS_STREAM_IDS[cell.process];
   const key = noiseKey(cell.noise);
   const d = leafCount(grammar);
   const v = grammar.vocab;
@@ -114,12 +117,12 @@ export function runBatch(grammar: Grammar, cell: CellSpec, options: CellOptions,
   const count = Math.min(batch, options.samples - b * batch);
   const truth = generate(grammar, count, createRng(cell.grammarSeed, cell.depth, STREAM_DATA, b));
   const x0 = truth.levels[grammar.depth];
-  const obs = process.sample(x0, v, createRng(cell.grammarSeed, cell.depth, STREAM_NOISE, processIndex, key, b));
+  const obs = process.sample(x0, v, createRng(cell.grammarSeed, cell.depth, STREAM_NOISE, processId, key, b));
   const r = backend.batch(grammar, {
     count,
     likelihood: (start, end, out) => process.likelihood(sliceObservation(obs, start * d, end * d, v), v, out),
     logLikelihood: (start, end, out) => leafLogLikelihood(process, sliceObservation(obs, start * d, end * d, v), v, out),
-    rng: createRng(cell.grammarSeed, cell.depth, STREAM_POSTERIOR, processIndex, key, b),
+    rng: createRng(cell.grammarSeed, cell.depth, STREAM_POSTERIOR, processId, key, b),
     trajectories: options.trajectories,
     truth: (options.marginals ?? true) ? truth : null,
     tokenEvidence: process.tokenEvidence?.(obs, v) ?? null,
@@ -133,10 +136,11 @@ export function runBatch(grammar: Grammar, cell: CellSpec, options: CellOptions,
  * on (grammar seed, depth), so every process and noise level sees the same data.
  */
 export function runCell(grammar: Grammar, cell: CellSpec, options: CellOptions): CellStats {
-  const acc = cellAccumulator(grammar, cell, options);
+  const prepared = prepareCell(grammar, cell, options);
+  const acc = cellAccumulator(prepared);
   const { batch, batches } = cellBatches(grammar, options.samples);
   for (let b = 0; b < batches; b++) {
-    const r = runBatch(grammar, cell, options, b);
+    const r = runBatch(prepared, b);
     acc.add(r.truth, r.posterior, r.rootPosterior, r.marginalKept);
     options.onProgress?.(Math.min(options.samples, (b + 1) * batch));
   }

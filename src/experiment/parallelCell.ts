@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { checkInt, errorFromWire, ParamError } from '../core/errors.ts';
 import type { CellStats } from './cell.ts';
-import { cellAccumulator, cellBatches, runCell, type BatchOutcome, type CellOptions, type CellSpec } from './forwardBackward.ts';
+import { cellAccumulator, cellBatches, prepareCell, runCell, type BatchOutcome, type CellOptions, type CellSpec } from './forwardBackward.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import { defaultBackend, resolveBackend } from '../bp/fast.ts';
 import type { CellJob, CellWorkerReply, CellWorkerRequest } from './cellWorkerTask.ts';
@@ -120,7 +120,7 @@ export class CellWorkerPool {
 
   private async runNow(grammar: Grammar, cell: CellSpec, options: CellOptions): Promise<CellStats> {
     const job = this.jobOf(grammar, cell, options);
-    const acc = cellAccumulator(grammar, cell, options);
+    const acc = cellAccumulator(prepareCell(grammar, cell, options));
     const { batch, batches } = cellBatches(grammar, options.samples);
     const fold = (r: BatchOutcome, b: number) => {
       acc.add(r.truth, r.posterior, r.rootPosterior, r.marginalKept);

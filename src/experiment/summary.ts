@@ -1,4 +1,5 @@
 import { ParamError } from '../core/errors.ts';
+import { noiseKey } from '../noise/level.ts';
 import { PROCESS_NAMES, type ProcessName } from '../noise/process.ts';
 import type { CellStats } from './cell.ts';
 import { mean, mergeMoments, standardError, type Moments } from './moments.ts';
@@ -42,9 +43,9 @@ export interface ForwardBackwardRow {
   correlationByTreeDistance?: number[];
 }
 
-/** Key that groups cells of different grammar seeds into one row. */
+/** Key that groups cells of different grammar seeds into one row (the level by its {@link noiseKey}). */
 export function rowKey(c: Pick<CellStats, 'depth' | 'process' | 'noise'>): string {
-  return `${c.depth}|${c.process}|${c.noise}`;
+  return `${c.depth}|${c.process}|${noiseKey(c.noise)}`;
 }
 
 /** Pools the cells of each (depth, process, noise) into a row, in first-seen order. */

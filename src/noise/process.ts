@@ -1,10 +1,16 @@
-import { checkInt, checkNumber, ParamError, resolveVariant } from '../core/errors.ts';
+import { checkNumber, ParamError, resolveVariant } from '../core/errors.ts';
 import type { Rng } from '../core/random.ts';
 import { alphaBarAtFraction, type Schedule } from './schedule.ts';
 
 /** The four noise processes of docs/science.md §3. */
 export type ProcessName = 'eps' | 'uniform' | 'mask' | 'gaussian';
 export const PROCESS_NAMES: readonly ProcessName[] = ['eps', 'uniform', 'mask', 'gaussian'];
+
+/**
+ * Each process's component of the random-stream keys (src/experiment/forwardBackward.ts). Fixed
+ * per process, not a position in a list: these values must never change, or every result moves.
+ */
+export const PROCESS_STREAM_IDS: Readonly<Record<ProcessName, number>> = { eps: 0, uniform: 1, mask: 2, gaussian: 3 };
 
 export function resolveProcess(value: string): ProcessName {
   return resolveVariant('process', value, PROCESS_NAMES);
@@ -78,7 +84,6 @@ function softTokenEvidence(obs: Observation, eps: number, v: number): { tokens: 
 
 /** ε-process (theory): no corruption, soft evidence on the clean token. */
 export function epsProcess(eps: number): NoiseProcess {
-  checkNumber('noise', eps, 0, 1);
   return {
     name: 'eps',
     control: eps,
@@ -91,7 +96,6 @@ export function epsProcess(eps: number): NoiseProcess {
 
 /** Uniform (D3PM) substitution: with probability ε resample uniformly (may equal x_0). */
 export function uniformProcess(eps: number): NoiseProcess {
-  checkNumber('noise', eps, 0, 1);
   return {
     name: 'uniform',
     control: eps,
@@ -108,7 +112,6 @@ export function uniformProcess(eps: number): NoiseProcess {
 
 /** Masking (absorbing): with probability ε replace by MASK; visible tokens are hard evidence. */
 export function maskProcess(eps: number): NoiseProcess {
-  checkNumber('noise', eps, 0, 1);
   return {
     name: 'mask',
     control: eps,
@@ -149,7 +152,6 @@ export function maskProcess(eps: number): NoiseProcess {
  * of the argmax.
  */
 export function gaussianProcess(alphaBar: number): NoiseProcess {
-  checkNumber('alphaBar', alphaBar, 0, 1);
   const signal = Math.sqrt(alphaBar);
   const noise = Math.sqrt(1 - alphaBar);
   const scale = alphaBar < 1 ? signal / (1 - alphaBar) : Infinity;
@@ -214,42 +216,30 @@ export function gaussianProcess(alphaBar: number): NoiseProcess {
 }
 
 /**
- * The process at a user-facing noise level. For eps, uniform and mask `noise` is ε ∈ [0, 1]; for
- * gaussian it is the time fraction t/T ∈ [0, 1] of `schedule` (t = 0 clean), mapped to ᾱ_t.
+ * The control of a process at a user-facing noise level: for eps, uniform and mask `noise` is ε
+ * itself; for gaussian it is the time fraction t/T ∈ [0, 1] of `schedule` (t = 0 clean), mapped
+ * to ᾱ_t. Checks the name, the level and the schedule (the one resolver of the three).
  */
-export function makeProcess(name: ProcessName, noise: number, schedule?: Schedule): NoiseProcess {
-  const which = resolveProcess(name);
-  checkNumber('noise', noise, 0, 1);
-  switch (which) {
-    case 'eps':
-      return epsProcess(noise);
-    case 'uniform':
-      return uniformProcess(noise);
-    case 'mask':
-      return maskProcess(noise);
-    case 'gaussian': {
-      if (!schedule) throw new ParamError('schedule', 'the gaussian process needs a schedule');
-      return gaussianProcess(alphaBarAtFraction(schedule, noise));
-    }
-  }
+export function noiseControl(name: ProcessName, noise: number, schedule?: Schedule): number {
+  if (resolveProcess(name) !== 'gaussian') return checkNumber('noise', noise, 0, 1);
+  if (!schedule) throw new ParamError('schedule', 'the gaussian process needs a schedule');
+  return alphaBarAtFraction(schedule, noise);
 }
 
+const BUILDERS: Readonly<Record<ProcessName, (control: number) => NoiseProcess>> = {
+  eps: epsProcess,
+  uniform: uniformProcess,
+  mask: maskProcess,
+  gaussian: gaussianProcess,
+};
+
 /**
- * Control parameter of each time-based process at diffusion time t (t = 0 clean) of a schedule:
- * uniform ε = 1 − ᾱ_t; mask ε = t/T; gaussian ᾱ_t; eps (no time) ε = 1 − ᾱ_t like uniform.
+ * The process at a user-facing noise level (see {@link noiseControl}): the one resolver from
+ * process name, level and schedule to the process. The builders above take a checked control.
  */
-export function controlAtTime(name: ProcessName, t: number, schedule: Schedule): number {
-  const which = resolveProcess(name);
-  checkInt('t', t, 0, schedule.T);
-  const alphaBar = schedule.alphaBar[t];
-  switch (which) {
-    case 'mask':
-      return t / schedule.T;
-    case 'gaussian':
-      return alphaBar;
-    default:
-      return 1 - alphaBar;
-  }
+export function makeProcess(name: ProcessName, noise: number, schedule?: Schedule): NoiseProcess {
+  const control = noiseControl(name, noise, schedule);
+  return BUILDERS[name](control);
 }
 
 /** Leaf log-likelihoods of an observation: the process's own, else log of its likelihoods. */

@@ -14,7 +14,8 @@ export interface SweepCell extends CellSpec {
 /**
  * The stable key of a cell: `s<grammar seed>/L<depth>/<process>/<noise>`, the noise level as
  * JavaScript prints it (shortest round-trip form), e.g. `s0/L4/mask/0.25`. It names the cell in
- * results files; it does not depend on the sweep's shape, so it survives regridding.
+ * results files; it does not depend on the sweep's shape, so it survives regridding. The levels of
+ * a sweep differ in their key (noise/level.ts noiseKey), so in this printed form too.
  */
 export function cellKey(cell: Pick<CellSpec, 'grammarSeed' | 'depth' | 'process' | 'noise'>): string {
   return `s${cell.grammarSeed}/L${cell.depth}/${cell.process}/${String(cell.noise)}`;

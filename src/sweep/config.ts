@@ -1,9 +1,9 @@
-import { readDecimal } from '../cli/parse.ts';
-import { ParamError, resolveVariant } from '../core/errors.ts';
-import { noiseKey } from '../experiment/forwardBackward.ts';
+import { checkIntegerAt, ParamError, resolveVariant, type ValueSource } from '../core/errors.ts';
+import { OPTIONS, type IntegerOption } from '../core/options.ts';
 import { RULE_RNGS, type RuleRng } from '../grammar/sampleRules.ts';
 import { grammarFromJson, grammarToJson, type GrammarJson } from '../grammar/serialize.ts';
 import { validateParams } from '../grammar/params.ts';
+import { checkNoiseGrid, parseNoiseGrid } from '../noise/level.ts';
 import { PROCESS_NAMES, type ProcessName } from '../noise/process.ts';
 import { SCHEDULE_NAMES, type ScheduleName } from '../noise/schedule.ts';
 
@@ -94,22 +94,27 @@ const KNOWN_FIELDS = new Set([
   'grammar',
 ]);
 
+/** A config field as messages name it: `invalid sweep config <field>: …`. */
+function configField(field: string, detail?: string): ValueSource {
+  return { param: field, label: `sweep config ${field}:${detail ? ` ${detail}:` : ''}` };
+}
+
 function fail(field: string, message: string): never {
   throw new ParamError(field, `invalid sweep config ${field}: ${message}`);
 }
 
-function intField(o: Record<string, unknown>, field: string, min: number, max: number, fallback?: number): number {
+/** An integer field in its option's range (from the options table), or `fallback` when absent. */
+function intField(o: Record<string, unknown>, option: IntegerOption, fallback?: number, field: string = option.field): number {
   const x = o[field] ?? fallback;
   if (x === undefined) fail(field, 'missing');
-  if (typeof x !== 'number' || !Number.isInteger(x) || x < min || x > max) fail(field, `${JSON.stringify(x)} (expected an integer in [${min}, ${max}])`);
-  return x;
+  return checkIntegerAt(configField(field), x, option.min, option.max, JSON.stringify(x));
 }
 
-function intList(o: Record<string, unknown>, field: string, min: number, max: number): number[] {
-  const x = o[field];
-  if (!Array.isArray(x) || x.length === 0) fail(field, 'expected a non-empty list of integers');
-  for (const d of x) if (typeof d !== 'number' || !Number.isInteger(d) || d < min || d > max) fail(field, `${JSON.stringify(d)} (expected integers in [${min}, ${max}])`);
-  if (new Set(x).size !== x.length) fail(field, 'values must be distinct');
+function intList(o: Record<string, unknown>, option: IntegerOption): number[] {
+  const x = o[option.field];
+  if (!Array.isArray(x) || x.length === 0) fail(option.field, 'expected a non-empty list of integers');
+  for (const d of x) checkIntegerAt(configField(option.field), d, option.min, option.max, JSON.stringify(d));
+  if (new Set(x).size !== x.length) fail(option.field, 'values must be distinct');
   return x as number[];
 }
 
@@ -142,11 +147,11 @@ export function validateSweepConfig(input: unknown): SweepConfig {
     if (o.depths !== undefined && JSON.stringify(o.depths) !== JSON.stringify(depths)) fail('depths', `${JSON.stringify(o.depths)} differs from the saved grammar's depth [${g.depth}]`);
     if (o.grammars !== undefined && o.grammars !== 1) fail('grammars', `${JSON.stringify(o.grammars)} (a saved grammar is one grammar: expected 1)`);
   } else {
-    vocab = intField(o, 'vocab', 2, 65536);
-    classes = intField(o, 'classes', 1, Number.MAX_SAFE_INTEGER, vocab);
-    synonyms = intField(o, 'synonyms', 1, Number.MAX_SAFE_INTEGER);
-    tuple = intField(o, 'tuple', 2, 16, 2);
-    depths = intList(o, 'depths', 1, 64);
+    vocab = intField(o, OPTIONS.vocab);
+    classes = intField(o, OPTIONS.classes, vocab);
+    synonyms = intField(o, OPTIONS.synonyms);
+    tuple = intField(o, OPTIONS.tuple, Number(OPTIONS.tuple.default));
+    depths = intList(o, OPTIONS.depth);
     // docs/science.md §1 constraints, checked for every depth before any work starts.
     for (const depth of depths) {
       try {
@@ -157,9 +162,9 @@ export function validateSweepConfig(input: unknown): SweepConfig {
     }
   }
   if (o.rng !== undefined && typeof o.rng !== 'string') fail('rng', 'expected a string');
-  const rng = resolveVariant('rng', (o.rng as string | undefined) ?? 'own', RULE_RNGS);
-  const seed = intField(o, 'seed', 0, Number.MAX_SAFE_INTEGER, 0);
-  const grammars = intField(o, 'grammars', 1, 10000, 1);
+  const rng = resolveVariant('rng', (o.rng as string | undefined) ?? OPTIONS.rng.default, RULE_RNGS);
+  const seed = intField(o, OPTIONS.seed, Number(OPTIONS.seed.default));
+  const grammars = intField(o, OPTIONS.grammars, Number(OPTIONS.grammars.default));
   if (seed + grammars - 1 > Number.MAX_SAFE_INTEGER) fail('grammars', 'seed + grammars − 1 exceeds the largest safe integer');
 
   const levels = o.noiseLevels;
@@ -177,26 +182,25 @@ export function validateSweepConfig(input: unknown): SweepConfig {
   for (const k of Object.keys(levelsIn)) if (!processes.includes(k as ProcessName)) fail('noiseLevels', `"${k}" is not one of the processes (${processes.join(', ')})`);
   const noiseLevels: Partial<Record<ProcessName, number[]>> = {};
   for (const p of processes) {
-    const list = typeof levelsIn[p] === 'string' ? expandLevels(p, levelsIn[p] as string) : levelsIn[p];
-    if (!Array.isArray(list) || list.length === 0) fail('noiseLevels', `${p}: expected a non-empty list of numbers in [0, 1]`);
-    for (const x of list) if (typeof x !== 'number' || !Number.isFinite(x) || x < 0 || x > 1) fail('noiseLevels', `${p}: ${JSON.stringify(x)} (expected numbers in [0, 1])`);
-    // Cells' random streams are keyed by the level rounded to 1e−9: closer levels would share streams.
-    if (new Set(list.map((x: number) => noiseKey(x))).size !== list.length) fail('noiseLevels', `${p}: values must be distinct (to 1e-9)`);
-    noiseLevels[p] = [...(list as number[])];
+    const given = levelsIn[p];
+    const source = configField('noiseLevels', p);
+    if (typeof given === 'string') noiseLevels[p] = parseNoiseGrid(given, source);
+    else if (Array.isArray(given)) noiseLevels[p] = checkNoiseGrid(given, source, JSON.stringify(given));
+    else fail('noiseLevels', `${p}: expected a non-empty list of numbers in [0, 1]`);
   }
 
-  const samples = intField(o, 'samples', 1, 1e9);
+  const samples = intField(o, OPTIONS.samples);
   const byDepthIn = o.samplesByDepth ?? {};
   if (typeof byDepthIn !== 'object' || byDepthIn === null || Array.isArray(byDepthIn)) fail('samplesByDepth', 'expected an object { depth: samples }');
   const samplesByDepth: Record<string, number> = {};
   const byDepthKeys = Object.keys(byDepthIn).sort((a, b) => Number(a) - Number(b));
   for (const k of byDepthKeys) {
     if (!/^\d+$/.test(k) || !depths.includes(Number(k))) fail('samplesByDepth', `"${k}" is not one of the depths (${depths.join(', ')})`);
-    samplesByDepth[String(Number(k))] = intField(byDepthIn as Record<string, unknown>, k, 1, 1e9);
+    samplesByDepth[String(Number(k))] = intField(byDepthIn as Record<string, unknown>, OPTIONS.samples, undefined, k);
   }
-  const trajectories = intField(o, 'trajectories', 1, 100000, 4);
+  const trajectories = intField(o, OPTIONS.trajectories, Number(OPTIONS.trajectories.default));
   if (o.schedule !== undefined && typeof o.schedule !== 'string') fail('schedule', 'expected a string');
-  const schedule = resolveVariant('schedule', (o.schedule as string | undefined) ?? 'linear', SCHEDULE_NAMES);
+  const schedule = resolveVariant('schedule', (o.schedule as string | undefined) ?? OPTIONS.schedule.default, SCHEDULE_NAMES);
   if (o.correlations !== undefined && typeof o.correlations !== 'boolean') fail('correlations', 'expected true or false');
   const correlations = (o.correlations as boolean | undefined) ?? false;
 
@@ -218,29 +222,6 @@ export function validateSweepConfig(input: unknown): SweepConfig {
     correlations,
     grammar,
   };
-}
-
-/**
- * A grid written as text: a list `0.6,0.7` or a range `start:end:count` (count evenly spaced
- * values, both ends included, rounded to 12 significant digits so 0.5:0.9:9 gives 0.55, not
- * 0.5499999999), as the CLI's --noise-levels reads it.
- */
-function expandLevels(p: string, text: string): number[] {
-  const expected = 'expected a list like [0.6, 0.7], "0.6,0.7" or a range "start:end:count"';
-  const bad = (): never => fail('noiseLevels', `${p}: "${text}" (${expected})`);
-  // Decimal literals only, by the CLI's rule and with its wording (cli/parse.ts readDecimal): no 0x1, Infinity, 1e-400.
-  const num = (t: string): number => {
-    const r = readDecimal(t);
-    return 'problem' in r ? fail('noiseLevels', `${p}: "${t}" (${r.problem}; ${expected})`) : r.value;
-  };
-  if (text.includes(':')) {
-    const parts = text.split(':');
-    if (parts.length !== 3 || !/^\s*\d+\s*$/.test(parts[2])) bad();
-    const [a, b, n] = [num(parts[0]), num(parts[1]), Number(parts[2])];
-    if (n < 1 || n > 100000 || (n === 1 && a !== b)) bad();
-    return Array.from({ length: n }, (_, i) => (n === 1 ? a : Number((a + ((b - a) * i) / (n - 1)).toPrecision(12))));
-  }
-  return text.split(',').map(num);
 }
 
 /** N for cells of depth L: the per-depth override, or `samples`. */

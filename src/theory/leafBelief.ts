@@ -3,9 +3,8 @@
  * normalised likelihood puts on the clean token, E[λ(x_0)]. It is the number the mean-field map
  * starts from, p_L, which represents a message by its mass on the true symbol.
  */
-import { checkInt, checkNumber, ParamError } from '../core/errors.ts';
+import { checkInt, checkNumber } from '../core/errors.ts';
 import type { ProcessName } from '../noise/process.ts';
-import { alphaBarAtFraction, type Schedule } from '../noise/schedule.ts';
 
 /**
  * Mean posterior mass on the clean token of a v-symbol one-hot token under Gaussian noise
@@ -129,35 +128,6 @@ export function effectiveLeafBelief(process: ProcessName, control: number, vocab
     case 'gaussian':
       return gaussianLeafBelief(control, vocab);
   }
-}
-
-/**
- * Control of a process at a user-facing noise level, as forward-backward reads it: `noise` is ε
- * for eps, uniform and mask, and the time fraction t/T (t = 0 clean) for gaussian, mapped to ᾱ_t.
- */
-export function controlOf(process: ProcessName, noise: number, schedule?: Schedule): number {
-  checkNumber('noise', noise, 0, 1);
-  if (process !== 'gaussian') return noise;
-  if (!schedule) throw new ParamError('schedule', 'the gaussian process needs a schedule');
-  return alphaBarAtFraction(schedule, noise);
-}
-
-/**
- * Control of a time-based process at the time fraction t/T (t = 0 clean) of `schedule`:
- * uniform (and eps) ε = 1 − ᾱ_t, mask ε = t/T, gaussian ᾱ_t — the convention of
- * `controlAtTime` in noise/process.ts.
- */
-export function controlAtFraction(process: ProcessName, fraction: number, schedule: Schedule): number {
-  checkNumber('noise', fraction, 0, 1);
-  const alphaBar = alphaBarAtFraction(schedule, fraction);
-  if (process === 'mask') return fraction;
-  if (process === 'gaussian') return alphaBar;
-  return 1 - alphaBar;
-}
-
-/** Effective leaf belief at the time fraction t/T of a schedule (t = 0 clean). */
-export function leafBeliefAtTime(process: ProcessName, fraction: number, schedule: Schedule, vocab: number): number {
-  return effectiveLeafBelief(process, controlAtFraction(process, fraction, schedule), vocab);
 }
 
 /**

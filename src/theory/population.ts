@@ -7,9 +7,9 @@
  * order with identical results. Streams do not depend on the process or the noise level: nearby
  * noise levels see common random numbers, which makes curves smooth and bisection stable.
  */
-import { checkInt, checkNumber } from '../core/errors.ts';
+import { checkInt } from '../core/errors.ts';
 import type { Rng } from '../core/random.ts';
-import { makeProcess, resolveProcess, type NoiseProcess, type ProcessName } from '../noise/process.ts';
+import { makeProcess, type NoiseProcess, type ProcessName } from '../noise/process.ts';
 import { linearSchedule, type Schedule } from '../noise/schedule.ts';
 
 export interface PopulationOptions {
@@ -75,9 +75,8 @@ export const STREAM_ANNEALED_UP = 22;
 export function resolveOptions(o: PopulationOptions) {
   const population = checkInt('population', o.population ?? 1000, 2, 1e7);
   const seed = checkInt('seed', o.seed ?? 0, 0, Number.MAX_SAFE_INTEGER);
-  checkNumber('noise', o.noise, 0, 1);
   const schedule = o.schedule ?? linearSchedule();
-  const process = makeProcess(resolveProcess(o.process), o.noise, schedule);
+  const process = makeProcess(o.process, o.noise, schedule);
   return { population, seed, process, schedule };
 }
 

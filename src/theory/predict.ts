@@ -3,9 +3,9 @@
  * uniform and mask, and the time fraction t/T (t = 0 clean) for gaussian.
  */
 import type { Grammar } from '../grammar/grammar.ts';
-import type { ProcessName } from '../noise/process.ts';
+import { noiseControl, type ProcessName } from '../noise/process.ts';
 import { linearSchedule, type Schedule } from '../noise/schedule.ts';
-import { controlOf, effectiveLeafBelief, leafBeliefAtTime, solveDecreasing } from './leafBelief.ts';
+import { effectiveLeafBelief, solveDecreasing } from './leafBelief.ts';
 import { criticalPoint, predictLevels, validateMeanFieldParams, type MeanFieldParams } from './meanField.ts';
 import { populationDynamics } from './quenchedPopulation.ts';
 
@@ -22,7 +22,7 @@ export interface MeanFieldPrediction {
 /** Mean-field prediction of docs/science.md §5 for any process, through its effective leaf belief. */
 export function meanFieldPrediction(p: MeanFieldParams, process: ProcessName, noise: number, depth: number, schedule: Schedule = linearSchedule()): MeanFieldPrediction {
   validateMeanFieldParams(p);
-  const leafBelief = effectiveLeafBelief(process, controlOf(process, noise, schedule), p.vocab);
+  const leafBelief = effectiveLeafBelief(process, noiseControl(process, noise, schedule), p.vocab);
   const levelKept = predictLevels(p, leafBelief, depth);
   return { leafBelief, classKept: levelKept[0], levelKept };
 }
@@ -38,7 +38,7 @@ export function meanFieldCriticalNoise(p: MeanFieldParams, process: ProcessName,
   if (c.pStar === null) return null;
   if (process === 'eps' || process === 'mask') return c.criticalNoise;
   const pStar = c.pStar;
-  const belief = (noise: number) => effectiveLeafBelief(process, controlOf(process, noise, schedule), p.vocab);
+  const belief = (noise: number) => effectiveLeafBelief(process, noiseControl(process, noise, schedule), p.vocab);
   return solveDecreasing(belief, pStar, 0, 1, process === 'gaussian' ? 0.5 / schedule.T : 1e-12);
 }
 
@@ -97,16 +97,4 @@ export function populationPrediction(grammars: readonly Grammar[], o: Population
     levelKept: profile((r) => r.levelKept),
     upwardKept: profile((r) => r.upwardKept)!,
   };
-}
-
-/**
- * Mean-field prediction at the time fraction t/T (t = 0 clean) of a schedule, for a time-based
- * process: uniform ε = 1 − ᾱ_t, mask ε = t/T, gaussian ᾱ_t (see `controlAtFraction`), through
- * the process's effective leaf belief.
- */
-export function meanFieldPredictionAtTime(p: MeanFieldParams, process: ProcessName, fraction: number, depth: number, schedule: Schedule = linearSchedule()): MeanFieldPrediction {
-  validateMeanFieldParams(p);
-  const leafBelief = leafBeliefAtTime(process, fraction, schedule, p.vocab);
-  const levelKept = predictLevels(p, leafBelief, depth);
-  return { leafBelief, classKept: levelKept[0], levelKept };
 }
