@@ -156,7 +156,9 @@ describe.skipIf(!present && !required)('the explorer in chromium', () => {
   });
 
   it('moving the noise slider changes the noised leaves, the posterior sample and the chart marker (screenshots)', async () => {
-    const w = await open(`./?${CURVES}`);
+    // Uniform noise: a noised token is redrawn, so its symbol changes (under ε only its evidence does).
+    const w = await open(`./?${CURVES}&process=uniform`);
+    expect(await w.page.locator('#param-process').inputValue()).toBe('uniform');
     const chart = w.page.locator('[data-testid="class-kept-chart"]');
     const low = await sliderValueAt(w.page, 0.1);
     const high = await sliderValueAt(w.page, 0.9);
