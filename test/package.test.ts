@@ -1,4 +1,4 @@
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,7 +48,7 @@ afterAll(() => {
 describe('the npm package', () => {
   it('holds the compiled library, the bin, the docs and the MNIST models, and no sources, tests or benches', async () => {
     const paths = packed.map((f) => f.path);
-    for (const p of ['package.json', 'README.md', 'bin/hierdiff.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/run.js', 'dist/sweep/task.js', 'dist/experiment/cellWorkerTask.js', 'dist/bp/wasm/kernelsBinary.js', 'models/mnist/denoiser.onnx', 'models/mnist/classifier.onnx', 'models/mnist/card.json']) expect(paths).toContain(p);
+    for (const p of ['package.json', 'README.md', 'bin/hierdiff.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/run.js', 'dist/sweep/task.js', 'dist/experiment/cellWorkerTask.js', 'dist/bp/wasm/kernelsBinary.js', 'models/mnist/denoiser.onnx', 'models/mnist/classifier.onnx', 'models/mnist/card.json', 'dist/web/index.html']) expect(paths).toContain(p);
     expect(paths.filter((p) => !/^(dist|docs|models\/mnist)\/|^(package\.json|README\.md|bin\/hierdiff\.js)$/.test(p))).toEqual([]);
     expect(paths.filter((p) => p.endsWith('.ts') && !p.endsWith('.d.ts'))).toEqual([]);
     expect(paths.filter((p) => p.endsWith('.mjs'))).toEqual([]);
@@ -64,6 +64,32 @@ describe('the npm package', () => {
     const r = run(NPX, ['--no-install', 'hierdiff', '--version'], project, 60_000);
     expect(r.stdout.trim()).toBe((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
   });
+
+  it('serves the explorer built into the package (`hierdiff serve` finds dist/web beside dist/cli)', async () => {
+    const child = spawn(process.execPath, [join(project, 'node_modules', 'hierdiff', 'bin', 'hierdiff.js'), 'serve', '--port', '0'], { cwd: project, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const url = await new Promise<string>((done, fail) => {
+        let out = '';
+        child.stdout.on('data', (c: Buffer) => {
+          out += c.toString();
+          const m = /serving the explorer at (http:\/\/\S+)/.exec(out);
+          if (m) done(m[1]);
+        });
+        child.on('exit', (code) => fail(new Error(`hierdiff serve exited ${code}: ${out}`)));
+      });
+      const home = await fetch(url);
+      expect(home.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      const html = await home.text();
+      expect(html).toContain('<html');
+      // Every script the page loads is served too, as JavaScript.
+      for (const [, src] of html.matchAll(/<script[^>]*src="([^"]+)"/g)) {
+        const script = await fetch(new URL(src, url));
+        expect([src, script.status, script.headers.get('content-type')]).toEqual([src, 200, 'text/javascript; charset=utf-8']);
+      }
+    } finally {
+      child.kill('SIGTERM');
+    }
+  }, 60_000);
 
   it('runs `hierdiff reproduce --quick` (sweep workers from dist) and writes report.html', () => {
     const out = join(work, 'report');
