@@ -49,12 +49,15 @@ function cellMarkup(c: Cell): string {
   const w = Math.max(0.6, c.w - 2 * pad);
   const fontSize = Math.min(12, c.h - 4, w * 0.75);
   const text = c.label && fontSize >= 7 && w >= c.label.length * fontSize * 0.62 ? `<text x="${r(x + w / 2)}" y="${r(c.y + c.h / 2)}" font-size="${r(fontSize)}">${c.label}</text>` : '';
-  const outline = c.outline ? ` stroke="#111" stroke-width="${c.w > 4 ? 2 : 1}"` : '';
+  // Changed cells: an outline where there is room for one, else a dark bar under the cell.
+  const outline = c.outline && w >= 7 ? ` stroke="#111" stroke-width="2"` : '';
+  const bar = c.outline && w < 7 ? `<rect class="changed-bar" x="${r(x)}" y="${r(c.y + c.h - 3)}" width="${r(w)}" height="3" fill="#111"/>` : '';
   return (
     `<g ${c.attrs}><title>${c.title}</title>` +
     `<rect x="${r(x)}" y="${r(c.y)}" width="${r(w)}" height="${r(c.h)}" fill="${c.fill}"${outline}/>` +
     (c.veil > 0 ? `<rect class="veil" x="${r(x)}" y="${r(c.y)}" width="${r(w)}" height="${r(c.h)}" fill="#fff" fill-opacity="${c.veil}"/>` : '') +
     text +
+    bar +
     '</g>'
   );
 }
@@ -125,7 +128,7 @@ export function drawDatum(d: DatumResult, o: { s: number; v: number; classes: nu
   tree(d.truth, d.trueBelief, 'truth');
 
   y += 8;
-  parts.push(heading(y + 14, narrow ? `Noised leaves (${o.processLabel})` : `Noised leaves x_t (${o.processLabel}): what the backward process sees`));
+  parts.push(heading(y + 14, narrow ? `Noised leaves (${o.processLabel})` : `Noised leaves x_t (${o.processLabel}): what the backward process sees; outlined = not the clean token`));
   y += headingH;
   const leaves = d.noised.length;
   const lw = W / leaves;
@@ -150,7 +153,7 @@ export function drawDatum(d: DatumResult, o: { s: number; v: number; classes: nu
   }
   y += rowH + 4 + 9;
 
-  parts.push(heading(y + 14, narrow ? 'Posterior sample (outlined = changed)' : 'Posterior sample (backward process): black outline = differs from the clean tree'));
+  parts.push(heading(y + 14, narrow ? 'Posterior sample (outlined = changed)' : 'Posterior sample (backward process): black outline or bar = differs from the clean tree'));
   y += headingH;
   tree(d.posterior, d.posteriorBelief, 'posterior');
 
