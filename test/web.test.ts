@@ -229,17 +229,24 @@ describe.skipIf(!present && !required)('the explorer in chromium', () => {
     await w.context.close();
   });
 
-  it('the share URL restores the same view', async () => {
+  it('the share URL restores the same view, the drawn backward trajectory included', async () => {
     const w = await open(`./?${CURVES}`);
     await setControl(w.page, '#param-gseed', '7');
     await datumReady(w.page);
     await setControl(w.page, '#param-dseed', '3');
     await datumReady(w.page);
     await moveSlider(w.page, await sliderValueAt(w.page, 0.7));
+    // Another backward trajectory of the same datum: the clean tree stays, the share URL names the new one.
+    const clean = await symbols(w.page, 'leaf');
+    const before = await w.page.locator('#share-url').inputValue();
+    await w.page.locator('#resample').click();
+    await until(w.page, `document.querySelector('#share-url').value !== ${JSON.stringify(before)} && document.documentElement.dataset.datum === 'ready'`);
+    expect(await symbols(w.page, 'leaf')).toEqual(clean);
     const controls = async (page: Page) => Promise.all(CONTROLS.map(async (id) => [id, await page.locator(id).inputValue()]));
     const view = await controls(w.page);
     const leaves = await symbols(w.page, 'leaf');
     const noised = await symbols(w.page, 'noised-leaf');
+    const posterior = await symbols(w.page, 'posterior-leaf');
     const share = await w.page.locator('#share-url').inputValue();
     expect(new URL(share).origin).toBe(origin);
 
@@ -250,6 +257,7 @@ describe.skipIf(!present && !required)('the explorer in chromium', () => {
     expect(await controls(page)).toEqual(view);
     expect(await symbols(page, 'leaf')).toEqual(leaves);
     expect(await symbols(page, 'noised-leaf')).toEqual(noised);
+    expect(await symbols(page, 'posterior-leaf')).toEqual(posterior);
     expect(await page.locator('#share-url').inputValue()).toBe(share);
     await again.close();
     expect(w.errors).toEqual([]);
