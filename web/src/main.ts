@@ -252,21 +252,63 @@ function drawDatumView(d: DatumResult): void {
     `(exact probability of keeping it: μ₀ = ${p0.toFixed(3)}). Tokens kept: ${kept} of ${leaves}.`;
 }
 
-function render(p: CurvesProgress): void {
+type ChartName = keyof typeof charts;
+const CHART_ELEMENT: Record<ChartName, string> = { classKept: 'class-kept-chart', levels: 'levels-chart', chi: 'chi-chart' };
+const visible = new Set<ChartName>();
+const dirty = new Set<ChartName>();
+let renderGeneration = 0;
+
+/** The spec of one chart for a curves snapshot (the report's figure, with the page's x range and marker). */
+function chartSpec(name: ChartName, p: CurvesProgress) {
   const range = noiseRange(state.process);
-  const xDomain: [number, number] = [range.min, range.max];
-  const scheduleName = state.schedule;
-  const common = { process: state.process, xDomain, marker: state.noise, scheduleName };
-  const critical = p.critical !== null ? { label: 'mean-field ε*', value: p.critical } : undefined;
-  void charts.classKept.render(
-    classKeptFigure(p.rows, { ...common, theory: { label: p.theoryLabel, points: p.theory }, ...(critical ? { critical } : {}), title: 'Class kept vs noise' }),
-  );
-  const depth = Number(($('levels-depth') as HTMLSelectElement).value);
-  void charts.levels.render(
-    levelKeptFigure(p.rows, { ...common, depth, theory: { label: p.levelTheoryLabel, points: p.levelTheory.filter((t) => t.depth === depth) } }),
-  );
-  void charts.chi.render(susceptibilityFigure(p.rows, { ...common, ...(critical ? { critical } : {}) }));
+  const common = { process: state.process, xDomain: [range.min, range.max] as [number, number], marker: state.noise, scheduleName: state.schedule };
+  const critical = p.critical !== null ? { critical: { label: 'mean-field ε*', value: p.critical } } : {};
+  if (name === 'classKept') return classKeptFigure(p.rows, { ...common, theory: { label: p.theoryLabel, points: p.theory }, ...critical, title: 'Class kept vs noise' });
+  if (name === 'levels') {
+    const depth = Number(($('levels-depth') as HTMLSelectElement).value);
+    return levelKeptFigure(p.rows, { ...common, depth, theory: { label: p.levelTheoryLabel, points: p.levelTheory.filter((t) => t.depth === depth) } });
+  }
+  return susceptibilityFigure(p.rows, { ...common, ...critical });
 }
+
+const nextTask = () => new Promise<void>((resolve) => window.setTimeout(resolve, 0));
+
+/**
+ * Redraws the charts one at a time, yielding between them so a datum reply is never stuck behind
+ * all three. While data arrive only the charts on screen are redrawn (the others when they scroll
+ * into view); `all` redraws every chart (the final result).
+ */
+async function render(p: CurvesProgress, all = true): Promise<void> {
+  const generation = ++renderGeneration;
+  for (const name of Object.keys(charts) as ChartName[]) {
+    if (!all && !visible.has(name)) {
+      dirty.add(name);
+      continue;
+    }
+    // Never start a redraw while the slider moves: the datum view comes first.
+    while (performance.now() - lastSlider < QUIET_AFTER_SLIDER_MS) await new Promise((res) => window.setTimeout(res, 60));
+    if (generation !== renderGeneration) return;
+    dirty.delete(name);
+    await charts[name].render(chartSpec(name, p));
+    await nextTask();
+    if (generation !== renderGeneration) return;
+  }
+}
+
+const observer = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    const name = (Object.keys(CHART_ELEMENT) as ChartName[]).find((n) => CHART_ELEMENT[n] === e.target.id);
+    if (!name) continue;
+    if (e.isIntersecting) {
+      visible.add(name);
+      if (dirty.has(name) && lastCurves) {
+        dirty.delete(name);
+        void charts[name].render(chartSpec(name, lastCurves));
+      }
+    } else visible.delete(name);
+  }
+});
+for (const id of Object.values(CHART_ELEMENT)) observer.observe($(id));
 
 let renderTimer: number | null = null;
 let lastRender = 0;
@@ -284,7 +326,7 @@ function scheduleRender(): void {
     renderTimer = null;
     if (performance.now() - lastSlider < QUIET_AFTER_SLIDER_MS) return scheduleRender();
     lastRender = performance.now();
-    if (lastCurves) render(lastCurves);
+    if (lastCurves) void render(lastCurves, false);
   }, wait);
 }
 
@@ -302,7 +344,9 @@ worker.onmessage = (event: MessageEvent<Reply>) => {
   if (r.type === 'datum') {
     if (r.id !== latestDatum) return;
     lastDatum = r;
+    const t = performance.now();
     drawDatumView(r);
+    html.dataset.datumMs = `${r.ms.toFixed(1)}+${(performance.now() - t).toFixed(1)}`;
     updateNoiseText();
     html.dataset.datum = 'ready';
     return;
@@ -316,8 +360,10 @@ worker.onmessage = (event: MessageEvent<Reply>) => {
       if (renderTimer !== null) window.clearTimeout(renderTimer);
       renderTimer = null;
       lastRender = performance.now();
-      render(r);
-      html.dataset.curves = 'done';
+      // 'done' once the final charts are drawn (the time measured is the computation's, above).
+      void render(r).then(() => {
+        if (r.id === latestCurves) html.dataset.curves = 'done';
+      });
     } else scheduleRender();
     return;
   }
@@ -364,7 +410,7 @@ $('resample').addEventListener('click', () => apply({ ...state, traj: state.traj
 $('levels-depth').addEventListener('change', () => {
   state = { ...state, levelsDepth: Number(($('levels-depth') as HTMLSelectElement).value) };
   updateUrl();
-  if (lastCurves) render(lastCurves);
+  if (lastCurves) void charts.levels.render(chartSpec('levels', lastCurves));
 });
 $('zoom').addEventListener('change', () => lastDatum && drawDatumView(lastDatum));
 $('copy-share').addEventListener('click', () => {

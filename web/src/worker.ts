@@ -29,6 +29,8 @@ const scope = self as unknown as DedicatedWorkerGlobalScope;
 
 /** Messages per (level, symbol) of the population dynamics: small enough to be quick here. */
 const POPULATION = 150;
+/** Tokens (data × s^L) per unit of curve work between two looks at the message queue (≈ 10 ms). */
+const UNIT_TOKENS = 12800;
 /** Fine grid of the mean-field curves. */
 const THEORY_POINTS = 81;
 
@@ -138,8 +140,8 @@ function macrotask(): Promise<void> {
 }
 
 /** A point's independent random stream for pass `pass`: the cell's stream key (see runCell). */
-function passSeed(gseed: number, pass: number): number {
-  return gseed * 4096 + pass;
+function passSeed(gseed: number, unit: number): number {
+  return gseed * 2 ** 20 + unit;
 }
 
 async function curves(r: CurvesRequest): Promise<void> {
@@ -204,11 +206,15 @@ async function curves(r: CurvesRequest): Promise<void> {
     for (const depth of r.depths) {
       const g = grammarOf(r.grammar, depth);
       for (const noise of r.noises) {
-        await macrotask();
-        if (job !== curvesJob) return;
-        cells.push(
-          runCell(g, { grammarSeed: passSeed(r.grammar.gseed, pass), depth, process: r.process, noise }, { samples, trajectories: r.trajectories, schedule, backend }),
-        );
+        // Deep trees in several cells of at most UNIT_TOKENS tokens, each on its own stream, so
+        // that no unit of work keeps a newer message waiting long.
+        const per = Math.max(1, Math.min(samples, Math.floor(UNIT_TOKENS / g.tuple ** depth)));
+        for (let sub = 0, start = 0; start < samples; sub++, start += per) {
+          await macrotask();
+          if (job !== curvesJob) return;
+          const cell = { grammarSeed: passSeed(r.grammar.gseed, pass * 64 + sub), depth, process: r.process, noise };
+          cells.push(runCell(g, cell, { samples: Math.min(per, samples - start), trajectories: r.trajectories, schedule, backend }));
+        }
         done++;
         report(false);
       }
