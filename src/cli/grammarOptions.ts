@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { ParamError } from '../core/errors.ts';
+import { OPTIONS } from '../core/options.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import { sampleRules, resolveRuleRng, type RuleRng } from '../grammar/sampleRules.ts';
 import { readGrammarFile } from '../grammar/serialize.ts';
-import { parseInteger, parseIntegerList } from './parse.ts';
+import { addOption, parseInteger, parseIntegerList, parseOption } from './parse.ts';
 
 /** Raw grammar options as commander hands them over (strings). */
 export interface GrammarOptionValues {
@@ -29,15 +30,10 @@ export function addGrammarOptions(cmd: Command, defaults: { depth: string; depth
   cmd.hook('preAction', (_hooked, actionCommand) => {
     commandOfOptions.set(actionCommand.opts(), actionCommand);
   });
-  return cmd
-    .option('--vocab <v>', 'symbols per level, v', '32')
-    .option('--classes <nc>', 'root classes, n_c (default: v)')
-    .option('--synonyms <m>', 'rules per symbol, m', '8')
-    .option('--tuple <s>', 'children per node, s', '2')
-    .option('--depth <L>', defaults.depthHelp ?? 'depth L (leaves are level L)', defaults.depth)
-    .option('--seed <n>', 'seed of the grammar (and of every random stream)', '0')
-    .option('--rng <own|python>', 'rule generator: own, or python (bit-compatible with the published code)', 'own')
-    .option('--grammar <file>', 'use a saved grammar JSON instead of drawing one');
+  for (const option of [OPTIONS.vocab, OPTIONS.classes, OPTIONS.synonyms, OPTIONS.tuple]) addOption(cmd, option);
+  addOption(cmd, OPTIONS.depth, { help: defaults.depthHelp ?? OPTIONS.depth.help, default: defaults.depth });
+  for (const option of [OPTIONS.seed, OPTIONS.rng, OPTIONS.grammar]) addOption(cmd, option);
+  return cmd;
 }
 
 export interface GrammarChoice {
@@ -57,15 +53,8 @@ export function explicitOption(cmd: Command | undefined, name: string): boolean 
   return source !== undefined && source !== 'default';
 }
 
-/** The grammar size options (as commander names them and as the user types them) and their ranges. */
+/** The grammar size options, as commander names them and as the user types them. */
 const SIZE_OPTIONS = ['vocab', 'classes', 'synonyms', 'tuple', 'depth'] as const;
-const SIZE_RANGES: Record<(typeof SIZE_OPTIONS)[number], [number, number]> = {
-  vocab: [2, 65536],
-  classes: [1, Number.MAX_SAFE_INTEGER],
-  synonyms: [1, Number.MAX_SAFE_INTEGER],
-  tuple: [2, 16],
-  depth: [1, 64],
-};
 
 /**
  * Refuses grammar size options given explicitly (`explicit(name)`) that contradict a loaded
@@ -85,7 +74,7 @@ export function checkAgainstGrammar(
     const text = values[name];
     if (text === undefined || !explicit(name)) continue;
     // Any well-formed value other than the file's is refused as a contradiction, even one out of range.
-    const min = SIZE_RANGES[name][0];
+    const min = OPTIONS[name].min;
     const given = name === 'depth' && allowDepthList ? parseIntegerList(name, text, min) : [parseInteger(name, text, min)];
     if (given.length !== 1 || given[0] !== g[name]) {
       throw new ParamError(name, `invalid --${name} ${text.trim()} (the grammar in ${file} has ${name} ${g[name]})`);
@@ -100,7 +89,7 @@ export function checkAgainstGrammar(
  * {@link addGrammarOptions} added are found without it.
  */
 export function resolveGrammarOptions(o: GrammarOptionValues, allowDepthList: boolean, cmd?: Command): GrammarChoice {
-  const seed = parseInteger('seed', o.seed, 0, Number.MAX_SAFE_INTEGER);
+  const seed = parseOption(OPTIONS.seed, o.seed);
   const rng = resolveRuleRng(o.rng);
   if (o.grammar !== undefined) {
     const g = readGrammarFile(o.grammar);
@@ -115,11 +104,11 @@ export function resolveGrammarOptions(o: GrammarOptionValues, allowDepthList: bo
       params: { vocab: g.vocab, classes: g.classes, synonyms: g.synonyms, tuple: g.tuple },
     };
   }
-  const vocab = parseInteger('vocab', o.vocab, ...SIZE_RANGES.vocab);
-  const synonyms = parseInteger('synonyms', o.synonyms, ...SIZE_RANGES.synonyms);
-  const tuple = parseInteger('tuple', o.tuple, ...SIZE_RANGES.tuple);
-  const classes = o.classes === undefined ? vocab : parseInteger('classes', o.classes, ...SIZE_RANGES.classes);
-  const depths = allowDepthList ? parseIntegerList('depth', o.depth, ...SIZE_RANGES.depth) : [parseInteger('depth', o.depth, ...SIZE_RANGES.depth)];
+  const vocab = parseOption(OPTIONS.vocab, o.vocab);
+  const synonyms = parseOption(OPTIONS.synonyms, o.synonyms);
+  const tuple = parseOption(OPTIONS.tuple, o.tuple);
+  const classes = o.classes === undefined ? vocab : parseOption(OPTIONS.classes, o.classes);
+  const depths = allowDepthList ? parseIntegerList('depth', o.depth, OPTIONS.depth.min, OPTIONS.depth.max) : [parseOption(OPTIONS.depth, o.depth)];
   // Draw once per depth now, so a bad combination fails before any work or output.
   const cache = new Map<string, Grammar>();
   const grammarFor = (s: number, depth: number): Grammar => {

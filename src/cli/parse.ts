@@ -10,10 +10,12 @@ function flag(param: string): ValueSource {
 
 /**
  * Declares an option of the options table (src/core/options.ts) on `cmd`: its flag, placeholder,
- * help and default, the help or default replaced where a command means something narrower.
+ * help and default, each replaced where a command means something narrower.
  */
-export function addOption(cmd: Command, option: OptionSpec, override: { help?: string; default?: string } = {}): Command {
-  return cmd.option(`--${option.flag}${option.arg ? ` ${option.arg}` : ''}`, override.help ?? option.help, override.default ?? option.default);
+export function addOption(cmd: Command, option: OptionSpec, override: { arg?: string; help?: string; default?: string } = {}): Command {
+  const arg = override.arg ?? option.arg;
+  // An override may drop the default (`default: undefined`), so ask whether it names one.
+  return cmd.option(`--${option.flag}${arg ? ` ${arg}` : ''}`, override.help ?? option.help, 'default' in override ? override.default : option.default);
 }
 
 /** Parses one integer option value (digits only: no hex/octal/binary literal, exponent or fraction). */

@@ -1,7 +1,7 @@
 import type { Grammar } from '../grammar/grammar.ts';
 import type { ProcessName } from '../noise/process.ts';
 import { availableParallelism } from 'node:os';
-import { checkInt } from '../core/errors.ts';
+import { checkOption, OPTIONS } from '../core/options.ts';
 import type { BpBackend } from '../bp/types.ts';
 import type { CellStats } from './cell.ts';
 import { cellBatches, planGridResources, runCell, type CellOptions, type CellSpec } from './forwardBackward.ts';
@@ -138,7 +138,7 @@ export async function runGridParallel(
   // Grammars first: a bad grammar fails before any worker starts.
   const grammars = cells.map((c) => grammarOf(c.grammarSeed, c.depth));
   let pool = parallel.pool;
-  let workers = checkInt('workers', parallel.workers ?? availableParallelism(), 1, 1024);
+  let workers = checkOption(OPTIONS.workers, parallel.workers ?? availableParallelism());
   if (cells.length > 0 && !parallel.backendByDepth) {
     const plan = libraryPlan(grammarOf, spec, options, workers);
     parallel = { ...parallel, backendByDepth: plan.backendByDepth };

@@ -1,4 +1,5 @@
 import { checkInt, ParamError } from '../core/errors.ts';
+import { checkOption, OPTIONS } from '../core/options.ts';
 
 /** Parameters of a Random Hierarchy Model (docs/science.md §1). */
 export interface GrammarParams {
@@ -25,9 +26,9 @@ export const MAX_LEAVES = 1 << 24;
  * n_c·m ≤ v^s. Throws a ParamError naming the offending parameter.
  */
 export function validateParams(input: GrammarParamsInput): GrammarParams {
-  const vocab = checkInt('vocab', input.vocab, 2, 65536);
-  const tuple = checkInt('tuple', input.tuple, 2, 16);
-  const depth = checkInt('depth', input.depth, 1, 64);
+  const vocab = checkOption(OPTIONS.vocab, input.vocab);
+  const tuple = checkOption(OPTIONS.tuple, input.tuple);
+  const depth = checkOption(OPTIONS.depth, input.depth, 'depth');
   const tuples = vocab ** tuple;
   if (tuples > 2 ** 31) {
     throw new ParamError('tuple', `invalid tuple ${tuple} (vocab^tuple = ${tuples} must be at most 2^31)`);

@@ -2,7 +2,8 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, truncateSync, wr
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { checkInt, ParamError } from '../core/errors.ts';
+import { ParamError } from '../core/errors.ts';
+import { checkOption, OPTIONS } from '../core/options.ts';
 import type { CellStats } from '../experiment/cell.ts';
 import { CellWorkerPool } from '../experiment/parallelCell.ts';
 import { writeAtomic } from '../core/atomicWrite.ts';
@@ -77,7 +78,7 @@ export interface SweepResult {
 export async function runSweep(configInput: SweepConfigInput | SweepConfig, options: RunSweepOptions): Promise<SweepResult> {
   const config = validateSweepConfig(configInput);
   const shard = options.shard === undefined || options.shard === null ? null : typeof options.shard === 'string' ? parseShard(options.shard) : checkShard(options.shard);
-  const workers = checkInt('workers', options.workers ?? availableParallelism(), 1, 1024);
+  const workers = checkOption(OPTIONS.workers, options.workers ?? availableParallelism());
   if (typeof options.out !== 'string' || options.out.trim() === '') throw new ParamError('out', 'invalid out (expected a file path)');
   const path = resolve(options.out);
   const header = makeHeader({ tool: 'hierdiff', version: packageVersion(), command: options.command ?? 'runSweep' }, config, shard);

@@ -3,6 +3,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { ParamError } from '../../core/errors.ts';
+import { OPTIONS } from '../../core/options.ts';
 import { runGridParallel, type GridSpec } from '../../experiment/grid.ts';
 import { planGridResources } from '../../experiment/forwardBackward.ts';
 import { summariseCells, type ForwardBackwardRow } from '../../experiment/summary.ts';
@@ -10,7 +11,7 @@ import { resolveProcess, type ProcessName } from '../../noise/process.ts';
 import { makeSchedule } from '../../noise/schedule.ts';
 import { addGrammarOptions, resolveGrammarOptions, type GrammarOptionValues } from '../grammarOptions.ts';
 import { checkOutputFile, toJsonText, writeFileAtomic } from '../files.ts';
-import { parseInteger, parseNoiseLevels } from '../parse.ts';
+import { addOption, parseNoiseLevels, parseOption } from '../parse.ts';
 import { startProgress } from '../progress.ts';
 import { runInfo } from '../runInfo.ts';
 import { fixed, formatTable, toCsv } from '../table.ts';
@@ -57,19 +58,19 @@ export function forwardBackwardCommand(argv: readonly string[]): string {
 export function registerForwardBackward(program: Command, argv: readonly string[]): void {
   const cmd = program
     .command('forward-backward')
-    .description('noise data to a level, denoise exactly with BP, and measure what survives (docs/science.md §4)')
-    .option('--process <names>', 'eps, uniform, mask or gaussian (comma list allowed)', 'eps')
-    .option('--noise-levels <list>', 'list 0.6,0.7 or range start:end:count; ε for eps/uniform/mask, t/T for gaussian', '0.5:0.9:5')
-    .option('--schedule <name>', 'linear or cosine (gaussian)', 'linear')
-    .option('--samples <n>', 'data per grammar and cell', '1000')
-    .option('--trajectories <k>', 'posterior samples per datum (chi needs >= 2); each one after the first adds roughly half the cost of a K = 1 datum (at L8, K = 4 is 2-3x slower than K = 1)', '4')
-    .option('--grammars <g>', 'number of grammar seeds: seed, seed+1, ..., seed+g-1', '1')
-    .option('--correlations', 'also compute C(r) and C by tree distance (O(d^2 K) per datum)')
+    .description('noise data to a level, denoise exactly with BP, and measure what survives (docs/science.md §4)');
+  for (const option of [OPTIONS.process, OPTIONS.noiseLevels, OPTIONS.schedule, OPTIONS.samples]) addOption(cmd, option);
+  addOption(cmd, OPTIONS.trajectories, {
+    help: 'posterior samples per datum (chi needs >= 2); each one after the first adds roughly half the cost of a K = 1 datum (at L8, K = 4 is 2-3x slower than K = 1)',
+  });
+  for (const option of [OPTIONS.grammars, OPTIONS.correlations]) addOption(cmd, option);
+  cmd
     .option(
       '--no-marginals',
       'skip the downward pass and the marginal estimators E[mu_l(z_true)] of P_l and tokens kept; that pass costs about twice the work of evidence + upward + one posterior sample (at L8 the run is about 3x faster without it at K = 1, 2x at K = 4); P_l and tokens kept then come from the K posterior samples (sampled estimator, columns marked "sampled"); P0 = E[mu_0(c)] needs no downward pass and is unchanged',
-    )
-    .option('--workers <n>', `worker threads; results do not depend on it; 1 runs on this thread; starting a worker costs up to about 1 s (default: all cores, here ${availableParallelism()})`)
+    );
+  addOption(cmd, OPTIONS.workers, { help: `${OPTIONS.workers.help}; 1 runs on this thread; starting a worker costs up to about 1 s (default: all cores, here ${availableParallelism()})` });
+  cmd
     .option('--theory', 'add mean-field and population-dynamics predictions (same grammars) beside each row (docs/science.md §5)')
     .option('--backend <name>', 'BP implementation: reference, fast (float64 SIMD) or fast32 (float32 SIMD)', 'fast')
     .option('--out <file>', 'write results JSON')
@@ -78,12 +79,12 @@ export function registerForwardBackward(program: Command, argv: readonly string[
     const processes = parseProcesses(o.process);
     const noises = parseNoiseLevels('noise-levels', o.noiseLevels);
     const schedule = makeSchedule(o.schedule);
-    const samples = parseInteger('samples', o.samples, 1, 1e9);
-    const trajectories = parseInteger('trajectories', o.trajectories, 1, 100000);
-    const grammarCount = parseInteger('grammars', o.grammars, 1, 10000);
+    const samples = parseOption(OPTIONS.samples, o.samples);
+    const trajectories = parseOption(OPTIONS.trajectories, o.trajectories);
+    const grammarCount = parseOption(OPTIONS.grammars, o.grammars);
     const backend = resolveBackend(o.backend);
     const marginals = o.marginals;
-    const workers = o.workers === undefined ? availableParallelism() : parseInteger('workers', o.workers, 1, 1024);
+    const workers = o.workers === undefined ? availableParallelism() : parseOption(OPTIONS.workers, o.workers);
     const choice = resolveGrammarOptions(o, true);
     if (choice.file && grammarCount !== 1) throw new ParamError('grammars', 'invalid --grammars with --grammar (a saved grammar is one grammar: expected 1)');
     const grammarSeeds = Array.from({ length: grammarCount }, (_, i) => choice.seed + i);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ParamError, resolveVariant } from '../../core/errors.ts';
+import { OPTIONS } from '../../core/options.ts';
 import type { Grammar } from '../../grammar/grammar.ts';
 import { pMax } from '../../grammar/count.ts';
 import { leafCount } from '../../grammar/params.ts';
@@ -22,7 +23,7 @@ import { discreteSchedule, type DiscreteSchedule } from '../../learn/schedule.ts
 import { DEVICES } from '../../images/models/session.ts';
 import { checkReportFolder, readJsonFile, toJsonText, writeFileAtomic } from '../files.ts';
 import { writeReportFolder } from '../../core/outputDir.ts';
-import { parseInteger, parseIntegerList, parseNumber } from '../parse.ts';
+import { addOption, parseInteger, parseIntegerList, parseNumber, parseOption } from '../parse.ts';
 import { runInfo, type RunInfo } from '../runInfo.ts';
 import { packageVersion } from '../../core/packageVersion.ts';
 
@@ -189,16 +190,17 @@ function thinLosses(losses: readonly number[]): { every: number; values: number[
 
 /** The options of `hierdiff train` (and of `hierdiff learn-study`, which trains at several sizes). */
 function addTrainOptions(cmd: Command): Command {
+  // The grammar options of the table, with the published example's defaults.
+  addOption(cmd, OPTIONS.vocab, { default: '8' });
+  addOption(cmd, OPTIONS.classes);
+  addOption(cmd, OPTIONS.synonyms, { default: '3' });
+  addOption(cmd, OPTIONS.tuple);
+  addOption(cmd, OPTIONS.depth, { help: 'depth L', default: '3' });
+  addOption(cmd, OPTIONS.seed, { help: 'seed of the grammar', default: '42' });
+  addOption(cmd, OPTIONS.rng, { help: "rule generator (python: the published code's grammar)", default: 'python' });
+  addOption(cmd, OPTIONS.grammar);
   return addScheduleOptions(
     cmd
-      .option('--vocab <v>', 'symbols per level, v', '8')
-      .option('--classes <nc>', 'root classes, n_c (default: v)')
-      .option('--synonyms <m>', 'rules per symbol, m', '3')
-      .option('--tuple <s>', 'children per node, s', '2')
-      .option('--depth <L>', 'depth L', '3')
-      .option('--seed <n>', 'seed of the grammar', '42')
-      .option('--rng <own|python>', 'rule generator (python: the published code\'s grammar)', 'python')
-      .option('--grammar <file>', 'use a saved grammar JSON instead of drawing one')
       .option('--train-size <P>', 'training data, drawn as the published code does', '1024')
       .option('--test-size <n>', 'test data (at most P_max − P)', '1024')
       .option('--data-seed <n>', 'seed of CPython\'s random.sample over range(P_max)', '0')
@@ -224,7 +226,15 @@ function trainGrammar(o: TrainOptionValues, explicit: (name: string) => boolean)
     checkAgainstGrammar(g, o.grammar, o, explicit);
     return g;
   }
-  return sampleRules({ vocab: parseInteger('vocab', o.vocab, 2, 4096), classes: o.classes === undefined ? undefined : parseInteger('classes', o.classes, 1), synonyms: parseInteger('synonyms', o.synonyms, 1), tuple: parseInteger('tuple', o.tuple, 2, 64), depth: parseInteger('depth', o.depth, 1, 20) }, parseInteger('seed', o.seed, 0), resolveRuleRng(o.rng));
+  // The model bounds the vocabulary and the depth below the table's ranges.
+  const sizes = {
+    vocab: parseInteger('vocab', o.vocab, OPTIONS.vocab.min, 4096),
+    classes: o.classes === undefined ? undefined : parseOption(OPTIONS.classes, o.classes),
+    synonyms: parseOption(OPTIONS.synonyms, o.synonyms),
+    tuple: parseOption(OPTIONS.tuple, o.tuple),
+    depth: parseInteger('depth', o.depth, OPTIONS.depth.min, 20),
+  };
+  return sampleRules(sizes, parseOption(OPTIONS.seed, o.seed), resolveRuleRng(o.rng));
 }
 
 /** One training run into `o.out`: grammar.json, data.json, checkpoints, model.onnx and train.json (returned). */

@@ -3,11 +3,12 @@ import { createRng } from '../../core/random.ts';
 import { ParamError } from '../../core/errors.ts';
 import { referenceBackend } from '../../bp/reference.ts';
 import { leafCount, symbolsAt } from '../../grammar/params.ts';
+import { OPTIONS } from '../../core/options.ts';
 import { leafLogLikelihood, makeProcess, resolveProcess, type Observation } from '../../noise/process.ts';
 import { makeSchedule } from '../../noise/schedule.ts';
 import { addGrammarOptions, resolveGrammarOptions, singleGrammar, type GrammarOptionValues } from '../grammarOptions.ts';
 import { toJsonText, writeFileAtomic } from '../files.ts';
-import { parseInteger, parseNumber } from '../parse.ts';
+import { addOption, parseInteger, parseNumber } from '../parse.ts';
 import { runInfo } from '../runInfo.ts';
 import { parseTokenList } from '../tokens.ts';
 
@@ -17,16 +18,17 @@ export function registerPosterior(program: Command, argv: readonly string[]): vo
   const cmd = program
     .command('posterior')
     .description('exact BP marginals at every level for given tokens and noise')
-    .requiredOption('--tokens <list>', 'comma-separated tokens; eps: the clean x_0; uniform: the noisy x_t; mask: x_t with ? for masked; gaussian: x_0, noised with --seed')
-    .option('--process <name>', 'eps, uniform, mask or gaussian', 'eps')
-    .option('--noise-level <x>', 'ε for eps/uniform/mask, t/T for gaussian (t = 0 is clean)', '0.5')
-    .option('--schedule <name>', 'linear or cosine (gaussian only)', 'linear')
+    .requiredOption('--tokens <list>', 'comma-separated tokens; eps: the clean x_0; uniform: the noisy x_t; mask: x_t with ? for masked; gaussian: x_0, noised with --seed');
+  addOption(cmd, OPTIONS.process, { arg: '<name>', help: 'eps, uniform, mask or gaussian' });
+  cmd.option('--noise-level <x>', 'ε for eps/uniform/mask, t/T for gaussian (t = 0 is clean)', '0.5');
+  addOption(cmd, OPTIONS.schedule, { help: 'linear or cosine (gaussian only)' });
+  cmd
     .option('--posterior-samples <k>', 'also draw k exact posterior samples', '0')
     .option('--out <file>', 'write JSON: levels[ℓ][node] = marginal vector, logEvidence');
   addGrammarOptions(cmd, { depth: '3' }).action(
     (o: GrammarOptionValues & { tokens: string; process: string; noiseLevel: string; schedule: string; posteriorSamples: string; out?: string }) => {
       const name = resolveProcess(o.process);
-      const noise = parseNumber('noise-level', o.noiseLevel, 0, 1);
+      const noise = parseNumber('noise-level', o.noiseLevel, OPTIONS.noiseLevels.min, OPTIONS.noiseLevels.max);
       const schedule = makeSchedule(o.schedule);
       const k = parseInteger('posterior-samples', o.posteriorSamples, 0, 100000);
       const choice = resolveGrammarOptions(o, false);

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import type { ProcessName } from '../../noise/process.ts';
 import { runSweep, validateSweepConfig, type SweepConfig, type SweepConfigInput, type SweepProgress } from '../../sweep/index.ts';
 import { checkOutputFile, checkReportFolder } from '../files.ts';
-import { parseInteger } from '../parse.ts';
+import { OPTIONS } from '../../core/options.ts';
+import { addOption, parseOption } from '../parse.ts';
 import { startProgress } from '../progress.ts';
 import { sweepCommand } from './sweep.ts';
 import { addTheoryOptions, parseTheoryOptions, THEORY_DEFAULTS, writeReport } from './report.ts';
@@ -96,14 +97,14 @@ export function registerReproduce(program: Command, argv: readonly string[]): vo
     .command('reproduce')
     .description("run the paper's RHM sweep (v32 m8 s2, L = 2,4,6,8, all four processes) and write results, figures and report.html")
     .option('--quick', 'the same figures from fewer grammar seeds, data and noise levels (under a minute on 2 cores)')
-    .option('--out <dir>', 'output folder (results.jsonl, figures/, theory.json, report.html)', 'hierdiff-report')
-    .option('--workers <n>', `worker threads (default: all cores, here ${availableParallelism()})`)
-    .option('--resume', 'continue an interrupted run in --out (skips finished cells)');
+    .option('--out <dir>', 'output folder (results.jsonl, figures/, theory.json, report.html)', 'hierdiff-report');
+  addOption(cmd, OPTIONS.workers, { help: `worker threads (default: all cores, here ${availableParallelism()})` });
+  cmd.option('--resume', 'continue an interrupted run in --out (skips finished cells)');
   addTheoryOptions(cmd, { population: `${THEORY_DEFAULTS.full.population}, ${THEORY_DEFAULTS.quick.population} with --quick`, populationGrammars: `${THEORY_DEFAULTS.full.populationGrammars}, ${THEORY_DEFAULTS.quick.populationGrammars} with --quick` }).action(async (o: ReproduceOptionValues) => {
     // Everything is checked before anything is written.
     const quick = o.quick ?? false;
     const theory = parseTheoryOptions(o, quick ? THEORY_DEFAULTS.quick : THEORY_DEFAULTS.full);
-    const workers = o.workers === undefined ? availableParallelism() : parseInteger('workers', o.workers, 1, 1024);
+    const workers = o.workers === undefined ? availableParallelism() : parseOption(OPTIONS.workers, o.workers);
     const config = reproduceConfig(quick);
     const resultsPath = join(o.out, 'results.jsonl');
     // The output folder and its results file are checked before the sweep runs.

@@ -2,6 +2,7 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { ParamError } from '../../core/errors.ts';
+import { OPTIONS } from '../../core/options.ts';
 import { summariseCells } from '../../experiment/summary.ts';
 import { batchSizeFor } from '../../experiment/forwardBackward.ts';
 import { cellResultBytes, fastBatchBytes, formatBytes, MEMORY_LIMIT_ENV, memoryLimit, referenceBatchBytes, WASM_MEMORY_BYTES } from '../../core/resources.ts';
@@ -12,7 +13,7 @@ import { parseShard, runSweep, validateSweepConfig, type SweepConfigInput, type 
 import { shardFromEnvironment } from '../../sweep/shard.ts';
 import { readJsonFile } from '../files.ts';
 import { addGrammarOptions, resolveGrammarOptions, type GrammarOptionValues } from '../grammarOptions.ts';
-import { parseInteger, parseNoiseLevels } from '../parse.ts';
+import { addOption, parseInteger, parseNoiseLevels, parseOption } from '../parse.ts';
 import { runInfo } from '../runInfo.ts';
 import { formatRows, parseProcesses } from './forwardBackward.ts';
 import { printSweepStatus, submitSweepToSlurm, type SlurmOptionValues } from './sweepSlurm.ts';
@@ -114,7 +115,7 @@ function parseDepthSamples(text: string, depths: readonly number[]): Record<stri
     const depth = Number(m[1]);
     if (!depths.includes(depth)) throw new ParamError('depth-samples', `invalid --depth-samples "${text}" (depth ${depth} is not one of --depth ${depths.join(',')})`);
     if (String(depth) in out) throw new ParamError('depth-samples', `invalid --depth-samples "${text}" (depth ${depth} given twice)`);
-    out[String(depth)] = parseInteger('depth-samples', m[2], 1, 1e9);
+    out[String(depth)] = parseInteger('depth-samples', m[2], OPTIONS.samples.min, OPTIONS.samples.max);
   }
   return out;
 }
@@ -170,7 +171,7 @@ function configFromFile(file: string): SweepConfigInput {
 /** The sweep config from the grammar and noise options. */
 function configFromOptions(o: SweepOptionValues, explicit: (name: string) => boolean): SweepConfigInput {
   const choice = resolveGrammarOptions(o, true);
-  const grammarCount = parseInteger('grammars', o.grammars, 1, 10000);
+  const grammarCount = parseOption(OPTIONS.grammars, o.grammars);
   if (choice.file && grammarCount !== 1) throw new ParamError('grammars', 'invalid --grammars with --grammar (a saved grammar is one grammar: expected 1)');
   const perProcess = PROCESS_NAMES.filter((p) => o[PER_PROCESS_OPTION[p]] !== undefined);
   // Without --process, the processes given their own --noise-levels-<process> are the sweep's.
@@ -189,9 +190,9 @@ function configFromOptions(o: SweepOptionValues, explicit: (name: string) => boo
     grammars: grammarCount,
     processes,
     noiseLevels,
-    samples: parseInteger('samples', o.samples, 1, 1e9),
+    samples: parseOption(OPTIONS.samples, o.samples),
     samplesByDepth: o.depthSamples === undefined ? {} : parseDepthSamples(o.depthSamples, choice.depths),
-    trajectories: parseInteger('trajectories', o.trajectories, 1, 100000),
+    trajectories: parseOption(OPTIONS.trajectories, o.trajectories),
     schedule: o.schedule,
     correlations: o.correlations ?? false,
   };
@@ -250,21 +251,22 @@ function sweepProgress(): { update(p: SweepProgress): void; stop(): void } {
 export function registerSweep(program: Command, argv: readonly string[]): void {
   const cmd = program
     .command('sweep')
-    .description('run a grid of forward-backward cells on worker threads into a resumable JSON-lines file (docs/sweeps.md)')
-    .option('--process <names>', 'eps, uniform, mask or gaussian (comma list allowed)', 'eps')
-    .option('--noise-levels <list>', 'noise grid for every process: list 0.6,0.7 or range start:end:count', '0.5:0.9:5')
+    .description('run a grid of forward-backward cells on worker threads into a resumable JSON-lines file (docs/sweeps.md)');
+  addOption(cmd, OPTIONS.process);
+  addOption(cmd, OPTIONS.noiseLevels, { help: 'noise grid for every process: list 0.6,0.7 or range start:end:count' });
+  cmd
     .option('--noise-levels-eps <list>', 'noise grid of the eps process (overrides --noise-levels)')
     .option('--noise-levels-uniform <list>', 'noise grid of the uniform process')
     .option('--noise-levels-mask <list>', 'noise grid of the mask process')
-    .option('--noise-levels-gaussian <list>', 'noise grid (t/T) of the gaussian process')
-    .option('--schedule <name>', 'linear or cosine (gaussian)', 'linear')
-    .option('--samples <n>', 'data per cell', '1000')
-    .option('--depth-samples <L=n,...>', 'data per cell at given depths, e.g. 8=600')
-    .option('--trajectories <k>', 'posterior samples per datum (chi needs >= 2)', '4')
-    .option('--grammars <g>', 'number of grammar seeds: seed, seed+1, ..., seed+g-1', '1')
-    .option('--correlations', 'also compute C(r) and C by tree distance (O(d^2 K) per datum)')
+    .option('--noise-levels-gaussian <list>', 'noise grid (t/T) of the gaussian process');
+  addOption(cmd, OPTIONS.schedule);
+  addOption(cmd, OPTIONS.samples, { help: 'data per cell' });
+  cmd.option('--depth-samples <L=n,...>', 'data per cell at given depths, e.g. 8=600');
+  for (const option of [OPTIONS.trajectories, OPTIONS.grammars, OPTIONS.correlations]) addOption(cmd, option);
+  cmd
     .option('--config <file>', 'the sweep as JSON (instead of the grammar and noise options; see docs/sweeps.md)')
-    .option('--workers <n>', `worker threads (default: all cores, here ${availableParallelism()})`)
+  addOption(cmd, OPTIONS.workers, { help: `worker threads (default: all cores, here ${availableParallelism()})` });
+  cmd
     .option('--resume', 'continue --out: skip finished cells, drop a half-written last line')
     .option('--overwrite', 'replace --out if it exists')
     .option('--shard <i/N|auto>', 'run shard i of N (0 <= i < N): cells whose index is i mod N; auto: the shard of this job array task (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX of --shard-count)')
@@ -308,7 +310,7 @@ export function registerSweep(program: Command, argv: readonly string[]): void {
     }
     const shardCount = o.shardCount === undefined ? null : parseInteger('shard-count', o.shardCount, 1, 100000);
     const shard = o.shard === undefined ? null : o.shard === 'auto' ? shardFromEnvironment(process.env, shardCount) : parseShard(o.shard);
-    const requested = o.workers === undefined ? availableParallelism() : parseInteger('workers', o.workers, 1, 1024);
+    const requested = o.workers === undefined ? availableParallelism() : parseOption(OPTIONS.workers, o.workers);
     const { workers, notes } = sweepWorkersThatFit(config, shard?.count ?? 1, requested);
     // Said once the run has passed its checks (a refused run prints its one line only).
     let noted = false;

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { ParamError, resolveVariant } from '../../core/errors.ts';
+import { OPTIONS } from '../../core/options.ts';
 import { readGrammarFile } from '../../grammar/serialize.ts';
-import { checkAgainstGrammar, explicitOption } from '../grammarOptions.ts';
+import { checkAgainstGrammar, explicitOption, type GrammarOptionValues } from '../grammarOptions.ts';
 import { resolveRuleRng } from '../../grammar/sampleRules.ts';
 import { resolveProcess, type ProcessName } from '../../noise/process.ts';
 import { makeSchedule } from '../../noise/schedule.ts';
@@ -12,31 +13,24 @@ import { populationThreshold, type ThresholdResult } from '../../theory/populati
 import { meanFieldCriticalNoise, meanFieldPrediction, populationPrediction } from '../../theory/predict.ts';
 import { toJsonText, writeFileAtomic } from '../files.ts';
 import { populationBytes, requireMemory } from '../../core/resources.ts';
-import { parseInteger, parseIntegerList, parseNoiseLevels } from '../parse.ts';
+import { addOption, parseInteger, parseIntegerList, parseNoiseLevels, parseOption } from '../parse.ts';
 import { runInfo } from '../runInfo.ts';
 import { fixed, formatTable } from '../table.ts';
 
 export type TheoryMethod = 'mean-field' | 'population';
 export const THEORY_METHODS: readonly TheoryMethod[] = ['mean-field', 'population'];
 
-interface TheoryOptionValues {
-  vocab: string;
-  classes?: string;
-  synonyms: string;
-  tuple: string;
+/** The grammar options (src/core/options.ts), and theory's own. */
+interface TheoryOptionValues extends GrammarOptionValues {
   process: string;
-  depth: string;
   noiseLevels?: string;
   method: string;
   population: string;
-  seed: string;
   grammars: string;
-  rng: string;
   schedule: string;
   annealed?: boolean;
   threshold?: boolean;
   thresholdDepth: string;
-  grammar?: string;
   out?: string;
 }
 
@@ -68,26 +62,26 @@ export interface TheoryRow {
 }
 
 export function registerTheory(program: Command, argv: readonly string[]): void {
-  program
+  const cmd = program
     .command('theory')
-    .description('mean-field map and population dynamics of BP messages: critical noise and predicted P_0, P_l (docs/science.md §5)')
-    .option('--vocab <v>', 'symbols per level, v', '32')
-    .option('--classes <nc>', 'root classes, n_c (default: v)')
-    .option('--synonyms <m>', 'rules per symbol, m', '8')
-    .option('--tuple <s>', 'children per node, s', '2')
-    .option('--process <name>', 'eps, uniform, mask or gaussian', 'eps')
-    .option('--depth <list>', 'depths, e.g. 2,4,8,30', '2,4,6,8')
-    .option('--noise-levels <list>', 'list 0.6,0.7 or range start:end:count; ε for eps/uniform/mask, t/T for gaussian (default: a range around the process transition)')
+    .description('mean-field map and population dynamics of BP messages: critical noise and predicted P_0, P_l (docs/science.md §5)');
+  for (const option of [OPTIONS.vocab, OPTIONS.classes, OPTIONS.synonyms, OPTIONS.tuple]) addOption(cmd, option);
+  addOption(cmd, OPTIONS.process, { arg: '<name>', help: 'eps, uniform, mask or gaussian' });
+  addOption(cmd, OPTIONS.depth, { arg: '<list>', help: 'depths, e.g. 2,4,8,30', default: '2,4,6,8' });
+  addOption(cmd, OPTIONS.noiseLevels, { help: `${OPTIONS.noiseLevels.help} (default: a range around the process transition)`, default: undefined });
+  cmd
     .option('--method <name>', 'mean-field or population', 'mean-field')
-    .option('--population <n>', 'population: messages per level and symbol', '1000')
-    .option('--seed <n>', 'population: first grammar seed (grammars seed..seed+g-1); also seeds the population streams', '0')
-    .option('--grammars <g>', 'population: number of grammar seeds', '1')
-    .option('--rng <own|python>', 'population: rule generator', 'own')
-    .option('--schedule <name>', 'linear or cosine (gaussian)', 'linear')
+    .option('--population <n>', 'population: messages per level and symbol', '1000');
+  addOption(cmd, OPTIONS.seed, { help: 'population: first grammar seed (grammars seed..seed+g-1); also seeds the population streams' });
+  addOption(cmd, OPTIONS.grammars, { help: 'population: number of grammar seeds' });
+  addOption(cmd, OPTIONS.rng, { help: 'population: rule generator' });
+  addOption(cmd, OPTIONS.schedule);
+  cmd
     .option('--annealed', 'population: fresh random rules at every node instead of a grammar')
     .option('--threshold', 'also estimate the L -> infinity threshold by population dynamics (bisection at --threshold-depth)')
-    .option('--threshold-depth <L>', 'depth used for --threshold', '30')
-    .option('--grammar <file>', 'population: use a saved grammar (fixes v, n_c, m, s and the depth)')
+    .option('--threshold-depth <L>', 'depth used for --threshold', '30');
+  addOption(cmd, OPTIONS.grammar, { help: 'population: use a saved grammar (fixes v, n_c, m, s and the depth)' });
+  cmd
     .option('--out <file>', 'write results JSON')
     .action((o: TheoryOptionValues, self: Command) => {
       const method = resolveVariant('method', o.method, THEORY_METHODS);
@@ -100,18 +94,18 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
         saved
           ? { vocab: saved.vocab, synonyms: saved.synonyms, tuple: saved.tuple, classes: saved.classes }
           : {
-              vocab: parseInteger('vocab', o.vocab, 2, 65536),
-              synonyms: parseInteger('synonyms', o.synonyms, 1),
-              tuple: parseInteger('tuple', o.tuple, 2, 16),
-              ...(o.classes === undefined ? {} : { classes: parseInteger('classes', o.classes, 1) }),
+              vocab: parseOption(OPTIONS.vocab, o.vocab),
+              synonyms: parseOption(OPTIONS.synonyms, o.synonyms),
+              tuple: parseOption(OPTIONS.tuple, o.tuple),
+              ...(o.classes === undefined ? {} : { classes: parseOption(OPTIONS.classes, o.classes) }),
             },
       );
       const processName = resolveProcess(o.process);
       const depths = saved ? [saved.depth] : parseIntegerList('depth', o.depth, 1, method === 'mean-field' ? 100000 : 10000);
       const noises = parseNoiseLevels('noise-levels', o.noiseLevels ?? DEFAULT_NOISE[processName]);
       const population = parseInteger('population', o.population, 2, 1e7);
-      const seed = parseInteger('seed', o.seed, 0);
-      const grammarCount = parseInteger('grammars', o.grammars, 1, 10000);
+      const seed = parseOption(OPTIONS.seed, o.seed);
+      const grammarCount = parseOption(OPTIONS.grammars, o.grammars);
       const rng = resolveRuleRng(o.rng);
       const schedule = makeSchedule(o.schedule);
       const thresholdDepth = parseInteger('threshold-depth', o.thresholdDepth, 1, 10000);
