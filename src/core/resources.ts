@@ -104,7 +104,7 @@ export function sampleBytes(g: Shape, count: number): number {
 }
 
 /**
- * WebAssembly memory of one fused batch of the fast kernels (src/bp/fastEngine.ts): lane-layout
+ * WebAssembly memory of one fused batch of the fast kernels (src/bp/fast/): lane-layout
  * messages of every level for a chunk of ≤ 16 (f64) or 32 (f32) data padded to a multiple of 4,
  * about three times over (upward, the downward ping-pong buffers and marginals), plus the batch's
  * trees. A conservative model: at s = 2, v = 32 it admits f64 to L = 19 and f32 to L = 20.

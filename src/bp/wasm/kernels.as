@@ -6,7 +6,7 @@
 // and 16-byte aligned, so each rule is a run of whole SIMD vectors across the chunk. Every kernel
 // is generic over the float type F (f64 or f32) and exported twice (suffix 64 / 32).
 // Pointers are byte offsets into this module's memory, laid out by the TypeScript driver
-// (src/bp/fastEngine.ts); kernels never allocate.
+// (src/bp/fast/); kernels never allocate.
 
 // Where the driver may start its allocations.
 export function heapBase(): usize {
