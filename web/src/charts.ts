@@ -24,7 +24,7 @@ export class LiveChart {
 
   /** Draws a new spec (its marker layer is kept in step with {@link setMarker}). */
   render(spec: TopLevelSpec): Promise<void> {
-    this.pending = this.pending.then(async () => {
+    this.pending = this.pending.catch(() => undefined).then(async () => {
       const old = this.view;
       const view = new View(parse(toVegaSpec(spec)), { renderer: 'svg', container: this.container, hover: true });
       this.view = view;
@@ -39,7 +39,7 @@ export class LiveChart {
   /** Moves the slider marker without rebuilding the chart. */
   setMarker(x: number): Promise<void> {
     this.marker = x;
-    this.pending = this.pending.then(() => this.applyMarker());
+    this.pending = this.pending.catch(() => undefined).then(() => this.applyMarker());
     return this.pending;
   }
 

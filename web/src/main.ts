@@ -257,6 +257,8 @@ const CHART_ELEMENT: Record<ChartName, string> = { classKept: 'class-kept-chart'
 const visible = new Set<ChartName>();
 const dirty = new Set<ChartName>();
 let renderGeneration = 0;
+/** The curves job each chart last showed: every chart is drawn at least once per job, on screen or not. */
+const drawnForJob = new Map<ChartName, number>();
 
 /** The spec of one chart for a curves snapshot (the report's figure, with the page's x range and marker). */
 function chartSpec(name: ChartName, p: CurvesProgress) {
@@ -281,7 +283,7 @@ const nextTask = () => new Promise<void>((resolve) => window.setTimeout(resolve,
 async function render(p: CurvesProgress, all = true): Promise<void> {
   const generation = ++renderGeneration;
   for (const name of Object.keys(charts) as ChartName[]) {
-    if (!all && !visible.has(name)) {
+    if (!all && !visible.has(name) && drawnForJob.get(name) === p.id) {
       dirty.add(name);
       continue;
     }
@@ -289,6 +291,7 @@ async function render(p: CurvesProgress, all = true): Promise<void> {
     while (performance.now() - lastSlider < QUIET_AFTER_SLIDER_MS) await new Promise((res) => window.setTimeout(res, 60));
     if (generation !== renderGeneration) return;
     dirty.delete(name);
+    drawnForJob.set(name, p.id);
     await charts[name].render(chartSpec(name, p));
     await nextTask();
     if (generation !== renderGeneration) return;
@@ -311,6 +314,7 @@ const observer = new IntersectionObserver((entries) => {
 for (const id of Object.values(CHART_ELEMENT)) observer.observe($(id));
 
 let renderTimer: number | null = null;
+let firstDrawn = -1;
 let lastRender = 0;
 /** Charts are redrawn at most this often while data arrive (a redraw costs the main thread tens of ms). */
 const RENDER_EVERY_MS = 700;
@@ -326,7 +330,11 @@ function scheduleRender(): void {
     renderTimer = null;
     if (performance.now() - lastSlider < QUIET_AFTER_SLIDER_MS) return scheduleRender();
     lastRender = performance.now();
-    if (lastCurves) void render(lastCurves, false);
+    if (!lastCurves) return;
+    // The first look of a job draws every chart (axes and first points); later ones only those on screen.
+    const first = lastCurves.id !== firstDrawn;
+    firstDrawn = lastCurves.id;
+    void render(lastCurves, first);
   }, wait);
 }
 

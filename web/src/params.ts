@@ -214,7 +214,8 @@ export function toQuery(st: PageState): string {
   if (st.curveLevels !== DEFAULTS.curveLevels) q.set('curveLevels', String(st.curveLevels));
   if (st.curveData !== DEFAULTS.curveData) q.set('curveData', String(st.curveData));
   if (st.levelsDepth !== DEFAULTS.levelsDepth) q.set('levelsDepth', String(st.levelsDepth));
-  return q.toString();
+  // Commas read better unescaped, and are legal in a query.
+  return q.toString().replace(/%2C/g, ',');
 }
 
 function numberText(x: number): string {
