@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { createRng } from '../src/core/random.ts';
 import { ParamError } from '../src/core/errors.ts';
 import { cosineSchedule, linearSchedule, respace, alphaBarAtFraction } from '../src/noise/schedule.ts';
-import { epsProcess, gaussianProcess, makeProcess, maskProcess, MASK, uniformProcess, resolveProcess } from '../src/noise/process.ts';
+import { epsProcess, gaussianProcess, makeProcess, maskProcess, MASK, uniformProcess, resolveProcess, PROCESS_STREAM_IDS } from '../src/noise/process.ts';
+import { noiseKey, parseNoiseGrid } from '../src/noise/level.ts';
 import { monteCarloTolerance, standardErrorTolerance } from './tolerance.ts';
 
 describe('schedules (docs/science.md §3; t = 0 is clean)', () => {
@@ -124,5 +125,23 @@ describe('noise processes (docs/science.md §3)', () => {
     expect(() => resolveProcess('gauss')).toThrow('invalid process "gauss" (expected eps, uniform, mask or gaussian)');
     expect(() => makeProcess('mask', 1.2)).toThrow(ParamError);
     expect(() => makeProcess('eps', Number.NaN)).toThrow(ParamError);
+  });
+});
+
+describe('noise levels', () => {
+  it('random streams name a process by a fixed id (never its place in a list), a level by its key', () => {
+    expect(PROCESS_STREAM_IDS).toEqual({ eps: 0, uniform: 1, mask: 2, gaussian: 3 });
+    expect(noiseKey(0.25)).toBe(250000000);
+    expect(noiseKey(0.3 + 1e-12)).toBe(noiseKey(0.3));
+  });
+
+  it('one grid reader: lists and ranges, levels distinct by their key, worded for the source', () => {
+    const flag = { param: 'noise-levels', label: '--noise-levels' };
+    expect(parseNoiseGrid('0.5:0.9:5', flag)).toEqual([0.5, 0.6, 0.7, 0.8, 0.9]);
+    expect(parseNoiseGrid(' 0.1,.2 ', flag)).toEqual([0.1, 0.2]);
+    expect(() => parseNoiseGrid('0.3,0.3000000000001', flag)).toThrow('invalid --noise-levels "0.3,0.3000000000001" (values must be distinct (to 1e-9))');
+    expect(() => parseNoiseGrid('0.2:1.5:3', { param: 'noiseLevels', label: 'sweep config noiseLevels: eps:' })).toThrow(
+      'invalid sweep config noiseLevels: eps: "1.5" (expected a number in [0, 1])',
+    );
   });
 });

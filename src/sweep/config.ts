@@ -1,10 +1,10 @@
 import { checkIntegerAt, ParamError, resolveVariant, type ValueSource } from '../core/errors.ts';
 import { OPTIONS, type IntegerOption } from '../core/options.ts';
-import { RULE_RNGS, type RuleRng } from '../grammar/sampleRules.ts';
+import { resolveRuleRng, type RuleRng } from '../grammar/sampleRules.ts';
 import { grammarFromJson, grammarToJson, type GrammarJson } from '../grammar/serialize.ts';
 import { validateParams } from '../grammar/params.ts';
 import { checkNoiseGrid, parseNoiseGrid } from '../noise/level.ts';
-import { PROCESS_NAMES, type ProcessName } from '../noise/process.ts';
+import { PROCESS_NAMES, resolveProcess, type ProcessName } from '../noise/process.ts';
 import { SCHEDULE_NAMES, type ScheduleName } from '../noise/schedule.ts';
 
 /**
@@ -162,7 +162,7 @@ export function validateSweepConfig(input: unknown): SweepConfig {
     }
   }
   if (o.rng !== undefined && typeof o.rng !== 'string') fail('rng', 'expected a string');
-  const rng = resolveVariant('rng', (o.rng as string | undefined) ?? OPTIONS.rng.default, RULE_RNGS);
+  const rng = resolveRuleRng((o.rng as string | undefined) ?? OPTIONS.rng.default);
   const seed = intField(o, OPTIONS.seed, Number(OPTIONS.seed.default));
   const grammars = intField(o, OPTIONS.grammars, Number(OPTIONS.grammars.default));
   if (seed + grammars - 1 > Number.MAX_SAFE_INTEGER) fail('grammars', 'seed + grammars − 1 exceeds the largest safe integer');
@@ -175,7 +175,7 @@ export function validateSweepConfig(input: unknown): SweepConfig {
     processes = PROCESS_NAMES.filter((p) => p in levelsIn);
   } else {
     if (!Array.isArray(o.processes) || o.processes.length === 0) fail('processes', 'expected a non-empty list');
-    processes = o.processes.map((p) => resolveVariant('process', String(p), PROCESS_NAMES));
+    processes = o.processes.map((p) => resolveProcess(String(p)));
     if (new Set(processes).size !== processes.length) fail('processes', 'values must be distinct');
   }
   if (processes.length === 0) fail('noiseLevels', 'expected levels for at least one process');
