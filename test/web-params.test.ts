@@ -52,6 +52,7 @@ describe('web datum drawing', () => {
     expect(svg.match(/data-testid="noised-leaf"/g)).toHaveLength(8);
     expect(svg.match(/data-testid="posterior-leaf"/g)).toHaveLength(8);
     expect(svg).toContain('data-symbol="mask"');
-    expect(svg.match(/class="node changed"/g)).toHaveLength(1);
+    expect(svg.match(/class="node posterior changed"/g)).toHaveLength(1);
+    expect(svg.match(/<rect [^>]*data-testid="leaf"/g)).toHaveLength(8);
   });
 });

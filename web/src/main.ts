@@ -15,6 +15,7 @@ import {
   curveNoises,
   fromQuery,
   grammarParams,
+  noiseHint,
   noiseRange,
   PASS_DATA,
   runnableDepths,
@@ -25,7 +26,7 @@ import {
   type PageState,
 } from './params.ts';
 import type { CurvesProgress, DatumResult, GrammarSpec, Reply, Request } from './protocol.ts';
-import { drawDatum, legendMarkup } from './tree.ts';
+import { cellTip, drawDatum, legendMarkup } from './tree.ts';
 import type { ProcessName } from '../../src/noise/process.ts';
 
 const html = document.documentElement;
@@ -96,6 +97,7 @@ function updateNoiseText(): void {
   const v = state.noise.toFixed(state.process === 'gaussian' ? 3 : 2);
   const extra = state.process === 'gaussian' && lastDatum ? ` (ᾱ = ${lastDatum.control.toFixed(3)})` : '';
   $('noise-value').textContent = `${state.process === 'gaussian' ? 't/T' : 'ε'} = ${v}${extra}`;
+  $('noise-hint').textContent = noiseHint(state.process);
 }
 
 function showErrors(errors: FieldError[]): void {
@@ -427,6 +429,25 @@ $('copy-share').addEventListener('click', () => {
   void navigator.clipboard?.writeText(input.value).catch(() => undefined);
 });
 $('controls').addEventListener('submit', (e) => e.preventDefault());
+
+// One tooltip for every cell of the datum view, written from the cell's data attributes.
+const tip = document.createElement('div');
+tip.className = 'tip';
+tip.hidden = true;
+document.body.append(tip);
+$('datum-view').addEventListener('pointermove', (e) => {
+  const cell = (e.target as Element).closest?.('rect.node');
+  if (!(cell instanceof SVGElement) || !lastDatum) {
+    tip.hidden = true;
+    return;
+  }
+  tip.textContent = cellTip(cell.dataset, lastDatum.truth.length - 1);
+  tip.hidden = false;
+  const x = Math.min(e.clientX + 12, window.innerWidth - tip.offsetWidth - 8);
+  tip.style.left = `${Math.max(4, x) + window.scrollX}px`;
+  tip.style.top = `${e.clientY + 16 + window.scrollY}px`;
+});
+$('datum-view').addEventListener('pointerleave', () => (tip.hidden = true));
 
 let resizeTimer: number | null = null;
 new ResizeObserver(() => {

@@ -95,6 +95,20 @@ export function curveNoises(process: ProcessName, count: number): number[] {
   return Array.from({ length: count }, (_, i) => Math.round((a + ((b - a) * i) / (count - 1)) * 1e4) / 1e4);
 }
 
+/** What the slider does, per process, in plain words. */
+export function noiseHint(process: ProcessName): string {
+  switch (process) {
+    case 'eps':
+      return 'The theory\'s noise: tokens are not changed, but the denoiser only trusts each one with weight 1 − ε.';
+    case 'uniform':
+      return 'Each token is replaced by a uniformly random symbol with probability ε.';
+    case 'mask':
+      return 'Each token is hidden (masked) with probability ε.';
+    case 'gaussian':
+      return 'Gaussian noise added to one-hot tokens up to time t of the schedule (t = 0: clean).';
+  }
+}
+
 /** The control ids of the page (the test hooks) by field. */
 export const CONTROL_IDS = {
   v: 'param-v',
@@ -165,7 +179,7 @@ export function validateState(st: PageState): FieldError[] {
         errors.push({ field: field ?? 'v', message: e.message });
         break;
       }
-      errors.push({ field, message: `${plainWords(field, probe)}. ${capitalise(e.message)}.` });
+      errors.push({ field, message: `${plainWords(field, probe)}. ${capitalise(e.message.replace(' NaN ', ' (empty) '))}.` });
       // Fix this field to the nearest harmless value to look for problems in the others.
       probe = { ...probe, [field]: field === 'm' || field === 'nc' ? 1 : 2 };
     }
