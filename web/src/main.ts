@@ -5,7 +5,8 @@
  * Readiness for tests and the benchmark, on <html>: data-datum = busy | ready (ready once the datum
  * view shows the current controls, or their error messages); data-curves = running | done | stopped
  * (stopped: invalid controls); data-curves-ms = milliseconds from the start of the finished curve
- * computation to its end; data-params = ok | invalid.
+ * computation to its end, data-curves-first-ms to the first pass over every point (the first full
+ * curve); data-params = ok | invalid.
  */
 import { processLabel } from '../../src/report/figures/common.ts';
 import { classKeptFigure, levelKeptFigure, LiveChart, susceptibilityFigure } from './charts.ts';
@@ -44,7 +45,7 @@ let lastDatum: DatumResult | null = null;
 let lastCurves: CurvesProgress | null = null;
 
 /** Noise level a process starts at when it is picked (somewhere interesting). */
-const PROCESS_START: Record<ProcessName, number> = { eps: 0.6, uniform: 0.4, mask: 0.5, gaussian: 0.15 };
+const PROCESS_START: Record<ProcessName, number> = { eps: 0.7, uniform: 0.4, mask: 0.5, gaussian: 0.15 };
 /** Backward trajectories per datum in the curves (χ needs ≥ 2). */
 const CURVE_TRAJECTORIES = 4;
 
@@ -163,6 +164,7 @@ function requestCurves(): void {
   const { depths, skipped } = runnableDepths(state);
   html.dataset.curves = 'running';
   delete html.dataset.curvesMs;
+  delete html.dataset.curvesFirstMs;
   lastCurves = null;
   latestCurves = ++requestId;
   fillLevelsDepth(depths);
@@ -365,6 +367,8 @@ worker.onmessage = (event: MessageEvent<Reply>) => {
     if (r.id !== latestCurves) return;
     lastCurves = r;
     curvesStatus(r);
+    // The first full curve: every point has its first pass of data.
+    if (r.dataPerPoint > 0 && html.dataset.curvesFirstMs === undefined) html.dataset.curvesFirstMs = String(Math.round(r.ms));
     if (r.finished) {
       html.dataset.curvesMs = String(Math.round(r.ms));
       if (renderTimer !== null) window.clearTimeout(renderTimer);

@@ -41,14 +41,15 @@ export interface PageState {
 }
 
 export const DEFAULTS: PageState = {
-  v: 8,
-  m: 3,
+  // The paper's grammar sizes (v = n_c = 32, m = 8, s = 2): a sharp transition near ε* ≈ 0.73.
+  v: 32,
+  m: 8,
   s: 2,
-  L: 5,
-  nc: 8,
+  L: 6,
+  nc: 32,
   process: 'eps',
   schedule: 'linear',
-  noise: 0.6,
+  noise: 0.7,
   gseed: 1,
   dseed: 1,
   precision: 'f64',

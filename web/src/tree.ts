@@ -187,7 +187,7 @@ export function legendMarkup(v: number, classes: number, masked: boolean): strin
 }
 
 /** The tooltip of a cell of the datum view, from its data attributes (kept off the markup: one string per hover, not per cell). */
-export function cellTip(data: DOMStringMap, depth: number): string {
+export function cellTip(data: Readonly<Record<string, string | undefined>>, depth: number): string {
   const node = data.node ?? '?';
   const clean = data.clean !== undefined ? ` (clean: ${data.clean})` : '';
   if (data.evidence !== undefined) {
