@@ -17,7 +17,8 @@ describe('web page state', () => {
     expect(errors[0].message).toContain('m must be ≤ v^(s−1) = 8');
     expect(errors[0].message).toContain('synonyms 40');
     expect(validateState(DEFAULTS)).toEqual([]);
-    expect(validateState({ ...DEFAULTS, s: 1, m: 40 }).map((e) => e.field).sort()).toEqual(['m', 's']);
+    expect(validateState({ ...DEFAULTS, v: NaN }).map((e) => e.message)).toEqual([expect.stringContaining('Invalid vocab (empty)')]);
+    expect(validateState({ ...DEFAULTS, gseed: -1, m: 40 }).map((e) => e.field).sort()).toEqual(['gseed', 'm']);
     expect(validateState({ ...DEFAULTS, L: 11 }).map((e) => e.field)).toEqual(['L']);
   });
 

@@ -162,28 +162,18 @@ export function grammarInput(st: PageState, depth = st.L): { vocab: number; syno
 }
 
 /**
- * Every problem with the controls, at most one per control: first the library's validateParams
- * (repeated with the offending field made valid, so that several wrong fields are all named),
- * then the page's own limits. Empty when the page can compute.
+ * Every problem with the controls, at most one per control: the library's validateParams (its
+ * first complaint), then the page's own limits and the seeds. Empty when the page can compute.
  */
 export function validateState(st: PageState): FieldError[] {
   const errors: FieldError[] = [];
-  let probe: PageState = { ...st };
-  for (let i = 0; i < 5; i++) {
-    try {
-      validateParams(grammarInput(probe));
-      break;
-    } catch (e) {
-      if (!(e instanceof ParamError)) throw e;
-      const field = FIELD_OF_PARAM[e.param];
-      if (!field || errors.some((x) => x.field === field)) {
-        errors.push({ field: field ?? 'v', message: e.message });
-        break;
-      }
-      errors.push({ field, message: `${plainWords(field, probe)}. ${capitalise(e.message.replace(' NaN ', ' (empty) '))}.` });
-      // Fix this field to the nearest harmless value to look for problems in the others.
-      probe = { ...probe, [field]: field === 'm' || field === 'nc' ? 1 : 2 };
-    }
+  // The library names one parameter at a time, as the CLI does: the others' limits depend on it.
+  try {
+    validateParams(grammarInput(st));
+  } catch (e) {
+    if (!(e instanceof ParamError)) throw e;
+    const field = FIELD_OF_PARAM[e.param] ?? 'v';
+    errors.push({ field, message: `${plainWords(field, st)}. ${capitalise(e.message.replace(' NaN ', ' (empty) '))}.` });
   }
   if (!errors.some((e) => e.field === 'v') && Number.isInteger(st.v) && st.v > MAX_PAGE_VOCAB) {
     errors.push({ field: 'v', message: `The explorer takes v ≤ ${MAX_PAGE_VOCAB} (colours and curves stay quick); the CLI takes any v.` });
