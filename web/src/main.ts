@@ -421,6 +421,12 @@ $(CONTROL_IDS.noise).addEventListener('input', () => {
   setMarkers();
 });
 $('resample').addEventListener('click', () => apply({ ...state, traj: state.traj + 1 }));
+$('next-datum').addEventListener('click', () => {
+  if (!Number.isInteger(state.dseed)) return;
+  const next = { ...state, dseed: Math.min(state.dseed + 1, 2 ** 31 - 1), traj: 0 };
+  ($(CONTROL_IDS.dseed) as HTMLInputElement).value = String(next.dseed);
+  apply(next);
+});
 $('levels-depth').addEventListener('change', () => {
   state = { ...state, levelsDepth: Number(($('levels-depth') as HTMLSelectElement).value) };
   updateUrl();
