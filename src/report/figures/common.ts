@@ -173,12 +173,12 @@ export function xDomainOf(values: readonly number[], live: LiveOptions): [number
   return live.xDomain ? [live.xDomain[0], live.xDomain[1]] : extent(values);
 }
 
-/** The marker rule at the slider's noise level (none when `marker` is not given). */
+/** The marker rule at the slider's noise level (none when `marker` is not given); its data are the vega dataset `marker`, so a live view can move it without a rebuild. */
 export function markerLayers<S, A>(live: LiveOptions, x: { scale: S; axis: A }) {
   if (live.marker === undefined || !Number.isFinite(live.marker)) return [];
   return [
     {
-      data: { values: [{ x: live.marker }] },
+      data: { name: 'marker', values: [{ x: live.marker }] },
       mark: { type: 'rule' as const, color: '#d62728', strokeWidth: 2, opacity: 0.9 },
       encoding: { x: { field: 'x', type: 'quantitative' as const, scale: x.scale, axis: x.axis } },
     },
