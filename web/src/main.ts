@@ -263,6 +263,9 @@ const dirty = new Set<ChartName>();
 let renderGeneration = 0;
 /** The curves job each chart last showed: every chart is drawn at least once per job, on screen or not. */
 const drawnForJob = new Map<ChartName, number>();
+const drawnAt = new Map<ChartName, number>();
+/** Charts off screen are still redrawn this often (a screenshot of the whole page stays current). */
+const OFFSCREEN_EVERY_MS = 2500;
 
 /** The spec of one chart for a curves snapshot (the report's figure, with the page's x range and marker). */
 function chartSpec(name: ChartName, p: CurvesProgress) {
@@ -282,12 +285,13 @@ const nextTask = () => new Promise<void>((resolve) => window.setTimeout(resolve,
 /**
  * Redraws the charts one at a time, yielding between them so a datum reply is never stuck behind
  * all three. While data arrive only the charts on screen are redrawn (the others when they scroll
- * into view); `all` redraws every chart (the final result).
+ * into view, or every {@link OFFSCREEN_EVERY_MS}); `all` redraws every chart (the final result).
  */
 async function render(p: CurvesProgress, all = true): Promise<void> {
   const generation = ++renderGeneration;
   for (const name of Object.keys(charts) as ChartName[]) {
-    if (!all && !visible.has(name) && drawnForJob.get(name) === p.id) {
+    const recent = performance.now() - (drawnAt.get(name) ?? -Infinity) < OFFSCREEN_EVERY_MS;
+    if (!all && !visible.has(name) && drawnForJob.get(name) === p.id && recent) {
       dirty.add(name);
       continue;
     }
@@ -296,6 +300,7 @@ async function render(p: CurvesProgress, all = true): Promise<void> {
     if (generation !== renderGeneration) return;
     dirty.delete(name);
     drawnForJob.set(name, p.id);
+    drawnAt.set(name, performance.now());
     await charts[name].render(chartSpec(name, p));
     await nextTask();
     if (generation !== renderGeneration) return;

@@ -9,7 +9,8 @@
  * curves request starts a progressive job that replaces any running one: in passes, each point
  * (depth, noise) gets another `passData` data (one runCell on an independent random stream), and
  * the pooled rows are posted after every unit of work. Between units the job yields with a
- * macrotask, so newer messages (a slider move, new controls) are handled within one unit.
+ * macrotask, so newer messages (a slider move, new controls) are handled within one unit, and it
+ * pauses while datum requests keep coming (the slider being dragged).
  */
 import { createRng } from '../../src/core/random.ts';
 import { fast32Backend, fastBackend } from '../../src/bp/fast.ts';
@@ -29,8 +30,8 @@ const scope = self as unknown as DedicatedWorkerGlobalScope;
 
 /** Messages per (level, symbol) of the population dynamics: small enough to be quick here. */
 const POPULATION = 150;
-/** Tokens (data × s^L) per unit of curve work between two looks at the message queue (≈ 10 ms). */
-const UNIT_TOKENS = 12800;
+/** Tokens (data × s^L) per unit of curve work between two looks at the message queue (a few ms). */
+const UNIT_TOKENS = 8192;
 /** Fine grid of the mean-field curves. */
 const THEORY_POINTS = 81;
 
@@ -210,7 +211,7 @@ async function curves(r: CurvesRequest): Promise<void> {
         // that no unit of work keeps a newer message waiting long.
         const per = Math.max(1, Math.min(samples, Math.floor(UNIT_TOKENS / g.tuple ** depth)));
         for (let sub = 0, start = 0; start < samples; sub++, start += per) {
-          await macrotask();
+          await yieldToInteraction();
           if (job !== curvesJob) return;
           const cell = { grammarSeed: passSeed(r.grammar.gseed, pass * 64 + sub), depth, process: r.process, noise };
           cells.push(runCell(g, cell, { samples: Math.min(per, samples - start), trajectories: r.trajectories, schedule, backend }));
@@ -224,7 +225,7 @@ async function curves(r: CurvesRequest): Promise<void> {
     if (pass === 0 && !isEps) {
       for (const depth of r.depths) {
         for (const noise of r.noises) {
-          await macrotask();
+          await yieldToInteraction();
           if (job !== curvesJob) return;
           theoryUnit(depth, noise);
           done++;
@@ -236,6 +237,30 @@ async function curves(r: CurvesRequest): Promise<void> {
   report(true);
 }
 
+// ---- the datum: newest request only, ahead of the curves ----
+
+let pendingDatum: DatumRequest | null = null;
+let lastDatumAt = -Infinity;
+/** Curve work pauses this long after a datum request: while the slider moves, the datum view comes first. */
+const INTERACTIVE_MS = 150;
+
+function answerDatum(): void {
+  const r = pendingDatum;
+  pendingDatum = null;
+  if (!r) return;
+  try {
+    post(datum(r));
+  } catch (e) {
+    post({ type: 'error', id: r.id, job: 'datum', message: e instanceof Error ? e.message : String(e) });
+  }
+}
+
+/** Waits while datum requests keep arriving (a slider being dragged). */
+async function yieldToInteraction(): Promise<void> {
+  await macrotask();
+  while (performance.now() - lastDatumAt < INTERACTIVE_MS) await new Promise((res) => setTimeout(res, 40));
+}
+
 scope.onmessage = (event: MessageEvent<Request>) => {
   const r = event.data;
   if (r.type === 'stop') {
@@ -243,11 +268,11 @@ scope.onmessage = (event: MessageEvent<Request>) => {
     return;
   }
   if (r.type === 'datum') {
-    try {
-      post(datum(r));
-    } catch (e) {
-      post({ type: 'error', id: r.id, job: 'datum', message: e instanceof Error ? e.message : String(e) });
-    }
+    // Answered in the next task, so that of several queued requests only the newest is computed.
+    const first = pendingDatum === null;
+    pendingDatum = r;
+    lastDatumAt = performance.now();
+    if (first) void macrotask().then(answerDatum);
     return;
   }
   curves(r).catch((e: unknown) => post({ type: 'error', id: r.id, job: 'curves', message: e instanceof Error ? e.message : String(e) }));
