@@ -70,7 +70,7 @@ function writeControls(st: PageState): void {
   slider.max = String(range.max);
   slider.step = String(range.step);
   slider.value = String(st.noise);
-  $('schedule-field').hidden = st.process !== 'gaussian';
+  $('schedule-field').classList.toggle('inactive', st.process !== 'gaussian');
   updateNoiseText();
 }
 
@@ -204,7 +204,7 @@ function fillLevelsDepth(depths: number[]): void {
 function apply(next: PageState): void {
   state = next;
   updateNoiseText();
-  $('schedule-field').hidden = state.process !== 'gaussian';
+  $('schedule-field').classList.toggle('inactive', state.process !== 'gaussian');
   updateUrl();
   const errors = validateState(state);
   showErrors(errors);
