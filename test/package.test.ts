@@ -32,7 +32,8 @@ function run(cmd: string, args: string[], cwd: string, timeout = 240_000): Spawn
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'hierdiff-package-'));
   const pack = run(NPM, ['pack', '--json', '--pack-destination', work], ROOT);
-  const info = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as { filename: string; files: { path: string }[] }[];
+  // npm pack runs prepare (the build), whose output comes first; the JSON report is the array that starts a line.
+  const info = JSON.parse(pack.stdout.slice(pack.stdout.search(/^\[$/m))) as { filename: string; files: { path: string }[] }[];
   tarball = join(work, info[0].filename);
   packed = info[0].files;
   project = join(work, 'consumer');
