@@ -6,10 +6,15 @@
  *
  * The limit is {@link memoryLimit}: `HIERDIFF_MEMORY_LIMIT` when set (bytes, or a number with a
  * K, M, G or T suffix, binary units: `512M`, `8G`, `8GiB`), otherwise half of the machine's
- * memory capped at {@link DEFAULT_MEMORY_CAP}.
+ * memory capped at {@link DEFAULT_MEMORY_CAP} (the cap itself in a browser).
  */
-import { totalmem } from 'node:os';
 import { ParamError } from './errors.ts';
+
+/**
+ * Node's `process` where there is one: the library also runs in the explorer page, which has no
+ * environment and no machine memory to read (it sizes its own work), so nothing here imports `node:`.
+ */
+const nodeProcess = (globalThis as { process?: { env: Record<string, string | undefined>; getBuiltinModule?(id: 'node:os'): { totalmem(): number } } }).process;
 
 export const GIB = 2 ** 30;
 export const MIB = 2 ** 20;
@@ -28,8 +33,11 @@ export const MAX_GRID_CELLS = 1_000_000;
 
 /** The memory limit in bytes (see the module comment). */
 export function memoryLimit(): number {
-  const text = process.env[MEMORY_LIMIT_ENV];
-  if (text === undefined || text.trim() === '') return Math.min(DEFAULT_MEMORY_CAP, Math.floor(totalmem() / 2));
+  const text = nodeProcess?.env[MEMORY_LIMIT_ENV];
+  if (text === undefined || text.trim() === '') {
+    const total = nodeProcess?.getBuiltinModule?.('node:os').totalmem();
+    return total === undefined ? DEFAULT_MEMORY_CAP : Math.min(DEFAULT_MEMORY_CAP, Math.floor(total / 2));
+  }
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
   const unit = m ? { '': 1, k: 2 ** 10, m: MIB, g: GIB, t: 2 ** 40 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'] : 0;
   const bytes = m ? Math.floor(Number(m[1]) * unit) : NaN;
