@@ -186,13 +186,17 @@ export function taskEnds(jobId: string): Map<number, TaskEnd> {
   return ends;
 }
 
-/** Waits until Slurm holds none of the job's tasks, calling `onPoll` after each look (at most every `intervalMs`). */
-export async function waitForJob(jobId: string, intervalMs: number, onPoll: (queued: ReadonlyMap<number, string>) => void): Promise<void> {
-  for (;;) {
+/**
+ * Waits until Slurm holds none of the job's tasks, calling `onPoll` after each look. The looks start
+ * `firstMs` apart and slow down to `maxMs` (a short array is noticed as soon as it ends; a long one
+ * does not ask squeue more than every `maxMs`).
+ */
+export async function waitForJob(jobId: string, firstMs: number, maxMs: number, onPoll: (queued: ReadonlyMap<number, string>) => void): Promise<void> {
+  for (let interval = firstMs; ; interval = Math.min(maxMs, interval * 1.5)) {
     const queued = queuedTasks(jobId);
     onPoll(queued);
     if (queued.size === 0) return;
-    await new Promise((r) => setTimeout(r, intervalMs));
+    await new Promise((r) => setTimeout(r, interval));
   }
 }
 

@@ -35,7 +35,8 @@ const BIN = fileURLToPath(new URL('../../../bin/hierdiff.js', import.meta.url));
 const DEFAULT_MAX_TASKS = 100;
 
 /** How often `--wait` asks squeue, and how often it reports progress when stderr is not a terminal. */
-const POLL_MS = 2000;
+const POLL_FIRST_MS = 250;
+const POLL_MAX_MS = 10_000;
 const LOG_EVERY_MS = 30_000;
 
 export interface SlurmOptionValues {
@@ -157,7 +158,7 @@ async function followJob(jobId: string, folder: string, record: SlurmRecord): Pr
   let said = '';
   let saidAt = 0;
   try {
-    await waitForJob(jobId, POLL_MS, (queued) => {
+    await waitForJob(jobId, POLL_FIRST_MS, POLL_MAX_MS, (queued) => {
       const progress = shardProgress(folder, record);
       const done = progress.reduce((n, p) => n + p.done, 0);
       const total = progress.reduce((n, p) => n + p.total, 0);
