@@ -82,15 +82,22 @@ function softTokenEvidence(obs: Observation, eps: number, v: number): { tokens: 
   return { tokens: expectTokens(obs), floor, hit: floor + (1 - eps) };
 }
 
+/** The evidence of eps and uniform: (1−ε)·1[b = x] + ε/v on each observed token x. */
+function softEvidence(eps: number): Pick<NoiseProcess, 'likelihood' | 'logLikelihood' | 'tokenEvidence'> {
+  return {
+    likelihood: (obs, v, out) => softTokenLikelihood(expectTokens(obs), eps, v, out),
+    logLikelihood: (obs, v, out) => softTokenLogLikelihood(expectTokens(obs), eps, v, out),
+    tokenEvidence: (obs, v) => softTokenEvidence(obs, eps, v),
+  };
+}
+
 /** ε-process (theory): no corruption, soft evidence on the clean token. */
 export function epsProcess(eps: number): NoiseProcess {
   return {
     name: 'eps',
     control: eps,
     sample: (x0) => ({ kind: 'tokens', tokens: x0.slice() }),
-    likelihood: (obs, v, out) => softTokenLikelihood(expectTokens(obs), eps, v, out),
-    logLikelihood: (obs, v, out) => softTokenLogLikelihood(expectTokens(obs), eps, v, out),
-    tokenEvidence: (obs, v) => softTokenEvidence(obs, eps, v),
+    ...softEvidence(eps),
   };
 }
 
@@ -104,9 +111,7 @@ export function uniformProcess(eps: number): NoiseProcess {
       for (let i = 0; i < xt.length; i++) if (rng.nextFloat() < eps) xt[i] = rng.nextInt(v);
       return { kind: 'tokens', tokens: xt };
     },
-    likelihood: (obs, v, out) => softTokenLikelihood(expectTokens(obs), eps, v, out),
-    logLikelihood: (obs, v, out) => softTokenLogLikelihood(expectTokens(obs), eps, v, out),
-    tokenEvidence: (obs, v) => softTokenEvidence(obs, eps, v),
+    ...softEvidence(eps),
   };
 }
 
