@@ -10,7 +10,8 @@ import { BIN, runCli } from './helpers/cli.ts';
 import { expectOneLineError } from './helpers/errors.ts';
 import { slurmUnavailable, startSlurm, type SlurmCluster } from './helpers/slurm.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'hierdiff-slurm-cli-'));
+// A space in every path: the batch script and the commands must quote it.
+const dir = mkdtempSync(join(tmpdir(), 'hierdiff slurm-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const file = (name: string) => join(dir, name);
 const read = (path: string) => readFileSync(path, 'utf8');
@@ -75,7 +76,7 @@ describe('the batch script', () => {
       '#SBATCH --job-name=hierdiff-sweep',
       '#SBATCH --array=0-3',
       '#SBATCH --cpus-per-task=2',
-      '#SBATCH --output=/data/run one.slurm/logs/slurm-%A_%a.out',
+      '#SBATCH --output="/data/run one.slurm/logs/slurm-%A_%a.out"',
       '#SBATCH --chdir=/home/me/project',
       '#SBATCH --time=1-02:00:00',
       '#SBATCH --partition=gpu',
@@ -92,6 +93,10 @@ describe('the batch script', () => {
     const r = spawnSync('bash', ['-c', script.replace('exec ', 'printf "%s\\n" ')], { encoding: 'utf8', env: { ...process.env, SLURM_ARRAY_TASK_ID: '2', SLURM_CPUS_PER_TASK: '2' } });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.trim().split('\n')).toEqual(['/usr/bin/node', '/opt/hierdiff/bin/hierdiff.js', 'sweep', '--config', 'my sweep.json', '--shard', 'auto', '--shard-count', '4', '--resume', '--workers', '2', '--out', '/data/run one.slurm/shard-2.jsonl']);
+  });
+
+  it('a path with a double quote cannot go into an #SBATCH line: one clear error', () => {
+    expect(() => batchScript({ ...input, cwd: '/home/"me"' })).toThrow(/invalid path "\/home\/"me"" for a Slurm batch script/);
   });
 
   it('the folder sits beside the results file', () => {
@@ -204,7 +209,7 @@ describe.skipIf(unavailable !== null)('sweeps on a real Slurm (single node, star
     expect(resumed.code, resumed.stderr).toBe(0);
     await untilQueueEmpty(resumed.stdout.trim());
     const done = runWith(['sweep', '--status', out], slurm.env);
-    expect(done.stdout).toContain(`12/12 cells in the shards; all shards done; merge them: hierdiff merge slurm.slurm/shard-*.jsonl --out ${out}`);
+    expect(done.stdout).toContain(`12/12 cells in the shards; all shards done; merge them: hierdiff merge slurm.slurm/shard-*.jsonl --out '${out}'`);
     const merged = runCli(['merge', ...[0, 1, 2].map((i) => join(folder, `shard-${i}.jsonl`)), '--out', out]);
     expect(merged.code, merged.stderr).toBe(0);
     expect(read(out)).toBe(read(local));

@@ -84,6 +84,15 @@ export interface SlurmScriptInput {
 }
 
 /**
+ * A path as the value of an #SBATCH directive: sbatch splits directives at white space unless the
+ * value is in double quotes (which it cannot escape, so a path holding one is refused).
+ */
+function directivePath(path: string): string {
+  if (/["\n\r]/.test(path)) throw new ParamError('out', `invalid path "${path}" for a Slurm batch script (a double quote or a line break cannot be written in an #SBATCH line)`);
+  return /\s/.test(path) ? `"${path}"` : path;
+}
+
+/**
  * The job array's batch script. Task i runs shard i of N into shard-i.jsonl with --resume, so
  * `sbatch` of the same script (after a cancel, a time limit, a node failure) finishes only what
  * is missing. The header comment says how to merge. Readable, so users can edit and resubmit it.
@@ -96,8 +105,8 @@ export function batchScript(s: SlurmScriptInput): string {
     '--job-name=hierdiff-sweep',
     `--array=0-${array.tasks - 1}`,
     `--cpus-per-task=${array.cpusPerTask}`,
-    `--output=${join(s.folder, 'logs', 'slurm-%A_%a.out')}`,
-    `--chdir=${s.cwd}`,
+    `--output=${directivePath(join(s.folder, 'logs', 'slurm-%A_%a.out'))}`,
+    `--chdir=${directivePath(s.cwd)}`,
     ...(array.time !== null ? [`--time=${array.time}`] : []),
     ...(array.partition !== null ? [`--partition=${array.partition}`] : []),
     ...array.sbatchArgs,

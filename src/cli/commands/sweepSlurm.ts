@@ -3,6 +3,7 @@ import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ParamError } from '../../core/errors.ts';
 import { writeAtomic } from '../../core/atomicWrite.ts';
+import { shellQuote } from '../../core/shellQuote.ts';
 import { summariseCells } from '../../experiment/summary.ts';
 import { configDifference, type SweepConfig } from '../../sweep/config.ts';
 import { sweepCells } from '../../sweep/cells.ts';
@@ -55,6 +56,11 @@ export interface SlurmOptionValues {
 function shown(path: string): string {
   const r = relative(process.cwd(), path);
   return r !== '' && !r.startsWith('..') ? r : path;
+}
+
+/** The command that merges a Slurm folder's shards into `out`, ready to paste into a shell. */
+function mergeCommand(folder: string, out: string): string {
+  return `hierdiff merge ${shellQuote(`${shown(folder)}/shard-`)}*.jsonl --out ${shellQuote(out)}`;
 }
 
 /**
@@ -123,7 +129,7 @@ export async function submitSweepToSlurm(config: SweepConfig, definingArgs: read
   process.stderr.write(`sweep: submitted job array ${jobId} (${tasks} task${tasks === 1 ? '' : 's'}, ${cells} cells) with ${shown(script)}; logs in ${shown(folder)}/logs\n`);
   if (!o.wait) {
     process.stdout.write(`${jobId}\n`);
-    process.stderr.write(`sweep: follow it with: hierdiff sweep --status ${o.out}; when it is done: hierdiff merge ${shown(folder)}/shard-*.jsonl --out ${o.out}\n`);
+    process.stderr.write(`sweep: follow it with: hierdiff sweep --status ${shellQuote(o.out)}; when it is done: ${mergeCommand(folder, o.out)}\n`);
     return;
   }
   await followJob(jobId, folder, { ...record, jobs: [...record.jobs, jobId] });
@@ -211,7 +217,7 @@ export function printSweepStatus(out: string): void {
     const total = s.shards.reduce((n, p) => n + p.total, 0);
     let next: string;
     if (s.results !== null && s.results.done === s.results.total) next = `merged into ${out}`;
-    else if (done === total) next = `all shards done; merge them: hierdiff merge ${shown(s.folder)}/shard-*.jsonl --out ${out}`;
+    else if (done === total) next = `all shards done; merge them: ${mergeCommand(s.folder, out)}`;
     else if (queued !== null && queued.size > 0) next = `${total - done} cell${total - done === 1 ? '' : 's'} to do; job ${lastJob} is still in the queue`;
     else next = `${total - done} cell${total - done === 1 ? '' : 's'} to do and no task of job ${lastJob ?? '?'} in the queue: resubmit with the same command and --resume`;
     process.stdout.write(`${done}/${total} cells in the shards; ${next}\n`);
