@@ -18,7 +18,7 @@ export interface SlurmCluster {
   stop(): void;
 }
 
-const DAEMONS = ['munged', 'slurmctld', 'slurmd', 'sbatch', 'squeue', 'scancel', 'sinfo', 'scontrol'];
+const SLURM_COMMANDS = ['munged', 'slurmctld', 'slurmd', 'sbatch', 'squeue', 'scancel', 'sinfo', 'scontrol'];
 
 function which(command: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
@@ -72,7 +72,7 @@ function killByPidFile(path: string): void {
  */
 export function slurmUnavailable(): string | null {
   if (process.getuid?.() !== 0) return 'not root (the single-node Slurm runs its daemons as root)';
-  const missing = DAEMONS.filter((d) => !which(d));
+  const missing = SLURM_COMMANDS.filter((d) => !which(d));
   if (missing.length > 0) return `${missing.join(', ')} not installed (apt-get install slurmctld slurmd slurm-client munge)`;
   return null;
 }

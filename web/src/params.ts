@@ -6,12 +6,10 @@
  */
 import { ParamError } from '../../src/core/errors.ts';
 import { validateParams, type GrammarParams } from '../../src/grammar/params.ts';
-import type { ProcessName } from '../../src/noise/process.ts';
-import type { ScheduleName } from '../../src/noise/schedule.ts';
+import { PROCESS_NAMES, type ProcessName } from '../../src/noise/process.ts';
+import { SCHEDULE_NAMES, type ScheduleName } from '../../src/noise/schedule.ts';
 
 export type Precision = 'f64' | 'f32';
-export const PROCESSES: readonly ProcessName[] = ['eps', 'uniform', 'mask', 'gaussian'];
-export const SCHEDULES: readonly ScheduleName[] = ['linear', 'cosine'];
 export const PRECISIONS: readonly Precision[] = ['f64', 'f32'];
 
 /** Every control of the page, as the URL carries it. Numbers may be NaN while a field is being typed. */
@@ -248,8 +246,8 @@ export function fromQuery(search: string): PageState {
   const st: PageState = { ...DEFAULTS, curveDepths: [...DEFAULTS.curveDepths] };
   for (const k of NUMBER_FIELDS) st[k] = readNumber(q.get(k), DEFAULTS[k]);
   if (!Number.isFinite(st.traj) || st.traj < 0) st.traj = 0;
-  st.process = pick(q.get('process'), PROCESSES, DEFAULTS.process);
-  st.schedule = pick(q.get('schedule'), SCHEDULES, DEFAULTS.schedule);
+  st.process = pick(q.get('process'), PROCESS_NAMES, DEFAULTS.process);
+  st.schedule = pick(q.get('schedule'), SCHEDULE_NAMES, DEFAULTS.schedule);
   st.precision = pick(q.get('precision'), PRECISIONS, DEFAULTS.precision);
   const range = noiseRange(st.process);
   if (!Number.isFinite(st.noise)) st.noise = DEFAULTS.noise;

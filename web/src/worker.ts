@@ -21,7 +21,8 @@ import { summariseCells } from '../../src/experiment/summary.ts';
 import { generate } from '../../src/grammar/generate.ts';
 import type { Grammar } from '../../src/grammar/grammar.ts';
 import { sampleRules } from '../../src/grammar/sampleRules.ts';
-import { leafLogLikelihood, makeProcess, MASK, PROCESS_NAMES } from '../../src/noise/process.ts';
+import { noiseKey } from '../../src/noise/level.ts';
+import { leafLogLikelihood, makeProcess, MASK, PROCESS_STREAM_IDS } from '../../src/noise/process.ts';
 import { makeSchedule, type Schedule } from '../../src/noise/schedule.ts';
 import { meanFieldCriticalNoise, meanFieldPrediction, populationPrediction } from '../../src/theory/predict.ts';
 import type { CurvesProgress, CurvesRequest, DatumRequest, DatumResult, GrammarSpec, LevelTheoryPoint, Reply, Request, TheoryPoint } from './protocol.ts';
@@ -80,7 +81,7 @@ function datum(r: DatumRequest): DatumResult {
   const truth = generate(g, 1, createRng(r.dseed, STREAM_DATUM, L));
   const process = makeProcess(r.process, r.noise, scheduleOf(r.schedule));
   const x0 = truth.levels[L];
-  const obs = process.sample(x0, v, createRng(r.dseed, STREAM_DATUM_NOISE, L, PROCESS_NAMES.indexOf(r.process)));
+  const obs = process.sample(x0, v, createRng(r.dseed, STREAM_DATUM_NOISE, L, PROCESS_STREAM_IDS[r.process]));
   const lambda = new Float64Array(d * v);
   process.likelihood(obs, v, lambda);
   const logLambda = new Float64Array(d * v);
@@ -88,7 +89,7 @@ function datum(r: DatumRequest): DatumResult {
   const backend = backendOf(r.precision);
   const up = backend.upward(g, lambda, 1, logLambda);
   const mu = backend.marginals(g, up);
-  const post = backend.sample(g, up, createRng(r.dseed, STREAM_DATUM_POSTERIOR, L, PROCESS_NAMES.indexOf(r.process), Math.round(r.noise * 1e6), r.traj), 1);
+  const post = backend.sample(g, up, createRng(r.dseed, STREAM_DATUM_POSTERIOR, L, PROCESS_STREAM_IDS[r.process], noiseKey(r.noise), r.traj), 1);
   const symbols = (l: number) => (l === 0 ? g.classes : v);
   const truthLevels = truth.levels.map((a) => Array.from(a));
   const postLevels = post.levels.map((a) => Array.from(a));
