@@ -6,7 +6,7 @@ import { ModelProtoSchema } from 'onnx-buf';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ParamError } from '../src/core/errors.ts';
 import { createRng } from '../src/core/random.ts';
-import { OnnxGraphBuilder } from '../src/images/onnx/graphBuilder.ts';
+import { OnnxGraphBuilder } from '../src/nn/graphBuilder.ts';
 import {
   embeddingAlphaBar, embeddingIndex, initBpUnet, timeEmbeddingConstants,
   type BpUnetConfig, type BpUnetParams, type LearnProcess,

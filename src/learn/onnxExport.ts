@@ -1,4 +1,4 @@
-import { OnnxGraphBuilder } from '../images/onnx/graphBuilder.ts';
+import { OnnxGraphBuilder } from '../nn/graphBuilder.ts';
 import {
   embeddingAlphaBar, LAYER_NORM_EPS, timeEmbeddingConstants,
   type BpUnetConfig, type BpUnetParams, type Param,

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { createRng } from '../../src/core/random.ts';
 import type { ImageDiffusion } from '../../src/images/diffusion/imageDiffusion.ts';
-import { OnnxGraphBuilder } from '../../src/images/onnx/graphBuilder.ts';
+import { OnnxGraphBuilder } from '../../src/nn/graphBuilder.ts';
 import { gaussianEpsCoefficients } from './gaussianData.ts';
 
 /** Weights ~ N(0, scale²/fanIn), seeded. */
