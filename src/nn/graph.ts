@@ -59,7 +59,7 @@ export class Graph extends GraphCore {
   /** a / b elementwise (NumPy broadcasting). Backward: da = g/b, db = −g·(a/b)/b. */
   div(a: Operand, b: Operand): Value {
     const [x, y] = [this.operand(a), this.operand(b)];
-    const out = this.emit('Div', [x, y], {}, [broadcastShapes(x.shape, y.shape)], (gy, needs) => {
+    const out: Value = this.emit('Div', [x, y], {}, [broadcastShapes(x.shape, y.shape)], (gy, needs) => {
       const gOverB = this.div(gy, y);
       return [needs[0] ? this.unbroadcast(gOverB, x.shape) : null, needs[1] ? this.unbroadcast(this.neg(this.mul(gOverB, out)), y.shape) : null];
     })[0];
@@ -72,25 +72,25 @@ export class Graph extends GraphCore {
 
   /** σ(x); backward g·y·(1 − y). */
   sigmoid(x: Value): Value {
-    const y = this.emit('Sigmoid', [x], {}, [x.shape], (gy) => [this.mul(gy, this.mul(y, this.sub(1, y)))])[0];
+    const y: Value = this.emit('Sigmoid', [x], {}, [x.shape], (gy) => [this.mul(gy, this.mul(y, this.sub(1, y)))])[0];
     return y;
   }
 
   /** tanh(x); backward g·(1 − y²). */
   tanh(x: Value): Value {
-    const y = this.emit('Tanh', [x], {}, [x.shape], (gy) => [this.mul(gy, this.sub(1, this.mul(y, y)))])[0];
+    const y: Value = this.emit('Tanh', [x], {}, [x.shape], (gy) => [this.mul(gy, this.sub(1, this.mul(y, y)))])[0];
     return y;
   }
 
   /** max(x, 0); backward g·sign(y) (1 where x > 0). */
   relu(x: Value): Value {
-    const y = this.emit('Relu', [x], {}, [x.shape], (gy) => [this.mul(gy, this.emit('Sign', [y], {}, [y.shape])[0])])[0];
+    const y: Value = this.emit('Relu', [x], {}, [x.shape], (gy) => [this.mul(gy, this.emit('Sign', [y], {}, [y.shape])[0])])[0];
     return y;
   }
 
   /** eˣ; backward g·y. */
   exp(x: Value): Value {
-    const y = this.emit('Exp', [x], {}, [x.shape], (gy) => [this.mul(gy, y)])[0];
+    const y: Value = this.emit('Exp', [x], {}, [x.shape], (gy) => [this.mul(gy, y)])[0];
     return y;
   }
 
@@ -101,7 +101,7 @@ export class Graph extends GraphCore {
 
   /** √x; backward g/(2y). */
   sqrt(x: Value): Value {
-    const y = this.emit('Sqrt', [x], {}, [x.shape], (gy) => [this.div(this.mul(gy, 0.5), y)])[0];
+    const y: Value = this.emit('Sqrt', [x], {}, [x.shape], (gy) => [this.div(this.mul(gy, 0.5), y)])[0];
     return y;
   }
 
@@ -427,14 +427,14 @@ export class Graph extends GraphCore {
   /** Softmax along `axis`; backward y ⊙ (g − Σ g ⊙ y). */
   softmax(x: Value, axis: number): Value {
     const ax = axis < 0 ? axis + x.shape.length : axis;
-    const y = this.emit('Softmax', [x], { axis: ax }, [x.shape], (gy) => [this.mul(y, this.sub(gy, this.reduceSum(this.mul(gy, y), [ax], true)))])[0];
+    const y: Value = this.emit('Softmax', [x], { axis: ax }, [x.shape], (gy) => [this.mul(y, this.sub(gy, this.reduceSum(this.mul(gy, y), [ax], true)))])[0];
     return y;
   }
 
   /** Log-softmax along `axis`; backward g − e^y ⊙ Σ g. */
   logSoftmax(x: Value, axis: number): Value {
     const ax = axis < 0 ? axis + x.shape.length : axis;
-    const y = this.emit('LogSoftmax', [x], { axis: ax }, [x.shape], (gy) => [this.sub(gy, this.mul(this.exp(y), this.reduceSum(gy, [ax], true)))])[0];
+    const y: Value = this.emit('LogSoftmax', [x], { axis: ax }, [x.shape], (gy) => [this.sub(gy, this.mul(this.exp(y), this.reduceSum(gy, [ax], true)))])[0];
     return y;
   }
 
