@@ -30,3 +30,11 @@ export function monteCarloTolerance(p: number, n: number): number {
 export function standardErrorTolerance(se: number): number {
   return 5 * se;
 }
+
+/**
+ * A float32 gradient (onnxruntime) against a float32 central difference with h = 1e−2 along a
+ * random direction: the difference quotient's truncation error is O(h²·|f‴|) ≈ 1e−4 for the O(1)
+ * functions tested, and float32 rounding of the two losses adds O(2^−24·|L|·√n/h) ≈ 1e−4;
+ * 5e−3 (relative, or absolute below 1) leaves a margin of 10–50 while a wrong rule is off by O(1).
+ */
+export const FINITE_DIFFERENCE_F32 = 5e-3;
