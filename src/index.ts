@@ -80,7 +80,7 @@ export { reportHtml, type ReportPage, type PageFigure } from './report/html.ts';
 export { createImageDiffusion, type ImageDiffusion } from './images/diffusion/imageDiffusion.ts';
 export { OnnxDenoiser, type DenoiserOptions, type DenoiserOutput, type TimestepType } from './images/models/denoiser.ts';
 export { OnnxClassifier, type ClassifierOptions, type ClassifierOutput, type LayerActivation } from './images/models/classifier.ts';
-export type { Device, ImageShape } from './images/models/session.ts';
+export type { Device, ImageShape } from './nn/session.ts';
 export type { SamplerSpec } from './images/diffusion/sampler.ts';
 export { listImages, type ImageEntry, type ListImagesOptions } from './images/io/listImages.ts';
 export { openImagesExperiment, type ImagesExperiment, type ImagesExperimentInput } from './images/experiment/setup.ts';

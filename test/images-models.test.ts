@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ParamError } from '../src/core/errors.ts';
 import { createRng } from '../src/core/random.ts';
 import { OnnxGraphBuilder, type OnnxElemType } from '../src/nn/graphBuilder.ts';
-import { openOnnxSession, tensorDims } from '../src/images/models/session.ts';
+import { openOnnxSession, tensorDims } from '../src/nn/session.ts';
 import { OnnxDenoiser } from '../src/images/models/denoiser.ts';
 import { channelAxis, OnnxClassifier, top1 } from '../src/images/models/classifier.ts';
 import { paramErrorAsync as paramError } from './helpers/errors.ts';

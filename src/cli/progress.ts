@@ -31,3 +31,50 @@ export function startProgress(label: string, total: number, unit = 'samples', ex
     },
   };
 }
+
+/** What a training loop reports after each step (src/nn/train.ts's TrainProgress). */
+export interface TrainingTick {
+  step: number;
+  steps: number;
+  loss: number;
+  stepsPerSecond: number;
+  samplesPerSecond: number;
+}
+
+/**
+ * A training progress bar: steps done, steps/s, samples/s, the last loss and the ETA (from the
+ * steps this run has done, so a resumed run does not count the checkpoint's steps as fast ones).
+ */
+export function startTrainingProgress(label: string, steps: number): { tick(p: TrainingTick): void; stop(): void } {
+  if (!process.stderr.isTTY) return { tick: () => {}, stop: () => {} };
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: `${label} [{bar}] {percentage}% | {value}/{total} steps | {sps} steps/s | {samples} samples/s | loss {loss} | ETA {etaText}`,
+      hideCursor: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(steps, 0, { sps: '-', samples: '-', loss: '-', etaText: '-' });
+  return {
+    tick(p) {
+      const eta = (p.steps - p.step) / p.stepsPerSecond;
+      bar.update(p.step, {
+        sps: p.stepsPerSecond.toFixed(2),
+        samples: Math.round(p.samplesPerSecond).toString(),
+        loss: p.loss.toPrecision(4),
+        etaText: Number.isFinite(eta) ? formatSeconds(eta) : '-',
+      });
+    },
+    stop() {
+      bar.stop();
+    },
+  };
+}
+
+function formatSeconds(s: number): string {
+  const t = Math.round(s);
+  const h = Math.floor(t / 3600);
+  const m = Math.floor((t % 3600) / 60);
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(t % 60).padStart(2, '0')}s` : `${t}s`;
+}

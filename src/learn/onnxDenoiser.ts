@@ -4,7 +4,7 @@ import { StringStringEntryProtoSchema } from 'onnx-buf';
 import ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-node';
 import { checkInt, ParamError } from '../core/errors.ts';
-import { checkName, nameList, OnnxModel, openOnnxSession, tensorDims, type Device } from '../images/models/session.ts';
+import { checkName, nameList, OnnxModel, openOnnxSession, tensorDims, type Device } from '../nn/session.ts';
 import { LEARN_PROCESSES, type LearnProcess } from './bpUnet.ts';
 import type { LogitsModel } from './logitsModel.ts';
 

@@ -1,8 +1,15 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
 import ort from 'onnxruntime-node';
-import type { InferenceSession } from 'onnxruntime-node';
-import { checkInt } from '../core/errors.ts';
+import type { InferenceSession, OnnxValue } from 'onnxruntime-node';
+import { checkInt, ParamError } from '../core/errors.ts';
 
+/**
+ * onnxruntime sessions, for training steps and for models read from files: creation with a thread
+ * count or a device, declared shapes and names, and the base class of the model wrappers.
+ */
 export type { InferenceSession } from 'onnxruntime-node';
 
 /** All cores of this machine: the default thread count of training and inference. */
@@ -35,4 +42,185 @@ export async function createCpuSession(model: Uint8Array, threads: number): Prom
 /** A float32 tensor for a session's feeds. */
 export function floatTensor(data: Float32Array, dims: readonly number[]): InstanceType<typeof ort.Tensor> {
   return new ort.Tensor('float32', data, dims);
+}
+
+/** Where a model runs. 'cuda' needs onnxruntime-node's CUDA provider (see {@link openOnnxSession}). */
+export type Device = 'cpu' | 'cuda';
+export const DEVICES: readonly Device[] = ['cpu', 'cuda'];
+
+/** First line of an onnxruntime message, without its redundant "Load model from <path> failed:" prefix, at most ~120 chars. */
+function shortOrtMessage(e: unknown): string {
+  const line = (e instanceof Error ? e.message : String(e)).split('\n')[0].replace(/^Load model from .* failed:\s*/, '').trim();
+  return line.length > 120 ? `${line.slice(0, 117)}...` : line;
+}
+
+/**
+ * Whether onnxruntime-node's CUDA provider library is present. Its install script downloads it,
+ * for linux x64 only, into the folder of the native binding; elsewhere we cannot tell and let
+ * onnxruntime try.
+ */
+function cudaProviderInstalled(): boolean {
+  if (process.platform !== 'linux' || process.arch !== 'x64') return true;
+  const dist = dirname(createRequire(import.meta.url).resolve('onnxruntime-node'));
+  return existsSync(join(dist, '..', 'bin', 'napi-v6', 'linux', 'x64', 'libonnxruntime_providers_cuda.so'));
+}
+
+function cudaError(why: string): ParamError {
+  return new ParamError(
+    'device',
+    `invalid --device "cuda" (${why}: reinstall onnxruntime-node with its install script allowed, which downloads the CUDA provider for linux x64, and make the CUDA 12 and cuDNN 9 libraries loadable)`,
+  );
+}
+
+/**
+ * Opens an ONNX model with full graph optimisation on the CPU, or on CUDA with the CPU as
+ * fallback for unsupported nodes. Returns the onnxruntime session.
+ *
+ * Throws a one-line ParamError: param `param` (e.g. 'model', 'classifier') when the file is
+ * missing or is not an ONNX model, param 'device' when 'cuda' is asked and the CUDA execution
+ * provider cannot be created (onnxruntime-node does not fall back to the CPU then: it fails the
+ * session).
+ */
+export async function openOnnxSession(path: string, param: string, device: Device): Promise<InferenceSession> {
+  if (!existsSync(path)) throw new ParamError(param, `invalid --${param} "${path}" (file not found)`);
+  const options: InferenceSession.SessionOptions = {
+    graphOptimizationLevel: 'all',
+    executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+    // Errors only: library code does not print, and ORT's warnings (unused initializers, nodes
+    // left on the CPU) would otherwise go to stderr from native code.
+    logSeverityLevel: 3,
+  };
+  // Checked before ORT so that the common case (provider never installed) does not make ORT's
+  // native code log the failed library load to stderr.
+  if (device === 'cuda' && !cudaProviderInstalled()) throw cudaError('the CUDA provider library is not installed');
+  try {
+    return await ort.InferenceSession.create(path, options);
+  } catch (e) {
+    const msg = shortOrtMessage(e);
+    // The provider is appended before the model is read, so its failure names it ("..._Cuda: Failed to load shared library").
+    if (device === 'cuda' && /cuda|execution ?provider|shared library/i.test(msg)) throw cudaError(msg);
+    throw new ParamError(param, `invalid --${param} "${path}" (not an ONNX model: ${msg})`);
+  }
+}
+
+/**
+ * The declared dims of a session input or output: one entry per axis, a number for a static
+ * dim and null for a symbolic or unknown one. Returns null when the value is missing, is not a
+ * tensor, or has no declared shape (onnxruntime reports an empty shape for those).
+ */
+export function tensorDims(session: InferenceSession, name: string, kind: 'input' | 'output'): (number | null)[] | null {
+  const meta = (kind === 'input' ? session.inputMetadata : session.outputMetadata).find((m) => m.name === name);
+  if (!meta || !meta.isTensor) return null;
+  // A scalar also has shape [] in onnxruntime's metadata; we cannot tell it from "unknown", and no model here takes one.
+  if (meta.shape.length === 0) return null;
+  return meta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : null));
+}
+
+/** `"a", "b", "c"` (or "none") for error messages listing a model's names. */
+export function nameList(names: readonly string[]): string {
+  return names.length ? names.map((n) => `"${n}"`).join(', ') : 'none';
+}
+
+/** `name` if it is one of `names`, else a ParamError `invalid --<param> "name" (the model's <kind>s are ...)`. */
+export function checkName(param: string, name: string, names: readonly string[], kind: 'input' | 'output'): string {
+  if (!names.includes(name)) throw new ParamError(param, `invalid --${param} "${name}" (the model's ${kind}s are ${nameList(names)})`);
+  return name;
+}
+
+/** An image shape as channels × height × width. */
+export type ImageShape = [number, number, number];
+
+/**
+ * The C×H×W of an N×C×H×W image input: the model's static dims, filled in from `given` where the
+ * model leaves them symbolic. Returns null when some dim is still unknown. Throws ParamError
+ * 'image-size' when `given` contradicts a static dim, or `param` when the input is not 4-D.
+ */
+export function resolveImageShape(
+  session: InferenceSession, input: string, given: ImageShape | undefined, param: string, path: string,
+): ImageShape | null {
+  const dims = tensorDims(session, input, 'input');
+  if (dims && dims.length !== 4) {
+    throw new ParamError(param, `invalid --${param} "${path}" (input "${input}" has ${dims.length} dims, expected N×C×H×W)`);
+  }
+  const declared = dims ? dims.slice(1) : [null, null, null];
+  const shape = declared.map((d, k) => {
+    if (d !== null && given && given[k] !== d) {
+      throw new ParamError('image-size', `invalid --image-size ${given.join('×')} (the model fixes C×H×W to ${declared.map((x) => x ?? '?').join('×')})`);
+    }
+    return d ?? given?.[k] ?? null;
+  });
+  return shape.every((d) => d !== null) ? (shape as ImageShape) : null;
+}
+
+/**
+ * What the model wrappers share: the session, the batch size (checked against a static batch
+ * dim, which run() then pads to) and timing counters for benchmarks.
+ */
+export abstract class OnnxModel {
+  /** Number of session.run calls so far. */
+  calls = 0;
+  /** Wall seconds spent inside session.run (performance.now), to separate model time from the rest. */
+  callSeconds = 0;
+  /** Largest n that run() accepts. */
+  readonly batchSize: number;
+  /** Batch the session is fed: batchSize, or the model's static batch dim (inputs padded with zeros). */
+  protected readonly staticBatch: number | null;
+
+  protected constructor(
+    readonly session: InferenceSession,
+    input: string,
+    batchSize: number,
+    protected readonly param: string,
+    protected readonly path: string,
+  ) {
+    checkInt('batch-size', batchSize, 1);
+    const b = tensorDims(session, input, 'input')?.[0] ?? null;
+    if (b !== null && batchSize > b) {
+      throw new ParamError('batch-size', `invalid --batch-size ${batchSize} (the model's batch dim is fixed at ${b}: use at most ${b})`);
+    }
+    this.batchSize = batchSize;
+    this.staticBatch = b;
+  }
+
+  /** A one-line ParamError about this model: `invalid --<param> "<path>" (<why>)`. */
+  protected bad(why: string): ParamError {
+    return new ParamError(this.param, `invalid --${this.param} "${this.path}" (${why})`);
+  }
+
+  /** The batch dim to feed for n items (n itself unless the model fixes it). */
+  protected fedBatch(n: number): number {
+    checkInt('n', n, 1, this.batchSize);
+    return this.staticBatch ?? n;
+  }
+
+  /** session.run, timed. */
+  protected async timedRun(feeds: InferenceSession.FeedsType, fetches: readonly string[]): Promise<InferenceSession.ReturnType> {
+    const t0 = performance.now();
+    try {
+      return await this.session.run(feeds, fetches);
+    } finally {
+      this.calls++;
+      this.callSeconds += (performance.now() - t0) / 1000;
+    }
+  }
+
+  /** A float32 output's data and dims; a ParamError when it is missing or of another type. */
+  protected floatOutput(out: InferenceSession.ReturnType, name: string): { data: Float32Array; dims: readonly number[] } {
+    const value: OnnxValue | undefined = out[name];
+    if (!value || value.type !== 'float32') throw this.bad(`output "${name}" is ${value ? value.type : 'missing'}, expected float32`);
+    return { data: value.data as Float32Array, dims: value.dims };
+  }
+
+  /** Frees the native session. */
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** `data` zero-padded to `length` values (returned as is when already that long). */
+export function padTo(data: Float32Array, length: number): Float32Array {
+  if (data.length === length) return data;
+  const out = new Float32Array(length);
+  out.set(data);
+  return out;
 }

@@ -5,7 +5,7 @@ import { resolveVariant } from '../../core/errors.ts';
 import { createImageDiffusion, imageDiffusionToJson } from '../../images/diffusion/imageDiffusion.ts';
 import { parseSampler, VARIANCE_MODES, type VarianceMode } from '../../images/diffusion/sampler.ts';
 import type { ClassifierPreset } from '../../images/io/preprocess.ts';
-import { DEVICES } from '../../images/models/session.ts';
+import { DEVICES } from '../../nn/session.ts';
 import { mergeImagesShards } from '../../images/experiment/resultsFile.ts';
 import { openImagesExperiment, type ImagesExperimentInput } from '../../images/experiment/setup.ts';
 import { computeClassifierStats, validateClassifierStats } from '../../images/experiment/stats.ts';

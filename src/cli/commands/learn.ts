@@ -20,7 +20,7 @@ import { reportHtml, type PageFigure } from '../../report/html.ts';
 import { renderSvg, svgToPng } from '../../report/render.ts';
 import { OnnxRhmDenoiser } from '../../learn/onnxDenoiser.ts';
 import { discreteSchedule, type DiscreteSchedule } from '../../learn/schedule.ts';
-import { DEVICES } from '../../images/models/session.ts';
+import { DEVICES } from '../../nn/session.ts';
 import { checkReportFolder, readJsonFile, toJsonText, writeFileAtomic } from '../files.ts';
 import { writeReportFolder } from '../../core/outputDir.ts';
 import { addOption, parseInteger, parseIntegerList, parseNumber, parseOption } from '../parse.ts';

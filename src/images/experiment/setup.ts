@@ -7,7 +7,7 @@ import { listImages, type ImageEntry } from '../io/listImages.ts';
 import { checkDecodable, classifierInput, loadForDiffusion, toUint8, type ClassifierPreset } from '../io/preprocess.ts';
 import { OnnxClassifier } from '../models/classifier.ts';
 import { OnnxDenoiser } from '../models/denoiser.ts';
-import { tensorDims, type Device } from '../models/session.ts';
+import { tensorDims, type Device } from '../../nn/session.ts';
 import type { ClassifierStats } from './layerStats.ts';
 import type { ImagesRunConfig, ModelFileInfo } from './resultsFile.ts';
 

@@ -1,7 +1,7 @@
 import ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-node';
 import { ParamError } from '../../core/errors.ts';
-import { checkName, nameList, OnnxModel, openOnnxSession, padTo, resolveImageShape, type Device, type ImageShape } from './session.ts';
+import { checkName, nameList, OnnxModel, openOnnxSession, padTo, resolveImageShape, type Device, type ImageShape } from '../../nn/session.ts';
 
 export interface ClassifierOptions {
   /** Image input, N×C×H×W float32 (default: the model's first input). */

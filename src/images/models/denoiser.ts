@@ -4,7 +4,7 @@ import { ParamError } from '../../core/errors.ts';
 import {
   checkName, nameList, OnnxModel, openOnnxSession, padTo, resolveImageShape, tensorDims,
   type Device, type ImageShape,
-} from './session.ts';
+} from '../../nn/session.ts';
 
 export interface DenoiserOptions {
   /** Image input, N×C×H×W float32 (default 'x'). */
