@@ -119,6 +119,11 @@ describe('backward rules against central finite differences (float32)', () => {
   test('convolutions', async () => {
     await checkGradients([[2, 3, 5, 6], [4, 3, 3, 3], [4]], (g, [x, w, b]) => g.conv(x, w, b, { pads: [1, 1] }));
     await checkGradients([[2, 3, 5, 6], [4, 3, 3, 3]], (g, [x, w]) => g.conv(x, w, null));
+    // Both im2col branches of the weight gradient: fewer output than input channels, and equal.
+    await checkGradients([[2, 4, 5, 6], [2, 4, 3, 3], [2]], (g, [x, w, b]) => g.conv(x, w, b, { pads: [1, 1] }));
+    await checkGradients([[2, 3, 4, 4], [3, 3, 3, 3]], (g, [x, w]) => g.conv(x, w, null, { pads: [1, 1] }));
+    await checkGradients([[2, 4, 6, 5], [3, 4, 3, 3]], (g, [x, w]) => g.conv(x, w, null));
+    await checkGradients([[2, 3, 7], [4, 3, 3]], (g, [x, w]) => g.conv(x, w, null, { pads: [1] }));
     await checkGradients([[2, 3, 4, 4], [5, 3, 1, 1], [5]], (g, [x, w, b]) => g.conv(x, w, b));
     await checkGradients([[2, 3, 8], [4, 3, 2]], (g, [x, w]) => g.conv(x, w, null, { strides: [2] }));
     await checkGradients([[2, 3, 4, 6], [4, 3, 2, 2]], (g, [x, w]) => g.conv(x, w, null, { strides: [2, 2] }));

@@ -323,10 +323,51 @@ export class Graph extends GraphCore {
    * kernel [O, N, …], transposed back.
    */
   protected convWeightGrad(x: Value, gy: Value, k: number[], pads: number[]): Value {
+    if (k.length === 2) return this.convWeightGradIm2col(x, gy, k, pads);
     const sp = k.map((_, i) => i + 2);
     const xt = this.transpose(x, [1, 0, ...sp]);
     const gt = this.transpose(gy, [1, 0, ...sp]);
     return this.transpose(this.conv(xt, gt, null, { pads }), [1, 0, ...sp]);
+  }
+
+  /**
+   * The weight gradient of a stride-1 2-D convolution through an im2col of the tensor with fewer
+   * channels, built by one grouped convolution with a fixed one-hot kernel (onnxruntime's fastest
+   * formulation measured here: 2–4× the direct ones at 32×32), then one batched MatMul over the
+   * positions and a sum over the batch.
+   * - Cout ≤ Cin: cols[n, (o, κ), u] = gy[n, o, u + p − κ] (u over x's positions) = Conv(gy, one-hot
+   *   K[(o, κ), 0, k − 1 − κ], group Cout, pads k − 1 − p); dW[o, c, κ] = Σ_n cols · x.
+   * - Cout > Cin: cols[n, (c, κ), i] = x_pad[n, c, i + κ] (i over gy's positions) = Conv(x, one-hot
+   *   K[(c, κ), 0, κ], group Cin, pads p); dW[o, c, κ] = Σ_n cols · gy.
+   */
+  private convWeightGradIm2col(x: Value, gy: Value, k: number[], pads: number[]): Value {
+    const [n, cin, h, w] = concreteShape(x.shape, 'conv');
+    const [, cout, h2, w2] = concreteShape(gy.shape, 'conv');
+    const taps = k[0] * k[1];
+    const oneHot = (groups: number, flip: boolean) => {
+      const data = new Float32Array(groups * taps * taps);
+      for (let c = 0; c < groups; c++) {
+        for (let a = 0; a < k[0]; a++) {
+          for (let b = 0; b < k[1]; b++) {
+            const row = c * taps + a * k[1] + b;
+            const [ka, kb] = flip ? [k[0] - 1 - a, k[1] - 1 - b] : [a, b];
+            data[row * taps + ka * k[1] + kb] = 1;
+          }
+        }
+      }
+      return this.constant(data, [groups * taps, 1, k[0], k[1]]);
+    };
+    const im2col = (v: Value, groups: number, flip: boolean, p: number[]) =>
+      this.emit('Conv', [v, oneHot(groups, flip)], { kernel_shape: { ints: k }, pads: { ints: [...p, ...p] }, group: groups }, [[n, groups * taps, v === gy ? h : h2, v === gy ? w : w2]])[0];
+    const positionsLast = (v: Value, c: number, hw: number) => this.transpose(this.reshape(v, [n, c, hw]), [0, 2, 1]);
+    if (cout <= cin) {
+      const cols = this.reshape(im2col(gy, cout, true, k.map((ki, i) => ki - 1 - pads[i])), [n, cout * taps, h * w]);
+      const summed = this.reduceSum(this.matmul(cols, positionsLast(x, cin, h * w)), [0]); // [(o, κ), c]
+      return this.reshape(this.transpose(this.reshape(summed, [cout, taps, cin]), [0, 2, 1]), [cout, cin, k[0], k[1]]);
+    }
+    const cols = this.reshape(im2col(x, cin, false, pads), [n, cin * taps, h2 * w2]);
+    const summed = this.reduceSum(this.matmul(cols, positionsLast(gy, cout, h2 * w2)), [0]); // [(c, κ), o]
+    return this.reshape(this.transpose(summed, [1, 0]), [cout, cin, k[0], k[1]]);
   }
 
   /** The weight gradient of a convolution with kernel = stride and no padding: one Gemm over all windows. */
