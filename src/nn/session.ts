@@ -23,20 +23,28 @@ export function checkThreads(threads: number): number {
 }
 
 /**
- * An onnxruntime session on the CPU for a model in memory, with full graph optimisation and
- * `threads` intra-op threads (one inter-op thread: the graphs here are chains, and a fixed
- * partition of the work keeps results identical from run to run at a given thread count).
+ * An onnxruntime session for a model in memory (e.g. a training step), with full graph
+ * optimisation and `threads` intra-op threads (one inter-op thread: the graphs here are chains, and
+ * a fixed partition of the work keeps results identical from run to run at a given thread count).
+ * 'cuda' runs on onnxruntime's CUDA provider with the CPU for what it lacks; a ParamError 'device'
+ * when the provider is not installed or cannot start.
  */
-export async function createCpuSession(model: Uint8Array, threads: number): Promise<InferenceSession> {
+export async function createCpuSession(model: Uint8Array, threads: number, device: Device = 'cpu'): Promise<InferenceSession> {
   checkThreads(threads);
-  return ort.InferenceSession.create(model, {
-    graphOptimizationLevel: 'all',
-    executionProviders: ['cpu'],
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    logSeverityLevel: 3,
-  });
+  if (device === 'cuda' && !cudaProviderInstalled()) throw cudaError('the CUDA provider library is not installed');
+  try {
+    return await ort.InferenceSession.create(model, {
+      graphOptimizationLevel: 'all',
+      executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      logSeverityLevel: 3,
+    });
+  } catch (e) {
+    if (device === 'cuda') throw cudaError(shortOrtMessage(e));
+    throw e;
+  }
 }
 
 /** A float32 tensor for a session's feeds. */

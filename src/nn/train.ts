@@ -3,7 +3,7 @@ import { adamStep, emaStep } from './adam.ts';
 import { hasCheckpoint, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import { Graph, type Value } from './graph.ts';
 import { cloneParams, checkParams, sizeOf, type NamedParams, type ParamShapes } from './params.ts';
-import { checkThreads, createCpuSession, defaultThreads, floatTensor, type InferenceSession } from './session.ts';
+import { checkThreads, createCpuSession, defaultThreads, floatTensor, type Device, type InferenceSession } from './session.ts';
 
 /** Progress of {@link trainModel}, reported after every step. */
 export interface TrainProgress {
@@ -52,6 +52,8 @@ export interface TrainSpec {
   emaDecay?: number;
   /** onnxruntime intra-op threads (default: all cores). Results are identical from run to run at a given count. */
   threads?: number;
+  /** Where the training step runs (default 'cpu'; 'cuda' needs onnxruntime-node's CUDA provider). */
+  device?: Device;
   /** Folder of the checkpoint; none: no checkpoints. */
   checkpointDir?: string;
   /** Checkpoint every this many steps (default 100), and after the last. */
@@ -157,7 +159,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
   if (start === steps) return { params, ema, losses, resumedFrom: start, seconds };
 
   const graph = buildTrainStep(spec.shapes, spec.lossGraph);
-  const session: InferenceSession = await createCpuSession(graph.bytes, threads);
+  const session: InferenceSession = await createCpuSession(graph.bytes, threads, spec.device ?? 'cpu');
   // The parameter tensors wrap the arrays Adam updates in place: built once.
   const paramFeeds = Object.fromEntries(spec.shapes.map(([name, shape]) => [name, floatTensor(params[name].data, shape)]));
   let lastGood = start;
