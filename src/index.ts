@@ -113,4 +113,4 @@ export { sampleFromModel, type SampleOptions } from './learn/sampling.ts';
 export { validity, copies, ruleFrequencies, type ValidityReport, type RuleUsage } from './learn/evaluate.ts';
 export { learnedForwardBackward, type LearnedForwardBackwardRow, type LearnedForwardBackwardOptions, type KeptStats } from './learn/forwardBackward.ts';
 export { evaluateModel, type ModelEvaluation, type EvaluateOptions } from './learn/evaluateModel.ts';
-export { train, type TrainOptions, type TrainResult, type TrainProgress } from './learn/tf/train.ts';
+export { train, type TrainOptions, type TrainResult, type TrainProgress, type LrDecay } from './learn/bpUnetTrain.ts';

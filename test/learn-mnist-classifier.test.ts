@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Tensor4D } from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRng } from '../src/core/random.ts';
 import { channelAxis, OnnxClassifier, top1 } from '../src/images/models/classifier.ts';
@@ -9,14 +8,19 @@ import {
   classifierStageNames, digitClassifierParamShapes, initDigitClassifier, MNIST_CLASSIFIER_CONFIG,
   validateDigitClassifierConfig, type DigitClassifierConfig,
 } from '../src/learn/digitClassifier.ts';
+import { digitClassifierGraph } from '../src/learn/digitClassifierGraph.ts';
 import { digitClassifierToOnnx } from '../src/learn/digitClassifierOnnx.ts';
 import { countParams, type NamedParams } from '../src/learn/imageUnet.ts';
 import { loadMnist, MNIST_SIZE, type DigitSet } from '../src/learn/mnist.ts';
-import { classifierAccuracy, trainDigitClassifier } from '../src/learn/mnistClassifier.ts';
+import { classifierAccuracy, digitClassifierLoss, trainDigitClassifier } from '../src/learn/mnistClassifier.ts';
 import { readOnnxMetadata } from '../src/learn/onnxDenoiser.ts';
-import { initTf } from '../src/learn/tf/backend.ts';
-import { digitClassifierForward } from '../src/learn/tf/digitClassifierModel.ts';
+import { Graph } from '../src/nn/graph.ts';
+import { createCpuSession, floatTensor } from '../src/nn/session.ts';
+import { buildTrainStep } from '../src/nn/train.ts';
 import { paramError, paramErrorAsync } from './helpers/errors.ts';
+import {
+  crossEntropy, digitClassifierReference, directionalDerivative, FLOAT32_NETWORK, gradientError, outputError, randomArray, t64, toParams64, type Params64,
+} from './helpers/mnistReference.ts';
 
 let dir: string;
 beforeAll(() => {
@@ -35,22 +39,22 @@ function randomParams(config: DigitClassifierConfig, seed: number): NamedParams 
   return params;
 }
 
-/** tfjs forward on NCHW images: logits and the stages transposed to NCHW. */
-async function tfForward(params: NamedParams, config: DigitClassifierConfig, x: Float32Array, n: number): Promise<{ logits: Float32Array; stages: { data: Float32Array; shape: number[] }[] }> {
-  const tf = await initTf('wasm');
+/** Runs an ONNX model on one thread. */
+async function run(bytes: Uint8Array, feeds: Record<string, { data: Float32Array; shape: number[] }>): Promise<Record<string, Float32Array>> {
+  const session = await createCpuSession(bytes, 1);
+  try {
+    const out = await session.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, floatTensor(v.data, v.shape)])));
+    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
+  } finally {
+    await session.release();
+  }
+}
+
+/** The float64 reference forward on NCHW images (logits and stages as float64 arrays). */
+function refForward(params: NamedParams, config: DigitClassifierConfig, x: Float32Array, n: number): { logits: Float64Array; stages: { data: Float64Array; shape: number[] }[] } {
   const S = config.imageSize;
-  return tf.tidy(() => {
-    const tensors = Object.fromEntries(Object.entries(params).map(([k, p]) => [k, tf.tensor(p.data, p.shape, 'float32')]));
-    const input = tf.transpose(tf.tensor4d(x, [n, config.inChannels, S, S]), [0, 2, 3, 1]) as Tensor4D;
-    const out = digitClassifierForward(tf, tensors, config, input);
-    return {
-      logits: out.logits.dataSync() as Float32Array,
-      stages: out.stages.map((s) => {
-        const t = tf.transpose(s, [0, 3, 1, 2]);
-        return { data: t.dataSync() as Float32Array, shape: t.shape };
-      }),
-    };
-  });
+  const out = digitClassifierReference(toParams64(params), config, t64([n, config.inChannels, S, S], x));
+  return { logits: out.logits.data, stages: out.stages };
 }
 
 /** max |a − b| / (1 + max |b|) */
@@ -80,6 +84,8 @@ function smallSet(count = 256): DigitSet {
 }
 
 const SMALL: DigitClassifierConfig = { inChannels: 1, imageSize: 32, channels: [8, 8, 16, 16], convs: [1, 1, 1, 1], groups: 4, classes: 10 };
+/** Two stages, one with two convolutions, at 8×8: the gradient check's model. */
+const TINY: DigitClassifierConfig = { inChannels: 1, imageSize: 8, channels: [4, 8], convs: [1, 2], groups: 2, classes: 3 };
 
 describe('digit classifier definition', () => {
   it('has the shipped architecture and checks configs', () => {
@@ -95,8 +101,57 @@ describe('digit classifier definition', () => {
   });
 });
 
+describe('training graph', () => {
+  it('a training step\'s loss and gradient equal float64 central differences of the reference classifier', async () => {
+    const n = 4;
+    const S = TINY.imageSize;
+    const shapes = digitClassifierParamShapes(TINY);
+    const params = randomParams(TINY, 31);
+    const x = randomArray(n * S * S, 32);
+    const labels = [2, 0, 1, 2];
+    const oneHot = Float32Array.from({ length: n * 3 }, (_, i) => (i % 3 === labels[Math.floor(i / 3)] ? 1 : 0));
+    const step = buildTrainStep(shapes, digitClassifierLoss(TINY, n));
+    const feeds: Record<string, { data: Float32Array; shape: number[] }> = { x: { data: x, shape: [n, 1, S, S] }, onehot: { data: oneHot, shape: [n, 3] } };
+    for (const [name, shape] of shapes) feeds[name] = { data: params[name].data, shape };
+    const got = await run(step.bytes, feeds);
+    const x64 = t64([n, 1, S, S], x);
+    const f = (p: Params64) => crossEntropy(digitClassifierReference(p, TINY, x64).logits, labels);
+    const p64 = toParams64(params);
+    const loss = f(p64);
+    expect(Math.abs(got.loss[0] - loss)).toBeLessThanOrEqual(FLOAT32_NETWORK * loss);
+    // One random direction per parameter tensor, so that no tensor's gradient hides behind another's.
+    shapes.forEach(([name], i) => {
+      const u = randomArray(params[name].data.length, 600 + i);
+      const { error, allowed } = gradientError(got[`grad.${name}`], u, directionalDerivative(f, p64, { [name]: u }));
+      expect(error, name).toBeLessThanOrEqual(allowed);
+    });
+  });
+
+  it('the export computes the training graph\'s forward', async () => {
+    const n = 3;
+    const config = SMALL;
+    const S = config.imageSize;
+    const params = randomParams(config, 41);
+    const x = randomArray(n * S * S, 42);
+    const exported = await run(digitClassifierToOnnx(params, config), { x: { data: x, shape: [n, 1, S, S] } });
+    const g = new Graph();
+    const shapes = digitClassifierParamShapes(config);
+    const pv = Object.fromEntries(shapes.map(([name, shape]) => [name, g.param(name, shape)]));
+    const { logits, stages } = digitClassifierGraph(g, pv, config, g.input('x', [n, 1, S, S]));
+    const names = classifierStageNames(config);
+    const bytes = g.toOnnx({ name: 'train-forward', outputs: [['logits', logits], ...stages.map((v, k): [string, typeof v] => [names[k], v])] });
+    const feeds: Record<string, { data: Float32Array; shape: number[] }> = { x: { data: x, shape: [n, 1, S, S] } };
+    for (const [name, shape] of shapes) feeds[name] = { data: params[name].data, shape };
+    const trained = await run(bytes, feeds);
+    for (const name of ['logits', ...names]) {
+      const { error, allowed } = outputError(exported[name], trained[name]);
+      expect(error, name).toBeLessThanOrEqual(allowed);
+    }
+  });
+});
+
 describe('ONNX export', () => {
-  it('runs in onnxruntime like the tfjs forward, with the outputs OnnxClassifier expects', async () => {
+  it('runs in onnxruntime like the float64 reference, with the outputs OnnxClassifier expects', async () => {
     const config = MNIST_CLASSIFIER_CONFIG;
     const params = randomParams(config, 7);
     const path = join(dir, 'classifier.onnx');
@@ -104,7 +159,7 @@ describe('ONNX export', () => {
     const n = 3;
     const x = new Float32Array(n * 32 * 32);
     createRng(8).fillNormal(x);
-    const ref = await tfForward(params, config, x, n);
+    const ref = refForward(params, config, x, n);
     const clf = await OnnxClassifier.open(path, { batchSize: 4 });
     try {
       expect(clf.inputName).toBe('x');
@@ -115,11 +170,11 @@ describe('ONNX export', () => {
       expect(out.classes).toBe(10);
       expect(out.layers.map((l) => l.shape)).toEqual(config.channels.map((c, k) => [n, c, 32 >> k, 32 >> k]));
       for (const l of out.layers) expect(channelAxis(l.shape)).toBe(1);
-      // float32 on both sides, different summation orders: agreement to 1e-4 of the output's scale.
-      expect(relErr(out.logits, ref.logits)).toBeLessThan(1e-4);
+      // float32 against float64: FLOAT32_NETWORK of the output's scale.
+      expect(relErr(out.logits, ref.logits)).toBeLessThan(FLOAT32_NETWORK);
       out.layers.forEach((l, k) => {
         expect(l.shape).toEqual(ref.stages[k].shape);
-        expect(relErr(l.data, ref.stages[k].data)).toBeLessThan(1e-4);
+        expect(relErr(l.data, ref.stages[k].data)).toBeLessThan(FLOAT32_NETWORK);
       });
       for (let i = 0; i < n; i++) expect(top1(out.logits, 10, i)).toBe(top1(ref.logits, 10, i));
     } finally {
@@ -140,7 +195,7 @@ describe('training', () => {
     // 32 digits, one full batch per step and no shifts: the loss is that of one fixed batch, so a
     // drop is the optimiser's work, not a luckier batch.
     const data = smallSet(32);
-    const o = { steps: 40, batch: 32, lr: 1e-2, shift: 0, seed: 3, config: SMALL, data };
+    const o = { steps: 40, batch: 32, lr: 1e-2, shift: 0, seed: 3, config: SMALL, data, threads: 1 };
     const r = await trainDigitClassifier(o);
     expect(r.losses).toHaveLength(40);
     expect(r.losses[0]).toBeGreaterThan(2);
@@ -148,7 +203,7 @@ describe('training', () => {
     const again = await trainDigitClassifier(o);
     expect(again.losses).toEqual(r.losses);
     const acc = await classifierAccuracy(r.params, SMALL, data, { batch: 10 });
-    const ref = await tfForward(r.params, SMALL, data.images, data.count);
+    const ref = refForward(r.params, SMALL, data.images, data.count);
     let hits = 0;
     for (let i = 0; i < data.count; i++) if (top1(ref.logits, 10, i) === data.labels[i]) hits++;
     expect(acc).toBe(hits / data.count);
@@ -158,7 +213,7 @@ describe('training', () => {
 
   it('resumes from a checkpoint to the weights of an uninterrupted run', async () => {
     const data = smallSet();
-    const base = { batch: 16, lr: 3e-3, seed: 5, config: SMALL, data };
+    const base = { batch: 16, lr: 3e-3, seed: 5, config: SMALL, data, threads: 1 };
     const whole = await trainDigitClassifier({ ...base, steps: 6 });
     const ck = join(dir, 'resume');
     await trainDigitClassifier({ ...base, steps: 3, checkpointDir: ck, checkpointEvery: 3 });

@@ -1,30 +1,25 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Tensor, Tensor1D, Tensor4D } from '@tensorflow/tfjs';
-import ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRng } from '../src/core/random.ts';
 import { OnnxDenoiser } from '../src/images/models/denoiser.ts';
-import { imageUnetParamShapes, initImageUnet, MNIST_UNET_CONFIG, type ImageUnetConfig, type NamedParams } from '../src/learn/imageUnet.ts';
+import { crossEntropyGraph } from '../src/learn/digitClassifierGraph.ts';
+import { countParams, imageUnetParamShapes, initImageUnet, MNIST_UNET_CONFIG, type ImageUnetConfig, type NamedParams } from '../src/learn/imageUnet.ts';
+import { imageUnetGraph } from '../src/learn/imageUnetGraph.ts';
 import { imageUnetToOnnx } from '../src/learn/imageUnetOnnx.ts';
 import { HELD_OUT_PER_CLASS, heldOutSubset, loadMnist } from '../src/learn/mnist.ts';
-import { trainMnistDenoiser } from '../src/learn/mnistDenoiser.ts';
-import { initTf, type Tf } from '../src/learn/tf/backend.ts';
-import { avgPool2, conv3x3, groupNorm, upsample2 } from '../src/learn/tf/convLayers.ts';
-import { imageUnetForward } from '../src/learn/tf/imageUnetModel.ts';
+import { mnistDenoiserLoss, trainMnistDenoiser } from '../src/learn/mnistDenoiser.ts';
+import { Graph, type Value } from '../src/nn/graph.ts';
+import { createCpuSession, floatTensor } from '../src/nn/session.ts';
+import { buildTrainStep } from '../src/nn/train.ts';
+import {
+  addPerChannel, avgPool2, concatChannels, conv2d, crossEntropy, denoiserLossReference, directionalDerivative, globalMean, gradientError,
+  groupNorm, imageUnetReference, linear, outputError, randomArray, relu, silu, t64, toParams64, upsample2, type Params64, type T64,
+} from './helpers/mnistReference.ts';
 
-/**
- * float32 pipelines against each other or against float64 references: a few hundred to a few
- * thousand float32 products and sums per output, each adding ≈ 6e−8 relative error, so 1e−4
- * relative to the output's scale leaves a wide margin while any layout or index error is O(1).
- */
-const FLOAT32_NETWORK = 1e-4;
-
-let tf: Tf;
 let dir: string;
-beforeAll(async () => {
-  tf = await initTf('wasm');
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'hierdiff-mnist-unet-'));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -44,152 +39,187 @@ function randomParams(config: ImageUnetConfig, seed: number): NamedParams {
   return params;
 }
 
-function randomArray(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  createRng(seed).fillNormal(a);
-  return a;
+/** Runs an ONNX model on one thread. */
+async function run(bytes: Uint8Array, feeds: Record<string, { data: Float32Array; shape: number[] }>): Promise<Record<string, Float32Array>> {
+  const session = await createCpuSession(bytes, 1);
+  try {
+    const out = await session.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, floatTensor(v.data, v.shape)])));
+    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
+  } finally {
+    await session.release();
+  }
 }
 
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
+interface LayerCase {
+  name: string;
+  /** Shapes of the differentiated tensors: `x` a trainable data input, the others parameters. */
+  shapes: Record<string, number[]>;
+  graph: (g: Graph, v: Record<string, Value>) => Value;
+  reference: (v: Params64) => T64;
+  /** The layer's output is itself the loss (else L = Σ out ⊙ r, r random). */
+  isLoss?: boolean;
+  /** Extra (non-differentiated) data inputs. */
+  data?: Record<string, { data: Float32Array; shape: number[] }>;
 }
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
+const ONE_HOT = { data: Float32Array.from({ length: 20 }, (_, i) => (i % 5 === [3, 0, 4, 1][Math.floor(i / 5)] ? 1 : 0)), shape: [4, 5] };
 
-/** Gradients of L = Σ f(inputs) ⊙ r with respect to every input. */
-function gradsOf(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], r: Tensor): Float32Array[] {
-  const g = tf.grads((...xs: Tensor[]) => tf.sum(tf.mul(f(...xs), r)));
-  return g(inputs).map((t) => {
-    const d = t.dataSync() as Float32Array;
-    t.dispose();
-    return d;
-  });
-}
+const LAYERS: LayerCase[] = [
+  {
+    name: 'conv 3×3 (pads 1) with bias',
+    shapes: { x: [2, 3, 5, 4], w: [4, 3, 3, 3], b: [4] },
+    graph: (g, v) => g.conv(v.x, v.w, v.b, { pads: [1, 1] }),
+    reference: (v) => conv2d(v.x, v.w, v.b, 1),
+  },
+  {
+    name: 'conv 1×1 with bias',
+    shapes: { x: [2, 3, 4, 4], w: [5, 3, 1, 1], b: [5] },
+    graph: (g, v) => g.conv(v.x, v.w, v.b),
+    reference: (v) => conv2d(v.x, v.w, v.b, 0),
+  },
+  {
+    name: 'GroupNorm (3 groups of 2 channels, eps 1e−5)',
+    shapes: { x: [2, 6, 3, 2], gamma: [6], beta: [6] },
+    graph: (g, v) => g.groupNorm(v.x, v.gamma, v.beta, 3, 1e-5),
+    reference: (v) => groupNorm(v.x, v.gamma, v.beta, 3, 1e-5),
+  },
+  { name: 'SiLU', shapes: { x: [2, 3, 4] }, graph: (g, v) => g.silu(v.x), reference: (v) => silu(v.x) },
+  { name: 'ReLU', shapes: { x: [2, 3, 4] }, graph: (g, v) => g.relu(v.x), reference: (v) => relu(v.x) },
+  { name: 'average pooling 2×2', shapes: { x: [2, 3, 4, 6] }, graph: (g, v) => g.avgPool(v.x, 2), reference: (v) => avgPool2(v.x) },
+  { name: 'nearest upsampling 2×', shapes: { x: [2, 3, 2, 3] }, graph: (g, v) => g.upsample(v.x, 2), reference: (v) => upsample2(v.x) },
+  {
+    name: 'concatenation along channels',
+    shapes: { x: [2, 3, 2, 2], y: [2, 2, 2, 2] },
+    graph: (g, v) => g.concat([v.x, v.y], 1),
+    reference: (v) => concatChannels(v.x, v.y),
+  },
+  {
+    name: 'Gemm (Linear, transB) with bias',
+    shapes: { x: [3, 5], w: [4, 5], b: [4] },
+    graph: (g, v) => g.linear(v.x, v.w, v.b),
+    reference: (v) => linear(v.x, v.w, v.b),
+  },
+  {
+    name: 'per-channel shift (unsqueeze, broadcast add)',
+    shapes: { x: [2, 3, 2, 2], s: [2, 3] },
+    graph: (g, v) => g.add(v.x, g.unsqueeze(v.s, [2, 3])),
+    reference: (v) => addPerChannel(v.x, v.s),
+  },
+  { name: 'global mean over positions', shapes: { x: [2, 3, 4, 4] }, graph: (g, v) => g.reduceMean(v.x, [2, 3]), reference: (v) => globalMean(v.x) },
+  {
+    name: 'log-softmax cross-entropy',
+    shapes: { x: [4, 5] },
+    data: { onehot: ONE_HOT },
+    graph: (g, v) => crossEntropyGraph(g, v.x, g.input('onehot', [4, 5])),
+    reference: (v) => t64([], [crossEntropy(v.x, [3, 0, 4, 1])]),
+    isLoss: true,
+  },
+];
 
-describe('conv layers', () => {
-  it('conv3x3 and its custom gradients equal a float64 direct convolution', () => {
-    const [N, H, W, I, O] = [2, 5, 4, 3, 2];
-    const x = randomArray(N * H * W * I, 1);
-    const w = randomArray(O * I * 9, 2);
-    const b = randomArray(O, 3);
-    const r = randomArray(N * H * W * O, 4);
-    // Reference: y[n,y,x,o] = b[o] + Σ x[n, y+ky−1, x+kx−1, i]·w[o,i,ky,kx]; L = Σ y·r.
-    const at = (n: number, yy: number, xx: number, i: number) => (yy < 0 || yy >= H || xx < 0 || xx >= W ? 0 : x[((n * H + yy) * W + xx) * I + i]);
-    const y = new Float64Array(N * H * W * O);
-    const dx = new Float64Array(x.length);
-    const dw = new Float64Array(w.length);
-    for (let n = 0; n < N; n++) for (let yy = 0; yy < H; yy++) for (let xx = 0; xx < W; xx++) for (let o = 0; o < O; o++) {
-      const out = ((n * H + yy) * W + xx) * O + o;
-      let s = b[o];
-      for (let i = 0; i < I; i++) for (let ky = 0; ky < 3; ky++) for (let kx = 0; kx < 3; kx++) {
-        const wi = ((o * I + i) * 3 + ky) * 3 + kx;
-        const sy = yy + ky - 1;
-        const sx = xx + kx - 1;
-        s += at(n, sy, sx, i) * w[wi];
-        dw[wi] += at(n, sy, sx, i) * r[out];
-        if (sy >= 0 && sy < H && sx >= 0 && sx < W) dx[((n * H + sy) * W + sx) * I + i] += w[wi] * r[out];
+describe('layers: forward against float64, gradient against float64 central differences', () => {
+  LAYERS.forEach((c, k) => {
+    it(c.name, async () => {
+      const g = new Graph();
+      const names = Object.keys(c.shapes);
+      const vals: Record<string, Value> = {};
+      for (const name of names) vals[name] = name === 'x' ? g.input('x', c.shapes.x, 'float32', { trainable: true }) : g.param(name, c.shapes[name]);
+      const out = c.graph(g, vals);
+      const r = c.isLoss ? null : g.input('r', out.shape);
+      const loss = r ? g.reduceSum(g.mul(out, r), out.shape.map((_, i) => i)) : out;
+      const grads = g.gradients(loss, names.map((n) => vals[n]));
+      const bytes = g.toOnnx({ name: 'layer', outputs: [['out', out], ['loss', loss], ...grads.map((v, i): [string, Value] => [`grad.${names[i]}`, v])] });
+      const size = (s: readonly (number | string)[]) => (s as number[]).reduce((a, b) => a * b, 1);
+      const feeds: Record<string, { data: Float32Array; shape: number[] }> = { ...c.data };
+      names.forEach((name, i) => (feeds[name] = { data: randomArray(size(c.shapes[name]), 100 * k + i), shape: c.shapes[name] }));
+      const rData = randomArray(size(out.shape), 100 * k + 99);
+      if (r) feeds.r = { data: rData, shape: out.shape as number[] };
+      const got = await run(bytes, feeds);
+      const inputs = Object.fromEntries(names.map((n) => [n, t64(c.shapes[n], feeds[n].data)]));
+      const want = c.reference(inputs);
+      const fwd = outputError(got.out, want.data);
+      expect(fwd.error).toBeLessThanOrEqual(fwd.allowed);
+      const f = (v: Params64) => {
+        const y = c.reference(v).data;
+        return r ? y.reduce((a, yi, i) => a + yi * rData[i], 0) : y[0];
+      };
+      for (const [i, name] of names.entries()) {
+        for (const d of [0, 1]) {
+          const u = randomArray(feeds[name].data.length, 1000 * k + 10 * i + d);
+          const { error, allowed } = gradientError(got[`grad.${name}`], u, directionalDerivative(f, inputs, { [name]: u }));
+          expect(error, `${name}, direction ${d}`).toBeLessThanOrEqual(allowed);
+        }
       }
-      y[out] = s;
-    }
-    const xt = tf.tensor4d(x, [N, H, W, I]);
-    const wt = tf.tensor4d(w, [O, I, 3, 3]);
-    const bt = tf.tensor1d(b);
-    const rt = tf.tensor4d(r, [N, H, W, O]);
-    const out = conv3x3(tf, xt, wt, bt);
-    expect(maxAbsDiff(out.dataSync(), y)).toBeLessThan(FLOAT32_NETWORK * maxAbs(y));
-    const [gx, gw, gb] = gradsOf((a, c, d) => conv3x3(tf, a as Tensor4D, c, d as Tensor1D), [xt, wt, bt], rt);
-    expect(maxAbsDiff(gx, dx)).toBeLessThan(FLOAT32_NETWORK * maxAbs(dx));
-    expect(maxAbsDiff(gw, dw)).toBeLessThan(FLOAT32_NETWORK * maxAbs(dw));
-    const db = Array.from({ length: O }, (_, o) => r.filter((_, k) => k % O === o).reduce((a, v) => a + v, 0));
-    expect(maxAbsDiff(gb, db)).toBeLessThan(FLOAT32_NETWORK * maxAbs(db));
-    tf.dispose([xt, wt, bt, rt, out]);
-  });
-
-  it('groupNorm and its custom gradients equal float64 central differences of a direct implementation', () => {
-    const [N, H, W, C, G] = [2, 3, 2, 6, 3];
-    const x = randomArray(N * H * W * C, 5);
-    const gamma = randomArray(C, 6);
-    const beta = randomArray(C, 7);
-    const r = randomArray(x.length, 8);
-    const ref = (xs: Float64Array, gm: Float64Array, bt: Float64Array): number => {
-      const cg = C / G;
-      let loss = 0;
-      for (let n = 0; n < N; n++) for (let g = 0; g < G; g++) {
-        const idx: number[] = [];
-        for (let p = 0; p < H * W; p++) for (let c = g * cg; c < (g + 1) * cg; c++) idx.push((n * H * W + p) * C + c);
-        const mean = idx.reduce((a, i) => a + xs[i], 0) / idx.length;
-        const v = idx.reduce((a, i) => a + (xs[i] - mean) ** 2, 0) / idx.length;
-        for (const i of idx) loss += r[i] * (gm[i % C] * (xs[i] - mean) / Math.sqrt(v + 1e-5) + bt[i % C]);
-      }
-      return loss;
-    };
-    const central = (which: 0 | 1 | 2): Float64Array => {
-      const args = [Float64Array.from(x), Float64Array.from(gamma), Float64Array.from(beta)];
-      const target = args[which];
-      const out = new Float64Array(target.length);
-      for (let k = 0; k < target.length; k++) {
-        const keep = target[k];
-        target[k] = keep + 1e-6;
-        const up = ref(args[0], args[1], args[2]);
-        target[k] = keep - 1e-6;
-        const down = ref(args[0], args[1], args[2]);
-        target[k] = keep;
-        out[k] = (up - down) / 2e-6;
-      }
-      return out;
-    };
-    const tensors = [tf.tensor4d(x, [N, H, W, C]), tf.tensor1d(gamma), tf.tensor1d(beta)];
-    const rt = tf.tensor4d(r, [N, H, W, C]);
-    const grads = gradsOf((a, g, b) => groupNorm(tf, a as Tensor4D, g as Tensor1D, b as Tensor1D, G, 1e-5), tensors, rt);
-    for (const which of [0, 1, 2] as const) {
-      const want = central(which);
-      // Central differences in float64 are exact to ≈ 1e−8; the rest is float32 round-off.
-      expect(maxAbsDiff(grads[which], want)).toBeLessThan(1e-3 * maxAbs(want));
-    }
-    tf.dispose([...tensors, rt]);
-  });
-
-  it('avgPool2 averages 2×2 blocks and upsample2 repeats each pixel 2×2', () => {
-    const x = tf.tensor4d(Float32Array.from({ length: 16 }, (_, i) => i), [1, 4, 4, 1]);
-    expect(Array.from(avgPool2(tf, x).dataSync())).toEqual([2.5, 4.5, 10.5, 12.5]);
-    const small = tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1]);
-    expect(Array.from(upsample2(tf, small).dataSync())).toEqual([1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
-    tf.dispose([x, small]);
+    });
   });
 });
 
+/** Noised images, timesteps and noise of a batch for the tiny config. */
+function tinyBatch(config: ImageUnetConfig, n: number, seed: number): { x: Float32Array; timesteps: Float32Array; eps: Float32Array } {
+  const S = config.imageSize;
+  const rng = createRng(seed);
+  return {
+    x: randomArray(n * S * S, seed + 1),
+    timesteps: Float32Array.from({ length: n }, () => rng.nextInt(1000)),
+    eps: randomArray(n * S * S, seed + 2),
+  };
+}
+
 describe('image U-Net', () => {
   it('has the shipped architecture: 3 levels, 379 105 parameters', () => {
-    const count = imageUnetParamShapes(MNIST_UNET_CONFIG).reduce((a, [, s]) => a + s.reduce((x, y) => x * y, 1), 0);
-    expect(count).toBe(379105);
+    expect(countParams(imageUnetParamShapes(MNIST_UNET_CONFIG))).toBe(379105);
+  });
+
+  it('a training step\'s loss and gradient equal float64 central differences of the reference U-Net', async () => {
+    const n = 3;
+    const S = TINY.imageSize;
+    const shapes = imageUnetParamShapes(TINY);
+    const params = randomParams(TINY, 21);
+    const { x, timesteps, eps } = tinyBatch(TINY, n, 22);
+    const step = buildTrainStep(shapes, mnistDenoiserLoss(TINY, n));
+    const feeds: Record<string, { data: Float32Array; shape: number[] }> = {
+      x: { data: x, shape: [n, 1, S, S] }, timesteps: { data: timesteps, shape: [n] }, eps: { data: eps, shape: [n, 1, S, S] },
+    };
+    for (const [name, shape] of shapes) feeds[name] = { data: params[name].data, shape };
+    const got = await run(step.bytes, feeds);
+    const p64 = toParams64(params);
+    const x64 = t64([n, 1, S, S], x);
+    const f = (p: Params64) => denoiserLossReference(p, TINY, x64, timesteps, eps);
+    const loss = f(p64);
+    expect(Math.abs(got.loss[0] - loss)).toBeLessThanOrEqual(1e-4 * loss);
+    // One random direction per parameter tensor, so that no tensor's gradient hides behind another's.
+    shapes.forEach(([name], i) => {
+      const u = randomArray(params[name].data.length, 500 + i);
+      const { error, allowed } = gradientError(got[`grad.${name}`], u, directionalDerivative(f, p64, { [name]: u }));
+      expect(error, name).toBeLessThanOrEqual(allowed);
+    });
   });
 
   for (const [label, config] of [['tiny', TINY], ['MNIST', MNIST_UNET_CONFIG]] as const) {
-    it(`the ONNX export computes what the tfjs model computes (${label} config)`, async () => {
+    it(`the export computes the training graph's forward and the float64 reference's (${label} config)`, async () => {
       const params = randomParams(config, 11);
       const S = config.imageSize;
       const n = 3;
       const x = randomArray(n * S * S, 12);
-      const timesteps = [0, 417, 999];
+      const timesteps = Float32Array.of(0, 417, 999);
       const bytes = imageUnetToOnnx(params, config, { schedule: 'linear', originalSteps: 1000 });
       const path = join(dir, `${label}.onnx`);
       writeFileSync(path, bytes);
-      const tensors = Object.fromEntries(Object.entries(params).map(([k, p]) => [k, tf.tensor(p.data, p.shape)]));
-      const out = imageUnetForward(tf, tensors, config, tf.tensor4d(x, [n, S, S, 1]), timesteps);
-      const want = out.dataSync() as Float32Array;
-      tf.dispose([out, ...Object.values(tensors)]);
-      const session = await ort.InferenceSession.create(path);
-      const got = await session.run({ x: new ort.Tensor('float32', x, [n, 1, S, S]), timesteps: new ort.Tensor('float32', Float32Array.from(timesteps), [n]) });
-      expect(got.eps.dims).toEqual([n, 1, S, S]);
-      expect(maxAbsDiff(got.eps.data as Float32Array, want)).toBeLessThan(FLOAT32_NETWORK * maxAbs(want));
-      await session.release();
+      const exported = (await run(bytes, { x: { data: x, shape: [n, 1, S, S] }, timesteps: { data: timesteps, shape: [n] } })).eps;
+      // The training emission: fixed batch, parameters as graph inputs.
+      const g = new Graph();
+      const xv = g.input('x', [n, 1, S, S]);
+      const tv = g.input('timesteps', [n]);
+      const shapes = imageUnetParamShapes(config);
+      const pv = Object.fromEntries(shapes.map(([name, shape]) => [name, g.param(name, shape)]));
+      const trainBytes = g.toOnnx({ name: 'train-forward', outputs: [['eps', imageUnetGraph(g, pv, config, xv, tv)]] });
+      const feeds: Record<string, { data: Float32Array; shape: number[] }> = { x: { data: x, shape: [n, 1, S, S] }, timesteps: { data: timesteps, shape: [n] } };
+      for (const [name, shape] of shapes) feeds[name] = { data: params[name].data, shape };
+      const trained = (await run(trainBytes, feeds)).eps;
+      const same = outputError(exported, trained);
+      expect(same.error).toBeLessThanOrEqual(same.allowed);
+      const want = imageUnetReference(toParams64(params), config, t64([n, 1, S, S], x), timesteps).data;
+      const ref = outputError(exported, want);
+      expect(ref.error).toBeLessThanOrEqual(ref.allowed);
       // The image experiment opens it as a guided-diffusion style denoiser: ε only, timesteps float32.
       const denoiser = await OnnxDenoiser.open(path, { batchSize: 4 });
       expect(denoiser.timestepType).toBe('float32');
@@ -197,6 +227,12 @@ describe('image U-Net', () => {
       await denoiser.release();
     });
   }
+
+  it('refuses params that do not fit the config', () => {
+    const params = initImageUnet(TINY, createRng(1));
+    delete params['mid.conv1.bias'];
+    expect(() => imageUnetToOnnx(params, TINY, { schedule: 'linear', originalSteps: 1000 })).toThrow(/mid\.conv1\.bias/);
+  });
 });
 
 describe('MNIST data and training', () => {
@@ -222,7 +258,7 @@ describe('MNIST data and training', () => {
     const images = new Float32Array(count * 64);
     for (let i = 0; i < images.length; i++) images[i] = rng.nextFloat() < 0.3 ? 1 : -1;
     const data = { count, images, labels: new Int32Array(count) };
-    const common = { config: TINY, data, batch: 8, seed: 5, lr: 1e-2 };
+    const common = { config: TINY, data, batch: 8, seed: 5, lr: 1e-2, threads: 1 };
     const straight = await trainMnistDenoiser({ ...common, steps: 4 });
     const ck = join(dir, 'ck');
     await trainMnistDenoiser({ ...common, steps: 2, checkpointDir: ck, checkpointEvery: 1 });
@@ -236,5 +272,7 @@ describe('MNIST data and training', () => {
     const long = await trainMnistDenoiser({ ...common, steps: 40 });
     const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
     expect(mean(long.losses.slice(30))).toBeLessThan(0.8 * mean(long.losses.slice(0, 5)));
+    // Step k's draws depend on k only, not on the run's length.
+    expect(long.losses.slice(0, 4)).toEqual(straight.losses);
   });
 });

@@ -8,11 +8,15 @@ import { ParamError } from '../src/core/errors.ts';
 import { createRng } from '../src/core/random.ts';
 import { OnnxGraphBuilder } from '../src/nn/graphBuilder.ts';
 import {
-  embeddingAlphaBar, embeddingIndex, initBpUnet, timeEmbeddingConstants,
+  embeddingAlphaBar, embeddingIndex, initBpUnet, paramShapes, timeEmbeddingConstants,
   type BpUnetConfig, type BpUnetParams, type LearnProcess,
 } from '../src/learn/bpUnet.ts';
 import { oneHot } from '../src/learn/logitsModel.ts';
 import { BPUNET_GRAPH_NAME, bpUnetToOnnx } from '../src/learn/onnxExport.ts';
+import { bpUnetRows, embeddingAlphaBarOf } from '../src/learn/bpUnetGraph.ts';
+import { oneHotRows } from '../src/learn/noiseTokens.ts';
+import { Graph, type Value } from '../src/nn/graph.ts';
+import { createCpuSession, floatTensor } from '../src/nn/session.ts';
 import { OnnxRhmDenoiser, readOnnxMetadata } from '../src/learn/onnxDenoiser.ts';
 import {
   checkBpUnetParams, conv1d, convTranspose1d, erf, gelu, layerNormChannels, referenceLogits,
@@ -256,6 +260,37 @@ describe('OnnxRhmDenoiser errors', () => {
       expect(e.message).toMatch(/output "logits" is 1×4×2 for input 1×2×4/);
     } finally {
       await model.release();
+    }
+  });
+});
+
+describe('the exported model is the training graph', () => {
+  it.each(['uniform', 'mask'] as const)('export and training forward give the same logits (%s)', async (process) => {
+    const config: BpUnetConfig = { vocab: 8, tuple: 2, depth: 3, width: 32, process };
+    const params = randomParams(config, 4);
+    const n = 5;
+    const d = 8;
+    const rng = createRng(5);
+    const tokens = Int32Array.from({ length: n * d }, () => (process === 'mask' && rng.nextFloat() < 0.3 ? -1 : rng.nextInt(8)));
+    const times = Float32Array.from([0.005, 0.1, 0.37, 0.8, 1]);
+    // The training graph: rows [N, d, v] in, ᾱ_τ fed from the host, logits rows out.
+    const g = new Graph();
+    const x = g.input('x', [n, d, 8]);
+    const ab = g.input('alpha_bar', [n]);
+    const pv: Record<string, Value> = {};
+    for (const [name, shape] of paramShapes(config)) pv[name] = g.param(name, shape);
+    const y = bpUnetRows(g, pv, config, x, process === 'uniform' ? { alphaBar: ab } : null);
+    const session = await createCpuSession(g.toOnnx({ name: 'train-forward', outputs: [['y', y]], paramData: params }), 1);
+    const rows = (await session.run({ x: floatTensor(oneHotRows(tokens, n, 8), [n, d, 8]), alpha_bar: floatTensor(embeddingAlphaBarOf(times), [n]) })).y.data as Float32Array;
+    await session.release();
+    const model = await OnnxRhmDenoiser.open(save(`same-${process}.onnx`, bpUnetToOnnx(params, config)), { batchSize: n });
+    const exported = await model.logits(oneHot(tokens, n, 8, d), times, n);
+    await model.release();
+    // Same ops on the same float32 values, with the exported graph's products batched (MatMul) and the
+    // training graph's flattened (Gemm): only summation order differs, a few ulps of the logits' scale.
+    const scale = rows.reduce((m, a) => Math.max(m, Math.abs(a)), 0);
+    for (let i = 0; i < n; i++) for (let p = 0; p < d; p++) for (let b = 0; b < 8; b++) {
+      expect(Math.abs(exported[(i * 8 + b) * d + p] - rows[(i * d + p) * 8 + b])).toBeLessThan(1e-5 * scale);
     }
   });
 });

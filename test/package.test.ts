@@ -129,7 +129,7 @@ sampleRules({ vocab: 8, synonyms: 2, tuple: 2, depth: 3 }, 'zero');
 console.log(leaves.length);
 `,
     );
-    // skipLibCheck as consumers have it: @tensorflow's own declarations do not pass a strict check.
+    // skipLibCheck as consumers have it: dependencies' own declarations are not ours to check.
     const compilerOptions = { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, types: ['node'], typeRoots: [join(ROOT, 'node_modules', '@types')] };
     writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['use.ts'] }));
     run(process.execPath, [TSC, '-p', 'tsconfig.json'], project, 120_000);

@@ -9,8 +9,8 @@ type Register = (program: Command, argv: readonly string[]) => unknown;
 
 /**
  * Every top-level command, in the order help lists them, with the module that registers it. The
- * modules are imported only when needed (see {@link commandsFor}): some pull in onnxruntime, sharp,
- * tfjs or vega, which take most of a second to load.
+ * modules are imported only when needed (see {@link commandsFor}): some pull in onnxruntime, sharp
+ * or vega, which take most of a second to load.
  */
 const COMMANDS: readonly (readonly [name: string, load: () => Promise<Register>])[] = [
   ['grammar', async () => (await import('./commands/grammar.ts')).registerGrammar],

@@ -3,7 +3,7 @@ import type { Rng } from '../core/random.ts';
 
 /**
  * The companion code's hierarchical U-Net on RHM data ("bpUNet", docs/science.md §7): the one
- * definition that the tfjs trainer, the float64 reference forward, the ONNX exporter and the
+ * definition that the training graph (bpUnetGraph.ts), the float64 reference forward, the ONNX exporter and the
  * checkpoints share. Weights use PyTorch's layouts, so a state dict of the published model maps
  * onto them name by name.
  *
@@ -118,7 +118,7 @@ export function timeEmbeddingConstants(vocab: number): { mu: number; sigma: numb
 
 /**
  * τ = ⌊(t/T)·1000⌋ clamped to 0 … 1000: the embedding's index for a time fraction, computed in
- * float32 as PyTorch, tfjs and ONNX do (in float64, t/T = i/200 lands just below 5i and gives 5i − 1).
+ * float32 as PyTorch and ONNX do (in float64, t/T = i/200 lands just below 5i and gives 5i − 1).
  */
 export function embeddingIndex(tOverT: number): number {
   return Math.min(1000, Math.max(0, Math.floor(Math.fround(Math.fround(tOverT) * 1000))));

@@ -1,11 +1,12 @@
 import { checkInt, ParamError } from '../core/errors.ts';
 import type { Rng } from '../core/random.ts';
-import { initNamedParams, type NamedParams } from './imageUnet.ts';
+import { checkParams, initNamedParams, type NamedParams } from '../nn/params.ts';
 
 /**
  * The MNIST digit classifier (the ConvNeXt role of the image experiment: a classifier whose stage
- * outputs are probed): the one definition that the tfjs trainer (tf/digitClassifierModel.ts), the
- * ONNX exporter (digitClassifierOnnx.ts) and the checkpoints share. Weights use PyTorch's layouts
+ * outputs are probed): its config, parameter names and shapes, shared by the one graph
+ * (digitClassifierGraph.ts) that is both trained (mnistClassifier.ts) and exported
+ * (digitClassifierOnnx.ts), and by the checkpoints. Weights use PyTorch's layouts
  * (conv [out, in, 3, 3], linear [out, in]).
  *
  * Input x: N × C × S × S (C = `inChannels`, S = `imageSize`). Stage k = 1 … K (K =
@@ -92,11 +93,5 @@ export function initDigitClassifier(c: DigitClassifierConfig, rng: Rng): NamedPa
 
 /** Checks that `params` has every parameter of the config with its shape (ParamError otherwise). */
 export function checkDigitClassifierParams(params: NamedParams, c: DigitClassifierConfig): void {
-  for (const [name, shape] of digitClassifierParamShapes(c)) {
-    const p = params[name];
-    if (!p) throw new ParamError('params', `parameter ${name} is missing`);
-    if (p.shape.length !== shape.length || p.shape.some((d, i) => d !== shape[i]) || p.data.length !== shape.reduce((a, b) => a * b, 1)) {
-      throw new ParamError('params', `parameter ${name} has shape [${p.shape.join(', ')}], expected [${shape.join(', ')}]`);
-    }
-  }
+  checkParams(params, digitClassifierParamShapes(c));
 }

@@ -1,11 +1,11 @@
 import { checkInt, ParamError } from '../core/errors.ts';
 import type { Rng } from '../core/random.ts';
-import type { Param } from './bpUnet.ts';
+import { countParams, initNamedParams, type NamedParams } from '../nn/params.ts';
 
 /**
- * A small image diffusion U-Net in guided-diffusion's style (the MNIST model): the one definition
- * that the tfjs trainer (tf/imageUnetModel.ts), the ONNX exporter (imageOnnxExport.ts) and the
- * checkpoints share. Weights use PyTorch's layouts (conv [out, in, kh, kw], linear [out, in]).
+ * A small image diffusion U-Net in guided-diffusion's style (the MNIST model): its config,
+ * parameter names and shapes, shared by the one graph (imageUnetGraph.ts) that is both trained
+ * (mnistDenoiser.ts) and exported (imageUnetOnnx.ts), and by the checkpoints. Weights use PyTorch's layouts (conv [out, in, kh, kw], linear [out, in]).
  *
  * Input x: N × C × S × S (C = `inChannels`, S = `imageSize`), timesteps: N values of the original
  * 0-based step index (0 … 999, guided-diffusion's convention). Output: the predicted noise ε,
@@ -46,8 +46,8 @@ export const MNIST_UNET_CONFIG: ImageUnetConfig = { inChannels: 1, imageSize: 32
 
 export const GROUP_NORM_EPS = 1e-5;
 
-/** Parameters by name (PyTorch layouts). */
-export type NamedParams = Record<string, Param>;
+export type { NamedParams } from '../nn/params.ts';
+export { countParams, initNamedParams };
 
 /** Checks a config (ParamError naming the field). */
 export function validateImageUnetConfig(c: ImageUnetConfig): ImageUnetConfig {
@@ -103,35 +103,13 @@ export function imageUnetParamShapes(c: ImageUnetConfig): [string, number[]][] {
 }
 
 /**
- * Initial parameters: weights N(0, 1/(3·fan_in)) (the variance of PyTorch's default
- * kaiming-uniform), biases 0, norm weights 1; the second convolution of every block and the output
- * convolution start at zero, as guided-diffusion's `zero_module` does, so that each block starts as
- * the identity.
+ * The U-Net's initial parameters (nn/params.ts `initNamedParams`: weights N(0, 1/(3·fan_in)),
+ * biases 0, norm weights 1); the second convolution of every block and the output convolution
+ * start at zero, as guided-diffusion's `zero_module` does, so that each block starts as the
+ * identity.
  */
-export function initNamedParams(shapes: [string, number[]][], rng: Rng, zero: (name: string) => boolean = () => false): NamedParams {
-  const params: NamedParams = {};
-  for (const [name, shape] of shapes) {
-    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    if (name.includes('norm') && name.endsWith('.weight')) data.fill(1);
-    else if (name.endsWith('.weight') && !zero(name)) {
-      rng.fillNormal(data);
-      const fanIn = shape.slice(1).reduce((a, b) => a * b, 1);
-      const std = 1 / Math.sqrt(3 * fanIn);
-      for (let i = 0; i < data.length; i++) data[i] *= std;
-    }
-    params[name] = { shape: [...shape], data };
-  }
-  return params;
-}
-
-/** The U-Net's initial parameters (see {@link initNamedParams}). */
 export function initImageUnet(c: ImageUnetConfig, rng: Rng): NamedParams {
   return initNamedParams(imageUnetParamShapes(c), rng, (name) => name.endsWith('.conv2.weight') || name === 'out.conv.weight');
-}
-
-/** Number of scalar parameters. */
-export function countParams(shapes: [string, number[]][]): number {
-  return shapes.reduce((a, [, s]) => a + s.reduce((x, y) => x * y, 1), 0);
 }
 
 /** The frequencies f_i = exp(−ln(10⁴)·i/(D/2)), i < D/2, of the sinusoidal embedding (float64). */

@@ -1,5 +1,5 @@
 /**
- * The one interface every learned RHM denoiser implements (the tfjs model, the float64
+ * The one interface every learned RHM denoiser implements (an exported bpUNet, the float64
  * reference, an ONNX file), so that sampling and evaluation code never knows which it holds.
  */
 export interface LogitsModel {

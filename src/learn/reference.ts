@@ -7,7 +7,7 @@ import type { LogitsModel } from './logitsModel.ts';
 
 /**
  * A plain float64 forward pass of bpUNet (src/learn/bpUnet.ts, docs/science.md §7), written for
- * clarity rather than speed: it is the oracle the tfjs and ONNX versions are tested against. Each
+ * clarity rather than speed: it is the oracle the training graph and the ONNX export are tested against. Each
  * step of bpUnet.ts's doc comment is one function here, on one datum at a time.
  */
 
@@ -51,7 +51,7 @@ export function gelu(x: number): number {
 /**
  * The embedding index τ = clamp(⌊t·1000⌋, 0, 1000) with t·1000 rounded to float32 first.
  *
- * The models (PyTorch, tfjs, ONNX) all hold t/T as float32 and multiply in float32, and ⌊·⌋ turns
+ * The models (PyTorch, the nn/ graphs, ONNX) all hold t/T as float32 and multiply in float32, and ⌊·⌋ turns
  * that rounding into a whole step: on the sampling grid t = i/200, float32(i/200)·1000 is 5i − ε in
  * exact arithmetic (e.g. i = 1: 4.99999989) but rounds to 5i in float32. Math.fround of the exact
  * product of two float32 values is the float32 product, so this reproduces the models bit for bit;

@@ -437,7 +437,7 @@ export class Graph extends GraphCore {
   layerNorm(x: Value, gamma: Value | null, beta: Value | null, eps: number): Value {
     const rank = x.shape.length;
     const c = x.shape[rank - 1] as number;
-    const scale = gamma ?? this.constant(new Float32Array(c).fill(1), [c]);
+    const scale = gamma ?? this.ones(c);
     const stat = [...x.shape.slice(0, -1), 1];
     const inputs = beta ? [x, scale, beta] : [x, scale];
     const outs = this.emit('LayerNormalization', inputs, { axis: -1, epsilon: eps }, [x.shape, stat, stat], (gy, needs) => {
@@ -480,6 +480,15 @@ export class Graph extends GraphCore {
   }
 
   // ---- helpers of the backward rules ------------------------------------------------------
+
+  private readonly onesCache = new Map<number, Value>();
+
+  /** A float32 constant [n] of ones, one per size (shared by every LayerNorm without γ). */
+  private ones(n: number): Value {
+    let v = this.onesCache.get(n);
+    if (!v) this.onesCache.set(n, (v = this.constant(new Float32Array(n).fill(1), [n])));
+    return v;
+  }
 
   /** Sums a broadcast gradient back to `shape`: over leading axes and axes where `shape` has 1. */
   unbroadcast(g: Value, shape: readonly Dim[]): Value {

@@ -10,14 +10,14 @@ import type { DiscreteSchedule } from '../../src/learn/schedule.ts';
 
 /**
  * Test-only float64 references written straight from the PyTorch definitions (channel-first
- * arrays [C][len] per datum, explicit loops), to check the tfjs model's layouts and the loss
+ * arrays [C][len] per datum, explicit loops), to check the nn/ graph's layouts and the loss
  * formula independently of the implementation under test.
  */
 
 type Chan = Float64Array[]; // [C][len]
 
 function erf(x: number): number {
-  // Numerical Recipes' erfc fit (|error| < 1.2e−7): below the float32 resolution the tfjs model works at.
+  // Numerical Recipes' erfc fit (|error| < 1.2e−7): below the float32 resolution the trained model works at.
   const t = 1 / (1 + 0.5 * Math.abs(x));
   const y =
     1 -
