@@ -3,6 +3,7 @@ import { createRng } from '../core/random.ts';
 import { EpochBatches } from '../nn/batches.ts';
 import { Graph, type Value } from '../nn/graph.ts';
 import { checkThreads, createCpuSession, defaultThreads, floatTensor } from '../nn/session.ts';
+import { learningRate, LR_DECAYS, type LrDecay } from '../nn/lrSchedule.ts';
 import { trainModel } from '../nn/train.ts';
 import { initBpUnet, paramShapes, validateBpUnetConfig, type BpUnetConfig, type BpUnetParams } from './bpUnet.ts';
 import { bpUnetRows, embeddingAlphaBarOf } from './bpUnetGraph.ts';
@@ -85,24 +86,10 @@ export interface TrainResult {
 export const DEFAULT_LR = 1e-2;
 /** The default warm-up steps of {@link train} and `hierdiff train`. */
 export const DEFAULT_WARMUP = 100;
-
-/** What the learning rate does after the warm-up. */
-export type LrDecay = 'none' | 'cosine';
-export const LR_DECAYS: readonly LrDecay[] = ['none', 'cosine'];
 /** The default decay of {@link train} and `hierdiff train`. */
 export const DEFAULT_DECAY: LrDecay = 'none';
 
-/**
- * The learning rate at step k (0-based): lr·(k + 1)/warmup during the warm-up, then lr ('none') or
- * lr·(1 + cos(π·(k − warmup)/(steps − warmup)))/2 ('cosine', from lr down to 0 at the last step).
- */
-export function learningRate(lr: number, warmup: number, decay: LrDecay = 'none', steps = 0): (step: number) => number {
-  return (k) => {
-    if (k < warmup) return (lr * (k + 1)) / warmup;
-    if (decay === 'none' || steps <= warmup) return lr;
-    return (lr * (1 + Math.cos((Math.PI * (k - warmup)) / (steps - warmup)))) / 2;
-  };
-}
+export { learningRate, LR_DECAYS, type LrDecay } from '../nn/lrSchedule.ts';
 
 /**
  * FNV-1a (32-bit) over the int32 tokens, as 8 hex digits: a cheap guard against resuming on

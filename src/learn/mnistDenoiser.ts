@@ -1,7 +1,8 @@
-import { checkInt, checkNumber, ParamError } from '../core/errors.ts';
+import { checkInt, checkNumber, ParamError, resolveVariant } from '../core/errors.ts';
 import { createRng } from '../core/random.ts';
 import { createImageDiffusion } from '../images/diffusion/imageDiffusion.ts';
 import { EpochBatches } from '../nn/batches.ts';
+import { learningRate, LR_DECAYS, type LrDecay } from '../nn/lrSchedule.ts';
 import type { Graph, Value } from '../nn/graph.ts';
 import { trainModel, type TrainProgress, type TrainResult } from '../nn/train.ts';
 import { imageUnetParamShapes, initImageUnet, MNIST_UNET_CONFIG, type ImageUnetConfig } from './imageUnet.ts';
@@ -23,6 +24,10 @@ export interface MnistDenoiserTrainOptions {
   batch?: number;
   /** Default 2e−3. */
   lr?: number;
+  /** Steps of linear learning-rate warm-up (default 0). */
+  warmup?: number;
+  /** After the warm-up: 'none' (constant, the default) or 'cosine' (down to 0 at the last step). */
+  lrDecay?: LrDecay;
   /** Default 0.995. */
   emaDecay?: number;
   seed: number;
@@ -67,6 +72,8 @@ export async function trainMnistDenoiser(o: MnistDenoiserTrainOptions): Promise<
   const lr = checkNumber('lr', o.lr ?? 2e-3, 0, 1);
   const emaDecay = checkNumber('emaDecay', o.emaDecay ?? 0.995, 0, 1);
   const seed = checkInt('seed', o.seed, 0);
+  const warmup = checkInt('warmup', o.warmup ?? 0, 0, 1e7);
+  const lrDecay = resolveVariant('lr-decay', o.lrDecay ?? 'none', LR_DECAYS);
   const data = o.data ?? loadMnist().train;
   const S = config.imageSize;
   const shapes = imageUnetParamShapes(config);
@@ -80,7 +87,8 @@ export async function trainMnistDenoiser(o: MnistDenoiserTrainOptions): Promise<
     config,
     shapes,
     init: initImageUnet(config, createRng(seed, 0)),
-    settings: { seed, batch, lr, emaDecay, data: data.count, schedule: `${MNIST_DIFFUSION.schedule}/${T}` },
+    // A cosine decay depends on the total steps: a resumed run must keep them.
+    settings: { seed, batch, lr, emaDecay, data: data.count, schedule: `${MNIST_DIFFUSION.schedule}/${T}`, warmup, lrDecay, ...(lrDecay === 'cosine' ? { steps: o.steps } : {}) },
     steps: o.steps,
     batch,
     lossGraph: mnistDenoiserLoss(config, batch),
@@ -101,7 +109,7 @@ export async function trainMnistDenoiser(o: MnistDenoiserTrainOptions): Promise<
       }
       return { x: xt, timesteps, eps };
     },
-    lr,
+    lr: learningRate(lr, warmup, lrDecay, o.steps),
     emaDecay,
     threads: o.threads,
     checkpointDir: o.checkpointDir,

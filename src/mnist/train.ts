@@ -16,7 +16,7 @@ import { MNIST_FILES } from './shipped.ts';
 /** The shipped models' training recipe (what `hierdiff images train-mnist` runs by default). */
 export const MNIST_RECIPE = {
   seed: 0,
-  denoiser: { steps: 2500, batch: 64, lr: 2e-3, emaDecay: 0.995 },
+  denoiser: { steps: 8000, batch: 64, lr: 2e-3, warmup: 200, lrDecay: 'cosine', emaDecay: 0.999 },
   classifier: { steps: 1500, batch: 64, lr: 3e-3, emaDecay: 0.999, shift: 1 },
 } as const;
 
@@ -46,7 +46,7 @@ export interface MnistCardModel {
   architecture: string;
   config: unknown;
   parameters: number;
-  training: { steps: number; batch: number; lr: number; emaDecay: number; seed: number; wallSeconds: number; finalLoss: number; shippedWeights: 'ema' };
+  training: { steps: number; batch: number; lr: number; warmup?: number; lrDecay?: string; emaDecay: number; seed: number; threads: number; wallSeconds: number; finalLoss: number; shippedWeights: 'ema' };
 }
 
 /** card.json: the models' card in machine-readable form. */
@@ -89,7 +89,7 @@ export async function trainMnistModels(o: TrainMnistOptions): Promise<MnistCard>
 
   const d = MNIST_RECIPE.denoiser;
   const denoiser = await trainMnistDenoiser({
-    steps: denoiserSteps, batch: d.batch, lr: d.lr, emaDecay: d.emaDecay, seed,
+    steps: denoiserSteps, batch: d.batch, lr: d.lr, warmup: d.warmup, lrDecay: d.lrDecay, emaDecay: d.emaDecay, seed,
     checkpointDir: join(checkpoints, 'denoiser'), checkpointEvery: 100, resume: o.resume, threads,
     onProgress: (p) => o.onProgress?.('denoiser', p),
   });
@@ -113,7 +113,7 @@ export async function trainMnistModels(o: TrainMnistOptions): Promise<MnistCard>
       architecture: 'U-Net: 3×3 conv in; residual blocks (GroupNorm 8, SiLU, 3×3 conv, time-embedding shift) at 32, 16, 8 px with 16, 32, 64 channels, average-pool down, nearest up, skip concatenation; sinusoidal time embedding 32 → MLP 128; GroupNorm, SiLU, 3×3 conv out',
       config: MNIST_UNET_CONFIG,
       parameters: countParams(imageUnetParamShapes(MNIST_UNET_CONFIG)),
-      training: trainingEntry(denoiser, { ...d, steps: denoiserSteps, seed }),
+      training: trainingEntry(denoiser, { ...d, steps: denoiserSteps, seed, threads }),
       prediction: 'epsilon',
       variance: 'fixed (not learned); sampled with the posterior variance β̃ (fixed-small)',
       schedule: MNIST_DIFFUSION.schedule,
@@ -124,7 +124,7 @@ export async function trainMnistModels(o: TrainMnistOptions): Promise<MnistCard>
       architecture: `CNN: ${MNIST_CLASSIFIER_CONFIG.channels.length} stages at 32, 16, 8, 4 px with ${MNIST_CLASSIFIER_CONFIG.channels.join(', ')} channels and ${MNIST_CLASSIFIER_CONFIG.convs.join(', ')} × (3×3 conv, GroupNorm ${MNIST_CLASSIFIER_CONFIG.groups}, ReLU) each (the stage outputs are probed), average-pool between stages, global average pool, linear to 10 logits`,
       config: MNIST_CLASSIFIER_CONFIG,
       parameters: countParams(digitClassifierParamShapes(MNIST_CLASSIFIER_CONFIG)),
-      training: trainingEntry(classifier, { ...c, steps: classifierSteps, seed }),
+      training: trainingEntry(classifier, { ...c, steps: classifierSteps, seed, threads }),
       probedLayers: classifierStageNames(MNIST_CLASSIFIER_CONFIG),
       heldOutAccuracy: accuracy,
     },
@@ -137,10 +137,10 @@ function fileEntry(file: string, bytes: Uint8Array): { file: string; bytes: numb
   return { file, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
-function trainingEntry(r: ImageTrainResult, s: { steps: number; batch: number; lr: number; emaDecay: number; seed: number }): MnistCardModel['training'] {
+function trainingEntry(r: ImageTrainResult, s: { steps: number; batch: number; lr: number; warmup?: number; lrDecay?: string; emaDecay: number; seed: number; threads: number }): MnistCardModel['training'] {
   const tail = r.losses.slice(-100);
   return {
-    steps: s.steps, batch: s.batch, lr: s.lr, emaDecay: s.emaDecay, seed: s.seed,
+    steps: s.steps, batch: s.batch, lr: s.lr, ...(s.warmup !== undefined ? { warmup: s.warmup, lrDecay: s.lrDecay } : {}), emaDecay: s.emaDecay, seed: s.seed, threads: s.threads,
     wallSeconds: Math.round(r.seconds),
     finalLoss: tail.reduce((a, b) => a + b, 0) / tail.length,
     shippedWeights: 'ema',
