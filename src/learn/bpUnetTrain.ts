@@ -4,7 +4,7 @@ import { EpochBatches } from '../nn/batches.ts';
 import { Graph, type Value } from '../nn/graph.ts';
 import { checkThreads, createCpuSession, defaultThreads, floatTensor } from '../nn/session.ts';
 import { learningRate, LR_DECAYS, type LrDecay } from '../nn/lrSchedule.ts';
-import { trainModel } from '../nn/train.ts';
+import { trainModel, type TrainProgress } from '../nn/train.ts';
 import { initBpUnet, paramShapes, validateBpUnetConfig, type BpUnetConfig, type BpUnetParams } from './bpUnet.ts';
 import { bpUnetRows, embeddingAlphaBarOf } from './bpUnetGraph.ts';
 import { d3pmFeeds, d3pmLossGraph } from './bpUnetLoss.ts';
@@ -14,21 +14,8 @@ import { discreteSchedule, type DiscreteSchedule } from './schedule.ts';
 /** The `model` name of bpUNet checkpoints (nn/checkpoint.ts). */
 export const BPUNET_MODEL = 'bpunet';
 
-/** Progress of {@link train}, reported after every step. */
-export interface TrainProgress {
-  /** Steps done (1 … steps). */
-  step: number;
-  /** Total steps of the run. */
-  steps: number;
-  /** Training loss of this step's batch. */
-  loss: number;
-  /** Steps per second over the steps this call has run (resumed steps excluded). */
-  stepsPerSecond: number;
-  /** Training samples per second, likewise. */
-  samplesPerSecond: number;
-  /** Seconds left at the current speed. */
-  etaSeconds: number;
-}
+/** Progress of {@link train}, reported after every step (the one training loop's). */
+export type { TrainProgress } from '../nn/train.ts';
 
 /** Options of {@link train}. */
 export interface TrainOptions {

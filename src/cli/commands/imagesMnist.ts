@@ -10,7 +10,7 @@ import { MNIST_MODELS_DIR } from '../../mnist/shipped.ts';
 import { MNIST_RECIPE, trainMnistModels } from '../../mnist/train.ts';
 import { checkOutputFile, checkReportFolder, writeFileAtomic } from '../files.ts';
 import { parseInteger } from '../parse.ts';
-import { startProgress } from '../progress.ts';
+import { startProgress, startTrainingProgress } from '../progress.ts';
 import { runInfo } from '../runInfo.ts';
 import { packageVersion } from '../../core/packageVersion.ts';
 import { finishRun, runWithProgress } from './imagesFinish.ts';
@@ -94,7 +94,7 @@ export function registerMnistCommands(images: Command, argv: readonly string[]):
     .option('--resume', 'continue from the checkpoints (same options required)')
     .option('--threads <n>', 'CPU threads of onnxruntime (default: all cores)')
     .action(async (o: TrainMnistOptionValues) => {
-      const bars: Record<string, ReturnType<typeof startProgress>> = {};
+      const bars: Record<string, ReturnType<typeof startTrainingProgress>> = {};
       const card = await trainMnistModels({
         out: o.out,
         checkpoints: o.checkpoints,
@@ -106,8 +106,8 @@ export function registerMnistCommands(images: Command, argv: readonly string[]):
         version: packageVersion(),
         command: runInfo(argv.filter((a, i) => a !== '--resume' && a !== '--out' && argv[i - 1] !== '--out' && a !== '--checkpoints' && argv[i - 1] !== '--checkpoints')).command,
         onProgress: (model, p) => {
-          bars[model] ??= startProgress(`train ${model}`, p.steps, 'steps', 'loss {loss}');
-          bars[model].update(p.step, { loss: p.loss.toFixed(4) });
+          bars[model] ??= startTrainingProgress(`train ${model}`, p.steps);
+          bars[model].tick(p);
           if (p.step === p.steps) bars[model].stop();
         },
       });

@@ -14,7 +14,7 @@ import { bpUnetToOnnx } from '../../learn/onnxExport.ts';
 import { DEFAULT_DECAY, DEFAULT_LR, DEFAULT_WARMUP, LR_DECAYS, lossOn, train, type LrDecay } from '../../learn/bpUnetTrain.ts';
 import { defaultThreads } from '../../nn/session.ts';
 import { checkAgainstGrammar, explicitOption, type GrammarOptionValues } from '../grammarOptions.ts';
-import { startProgress } from '../progress.ts';
+import { startTrainingProgress } from '../progress.ts';
 import { evaluateModel, type ModelEvaluation } from '../../learn/evaluateModel.ts';
 import { learnedClassKeptFigure, validityVsDataFigure, type StudyPoint } from '../../report/figures/learning.ts';
 import { reportHtml, type PageFigure } from '../../report/html.ts';
@@ -266,7 +266,7 @@ async function runTraining(o: TrainOptionValues, argv: readonly string[], explic
   writeFileAtomic(join(o.out, 'grammar.json'), toJsonText(grammarToJson(g, o.grammar === undefined ? { seed: Number(o.seed), rng: o.rng } : undefined)));
   const dataFile: TrainDataFile = { format: TRAIN_DATA_FORMAT, dataSeed, trainIndices: data.trainIndices, testIndices: data.testIndices, train: rows(data.train), test: rows(data.test) };
   writeFileAtomic(join(o.out, 'data.json'), `${JSON.stringify(dataFile)}\n`);
-  const bar = startProgress(label, steps, 'steps', 'loss {loss}');
+  const bar = startTrainingProgress(label, steps);
   const started = Date.now();
   let rate = 0;
   const result = await train({
@@ -285,7 +285,7 @@ async function runTraining(o: TrainOptionValues, argv: readonly string[], explic
     threads,
     onProgress: (p) => {
       rate = p.stepsPerSecond;
-      bar.update(p.step, { loss: p.loss.toFixed(4) });
+      bar.tick(p);
     },
   });
   bar.stop();
