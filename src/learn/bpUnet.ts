@@ -1,5 +1,6 @@
 import { checkInt, resolveVariant } from '../core/errors.ts';
 import type { Rng } from '../core/random.ts';
+import type { NamedParams } from '../nn/params.ts';
 
 /**
  * The companion code's hierarchical U-Net on RHM data ("bpUNet", docs/science.md §7): the one
@@ -38,14 +39,10 @@ export interface BpUnetConfig {
 export type LearnProcess = 'uniform' | 'mask';
 export const LEARN_PROCESSES: readonly LearnProcess[] = ['uniform', 'mask'];
 
-/** One parameter tensor: row-major data in PyTorch's layout. */
-export interface Param {
-  shape: number[];
-  data: Float32Array;
-}
+export type { Param } from '../nn/params.ts';
 
-/** All parameters by name (see {@link paramShapes}). */
-export type BpUnetParams = Record<string, Param>;
+/** All parameters by name (see {@link paramShapes}): the one parameter type of nn/. */
+export type BpUnetParams = NamedParams;
 
 /** LayerNorm epsilon (PyTorch's default). */
 export const LAYER_NORM_EPS = 1e-5;
