@@ -18,26 +18,19 @@ import { embeddingAlphaBar, LAYER_NORM_EPS, paramShapes, timeEmbeddingConstants,
 /**
  * Where the time embedding's ᾱ_τ comes from: fed per datum (`alphaBar`, [N] float32 values of
  * the embedding schedule, computed on the host with {@link embeddingAlphaBarOf}: training), or
- * computed in the graph from `tOverT` ([N], t/T) by {@link TimeIndexGraph} (the exported model).
+ * computed in the graph from `tOverT` ([N], t/T) by {@link alphaBarAt} (the exported model).
  * The mask process ignores both (its embedding does not depend on t): pass `null`.
  */
 export type BpUnetTime = { alphaBar: Value } | { tOverT: Value } | null;
 
 /**
- * A {@link Graph} with the non-differentiable ops that turn t/T into ᾱ_τ inside the exported model:
- * τ = Cast_int64(Clip(Floor(t·1000), 0, 1000)) (t·1000 in float32, as PyTorch and
- * `embeddingIndex` compute it), ᾱ_τ = Gather(float32 table of embeddingAlphaBar(), τ).
+ * ᾱ_τ [N] for t/T [N] inside the exported model: τ = int64(clip(⌊t·1000⌋, 0, 1000)) (t·1000 in
+ * float32, as PyTorch and `embeddingIndex` compute it), ᾱ_τ = the float32 table of
+ * embeddingAlphaBar() at τ. No gradient (t is data).
  */
-export class TimeIndexGraph extends Graph {
-  /** ᾱ_τ [N] for t/T [N]; no gradient (t is data). */
-  alphaBarAt(tOverT: Value): Value {
-    const table = this.constant(Float32Array.from(embeddingAlphaBar()), [1001]);
-    const shape = tOverT.shape;
-    const floor = this.emit('Floor', [this.mul(tOverT, 1000)], {}, [shape])[0];
-    const clipped = this.emit('Clip', [floor, this.scalar(0), this.scalar(1000)], {}, [shape])[0];
-    const tau = this.emit('Cast', [clipped], { to: 7 /* INT64 */ }, [shape], undefined, ['int64'])[0];
-    return this.emit('Gather', [table, tau], { axis: 0 }, [shape])[0];
-  }
+export function alphaBarAt(g: Graph, tOverT: Value): Value {
+  const table = g.constant(Float32Array.from(embeddingAlphaBar()), [1001]);
+  return g.gather(table, g.toInt64(g.clip(g.floor(g.mul(tOverT, 1000)), 0, 1000)));
 }
 
 let alphaBarTable: Float32Array | null = null;
@@ -121,7 +114,7 @@ export function bpUnetRows(g: Graph, params: Record<string, Value>, config: BpUn
   let u: Value;
   if (config.process === 'uniform') {
     if (time === null) throw new ParamError('t', 'the uniform process needs the time (alphaBar or tOverT)');
-    const ab = 'alphaBar' in time ? time.alphaBar : (g as TimeIndexGraph).alphaBarAt(time.tOverT);
+    const ab = 'alphaBar' in time ? time.alphaBar : alphaBarAt(g, time.tOverT);
     const ab3 = g.unsqueeze(ab, [1, 2]); // [N, 1, 1]
     u = g.add(g.mul(ab3, rows), g.mul(g.sub(1, ab3), 1 / v));
   } else {

@@ -1,6 +1,7 @@
 import type { Value } from '../nn/graph.ts';
 import { paramShapes, type BpUnetConfig, type BpUnetParams } from './bpUnet.ts';
-import { bpUnetGraph, TimeIndexGraph } from './bpUnetGraph.ts';
+import { Graph } from '../nn/graph.ts';
+import { bpUnetGraph } from './bpUnetGraph.ts';
 import { bpUnetLength, checkBpUnetParams } from './reference.ts';
 
 /** The graph name {@link bpUnetToOnnx} writes. */
@@ -27,7 +28,7 @@ export function bpUnetToOnnx(params: BpUnetParams, config: BpUnetConfig): Uint8A
   checkBpUnetParams(params, config);
   const { vocab: v, tuple: s, depth: L, width: W, process } = config;
   const d = bpUnetLength(config);
-  const g = new TimeIndexGraph();
+  const g = new Graph();
   const x = g.input('x', ['N', v, d]);
   const t = g.input('t', ['N']);
   const pv: Record<string, Value> = {};

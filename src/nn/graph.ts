@@ -120,6 +120,27 @@ export class Graph extends GraphCore {
     return this.emit('Sin', [x], {}, [x.shape])[0];
   }
 
+  /** ⌊x⌋ (no gradient: used on data, e.g. time indices). */
+  floor(x: Value): Value {
+    return this.emit('Floor', [x], {}, [x.shape])[0];
+  }
+
+  /** x clipped to [lo, hi] (no gradient). */
+  clip(x: Value, lo: number, hi: number): Value {
+    return this.emit('Clip', [x, this.scalar(lo), this.scalar(hi)], {}, [x.shape])[0];
+  }
+
+  /** x as int64 (for indices; no gradient). */
+  toInt64(x: Value): Value {
+    return this.emit('Cast', [x], { to: 7 /* TensorProto INT64 */ }, [x.shape], undefined, ['int64'])[0];
+  }
+
+  /** Rows of a 1-D table at int64 indices: table[idx] with idx's shape (no gradient: tables are constants). */
+  gather(table: Value, indices: Value): Value {
+    if (table.shape.length !== 1 || indices.dtype !== 'int64') throw new Error(`gather: table ${shapeText(table.shape)}, ${indices.dtype} indices`);
+    return this.emit('Gather', [table, indices], { axis: 0 }, [indices.shape])[0];
+  }
+
   /** SiLU (swish): x·σ(x). */
   silu(x: Value): Value {
     return this.mul(x, this.sigmoid(x));
