@@ -81,6 +81,7 @@ export { createImageDiffusion, type ImageDiffusion } from './images/diffusion/im
 export { OnnxDenoiser, type DenoiserOptions, type DenoiserOutput, type TimestepType } from './images/models/denoiser.ts';
 export { OnnxClassifier, type ClassifierOptions, type ClassifierOutput, type LayerActivation } from './images/models/classifier.ts';
 export type { Device, ImageShape } from './nn/session.ts';
+export type { NamedParams, Param } from './nn/params.ts';
 export type { SamplerSpec } from './images/diffusion/sampler.ts';
 export { listImages, type ImageEntry, type ListImagesOptions } from './images/io/listImages.ts';
 export { openImagesExperiment, type ImagesExperiment, type ImagesExperimentInput } from './images/experiment/setup.ts';
@@ -99,6 +100,8 @@ export {
   type ModelFileInfo,
   type TrajectoryResult,
 } from './images/experiment/resultsFile.ts';
+export { scoreImages, scoreClassified, classifyImages, type ImageScore, type ClassifiedSet, type ConfidenceStats } from './images/score.ts';
+export { frechetDistance, gaussianFit, type GaussianFit } from './images/frechet.ts';
 export { writeImagesReport, type ImagesReportOptions } from './report/imagesReport.ts';
 
 export { initBpUnet, type BpUnetConfig, type BpUnetParams, type LearnProcess } from './learn/bpUnet.ts';

@@ -9,10 +9,10 @@ import * as hierdiff from '../src/index.ts';
 const EXPORTS = [
   'BACKEND_NAMES', 'BpOracleModel', 'CellWorkerPool', 'InconsistentEvidenceError', 'MASK',
   'OnnxClassifier', 'OnnxDenoiser', 'OnnxRhmDenoiser', 'PROCESS_NAMES', 'ParamError', 'RULE_RNGS',
-  'ReferenceModel', 'annealedPopulationDynamics', 'bpUnetToOnnx', 'copies', 'cosineSchedule',
+  'ReferenceModel', 'annealedPopulationDynamics', 'bpUnetToOnnx', 'classifyImages', 'copies', 'cosineSchedule',
   'createImageDiffusion', 'createRng', 'criticalPoint', 'decodeIndex', 'deepGrammar',
   'defaultBackend', 'discreteSchedule', 'effectiveLeafBelief', 'evaluateModel', 'fast32Backend',
-  'fastBackend', 'generate', 'grammarFromJson', 'grammarToJson', 'initBpUnet', 'leafBelief',
+  'fastBackend', 'frechetDistance', 'gaussianFit', 'generate', 'grammarFromJson', 'grammarToJson', 'initBpUnet', 'leafBelief',
   'leafCount', 'leafLogLikelihood', 'learnedForwardBackward', 'linearSchedule', 'listImages',
   'makeGrammar', 'makeProcess', 'makeSchedule', 'meanFieldCriticalNoise', 'meanFieldDerivative',
   'meanFieldMap', 'meanFieldPrediction', 'meanFieldTheory', 'mergeImagesShards', 'mergeSweepFiles',
@@ -21,7 +21,7 @@ const EXPORTS = [
   'predictLevels', 'publishedDataset', 'readImagesResults', 'readSweepFile', 'referenceBackend',
   'renderSvg', 'reportFigures', 'reportHtml', 'resolveBackend', 'respace', 'ruleFrequencies',
   'runCell', 'runCellParallel', 'runGrid', 'runGridParallel', 'runImagesExperiment', 'runSweep',
-  'sampleFromModel', 'sampleRules', 'summariseCells', 'summariseImages', 'svgToPng', 'symbolsAt',
+  'sampleFromModel', 'sampleRules', 'scoreClassified', 'scoreImages', 'summariseCells', 'summariseImages', 'svgToPng', 'symbolsAt',
   'train', 'validateParams', 'validateSweepConfig', 'validity', 'writeImagesReport',
 ];
 

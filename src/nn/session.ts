@@ -87,13 +87,16 @@ function cudaError(why: string): ParamError {
  * Throws a one-line ParamError: param `param` (e.g. 'model', 'classifier') when the file is
  * missing or is not an ONNX model, param 'device' when 'cuda' is asked and the CUDA execution
  * provider cannot be created (onnxruntime-node does not fall back to the CPU then: it fails the
- * session).
+ * session). `threads`: onnxruntime's intra-op threads (one inter-op thread, as
+ * {@link createCpuSession}); default onnxruntime's own choice (all physical cores).
  */
-export async function openOnnxSession(path: string, param: string, device: Device): Promise<InferenceSession> {
+export async function openOnnxSession(path: string, param: string, device: Device, threads?: number): Promise<InferenceSession> {
+  if (threads !== undefined) checkThreads(threads);
   if (!existsSync(path)) throw new ParamError(param, `invalid --${param} "${path}" (file not found)`);
   const options: InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
     executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+    ...(threads === undefined ? {} : { intraOpNumThreads: threads, interOpNumThreads: 1 }),
     // Errors only: library code does not print, and ORT's warnings (unused initializers, nodes
     // left on the CPU) would otherwise go to stderr from native code.
     logSeverityLevel: 3,
@@ -179,7 +182,7 @@ export abstract class OnnxModel {
     input: string,
     batchSize: number,
     protected readonly param: string,
-    protected readonly path: string,
+    readonly path: string,
   ) {
     checkInt('batch-size', batchSize, 1);
     const b = tensorDims(session, input, 'input')?.[0] ?? null;

@@ -17,6 +17,7 @@ import { packageVersion } from '../../core/packageVersion.ts';
 import { parseShard } from '../../sweep/shard.ts';
 import { finishRun, runWithProgress } from './imagesFinish.ts';
 import { registerMnistCommands } from './imagesMnist.ts';
+import { registerImagesScore } from './imagesScore.ts';
 
 interface ScheduleOptionValues {
   schedule: string;
@@ -125,6 +126,7 @@ export function registerImages(program: Command, argv: readonly string[]): Comma
       await finishRun(out, merged.header, merged.units, o.report !== false);
     });
   registerMnistCommands(images, argv);
+  registerImagesScore(images, argv);
   return images;
 }
 

@@ -47,6 +47,7 @@ interface SampleOptionValues {
   sampler: string;
   seed: string;
   batchSize: string;
+  threads?: string;
   out: string;
 }
 
@@ -126,6 +127,7 @@ export function registerMnistCommands(images: Command, argv: readonly string[]):
     .option('--sampler <name>', 'ddpm (ancestral) or ddim[:η]', 'ddpm')
     .option('--seed <n>', 'seed (sample i uses its own stream)', '0')
     .option('--batch-size <n>', 'images per model call', '64')
+    .option('--threads <n>', 'CPU threads of onnxruntime (default: all cores)')
     .requiredOption('--out <file>', 'PNG grid to write')
     .action(async (o: SampleOptionValues) => {
       const count = parseInteger('count', o.count, 1, 100000);
@@ -134,8 +136,9 @@ export function registerMnistCommands(images: Command, argv: readonly string[]):
       const d = createImageDiffusion({ schedule: o.schedule, originalSteps: parseInteger('diffusion-steps', o.diffusionSteps, 2, 100000), respacing: o.respacing });
       const sampler = parseSampler(o.sampler);
       const seed = parseInteger('seed', o.seed, 0);
+      const threads = o.threads === undefined ? undefined : parseInteger('threads', o.threads, 1, 1024);
       checkOutputFile('out', o.out);
-      const model = await OnnxDenoiser.open(o.model, { batchSize: parseInteger('batch-size', o.batchSize, 1, 4096) });
+      const model = await OnnxDenoiser.open(o.model, { batchSize: parseInteger('batch-size', o.batchSize, 1, 4096), threads });
       try {
         const shape = model.inputShape;
         if (!shape || (shape[0] !== 1 && shape[0] !== 3)) throw new ParamError('model', `invalid --model "${o.model}" (its image input must have a fixed 1- or 3-channel shape)`);

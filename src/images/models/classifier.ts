@@ -13,6 +13,8 @@ export interface ClassifierOptions {
   /** Largest batch run() is given; at most the model's batch dim when that is static. */
   batchSize: number;
   device?: Device;
+  /** onnxruntime intra-op threads (default: onnxruntime's choice, all physical cores). */
+  threads?: number;
   /** C×H×W for the dims the model leaves symbolic; must agree with static ones. */
   imageShape?: ImageShape;
 }
@@ -49,7 +51,7 @@ export class OnnxClassifier extends OnnxModel {
 
   /** Opens the model; ParamErrors name the file ('classifier'), a missing name, or the device. */
   static async open(path: string, options: ClassifierOptions): Promise<OnnxClassifier> {
-    const session = await openOnnxSession(path, 'classifier', options.device ?? 'cpu');
+    const session = await openOnnxSession(path, 'classifier', options.device ?? 'cpu', options.threads);
     try {
       return new OnnxClassifier(session, path, options);
     } catch (e) {

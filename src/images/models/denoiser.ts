@@ -16,6 +16,8 @@ export interface DenoiserOptions {
   /** Largest batch run() is given; at most the model's batch dim when that is static. */
   batchSize: number;
   device?: Device;
+  /** onnxruntime intra-op threads (default: onnxruntime's choice, all physical cores). */
+  threads?: number;
   /** C×H×W for the dims the model leaves symbolic (from --image-size); must agree with static ones. */
   imageShape?: ImageShape;
 }
@@ -46,7 +48,7 @@ export class OnnxDenoiser extends OnnxModel {
 
   /** Opens the model; ParamErrors name the file ('model'), a missing name, or the device. */
   static async open(path: string, options: DenoiserOptions): Promise<OnnxDenoiser> {
-    const session = await openOnnxSession(path, 'model', options.device ?? 'cpu');
+    const session = await openOnnxSession(path, 'model', options.device ?? 'cpu', options.threads);
     try {
       return new OnnxDenoiser(session, path, options);
     } catch (e) {
