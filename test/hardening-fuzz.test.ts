@@ -234,7 +234,8 @@ const BASE: Record<string, string[]> = {
   sample: ['--vocab', '4', '--synonyms', '2', '--depth', '2', '--samples', '2'],
   posterior: ['--vocab', '4', '--synonyms', '2', '--depth', '2', '--tokens', '0,1,2,3'],
   'forward-backward': ['--vocab', '4', '--synonyms', '2', '--depth', '2', '--samples', '2', '--noise-levels', '0.5', '--workers', '1', '--trajectories', '2'],
-  theory: ['--vocab', '4', '--synonyms', '2', '--depth', '2', '--noise-levels', '0.5', '--population', '20', '--threshold-depth', '2'],
+  // No population options here: theory refuses them without --method population or --threshold (the fuzz adds them).
+  theory: ['--vocab', '4', '--synonyms', '2', '--depth', '2', '--noise-levels', '0.5'],
   sweep: ['--vocab', '4', '--synonyms', '2', '--depth', '2', '--samples', '2', '--noise-levels', '0.5', '--workers', '1', '--trajectories', '1'],
 };
 /** Output options per command and the file name each writes (absolute paths in the case folder). */

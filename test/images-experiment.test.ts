@@ -118,6 +118,9 @@ describe('hierdiff images forward-backward, end to end', () => {
       expect(existsSync(join(out, f)), f).toBe(true);
     }
     expect(existsSync(join(out, 'examples/i2-original.png'))).toBe(false);
+    const page = readFileSync(join(out, 'report.html'), 'utf8');
+    expect(page).toContain('on images, with a trained image diffusion model (ONNX) as the denoiser');
+    expect(page).not.toContain('Random Hierarchy Model');
     expect(r.stdout).toMatch(/class kept/);
 
     const again = join(dir, 'again');

@@ -76,9 +76,16 @@ describe('listImages', () => {
   });
 
   it('perClass keeps the first N of each label in name order, unlabelled images counting as one class', () => {
-    expect(listImages(dir, { perClass: 2 }).map((e) => e.name)).toEqual(['0/x.png', '0/y.jpg', '1/w.jpeg', 'C.png', 'a.PNG', 'n01440764_10026.JPEG']);
     expect(listImages(dir, { perClass: 1 }).map((e) => e.name)).toEqual(['0/x.png', '1/w.jpeg', 'C.png', 'n01440764_10026.JPEG']);
-    expect(listImages(dir, { perClass: 100 })).toHaveLength(8);
+  });
+
+  it('perClass larger than a class is refused, naming the class (no silently unbalanced run)', async () => {
+    // Class "1" and the lone wnid have one image each.
+    for (const perClass of [2, 100]) {
+      const e = await paramError(() => listImages(dir, { perClass }));
+      expect(e.param).toBe('per-class');
+      expect(e.message).toMatch(new RegExp(`^invalid --per-class ${perClass} \\(class "1" of --images .* has only 1 image\\)$`));
+    }
   });
 
   it('a class index file maps labels to their 0-based line, and a label it lacks is an error naming both', async () => {

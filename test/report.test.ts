@@ -163,6 +163,7 @@ describe('report page and rows', () => {
   it('embeds each figure, escapes text and shows the command', () => {
     const html = reportHtml({
       title: 'T <1>',
+      about: 'on <these> data',
       command: 'hierdiff reproduce --quick',
       tool: 'hierdiff 0.0.0',
       parameters: [['a & b', '1']],
@@ -171,6 +172,9 @@ describe('report page and rows', () => {
     });
     expect(html).toContain('<title>T &lt;1&gt;</title>');
     expect(html).toContain('<pre>hierdiff reproduce --quick</pre>');
+    // Each report says what its run is (an image or learned-denoiser run is not exact BP on the RHM).
+    expect(html).toContain('PNAS 2025) on &lt;these&gt; data. Made by');
+    expect(html).not.toContain('belief propagation');
     expect(html).toContain('a &amp; b');
     expect(html).toContain('look &lt;here&gt;');
     expect(html).toContain('data:image/svg+xml;base64,');

@@ -1,4 +1,4 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Help, type Option } from 'commander';
 import { InconsistentEvidenceError, ParamError } from '../core/errors.ts';
 import { packageVersion } from '../core/packageVersion.ts';
 
@@ -52,15 +52,36 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const wanted = new Set(commandsFor(argv));
   const registers = await Promise.all(COMMANDS.filter(([name]) => wanted.has(name)).map(([, load]) => load()));
   for (const register of registers) register(program, argv);
-  // Commander's own argument errors (unknown option, missing value) are bad input too.
+  // Commander's own argument errors (unknown option, missing value) are bad input too, and are
+  // printed by main() as one line like every other error (see commanderMessage); help marks the
+  // options a command cannot run without.
   const override = (cmds: readonly Command[]): void => {
     for (const cmd of cmds) {
-      cmd.exitOverride();
+      cmd.exitOverride().configureOutput({ outputError: () => {} }).configureHelp({ optionDescription: describeOption });
       override(cmd.commands);
     }
   };
+  program.configureOutput({ outputError: () => {} });
   override(program.commands);
   return program;
+}
+
+/** Commander's option help, with "(required)" on a mandatory option. */
+function describeOption(this: Help, option: Option): string {
+  const text = Help.prototype.optionDescription.call(this, option);
+  return option.mandatory ? `${text} (required)` : text;
+}
+
+/**
+ * Commander's error message as one line: `error: unknown option '--depht'\n(Did you mean --depth?)`
+ * becomes `unknown option '--depht' (did you mean --depth?)`.
+ */
+export function commanderMessage(message: string): string {
+  return message
+    .replace(/^error: /, '')
+    .replace(/\s*\n\(Did you mean/g, ' (did you mean')
+    .replace(/\s*\n\s*/g, ' ')
+    .trim();
 }
 
 /** Runs the CLI; the only place that prints errors and sets the exit code. */
@@ -74,7 +95,7 @@ export async function main(argv: readonly string[]): Promise<void> {
         process.exitCode = 0;
         return;
       }
-      // Commander has already printed its one-line message.
+      process.stderr.write(`hierdiff: ${commanderMessage(e.message)}\n`);
       process.exitCode = EXIT_BAD_INPUT;
       return;
     }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { checkIntegerAt, invalidValue, type ValueSource } from '../core/errors.ts';
+import { checkIntegerAt, invalidValue, ParamError, type ValueSource } from '../core/errors.ts';
 import { readInteger, readNumberAt, type IntegerOption, type OptionSpec } from '../core/options.ts';
 import { parseNoiseGrid } from '../noise/level.ts';
 
@@ -16,6 +16,22 @@ export function addOption(cmd: Command, option: OptionSpec, override: { arg?: st
   const arg = override.arg ?? option.arg;
   // An override may drop the default (`default: undefined`), so ask whether it names one.
   return cmd.option(`--${option.flag}${arg ? ` ${arg}` : ''}`, override.help ?? option.help, 'default' in override ? override.default : option.default);
+}
+
+/** An option's flag from commander's attribute name: `noiseLevelsEps` → `noise-levels-eps`. */
+export function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/**
+ * Refuses `--schedule` typed on a command whose processes include no gaussian one: the DDPM
+ * schedule is the gaussian process's and would change nothing (a silent no-op). `cmd` parsed the
+ * options, or says which were typed.
+ */
+export function checkScheduleUsed(cmd: Command | ((name: string) => boolean), processes: readonly string[]): void {
+  const typed = typeof cmd === 'function' ? cmd('schedule') : !['default', undefined].includes(cmd.getOptionValueSource('schedule'));
+  if (!typed || processes.includes('gaussian')) return;
+  throw new ParamError('schedule', `invalid --schedule with --process ${processes.join(',')} (the schedule is the gaussian process's; the others ignore it)`);
 }
 
 /** Parses one integer option value (digits only: no hex/octal/binary literal, exponent or fraction). */

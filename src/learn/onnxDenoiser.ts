@@ -5,7 +5,11 @@ import ort from 'onnxruntime-node';
 import type { InferenceSession } from 'onnxruntime-node';
 import { checkInt, ParamError } from '../core/errors.ts';
 import { checkName, nameList, OnnxModel, openOnnxSession, tensorDims, type Device } from '../nn/session.ts';
+import { modelInputName } from '../images/models/denoiser.ts';
 import { LEARN_PROCESSES, type LearnProcess } from './bpUnet.ts';
+
+/** What {@link OnnxRhmDenoiser} expects, for messages about a file that is something else. */
+const RHM_MODEL = 'an RHM denoiser takes x (one-hot N×v×d) and t (t/T)';
 import type { LogitsModel } from './logitsModel.ts';
 
 export interface RhmDenoiserOptions {
@@ -112,10 +116,10 @@ export class OnnxRhmDenoiser extends OnnxModel implements LogitsModel {
   }
 
   private constructor(session: InferenceSession, path: string, o: RhmDenoiserOptions, meta: Record<string, string>) {
-    const inputName = checkName('input-name', o.inputName ?? 'x', session.inputNames, 'input');
+    const inputName = modelInputName('input-name', o.inputName, 'x', session.inputNames, path, RHM_MODEL);
     super(session, inputName, o.batchSize, 'model', path);
     this.inputName = inputName;
-    this.timeName = checkName('time-name', o.timeName ?? 't', session.inputNames, 'input');
+    this.timeName = modelInputName('time-name', o.timeName, 't', session.inputNames, path, RHM_MODEL);
     if (this.timeName === inputName) throw new ParamError('time-name', `invalid --time-name "${inputName}" (it is the token input)`);
     this.outputName = checkName('output-name', o.outputName ?? session.outputNames[0], session.outputNames, 'output');
     const extra = session.inputNames.filter((n) => n !== inputName && n !== this.timeName);

@@ -12,6 +12,11 @@ export interface PageFigure {
 /** Everything the page shows. Nothing time- or machine-dependent: the same inputs give the same bytes. */
 export interface ReportPage {
   title: string;
+  /**
+   * What the run is, after "A reproduction of <the paper>": the data and the denoiser, e.g. "on the
+   * Random Hierarchy Model, with exact belief propagation as the denoiser". Each report says its own.
+   */
+  about: string;
   /** The exact command that made the results, as the user would type it. */
   command: string;
   /** Tool and version, e.g. "hierdiff 0.1.0". */
@@ -82,7 +87,7 @@ ${links ? `<div class="links">${links}</div>` : ''}
 </head>
 <body>
 <h1>${e(page.title)}</h1>
-<p>A reproduction of “A Phase Transition in Diffusion Models Reveals the Hierarchical Nature of Data” (Sclocchi, Favero, Wyart, PNAS 2025) on the Random Hierarchy Model, with exact belief propagation as the denoiser. Made by ${e(page.tool)} with:</p>
+<p>A reproduction of “A Phase Transition in Diffusion Models Reveals the Hierarchical Nature of Data” (Sclocchi, Favero, Wyart, PNAS 2025) ${e(page.about)}. Made by ${e(page.tool)} with:</p>
 <pre>${e(page.command)}</pre>
 ${page.resultsFile ? `<p>Results: <a href="${e(page.resultsFile)}">${e(page.resultsFile)}</a> (JSON lines; redraw with <code>hierdiff report ${e(page.resultsFile)} --out &lt;dir&gt;</code>).</p>` : ''}
 <nav><ol>

@@ -117,6 +117,7 @@ async function writeImagesReportFiles(stage: string, resultsPath: string, result
   if (o.reportCommand) notes.push(`Figures drawn by: ${o.reportCommand}`);
   const html = reportHtml({
     title: 'hierdiff: forward–backward on an image diffusion model',
+    about: 'on images, with a trained image diffusion model (ONNX) as the denoiser and an image classifier (ONNX) measuring what the round trip kept',
     command: results.header.run.command,
     tool: `${results.header.run.tool} ${results.header.run.version}`,
     parameters: parameters(config, results.units.length, results.missing),

@@ -41,7 +41,7 @@ export interface RunSweepOptions {
   workers?: number;
   /** Continue an existing file: check its header, drop a half-written last line, skip finished cells. Starts afresh when the file does not exist. */
   resume?: boolean;
-  /** Replace an existing file instead of refusing (ignored with `resume`). */
+  /** Replace an existing file instead of refusing (not with `resume`). */
   overwrite?: boolean;
   /** Run one shard, `{index, count}` or `"i/N"`; null or absent for the whole sweep. */
   shard?: Shard | string | null;
@@ -72,7 +72,7 @@ export interface SweepResult {
  * keeps one copy of a cell whose line appears twice with the same text.
  *
  * Throws ParamError for a bad config, worker count or shard, for an existing `out` without
- * `resume`/`overwrite`, for a file another live run holds the lock of, and for a file to resume that
+ * `resume`/`overwrite` or with both, for a file another live run holds the lock of, and for a file to resume that
  * holds another sweep or a malformed line; nothing is written then.
  */
 export async function runSweep(configInput: SweepConfigInput | SweepConfig, options: RunSweepOptions): Promise<SweepResult> {
@@ -80,6 +80,7 @@ export async function runSweep(configInput: SweepConfigInput | SweepConfig, opti
   const shard = options.shard === undefined || options.shard === null ? null : typeof options.shard === 'string' ? parseShard(options.shard) : checkShard(options.shard);
   const workers = checkOption(OPTIONS.workers, options.workers ?? availableParallelism());
   if (typeof options.out !== 'string' || options.out.trim() === '') throw new ParamError('out', 'invalid out (expected a file path)');
+  if (options.resume && options.overwrite) throw new ParamError('overwrite', 'invalid overwrite with resume (resume continues the file, overwrite replaces it: choose one)');
   const path = resolve(options.out);
   const header = makeHeader({ tool: 'hierdiff', version: packageVersion(), command: options.command ?? 'runSweep' }, config, shard);
   const cells = shardCells(sweepCells(config), shard);

@@ -11,7 +11,7 @@ import { resolveProcess, type ProcessName } from '../../noise/process.ts';
 import { makeSchedule } from '../../noise/schedule.ts';
 import { addGrammarOptions, resolveGrammarOptions, type GrammarOptionValues } from '../grammarOptions.ts';
 import { checkOutputFile, toJsonText, writeFileAtomic } from '../files.ts';
-import { addOption, parseNoiseLevels, parseOption } from '../parse.ts';
+import { addOption, checkScheduleUsed, parseNoiseLevels, parseOption } from '../parse.ts';
 import { startProgress } from '../progress.ts';
 import { runInfo } from '../runInfo.ts';
 import { fixed, formatTable, toCsv } from '../table.ts';
@@ -75,8 +75,9 @@ export function registerForwardBackward(program: Command, argv: readonly string[
     .option('--backend <name>', 'BP implementation: reference, fast (float64 SIMD) or fast32 (float32 SIMD)', 'fast')
     .option('--out <file>', 'write results JSON')
     .option('--csv <file>', 'write results CSV');
-  addGrammarOptions(cmd, { depth: '2,4,6', depthHelp: 'depths, e.g. 2,4,6' }).action(async (o: ForwardBackwardOptionValues) => {
+  addGrammarOptions(cmd, { depth: '2,4,6', depthHelp: 'depths, e.g. 2,4,6' }).action(async (o: ForwardBackwardOptionValues, self: Command) => {
     const processes = parseProcesses(o.process);
+    checkScheduleUsed(self, processes);
     const noises = parseNoiseLevels('noise-levels', o.noiseLevels);
     const schedule = makeSchedule(o.schedule);
     const samples = parseOption(OPTIONS.samples, o.samples);

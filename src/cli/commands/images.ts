@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { resolveVariant } from '../../core/errors.ts';
+import { readFileSync, statSync } from 'node:fs';
+import { ParamError, resolveVariant } from '../../core/errors.ts';
 import { createImageDiffusion, imageDiffusionToJson } from '../../images/diffusion/imageDiffusion.ts';
 import { parseSampler, VARIANCE_MODES, type VarianceMode } from '../../images/diffusion/sampler.ts';
 import type { ClassifierPreset } from '../../images/io/preprocess.ts';
@@ -53,6 +53,7 @@ export function registerImages(program: Command, argv: readonly string[]): Comma
       .command('stats')
       .description('per-channel mean and mean square of every probed classifier layer on clean images: the whitening statistics (docs/science.md §6)')
       .requiredOption('--out <file>', 'statistics file (JSON)'),
+    false,
   ).action(async (o: ExperimentOptionValues & { out: string }) => {
     const exp = await openImagesExperiment(experimentInput(o));
     try {
@@ -82,6 +83,7 @@ export function registerImages(program: Command, argv: readonly string[]): Comma
       .option('--overwrite', 'replace an existing results file')
       .option('--no-report', 'skip the figures and report.html')
       .requiredOption('--out <dir>', 'output folder: results.jsonl, summary.json, stats.json, examples/, figures/, report.html'),
+    true,
   ).action(async (o: ForwardBackwardOptionValues) => {
     const input = experimentInput(o);
     input.steps = o.steps === undefined ? undefined : parseIntegerList('steps', o.steps, 1, 100000);
@@ -120,6 +122,9 @@ export function registerImages(program: Command, argv: readonly string[]): Comma
     .argument('<out>', 'the output folder the shards wrote to')
     .option('--no-report', 'skip the figures and report.html')
     .action(async (out: string, o: { report?: boolean }) => {
+      // The argument, not an option: say what it must be before any check that names --out.
+      const kind = statSync(out, { throwIfNoEntry: false });
+      if (!kind?.isDirectory()) throw new ParamError('out', `invalid folder "${out}" (${kind ? 'not a folder' : 'not found'}; images merge takes the --out folder of a sharded images forward-backward run)`);
       if (o.report !== false) checkReportFolder('out', out);
       const merged = mergeImagesShards(out, (path, text) => writeFileAtomic(path, text));
       process.stderr.write(`images merge: ${merged.shards} shards, ${merged.units.length} units -> ${merged.path}\n`);
@@ -137,11 +142,12 @@ interface ExperimentOptionValues {
   perClass?: string;
   classIndex?: string;
   imageSize?: string;
-  schedule: string;
-  diffusionSteps: string;
-  respacing: string;
-  variance: string;
-  timestepInput: string;
+  /** The diffusion options (absent on `images stats`, which does not use them). */
+  schedule?: string;
+  diffusionSteps?: string;
+  respacing?: string;
+  variance?: string;
+  timestepInput?: string;
   inputName?: string;
   timestepName?: string;
   outputName?: string;
@@ -150,7 +156,7 @@ interface ExperimentOptionValues {
   layers?: string;
   classifierPreset: string;
   classifierResize?: string;
-  batchSize: string;
+  batchSize?: string;
   classifierBatchSize?: string;
   device: string;
 }
@@ -171,31 +177,42 @@ interface ForwardBackwardOptionValues extends ExperimentOptionValues {
   out: string;
 }
 
-/** Options shared by `images stats` and `images forward-backward`. */
-function addExperimentOptions(cmd: Command): Command {
-  cmd
-    .requiredOption('--model <file>', 'diffusion model (ONNX): inputs x (N×C×H×W) and timesteps (N), output ε or ε + variance (2C channels)')
+/**
+ * Options shared by `images stats` and `images forward-backward`: the images, the classifier, and
+ * the diffusion model's image input (its size and channels are those the images are loaded at).
+ * `diffusion` adds the options only the experiment uses (schedule, sampler arithmetic, labels, batches).
+ */
+function addExperimentOptions(cmd: Command, diffusion: boolean): Command {
+  cmd.requiredOption(
+    '--model <file>',
+    diffusion
+      ? 'diffusion model (ONNX): inputs x (N×C×H×W) and timesteps (N), output ε or ε + variance (2C channels)'
+      : 'the diffusion model (ONNX) of the experiment: only its image input is read, whose size and channels the images are loaded at (as images forward-backward does)',
+  )
     .requiredOption('--classifier <file>', 'classifier (ONNX): first output the logits, every other output a probed layer, in depth order')
     .requiredOption('--images <dir>', 'folder of PNG/JPEG images (labels from subfolders or ImageNet <wnid>_*.JPEG names)')
-    .option('--per-class <n>', 'first n images of each class, in name order')
-    .option('--class-index <file>', 'class names one per line: line number = the classifier\'s class index (for classKeptLabel)')
-    .option('--image-size <n>', 'side of the model\'s square images, when the model leaves it symbolic')
-    .option('--schedule <name>', 'noise schedule the model was trained with: linear or cosine', 'linear')
-    .option('--diffusion-steps <T>', 'steps of the model\'s original process', '1000')
-    .option('--respacing <spec>', 'steps kept: a count ("250"), section counts ("10,15,20") or "ddimN"', '250')
-    .option('--variance <mode>', `reverse-step variance: auto (learned-range when the model outputs 2C channels, else fixed-large), ${VARIANCE_MODES.join(', ')}`, 'auto')
-    .option('--timestep-input <kind>', 'what the model\'s timestep input means: original (index 0 … T−1 through the respacing map, guided-diffusion) or spaced (0 … K−1)', 'original')
-    .option('--input-name <name>', 'image input of the model', 'x')
-    .option('--timestep-name <name>', 'timestep input of the model', 'timesteps')
-    .option('--output-name <name>', 'output of the model (default: its first)')
+    .option('--per-class <n>', 'first n images of each class, in name order (every class needs n)');
+  if (diffusion) cmd.option('--class-index <file>', 'class names one per line: line number = the classifier\'s class index (for classKeptLabel)');
+  cmd.option('--image-size <n>', 'side of the model\'s square images, when the model leaves it symbolic');
+  if (diffusion) {
+    cmd
+      .option('--schedule <name>', 'noise schedule the model was trained with: linear or cosine', 'linear')
+      .option('--diffusion-steps <T>', 'steps of the model\'s original process', '1000')
+      .option('--respacing <spec>', 'steps kept: a count ("250"), section counts ("10,15,20") or "ddimN"', '250')
+      .option('--variance <mode>', `reverse-step variance: auto (learned-range when the model outputs 2C channels, else fixed-large), ${VARIANCE_MODES.join(', ')}`, 'auto')
+      .option('--timestep-input <kind>', 'what the model\'s timestep input means: original (index 0 … T−1 through the respacing map, guided-diffusion) or spaced (0 … K−1)', 'original');
+  }
+  cmd.option('--input-name <name>', 'image input of the model', 'x').option('--timestep-name <name>', 'timestep input of the model', 'timesteps');
+  if (diffusion) cmd.option('--output-name <name>', 'output of the model (default: its first)');
+  cmd
     .option('--classifier-input <name>', 'image input of the classifier (default: its first)')
     .option('--logits-name <name>', 'logits output of the classifier (default: its first)')
     .option('--layers <names>', 'probed layers, comma-separated (default: every output but the logits)')
     .option('--classifier-preset <name>', 'classifier preprocessing: identity ([−1, 1], resized to its input) or imagenet (short side 232 bilinear, centre crop 224, ImageNet mean/std)', 'identity')
-    .option('--classifier-resize <n>', 'imagenet preset: short side before the crop (default: size·232/224)')
-    .option('--batch-size <n>', 'images per model call', '8')
-    .option('--classifier-batch-size <n>', 'images per classifier call (default: --batch-size)')
-    .option('--device <name>', `execution provider: ${DEVICES.join(' or ')} (cuda needs onnxruntime-node's CUDA files, see docs/images.md)`, 'cpu');
+    .option('--classifier-resize <n>', 'imagenet preset: short side before the crop (default: size·232/224)');
+  if (diffusion) cmd.option('--batch-size <n>', 'images per model call', '8').option('--classifier-batch-size <n>', 'images per classifier call (default: --batch-size)');
+  else cmd.option('--classifier-batch-size <n>', 'images per classifier call', '8');
+  cmd.option('--device <name>', `execution provider: ${DEVICES.join(' or ')} (cuda needs onnxruntime-node's CUDA files, see docs/images.md)`, 'cpu');
   return cmd;
 }
 
@@ -208,10 +225,10 @@ function experimentInput(o: ExperimentOptionValues): ImagesExperimentInput {
     classIndexFile: o.classIndex,
     imageSize: o.imageSize === undefined ? undefined : parseInteger('image-size', o.imageSize, 1, 8192),
     schedule: o.schedule,
-    diffusionSteps: parseInteger('diffusion-steps', o.diffusionSteps, 2, 100000),
+    diffusionSteps: o.diffusionSteps === undefined ? undefined : parseInteger('diffusion-steps', o.diffusionSteps, 2, 100000),
     respacing: o.respacing,
-    variance: resolveVariant('variance', o.variance, ['auto', ...VARIANCE_MODES] as const) as VarianceMode | 'auto',
-    timestepInput: resolveVariant('timestep-input', o.timestepInput, ['original', 'spaced'] as const),
+    variance: o.variance === undefined ? undefined : (resolveVariant('variance', o.variance, ['auto', ...VARIANCE_MODES] as const) as VarianceMode | 'auto'),
+    timestepInput: o.timestepInput === undefined ? undefined : resolveVariant('timestep-input', o.timestepInput, ['original', 'spaced'] as const),
     inputName: o.inputName,
     timestepName: o.timestepName,
     outputName: o.outputName,
@@ -220,7 +237,7 @@ function experimentInput(o: ExperimentOptionValues): ImagesExperimentInput {
     layers: o.layers === undefined ? undefined : o.layers.split(',').map((s) => s.trim()),
     classifierPreset: resolveVariant('classifier-preset', o.classifierPreset, ['identity', 'imagenet'] as const) as ClassifierPreset,
     classifierResize: o.classifierResize === undefined ? undefined : parseInteger('classifier-resize', o.classifierResize, 1, 8192),
-    batchSize: parseInteger('batch-size', o.batchSize, 1, 4096),
+    batchSize: o.batchSize === undefined ? undefined : parseInteger('batch-size', o.batchSize, 1, 4096),
     classifierBatchSize: o.classifierBatchSize === undefined ? undefined : parseInteger('classifier-batch-size', o.classifierBatchSize, 1, 4096),
     device: resolveVariant('device', o.device, DEVICES),
   };

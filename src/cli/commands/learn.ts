@@ -24,7 +24,7 @@ import { discreteSchedule, type DiscreteSchedule } from '../../learn/schedule.ts
 import { DEVICES } from '../../nn/session.ts';
 import { checkReportFolder, readJsonFile, toJsonText, writeFileAtomic } from '../files.ts';
 import { writeReportFolder } from '../../core/outputDir.ts';
-import { addOption, parseInteger, parseIntegerList, parseNumber, parseOption } from '../parse.ts';
+import { addOption, kebab, parseInteger, parseIntegerList, parseNumber, parseOption } from '../parse.ts';
 import { runInfo, type RunInfo } from '../runInfo.ts';
 import { packageVersion } from '../../core/packageVersion.ts';
 
@@ -111,7 +111,9 @@ export function registerEvaluate(program: Command, argv: readonly string[]): voi
     .option('--batch <n>', 'samples per model call', '256')
     .option('--device <name>', `execution provider: ${DEVICES.join(' or ')}`, 'cpu')
     .requiredOption('--out <file>', 'evaluation (JSON)')
-    .action(async (o: EvaluateOptionValues) => {
+    .action(async (o: EvaluateOptionValues, self: Command) => {
+      const fbOnly = ['times', 'fbSamples'].find((name) => explicitOption(self, name));
+      if (!o.forwardBackward && fbOnly) throw new ParamError(kebab(fbOnly), `invalid --${kebab(fbOnly)} without --forward-backward (it sets the forward–backward experiment)`);
       const g = readGrammarFile(o.grammar);
       const schedule = scheduleFromOptions(o);
       const samples = parseInteger('samples', o.samples, 1, 1e7);
@@ -431,6 +433,7 @@ async function writeLearningReportFiles(out: string, points: StudyPoint[], basel
   }
   const html = reportHtml({
     title: 'hierdiff: what a trained denoiser learns of the hierarchy',
+    about: 'on the Random Hierarchy Model, with the companion U-Net trained on P data as the denoiser, beside exact belief propagation',
     command: runInfo(process.argv).command,
     tool: `hierdiff ${packageVersion()}`,
     parameters: [

@@ -8,7 +8,7 @@ import { leafLogLikelihood, makeProcess, resolveProcess, type Observation } from
 import { makeSchedule } from '../../noise/schedule.ts';
 import { addGrammarOptions, resolveGrammarOptions, singleGrammar, type GrammarOptionValues } from '../grammarOptions.ts';
 import { toJsonText, writeFileAtomic } from '../files.ts';
-import { addOption, parseInteger, parseNumber } from '../parse.ts';
+import { addOption, checkScheduleUsed, parseInteger, parseNumber } from '../parse.ts';
 import { runInfo } from '../runInfo.ts';
 import { parseTokenList } from '../tokens.ts';
 
@@ -26,8 +26,9 @@ export function registerPosterior(program: Command, argv: readonly string[]): vo
     .option('--posterior-samples <k>', 'also draw k exact posterior samples', '0')
     .option('--out <file>', 'write JSON: levels[ℓ][node] = marginal vector, logEvidence');
   addGrammarOptions(cmd, { depth: '3' }).action(
-    (o: GrammarOptionValues & { tokens: string; process: string; noiseLevel: string; schedule: string; posteriorSamples: string; out?: string }) => {
+    (o: GrammarOptionValues & { tokens: string; process: string; noiseLevel: string; schedule: string; posteriorSamples: string; out?: string }, self: Command) => {
       const name = resolveProcess(o.process);
+      checkScheduleUsed(self, [name]);
       const noise = parseNumber('noise-level', o.noiseLevel, OPTIONS.noiseLevels.min, OPTIONS.noiseLevels.max);
       const schedule = makeSchedule(o.schedule);
       const k = parseInteger('posterior-samples', o.posteriorSamples, 0, 100000);

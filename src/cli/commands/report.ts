@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { summariseCells } from '../../experiment/summary.ts';
-import { closeSync, openSync, readSync } from 'node:fs';
-import { join, relative, resolve, sep } from 'node:path';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { ParamError } from '../../core/errors.ts';
+import { readBounded } from '../../core/readBounded.ts';
 import { isImagesResults } from '../../images/experiment/resultsFile.ts';
 import { writeImagesReport } from '../../report/imagesReport.ts';
 import type { Grammar } from '../../grammar/grammar.ts';
@@ -149,6 +151,7 @@ async function writeReportFiles(
   const resultsLink = relative(resolve(o.outDir), resolve(o.resultsPath)).split(sep).join('/');
   const html = reportHtml({
     title: 'hierdiff: a phase transition in diffusion on hierarchical data',
+    about: 'on the Random Hierarchy Model, with exact belief propagation as the denoiser',
     command: file.header.run.command,
     tool: `${file.header.run.tool} ${file.header.run.version}`,
     parameters: parameterRows(config, file, o),
@@ -205,6 +208,69 @@ function firstLine(path: string): string {
   }
 }
 
+/** What `report` reads, for messages about a file that is something else. */
+const READS = 'report reads the results.jsonl of sweep, reproduce or images forward-backward';
+
+/** Files hierdiff writes that are not results files, by their format tag: what each is, and what reads it. */
+const OTHER_FILES: Record<string, (path: string) => string> = {
+  'hierdiff.images-summary/1': (p) => `the summary.json of images forward-backward: give ${join(dirname(p), 'results.jsonl')}`,
+  'hierdiff.learn-study/1': (p) => `the study.json of learn-study, which writes its own report (${join(dirname(p), 'report.html')})`,
+  'hierdiff.image-stats/1': () => `whitening statistics from images stats, read by images forward-backward --stats; ${READS}`,
+  'hierdiff.images-score/1': () => `a score file of images score; ${READS}`,
+  'hierdiff.train-log/1': () => `the training log (train.json) of train; ${READS}`,
+  'hierdiff.train-data/1': () => `the data.json of train, read by evaluate --train-data; ${READS}`,
+  'hierdiff.grammar': () => `a grammar, read by --grammar; ${READS}`,
+};
+
+/** The format tag of a JSON object hierdiff wrote (`format`, or a grammar's `schema`). */
+function formatTag(value: object): string | undefined {
+  const o = value as { format?: unknown; schema?: unknown };
+  return typeof o.format === 'string' ? o.format : typeof o.schema === 'string' ? o.schema : undefined;
+}
+
+/**
+ * Refuses, in words, a path that is not a results file: a folder, a CSV table, or the one JSON
+ * object another command wrote (forward-backward --out, summary.json, study.json, …), so the user
+ * learns what the file is and which command reads it rather than "line 2 is not JSON".
+ */
+function checkResultsKind(path: string): void {
+  const bad = (why: string): never => {
+    throw new ParamError('results', `invalid results file "${path}" (${why})`);
+  };
+  const kind = statSync(path, { throwIfNoEntry: false });
+  if (kind?.isDirectory()) {
+    const inside = join(path, 'results.jsonl');
+    bad(existsSync(inside) ? `a folder: give ${inside}` : `a folder; ${READS}`);
+  }
+  if (!kind?.isFile()) return; // the results reader names the problem
+  const first = firstLine(path);
+  let header: unknown;
+  try {
+    header = JSON.parse(first);
+  } catch {
+    header = undefined;
+  }
+  if (header !== null && typeof header === 'object' && !Array.isArray(header)) {
+    // A JSON-lines file (the reader checks its header), or one compact JSON object of another kind.
+    const tag = formatTag(header);
+    if (tag !== undefined && tag in OTHER_FILES) bad(OTHER_FILES[tag](path));
+    return;
+  }
+  if (!first.trimStart().startsWith('{') && first.includes(',')) bad(`a CSV table, as forward-backward --csv and sample --csv write; ${READS}`);
+  let whole: unknown;
+  try {
+    whole = JSON.parse(readBounded(path, 64 * 1024 * 1024, 'results').toString('utf8'));
+  } catch {
+    return;
+  }
+  if (whole === null || typeof whole !== 'object') return;
+  const tag = formatTag(whole);
+  if (tag !== undefined && tag in OTHER_FILES) bad(OTHER_FILES[tag](path));
+  const run = (whole as { run?: { command?: unknown } }).run;
+  const command = typeof run?.command === 'string' ? /^hierdiff ((?:images )?[a-z-]+)/.exec(run.command)?.[1] : undefined;
+  bad(`${command ? `the JSON of ${command}` : 'one JSON object'}, not a results file; ${READS}`);
+}
+
 export function registerReport(program: Command, argv: readonly string[]): void {
   const cmd = program
     .command('report')
@@ -215,6 +281,7 @@ export function registerReport(program: Command, argv: readonly string[]): void 
   addTheoryOptions(cmd, { population: '400, or 150 for sweeps of under 500 data per cell', populationGrammars: '2, or 1 likewise' }).action(async (results: string, o: ReportOptionValues) => {
     // The output folder is checked before anything is read, computed or written.
     checkReportFolder('out', o.out);
+    checkResultsKind(results);
     if (isImagesResults(firstLine(results))) {
       const started = Date.now();
       const written = await writeImagesReport(results, { outDir: o.out, partial: o.partial ?? false, reportCommand: runInfo(argv).command });

@@ -7,7 +7,7 @@ import { makeDirs, outputFileProblem } from '../../core/outputDir.ts';
 import { requireMemory, sampleBytes } from '../../core/resources.ts';
 import { generate, type TreeBatch } from '../../grammar/generate.ts';
 import { decodeIndex, pMax } from '../../grammar/count.ts';
-import { addGrammarOptions, resolveGrammarOptions, singleGrammar, type GrammarOptionValues } from '../grammarOptions.ts';
+import { addGrammarOptions, explicitOption, resolveGrammarOptions, singleGrammar, type GrammarOptionValues } from '../grammarOptions.ts';
 import { checkOutputFile, toJsonText } from '../files.ts';
 import { parseInteger } from '../parse.ts';
 import { runInfo } from '../runInfo.ts';
@@ -124,7 +124,8 @@ export function registerSample(program: Command, argv: readonly string[]): void 
     .option('--index <i>', 'instead of drawing, decode datum i of the published indexing (0 <= i < P_max)')
     .option('--out <file>', 'write JSON (data with latents)')
     .option('--csv <file>', 'write CSV (one row per datum: class, then tokens)');
-  addGrammarOptions(cmd, { depth: '3' }).action((o: GrammarOptionValues & { samples: string; index?: string; out?: string; csv?: string }) => {
+  addGrammarOptions(cmd, { depth: '3' }).action((o: GrammarOptionValues & { samples: string; index?: string; out?: string; csv?: string }, self: Command) => {
+    if (o.index !== undefined && explicitOption(self, 'samples')) throw new ParamError('samples', 'invalid --samples with --index (--index decodes one datum)');
     const choice = resolveGrammarOptions(o, false);
     const g = singleGrammar(choice);
     let batch: TreeBatch;

@@ -13,7 +13,7 @@ import { parseShard, runSweep, validateSweepConfig, type SweepConfigInput, type 
 import { shardFromEnvironment } from '../../sweep/shard.ts';
 import { readJsonFile } from '../files.ts';
 import { addGrammarOptions, resolveGrammarOptions, type GrammarOptionValues } from '../grammarOptions.ts';
-import { addOption, parseInteger, parseNoiseLevels, parseOption } from '../parse.ts';
+import { addOption, checkScheduleUsed, kebab, parseInteger, parseNoiseLevels, parseOption } from '../parse.ts';
 import { runInfo } from '../runInfo.ts';
 import { formatRows, parseProcesses } from './forwardBackward.ts';
 import { printSweepStatus, submitSweepToSlurm, type SlurmOptionValues } from './sweepSlurm.ts';
@@ -102,10 +102,6 @@ export function sweepCommand(argv: readonly string[]): string {
   return runInfo(sweepDefiningArgv(argv)).command;
 }
 
-function kebab(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-}
-
 /** `8=600,6=800` → { "8": 600, "6": 800 }, for depths of the sweep. */
 function parseDepthSamples(text: string, depths: readonly number[]): Record<string, number> {
   const out: Record<string, number> = {};
@@ -179,6 +175,7 @@ function configFromOptions(o: SweepOptionValues, explicit: (name: string) => boo
   for (const p of perProcess) {
     if (!processes.includes(p)) throw new ParamError(kebab(PER_PROCESS_OPTION[p]), `invalid --${kebab(PER_PROCESS_OPTION[p])} (process ${p} is not in --process ${processes.join(',')})`);
   }
+  checkScheduleUsed(explicit, processes);
   const noiseLevels: Partial<Record<ProcessName, number[]>> = {};
   for (const p of processes) {
     const own = o[PER_PROCESS_OPTION[p]] as string | undefined;
@@ -295,6 +292,7 @@ export function registerSweep(program: Command, argv: readonly string[]): void {
       const clash = ['shard', 'shardCount', 'workers'].find(explicit);
       if (clash) throw new ParamError(kebab(clash), `invalid --${kebab(clash)} with --slurm (${clash === 'workers' ? 'each task runs --cpus-per-task workers' : 'each array task runs its own shard'})`);
     }
+    if (o.resume && o.overwrite) throw new ParamError('overwrite', 'invalid --overwrite with --resume (--resume continues --out, --overwrite replaces it: choose one)');
     if (o.shardCount !== undefined && o.shard !== 'auto') throw new ParamError('shard-count', 'invalid --shard-count without --shard auto');
     let input: SweepConfigInput;
     if (o.config !== undefined) {

@@ -13,9 +13,12 @@ import { populationThreshold, type ThresholdResult } from '../../theory/populati
 import { meanFieldCriticalNoise, meanFieldPrediction, populationPrediction } from '../../theory/predict.ts';
 import { toJsonText, writeFileAtomic } from '../files.ts';
 import { populationBytes, requireMemory } from '../../core/resources.ts';
-import { addOption, parseInteger, parseIntegerList, parseNoiseLevels, parseOption } from '../parse.ts';
+import { addOption, checkScheduleUsed, kebab, parseInteger, parseIntegerList, parseNoiseLevels, parseOption } from '../parse.ts';
 import { runInfo } from '../runInfo.ts';
 import { fixed, formatTable } from '../table.ts';
+
+/** Options that only population dynamics uses (with --method population or --threshold), as commander names them. */
+const POPULATION_ONLY = ['population', 'seed', 'grammars', 'rng', 'annealed'];
 
 export type TheoryMethod = 'mean-field' | 'population';
 export const THEORY_METHODS: readonly TheoryMethod[] = ['mean-field', 'population'];
@@ -85,6 +88,13 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
     .option('--out <file>', 'write results JSON')
     .action((o: TheoryOptionValues, self: Command) => {
       const method = resolveVariant('method', o.method, THEORY_METHODS);
+      const given = (name: string) => explicitOption(self, name);
+      if (method === 'mean-field' && !o.threshold) {
+        const unused = POPULATION_ONLY.find(given);
+        if (unused) throw new ParamError(kebab(unused), `invalid --${kebab(unused)} without --method population or --threshold (the mean-field map has no population)`);
+      }
+      if (!o.threshold && given('thresholdDepth')) throw new ParamError('threshold-depth', 'invalid --threshold-depth without --threshold');
+      checkScheduleUsed(self, [resolveProcess(o.process)]);
       const saved = o.grammar === undefined ? null : readGrammarFile(o.grammar);
       if (saved) checkAgainstGrammar(saved, o.grammar!, o, (name) => explicitOption(self, name), true);
       if (saved && (method !== 'population' || o.annealed || o.threshold)) {

@@ -105,11 +105,11 @@ function readClassIndex(file: string): Map<string, number> {
  * (ImageNet-1k's class order); otherwise null.
  *
  * `perClass: N` keeps the first N images of each label (unlabelled images form one class); the
- * result stays in name order.
+ * result stays in name order. Every label must have at least N images.
  *
  * @returns the entries, in name order.
  * @throws ParamError (param `images`) when the folder is missing or unreadable, holds no image,
- *   `perClass` is not a positive integer, or the class index file is unreadable or lacks a label.
+ *   `perClass` is not a positive integer, (param `per-class`) a label has fewer than `perClass` images, or the class index file is unreadable or lacks a label.
  */
 export function listImages(dir: string, options: ListImagesOptions = {}): ImageEntry[] {
   const { perClass, classIndexFile } = options;
@@ -148,6 +148,11 @@ export function listImages(dir: string, options: ListImagesOptions = {}): ImageE
       kept.set(e.label, n + 1);
       return n < perClass;
     });
+    // A class with fewer images would silently unbalance the run: refuse it (docs/limits.md).
+    const [label, n] = [...kept].reduce((a, b) => (b[1] < a[1] ? b : a));
+    if (n < perClass) {
+      throw new ParamError('per-class', `invalid --per-class ${perClass} (${label === null ? 'the unlabelled images' : `class "${label}"`} of --images ${dir} ha${label === null ? 've' : 's'} only ${n} image${n === 1 ? '' : 's'})`);
+    }
   }
   return entries;
 }

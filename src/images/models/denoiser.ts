@@ -33,6 +33,21 @@ export interface DenoiserOutput {
 export type TimestepType = 'int64' | 'int32' | 'float32';
 
 /**
+ * The model input an option names, or its default. A name the user gave that the model lacks is
+ * that option's mistake (`invalid --timestep-name "t" (the model's inputs are …)`); a default the
+ * model lacks means the file is another kind of model (`invalid --model "m.onnx" (it has no input
+ * "timesteps": …; <kind>)`), which also serves commands that have no option for the name.
+ */
+export function modelInputName(param: string, given: string | undefined, fallback: string, names: readonly string[], path: string, kind: string): string {
+  if (given !== undefined) return checkName(param, given, names, 'input');
+  if (names.includes(fallback)) return fallback;
+  throw new ParamError('model', `invalid --model "${path}" (it has no input "${fallback}": its inputs are ${nameList(names)}; ${kind})`);
+}
+
+/** What {@link OnnxDenoiser} expects, for messages about a file that is something else. */
+const IMAGE_MODEL = 'an image diffusion model takes x (N×C×H×W) and timesteps (N)';
+
+/**
  * An image diffusion model as `torch.onnx.export` writes guided-diffusion's UNet: inputs `x`
  * (N×C×H×W float32) and `timesteps` ([N]), first output the model output (N×C×H×W, or N×2C×H×W
  * with learned-range variance). Class-conditional models (an extra `y` input) are refused.
@@ -58,10 +73,10 @@ export class OnnxDenoiser extends OnnxModel {
   }
 
   private constructor(session: InferenceSession, path: string, o: DenoiserOptions) {
-    const inputName = checkName('input-name', o.inputName ?? 'x', session.inputNames, 'input');
+    const inputName = modelInputName('input-name', o.inputName, 'x', session.inputNames, path, IMAGE_MODEL);
     super(session, inputName, o.batchSize, 'model', path);
     this.inputName = inputName;
-    this.timestepName = checkName('timestep-name', o.timestepName ?? 'timesteps', session.inputNames, 'input');
+    this.timestepName = modelInputName('timestep-name', o.timestepName, 'timesteps', session.inputNames, path, IMAGE_MODEL);
     if (this.timestepName === inputName) throw new ParamError('timestep-name', `invalid --timestep-name "${inputName}" (it is the image input)`);
     this.outputName = checkName('output-name', o.outputName ?? session.outputNames[0], session.outputNames, 'output');
     const extra = session.inputNames.filter((n) => n !== inputName && n !== this.timestepName);
