@@ -44,7 +44,7 @@ describe('hierdiff CLI', () => {
     const args = (out: string) => ['forward-backward', ...small, '--depth', '2,3', '--process', 'eps,mask', '--noise-levels', '0.2:0.6:3', '--samples', '40', '--grammars', '2', '--out', out, '--csv', `${out}.csv`];
     const a = runCli(args(join(dir, 'a.json')));
     expect(a.code, a.stderr).toBe(0);
-    expect(runCli(args(join(dir, 'a.json'))).code).toBe(0);
+    expect(runCli([...args(join(dir, 'a.json')), '--overwrite']).code).toBe(0);
     expect(runCli(args(join(dir, 'b.json'))).code).toBe(0);
     const textA = readFileSync(join(dir, 'a.json'), 'utf8');
     const textB = readFileSync(join(dir, 'b.json'), 'utf8');
@@ -70,7 +70,7 @@ describe('hierdiff CLI', () => {
     const one = runCli(args('1'));
     expect(one.code, one.stderr).toBe(0);
     const [jsonOne, csvOne] = [readFileSync(out, 'utf8'), readFileSync(`${out}.csv`, 'utf8')];
-    const two = runCli(args('2'));
+    const two = runCli([...args('2'), '--overwrite']);
     expect(two.code, two.stderr).toBe(0);
     expect(readFileSync(out, 'utf8')).toBe(jsonOne);
     expect(readFileSync(`${out}.csv`, 'utf8')).toBe(csvOne);

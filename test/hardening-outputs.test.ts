@@ -117,7 +117,8 @@ describe('report output folder', () => {
     writeFileSync(join(out, 'figures', 'stale-figure.png'), 'old');
     writeFileSync(join(out, 'theory.json'), 'old');
     writeFileSync(join(out, 'notes.txt'), 'mine');
-    const r = runCli(['report', results, '--out', out, '--population', '0']);
+    // Without --overwrite an earlier report is refused (hardening-firsthour-outputs.test.ts).
+    const r = runCli(['report', results, '--out', out, '--population', '0', '--overwrite']);
     expect(r.code, r.stderr).toBe(0);
     const names = readdirSync(out).sort();
     expect(names).toEqual(['figures', 'notes.txt', 'report.html', 'theory.json']);

@@ -39,7 +39,7 @@ describe('hierdiff report', () => {
     // Nothing time- or machine-dependent: the same command again writes the same bytes.
     const files = ['report.html', 'theory.json', 'figures/class-kept-eps.png', 'figures/mean-field-map.svg'];
     const before = files.map((f) => readFileSync(join(out, f)));
-    expect(runCli(['report', results, '--out', out, '--population', '20']).code).toBe(0);
+    expect(runCli(['report', results, '--out', out, '--population', '20', '--overwrite']).code).toBe(0);
     files.forEach((f, i) => expect(readFileSync(join(out, f)).equals(before[i]), f).toBe(true));
   });
 

@@ -1,9 +1,12 @@
+import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { writeAtomic } from '../core/atomicWrite.ts';
 import { ParamError } from '../core/errors.ts';
 import { MAX_JSON_BYTES, readBounded } from '../core/readBounded.ts';
 
-export { checkOutputFile, checkReportFolder } from '../core/outputDir.ts';
+import { refuseExisting } from '../core/outputDir.ts';
+
+export { checkOutputFile, checkReportFolder, refuseExisting, reportEntries } from '../core/outputDir.ts';
 
 /**
  * Writes a file atomically (temp file + rename, see core/atomicWrite.ts): a crash or an error never
@@ -26,4 +29,18 @@ export function readJsonFile(param: string, path: string, maxBytes = MAX_JSON_BY
 /** JSON with a trailing newline; numbers as JavaScript prints them (shortest round-trip form). */
 export function toJsonText(value: unknown): string {
   return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+/** Adds `--overwrite` to a command that writes results (see {@link refuseExistingFiles}). */
+export function addOverwriteOption(cmd: Command, help = 'replace output files that already exist (without it they are never replaced)'): Command {
+  return cmd.option('--overwrite', help);
+}
+
+/**
+ * Refuses, before any work, output files that already exist unless `--overwrite` was given: each
+ * `[option, path]` pair names an output option and its value (undefined: not given). One line,
+ * naming the option (core/outputDir.ts refuseExisting).
+ */
+export function refuseExistingFiles(outputs: readonly (readonly [param: string, path: string | undefined])[], overwrite: boolean | undefined): void {
+  for (const [param, path] of outputs) if (path !== undefined) refuseExisting(param, path, [path], { overwrite });
 }

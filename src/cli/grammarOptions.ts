@@ -3,7 +3,7 @@ import { ParamError } from '../core/errors.ts';
 import { OPTIONS } from '../core/options.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import { sampleRules, resolveRuleRng, type RuleRng } from '../grammar/sampleRules.ts';
-import { readGrammarFile } from '../grammar/serialize.ts';
+import { readGrammarFileWithOrigin, type GrammarFileOrigin } from '../grammar/serialize.ts';
 import { addOption, parseInteger, parseIntegerList, parseOption } from './parse.ts';
 
 /** Raw grammar options as commander hands them over (strings). */
@@ -44,6 +44,8 @@ export interface GrammarChoice {
   depths: number[];
   /** The loaded file, when --grammar was given. */
   file?: string;
+  /** What the loaded file says about how it was drawn, and its hash (with --grammar). */
+  origin?: GrammarFileOrigin;
   params: { vocab: number; classes: number; synonyms: number; tuple: number };
 }
 
@@ -92,7 +94,7 @@ export function resolveGrammarOptions(o: GrammarOptionValues, allowDepthList: bo
   const seed = parseOption(OPTIONS.seed, o.seed);
   const rng = resolveRuleRng(o.rng);
   if (o.grammar !== undefined) {
-    const g = readGrammarFile(o.grammar);
+    const { grammar: g, origin } = readGrammarFileWithOrigin(o.grammar);
     const command = cmd ?? commandOfOptions.get(o);
     checkAgainstGrammar(g, o.grammar, o, (name) => explicitOption(command, name), allowDepthList);
     return {
@@ -101,6 +103,7 @@ export function resolveGrammarOptions(o: GrammarOptionValues, allowDepthList: bo
       rng,
       depths: [g.depth],
       file: o.grammar,
+      origin,
       params: { vocab: g.vocab, classes: g.classes, synonyms: g.synonyms, tuple: g.tuple },
     };
   }
@@ -122,6 +125,17 @@ export function resolveGrammarOptions(o: GrammarOptionValues, allowDepthList: bo
   };
   for (const depth of depths) grammarFor(seed, depth);
   return { grammarFor, seed, rng, depths, params: { vocab, classes, synonyms, tuple } };
+}
+
+/**
+ * How the grammar was drawn, as results record it. Drawn here: `seed` and `rng` are the options
+ * (`grammarFile` null), and the seed also seeds the data. From --grammar: what the file says
+ * (`seed`/`rng` null when it does not say), the path and the SHA-256 of its bytes, and `dataSeed`,
+ * the --seed that seeded the data and noise (a saved grammar is not redrawn).
+ */
+export function grammarProvenance(choice: GrammarChoice): { seed: number | null; rng: string | null; grammarFile: string | null; grammarSha256?: string; dataSeed?: number } {
+  if (!choice.origin) return { seed: choice.seed, rng: choice.rng, grammarFile: null };
+  return { seed: choice.origin.seed, rng: choice.origin.rng, grammarFile: choice.origin.path, grammarSha256: choice.origin.sha256, dataSeed: choice.seed };
 }
 
 /** Fails unless exactly one grammar is meant (a single depth). */

@@ -10,6 +10,12 @@ export interface RunInfo {
   command: string;
 }
 
+/**
+ * The run record of the command line `argv` (process.argv). `--overwrite` is left out: it says
+ * whether earlier results may be replaced, not what is computed, so a run with it writes the same
+ * bytes as the same run into a fresh path.
+ */
 export function runInfo(argv: readonly string[]): RunInfo {
-  return { tool: 'hierdiff', version: packageVersion(), command: ['hierdiff', ...argv.slice(2)].map(shellQuote).join(' ') };
+  const args = argv.slice(2).filter((a) => a !== '--overwrite');
+  return { tool: 'hierdiff', version: packageVersion(), command: ['hierdiff', ...args].map(shellQuote).join(' ') };
 }

@@ -1,5 +1,5 @@
 import { accessSync, constants, lstatSync, mkdirSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, statSync, type Stats } from 'node:fs';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ParamError } from './errors.ts';
 
 /**
@@ -240,4 +240,40 @@ function swapInto(abs: string, stage: string): void {
     for (const name of movedOut) renameSync(join(previous, name), join(abs, name));
     throw e;
   }
+}
+
+/** How a command may treat results already at its output path. */
+export interface ExistingResultsChoice {
+  /** `--overwrite`: replace them. */
+  overwrite?: boolean;
+  /** `--resume`: continue them (only where {@link ExistingResultsChoice.resumable}). */
+  resume?: boolean;
+  /** Whether the command can continue an interrupted run (has `--resume`). */
+  resumable?: boolean;
+}
+
+/**
+ * The one rule every command that writes results follows: finished (or interrupted) results are
+ * never replaced silently. Throws a one-line ParamError on `param` when any of `paths` (files or
+ * folders the command would write) exists and neither `overwrite` nor `resume` was chosen; the
+ * message names what is there and points to `--resume` (where `resumable`) and `--overwrite`.
+ * Also refuses `resume` together with `overwrite`. `shownAs` is the path as the user gave it.
+ * Creates nothing; call it before any work.
+ */
+export function refuseExisting(param: string, shownAs: string, paths: readonly string[], choice: ExistingResultsChoice): void {
+  if (choice.resume && choice.overwrite) throw new ParamError('overwrite', 'invalid --overwrite with --resume (--resume continues the results, --overwrite replaces them: choose one)');
+  if (choice.resume || choice.overwrite) return;
+  const found = paths.filter((p) => lstatOrNull(resolve(p)) !== null);
+  if (found.length === 0) return;
+  const single = found.length === 1 && resolve(found[0]) === resolve(shownAs);
+  const what = single ? 'it already exists' : `it already holds ${found.map((p) => basename(p)).join(', ')}`;
+  const how = choice.resumable
+    ? 'run the same command with --resume to continue it, or with --overwrite to start afresh'
+    : 'add --overwrite to replace it, or choose another --' + param;
+  throw new ParamError(param, `invalid --${param} "${shownAs}" (${what}: ${how})`);
+}
+
+/** The files and folders a report writes into `outDir` ({@link REPORT_ENTRIES}), for {@link refuseExisting}. */
+export function reportEntries(outDir: string): string[] {
+  return REPORT_ENTRIES.map((name) => join(outDir, name));
 }

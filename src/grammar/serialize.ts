@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ParamError } from '../core/errors.ts';
 import { MAX_JSON_BYTES, readBounded } from '../core/readBounded.ts';
 import { makeGrammar, type Grammar } from './grammar.ts';
@@ -99,6 +100,22 @@ export function grammarFromJson(value: unknown): Grammar {
  * and directories are refused). Every failure is a one-line ParamError on `param`.
  */
 export function readGrammarFile(path: string, param = 'grammar'): Grammar {
+  return readGrammarFileWithOrigin(path, param).grammar;
+}
+
+/** Where a saved grammar came from, as recorded beside results that use it. */
+export interface GrammarFileOrigin {
+  /** The path as given. */
+  path: string;
+  /** SHA-256 of the file's bytes (hex). */
+  sha256: string;
+  /** The seed and rule generator the file says it was drawn with; null when it does not say. */
+  seed: number | null;
+  rng: string | null;
+}
+
+/** {@link readGrammarFile}, with what the file says about its origin and the hash of its bytes. */
+export function readGrammarFileWithOrigin(path: string, param = 'grammar'): { grammar: Grammar; origin: GrammarFileOrigin } {
   const bytes = readBounded(path, MAX_JSON_BYTES, param);
   let value: unknown;
   try {
@@ -106,5 +123,9 @@ export function readGrammarFile(path: string, param = 'grammar'): Grammar {
   } catch {
     throw new ParamError(param, `invalid --${param} "${path}" (not valid JSON)`);
   }
-  return grammarFromJson(value);
+  const grammar = grammarFromJson(value);
+  const o = value as Record<string, unknown>;
+  const seed = Number.isSafeInteger(o.seed) ? (o.seed as number) : null;
+  const rng = typeof o.rng === 'string' ? o.rng : null;
+  return { grammar, origin: { path, sha256: createHash('sha256').update(bytes).digest('hex'), seed, rng } };
 }

@@ -113,7 +113,9 @@ async function writeImagesReportFiles(stage: string, resultsPath: string, result
     page.push({ name: 'images-examples', title: 'Examples', caption: grid.caption, svg, links: ['figures/images-examples.png'] });
   }
   const notes: string[] = [];
-  if (results.missing) notes.push(`${results.missing} units are missing (partial results); the figures show the units present.`);
+  const shard = results.header.shard;
+  if (shard) notes.push(`This is shard ${shard.index}/${shard.count} of a sharded run (drawn with --partial): merge the shards with hierdiff images merge for the whole run.`);
+  if (results.missing) notes.push(`${results.missing} units of the run are missing (partial results); the figures show the units present.`);
   if (o.reportCommand) notes.push(`Figures drawn by: ${o.reportCommand}`);
   const html = reportHtml({
     title: 'hierdiff: forward–backward on an image diffusion model',

@@ -230,6 +230,9 @@ export function readSweepFile(path: string, options: { partial?: boolean } = {})
   if (!options.partial) {
     if (scan.halfWrittenLast) bad(path, 'the last line is half-written (resume the sweep with --resume to finish it)');
     if (missing.length > 0) bad(path, `${missing.length} of ${scan.expected.length} cells missing, e.g. ${missing.slice(0, 3).join(', ')} (resume the sweep with --resume to finish it)`);
+    // A shard is part of a sweep: drawn alone it would look like the whole sweep.
+    const shard = scan.header.shard;
+    if (shard) bad(path, `it holds shard ${shard.index}/${shard.count} of a sweep, ${scan.expected.length} of its ${sweepCells(scan.header.config).length} cells (merge the shards with hierdiff merge, or give --partial to draw this shard alone)`);
   }
   const cells = scan.expected.filter((c) => scan.found.has(c.key)).map((c) => scan.found.get(c.key)!.stats);
   return { header: scan.header, cells, missing };

@@ -9,8 +9,8 @@ import { planGridResources } from '../../experiment/forwardBackward.ts';
 import { summariseCells, type ForwardBackwardRow } from '../../experiment/summary.ts';
 import { resolveProcess, type ProcessName } from '../../noise/process.ts';
 import { makeSchedule } from '../../noise/schedule.ts';
-import { addGrammarOptions, resolveGrammarOptions, type GrammarOptionValues } from '../grammarOptions.ts';
-import { checkOutputFile, toJsonText, writeFileAtomic } from '../files.ts';
+import { addGrammarOptions, grammarProvenance, resolveGrammarOptions, type GrammarOptionValues } from '../grammarOptions.ts';
+import { addOverwriteOption, checkOutputFile, refuseExistingFiles, toJsonText, writeFileAtomic } from '../files.ts';
 import { addOption, checkScheduleUsed, parseNoiseLevels, parseOption } from '../parse.ts';
 import { startProgress } from '../progress.ts';
 import { runInfo } from '../runInfo.ts';
@@ -33,6 +33,7 @@ export interface ForwardBackwardOptionValues extends GrammarOptionValues {
   theory?: boolean;
   out?: string;
   csv?: string;
+  overwrite?: boolean;
 }
 
 /** Processes from `eps` or a list `eps,mask`. */
@@ -75,6 +76,7 @@ export function registerForwardBackward(program: Command, argv: readonly string[
     .option('--backend <name>', 'BP implementation: reference, fast (float64 SIMD) or fast32 (float32 SIMD)', 'fast')
     .option('--out <file>', 'write results JSON')
     .option('--csv <file>', 'write results CSV');
+  addOverwriteOption(cmd);
   addGrammarOptions(cmd, { depth: '2,4,6', depthHelp: 'depths, e.g. 2,4,6' }).action(async (o: ForwardBackwardOptionValues, self: Command) => {
     const processes = parseProcesses(o.process);
     checkScheduleUsed(self, processes);
@@ -93,6 +95,7 @@ export function registerForwardBackward(program: Command, argv: readonly string[
     if (o.out !== undefined) checkOutputFile('out', o.out);
     if (o.csv !== undefined) checkOutputFile('csv', o.csv);
     if (o.out !== undefined && o.csv !== undefined && resolve(o.out) === resolve(o.csv)) throw new ParamError('csv', `invalid --csv "${o.csv}" (the same file as --out)`);
+    refuseExistingFiles([['out', o.out], ['csv', o.csv]], o.overwrite);
     // Memory of the whole request before anything runs (docs/limits.md): refuse, fall back from
     // the fast kernels, or use fewer workers.
     const plan = planGridResources(
@@ -118,10 +121,9 @@ export function registerForwardBackward(program: Command, argv: readonly string[
     const parameters = {
       ...choice.params,
       depths: choice.depths,
-      grammarFile: choice.file ?? null,
-      rng: choice.rng,
-      seed: choice.seed,
-      grammarSeeds,
+      ...grammarProvenance(choice),
+      // A saved grammar is one grammar, drawn with the seed it records (dataSeed seeds the data).
+      grammarSeeds: choice.origin ? (choice.origin.seed === null ? null : [choice.origin.seed]) : grammarSeeds,
       processes,
       noiseLevels: noises,
       schedule: schedule.name,

@@ -9,13 +9,16 @@ import { DEVICES } from '../../nn/session.ts';
 import { mergeImagesShards } from '../../images/experiment/resultsFile.ts';
 import { openImagesExperiment, type ImagesExperimentInput } from '../../images/experiment/setup.ts';
 import { computeClassifierStats, validateClassifierStats } from '../../images/experiment/stats.ts';
-import { checkReportFolder, readJsonFile, toJsonText, writeFileAtomic } from '../files.ts';
+import { checkReportFolder, readJsonFile, refuseExisting, refuseExistingFiles, toJsonText, writeFileAtomic } from '../files.ts';
 import { parseInteger, parseIntegerList } from '../parse.ts';
 import { startProgress } from '../progress.ts';
 import { runInfo } from '../runInfo.ts';
 import { packageVersion } from '../../core/packageVersion.ts';
 import { parseShard } from '../../sweep/shard.ts';
-import { finishRun, runWithProgress } from './imagesFinish.ts';
+import { finishRun, imagesRunOutputs, runWithProgress } from './imagesFinish.ts';
+import { explainInterrupt, resumeHint } from '../interrupt.ts';
+import { resultsFileName } from '../../images/experiment/resultsFile.ts';
+import { join } from 'node:path';
 import { registerMnistCommands } from './imagesMnist.ts';
 import { registerImagesScore } from './imagesScore.ts';
 
@@ -52,10 +55,13 @@ export function registerImages(program: Command, argv: readonly string[]): Comma
     images
       .command('stats')
       .description('per-channel mean and mean square of every probed classifier layer on clean images: the whitening statistics (docs/science.md §6)')
-      .requiredOption('--out <file>', 'statistics file (JSON)'),
+      .requiredOption('--out <file>', 'statistics file (JSON)')
+      .option('--overwrite', 'replace --out if it exists'),
     false,
-  ).action(async (o: ExperimentOptionValues & { out: string }) => {
-    const exp = await openImagesExperiment(experimentInput(o));
+  ).action(async (o: ExperimentOptionValues & { out: string; overwrite?: boolean }) => {
+    const input = experimentInput(o);
+    refuseExistingFiles([['out', o.out]], o.overwrite);
+    const exp = await openImagesExperiment(input);
     try {
       const bar = startProgress('images stats', exp.entries.length, 'images');
       const stats = await computeClassifierStats(exp, (done) => bar.update(done));
@@ -100,7 +106,10 @@ export function registerImages(program: Command, argv: readonly string[]): Comma
     const shard = o.shard === undefined ? null : parseShard(o.shard);
     // The report is written after the run: refuse an output folder it could not be written into now.
     if (!shard && o.report !== false) checkReportFolder('out', o.out);
+    // Finished results are never replaced silently (checked before the models load).
+    refuseExisting('out', o.out, imagesRunOutputs(o.out, shard), { resume: o.resume, overwrite: o.overwrite, resumable: true });
     const exp = await openImagesExperiment(input);
+    const unhook = explainInterrupt('images forward-backward', resumeHint(`finished units are saved in ${join(o.out, resultsFileName(shard))}`));
     try {
       const result = await runWithProgress(exp, {
         outDir: o.out,
@@ -113,6 +122,7 @@ export function registerImages(program: Command, argv: readonly string[]): Comma
       if (shard) process.stderr.write(`images forward-backward: shard ${shard.index}/${shard.count} done; when every shard is, run: hierdiff images merge ${o.out}\n`);
       else await finishRun(o.out, result.header, result.units, o.report !== false);
     } finally {
+      unhook();
       await exp.release();
     }
   });

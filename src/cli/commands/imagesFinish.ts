@@ -4,7 +4,8 @@ import { resultsFileName, type ImagesHeader, type UnitLine } from '../../images/
 import { runImagesExperiment, type RunImagesOptions, type RunImagesResult } from '../../images/experiment/run.ts';
 import { summariseImages, type ImagesSummary } from '../../images/experiment/summary.ts';
 import { writeImagesReport } from '../../report/imagesReport.ts';
-import { toJsonText, writeFileAtomic } from '../files.ts';
+import { reportEntries, toJsonText, writeFileAtomic } from '../files.ts';
+import type { Shard } from '../../sweep/shard.ts';
 import { startProgress } from '../progress.ts';
 
 /** Runs the image experiment with progress bars (statistics, then reverse steps) and prints where the results went. */
@@ -58,4 +59,13 @@ function printSummary(summary: ImagesSummary): void {
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padStart(widths[i]))).join('  ');
   process.stdout.write(`${[fmt(head), ...lines.map(fmt)].join('\n')}\n`);
+}
+
+/**
+ * What an image run writes into `out` that must not be replaced silently: its results file (of
+ * this shard only, so the shards of one run can share a folder) and, for a whole run, the summary
+ * and the report. The whitening statistics are reused on purpose (same classifier and images).
+ */
+export function imagesRunOutputs(out: string, shard: Shard | null): string[] {
+  return shard ? [join(out, resultsFileName(shard))] : [join(out, resultsFileName(null)), join(out, 'summary.json'), ...reportEntries(out)];
 }

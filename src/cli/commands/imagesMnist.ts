@@ -8,12 +8,15 @@ import { imageGrid } from '../../images/io/writeImages.ts';
 import { prepareMnistDemo } from '../../mnist/demo.ts';
 import { MNIST_MODELS_DIR } from '../../mnist/shipped.ts';
 import { MNIST_RECIPE, trainMnistModels } from '../../mnist/train.ts';
-import { checkOutputFile, checkReportFolder, writeFileAtomic } from '../files.ts';
+import { checkOutputFile, checkReportFolder, refuseExisting, refuseExistingFiles, writeFileAtomic } from '../files.ts';
 import { parseInteger } from '../parse.ts';
 import { startProgress, startTrainingProgress } from '../progress.ts';
 import { runInfo } from '../runInfo.ts';
 import { packageVersion } from '../../core/packageVersion.ts';
-import { finishRun, runWithProgress } from './imagesFinish.ts';
+import { finishRun, imagesRunOutputs, runWithProgress } from './imagesFinish.ts';
+import { explainInterrupt, resumeHint } from '../interrupt.ts';
+import { resultsFileName } from '../../images/experiment/resultsFile.ts';
+import { join } from 'node:path';
 
 interface DemoOptionValues {
   quick?: boolean;
@@ -24,6 +27,8 @@ interface DemoOptionValues {
   batchSize: string;
   models: string;
   report?: boolean;
+  resume?: boolean;
+  overwrite?: boolean;
 }
 
 interface TrainMnistOptionValues {
@@ -33,6 +38,7 @@ interface TrainMnistOptionValues {
   classifierSteps: string;
   seed: string;
   resume?: boolean;
+  overwrite?: boolean;
   threads?: string;
 }
 
@@ -49,6 +55,7 @@ interface SampleOptionValues {
   batchSize: string;
   threads?: string;
   out: string;
+  overwrite?: boolean;
 }
 
 /** `hierdiff images demo` and `hierdiff images sample`: the MNIST experiment in one command, and unconditional samples. */
@@ -64,6 +71,8 @@ export function registerMnistCommands(images: Command, argv: readonly string[]):
     .option('--batch-size <n>', 'images per model call', '64')
     .option('--models <dir>', 'models folder (denoiser.onnx, classifier.onnx, card.json)', MNIST_MODELS_DIR)
     .option('--no-report', 'skip the figures and report.html')
+    .option('--resume', 'continue an interrupted demo in --out: keep its finished units')
+    .option('--overwrite', 'replace the results and report already in --out')
     .action(async (o: DemoOptionValues) => {
       const options = {
         out: o.out,
@@ -75,12 +84,17 @@ export function registerMnistCommands(images: Command, argv: readonly string[]):
         modelsDir: o.models,
       };
       if (o.report !== false) checkReportFolder('out', o.out);
+      // Finished results are never replaced silently (checked before the models load).
+      refuseExisting('out', o.out, imagesRunOutputs(o.out, null), { resume: o.resume, overwrite: o.overwrite, resumable: true });
       const exp = await prepareMnistDemo(options);
+      const unhook = explainInterrupt('images demo', resumeHint(`finished units are saved in ${join(o.out, resultsFileName(null))}`));
       try {
-        const kept = argv.filter((a, i) => a !== '--out' && argv[i - 1] !== '--out' && !a.startsWith('--out=') && a !== '--no-report');
-        const result = await runWithProgress(exp, { outDir: o.out, overwrite: true, version: packageVersion(), command: runInfo(kept).command });
+        // Recorded without where and how it runs (--out, --no-report, --resume, --overwrite): a resumed demo writes the same bytes.
+        const kept = argv.filter((a, i) => a !== '--out' && argv[i - 1] !== '--out' && !a.startsWith('--out=') && a !== '--no-report' && a !== '--resume' && a !== '--overwrite');
+        const result = await runWithProgress(exp, { outDir: o.out, resume: o.resume ?? false, overwrite: o.overwrite ?? false, version: packageVersion(), command: runInfo(kept).command });
         await finishRun(o.out, result.header, result.units, o.report !== false);
       } finally {
+        unhook();
         await exp.release();
       }
     });
@@ -93,9 +107,15 @@ export function registerMnistCommands(images: Command, argv: readonly string[]):
     .option('--classifier-steps <n>', 'classifier training steps', String(MNIST_RECIPE.classifier.steps))
     .option('--seed <n>', 'seed of initialisation, batches and noise', String(MNIST_RECIPE.seed))
     .option('--resume', 'continue from the checkpoints (same options required)')
+    .option('--overwrite', 'start afresh where --out holds models or checkpoints (they are replaced)')
     .option('--threads <n>', 'CPU threads of onnxruntime (default: all cores)')
     .action(async (o: TrainMnistOptionValues) => {
       const bars: Record<string, ReturnType<typeof startTrainingProgress>> = {};
+      // Trained models and checkpoints are never replaced silently: continue them, or say --overwrite.
+      const checkpoints = o.checkpoints ?? join(o.out, 'checkpoints');
+      const outputs = [...['denoiser.onnx', 'classifier.onnx', 'card.json'].map((n) => join(o.out, n)), ...['classifier', 'denoiser'].map((m) => join(checkpoints, m, 'checkpoint.json'))];
+      refuseExisting('out', o.out, outputs, { resume: o.resume, overwrite: o.overwrite, resumable: true });
+      const unhook = explainInterrupt('images train-mnist', resumeHint(`the last checkpoints are in ${checkpoints}, written every 100 steps`));
       const card = await trainMnistModels({
         out: o.out,
         checkpoints: o.checkpoints,
@@ -111,7 +131,7 @@ export function registerMnistCommands(images: Command, argv: readonly string[]):
           bars[model].tick(p);
           if (p.step === p.steps) bars[model].stop();
         },
-      });
+      }).finally(unhook);
       process.stderr.write(`images train-mnist: classifier held-out accuracy ${(100 * card.classifier.heldOutAccuracy).toFixed(1)}%, denoiser final loss ${card.denoiser.training.finalLoss.toFixed(4)} -> ${o.out}\n`);
     });
   images
@@ -129,6 +149,7 @@ export function registerMnistCommands(images: Command, argv: readonly string[]):
     .option('--batch-size <n>', 'images per model call', '64')
     .option('--threads <n>', 'CPU threads of onnxruntime (default: all cores)')
     .requiredOption('--out <file>', 'PNG grid to write')
+    .option('--overwrite', 'replace --out if it exists')
     .action(async (o: SampleOptionValues) => {
       const count = parseInteger('count', o.count, 1, 100000);
       const columns = parseInteger('columns', o.columns, 1, 1000);
@@ -138,6 +159,7 @@ export function registerMnistCommands(images: Command, argv: readonly string[]):
       const seed = parseInteger('seed', o.seed, 0);
       const threads = o.threads === undefined ? undefined : parseInteger('threads', o.threads, 1, 1024);
       checkOutputFile('out', o.out);
+      refuseExistingFiles([['out', o.out]], o.overwrite);
       const model = await OnnxDenoiser.open(o.model, { batchSize: parseInteger('batch-size', o.batchSize, 1, 4096), threads });
       try {
         const shape = model.inputShape;

@@ -7,7 +7,7 @@ import { OnnxClassifier } from '../../images/models/classifier.ts';
 import { OnnxDenoiser } from '../../images/models/denoiser.ts';
 import { accuracy, classifyImages, confidenceStats, scoreClassified } from '../../images/score.ts';
 import { HELD_OUT_PER_CLASS, loadMnist, MNIST_SIZE } from '../../learn/mnist.ts';
-import { checkOutputFile, toJsonText, writeFileAtomic } from '../files.ts';
+import { checkOutputFile, refuseExistingFiles, toJsonText, writeFileAtomic } from '../files.ts';
 import { parseInteger } from '../parse.ts';
 import { startProgress } from '../progress.ts';
 import { runInfo } from '../runInfo.ts';
@@ -25,6 +25,7 @@ interface ScoreOptionValues {
   batchSize: string;
   threads?: string;
   out: string;
+  overwrite?: boolean;
 }
 
 /** The results file of `hierdiff images score`. */
@@ -51,6 +52,7 @@ export function registerImagesScore(images: Command, argv: readonly string[]): v
     .option('--batch-size <n>', 'images per model call', '64')
     .option('--threads <n>', 'CPU threads of onnxruntime (default: all cores)')
     .requiredOption('--out <file>', 'score file to write (JSON)')
+    .option('--overwrite', 'replace --out if it exists')
     .action(async (o: ScoreOptionValues) => {
       const count = parseInteger('count', o.count, 2, 100000);
       const variance = resolveVariant('variance', o.variance, VARIANCE_MODES);
@@ -61,6 +63,7 @@ export function registerImagesScore(images: Command, argv: readonly string[]): v
       const batchSize = parseInteger('batch-size', o.batchSize, 1, 4096);
       const threads = o.threads === undefined ? undefined : parseInteger('threads', o.threads, 1, 1024);
       checkOutputFile('out', o.out);
+      refuseExistingFiles([['out', o.out]], o.overwrite);
       const started = performance.now();
       const model = await OnnxDenoiser.open(o.model, { batchSize, threads });
       try {

@@ -22,7 +22,8 @@ import { renderSvg, svgToPng } from '../../report/render.ts';
 import { OnnxRhmDenoiser } from '../../learn/onnxDenoiser.ts';
 import { discreteSchedule, type DiscreteSchedule } from '../../learn/schedule.ts';
 import { DEVICES } from '../../nn/session.ts';
-import { checkReportFolder, readJsonFile, toJsonText, writeFileAtomic } from '../files.ts';
+import { checkReportFolder, readJsonFile, refuseExisting, refuseExistingFiles, reportEntries, toJsonText, writeFileAtomic } from '../files.ts';
+import { explainInterrupt, resumeHint } from '../interrupt.ts';
 import { writeReportFolder } from '../../core/outputDir.ts';
 import { addOption, kebab, parseInteger, parseIntegerList, parseNumber, parseOption } from '../parse.ts';
 import { runInfo, type RunInfo } from '../runInfo.ts';
@@ -90,6 +91,7 @@ interface EvaluateOptionValues {
   batch: string;
   device: string;
   out: string;
+  overwrite?: boolean;
 }
 
 /** `hierdiff evaluate`: a learned RHM denoiser (ONNX) measured against its grammar and exact BP. */
@@ -111,6 +113,7 @@ export function registerEvaluate(program: Command, argv: readonly string[]): voi
     .option('--batch <n>', 'samples per model call', '256')
     .option('--device <name>', `execution provider: ${DEVICES.join(' or ')}`, 'cpu')
     .requiredOption('--out <file>', 'evaluation (JSON)')
+    .option('--overwrite', 'replace --out if it exists')
     .action(async (o: EvaluateOptionValues, self: Command) => {
       const fbOnly = ['times', 'fbSamples'].find((name) => explicitOption(self, name));
       if (!o.forwardBackward && fbOnly) throw new ParamError(kebab(fbOnly), `invalid --${kebab(fbOnly)} without --forward-backward (it sets the forward–backward experiment)`);
@@ -124,6 +127,7 @@ export function registerEvaluate(program: Command, argv: readonly string[]): voi
       const T = schedule.steps;
       const times = o.times === undefined ? [...new Set(Array.from({ length: 10 }, (_, i) => Math.max(1, Math.round(((i + 1) * T) / 10))))] : parseIntegerList('times', o.times, 1, T);
       const fbSamples = parseInteger('fb-samples', o.fbSamples, 1, 1e6);
+      refuseExistingFiles([['out', o.out]], o.overwrite);
       const model = await OnnxRhmDenoiser.open(o.model, { batchSize: batch, device: resolveVariant('device', o.device, DEVICES), process: noiseProcess, vocab: g.vocab, length: leafCount(g) });
       try {
         const started = Date.now();
@@ -160,6 +164,7 @@ interface TrainOptionValues extends GrammarOptionValues {
   betaEnd: string;
   checkpointEvery: string;
   resume?: boolean;
+  overwrite?: boolean;
   threads?: string;
   out: string;
 }
@@ -220,6 +225,7 @@ function addTrainOptions(cmd: Command): Command {
       .option('--checkpoint-every <n>', 'steps between checkpoints', '500'),
   )
     .option('--resume', 'continue from the checkpoint in the output folder (same settings)')
+    .option('--overwrite', 'start afresh in an output folder that holds a run (its checkpoint and model are replaced)')
     .option('--threads <n>', `CPU threads of onnxruntime (default: all cores, here ${defaultThreads()}); a run is bit-identical at a given count`);
 }
 
@@ -314,6 +320,9 @@ async function runTraining(o: TrainOptionValues, argv: readonly string[], explic
   return log;
 }
 
+/** What `hierdiff train` writes into its folder (the checkpoint: nn/checkpoint.ts). */
+const TRAIN_OUTPUTS = ['model.onnx', 'train.json', 'checkpoint.json', 'checkpoint.bin', 'grammar.json', 'data.json'];
+
 /** `hierdiff train`: the companion U-Net trained on RHM data on onnxruntime (src/nn/), exported to ONNX. */
 export function registerTrain(program: Command, argv: readonly string[]): void {
   addTrainOptions(
@@ -323,7 +332,14 @@ export function registerTrain(program: Command, argv: readonly string[]): void {
   )
     .requiredOption('--out <dir>', 'output folder')
     .action(async (o: TrainOptionValues, self: Command) => {
-      await runTraining(o, argv, (name) => explicitOption(self, name));
+      // A finished or interrupted run is never thrown away silently: continue it, or say --overwrite.
+      refuseExisting('out', o.out, TRAIN_OUTPUTS.map((name) => join(o.out, name)), { resume: o.resume, overwrite: o.overwrite, resumable: true });
+      const unhook = explainInterrupt('train', resumeHint(`from the last checkpoint in ${o.out}, written every --checkpoint-every steps`));
+      try {
+        await runTraining(o, argv, (name) => explicitOption(self, name));
+      } finally {
+        unhook();
+      }
     });
 }
 
@@ -378,29 +394,36 @@ export function registerLearnStudy(program: Command, argv: readonly string[]): v
       const T = schedule.steps;
       const times = o.times === undefined ? [...new Set(Array.from({ length: 10 }, (_, i) => Math.max(1, Math.round(((i + 1) * T) / 10))))] : parseIntegerList('times', o.times, 1, T);
       for (const P of sizes) if (BigInt(P) > pMax(g)) throw new ParamError('train-sizes', `invalid --train-sizes: ${P} > P_max = ${pMax(g)}`);
+      // Finished sizes are kept with --resume, retrained with --overwrite, and never replaced silently.
+      refuseExisting('out', o.out, [join(o.out, 'study.json'), ...reportEntries(o.out), ...sizes.map((P) => join(o.out, `P${P}`))], { resume: o.resume, overwrite: o.overwrite, resumable: true });
       const points: (StudyPoint & { seconds: number; windows: TrainLog['windows']; copies: number | null })[] = [];
-      for (const P of sizes) {
-        const dir = join(o.out, `P${P}`);
-        const evalPath = join(dir, 'evaluation.json');
-        let log: TrainLog;
-        const logPath = join(dir, 'train.json');
-        const done = existsSync(logPath) && existsSync(join(dir, 'model.onnx')) && (JSON.parse(readFileSync(logPath, 'utf8')) as TrainLog).train.steps === Number(o.steps);
-        if (done) log = JSON.parse(readFileSync(logPath, 'utf8')) as TrainLog;
-        else log = await runTraining({ ...o, trainSize: String(P), out: dir, resume: true }, argv, explicit, `train P=${P}`);
-        let evaluation: ModelEvaluation;
-        if (done && existsSync(evalPath)) evaluation = JSON.parse(readFileSync(evalPath, 'utf8')) as ModelEvaluation;
-        else {
-          const model = await OnnxRhmDenoiser.open(join(dir, 'model.onnx'), { batchSize: batch, vocab: g.vocab, length: leafCount(g) });
-          try {
-            const started = Date.now();
-            evaluation = await evaluateModel(model, g, schedule, { samples, seed: 0, batch, train: readTrainTokens(join(dir, 'data.json'), g), forwardBackward: { times, samples: fbSamples } });
-            process.stderr.write(`evaluate P=${P}: valid by layer ${evaluation.validByLayer.map((x) => x.toFixed(3)).join(' ')}, copies ${evaluation.copies?.toFixed(3)} (${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
-          } finally {
-            await model.release();
+      const unhook = explainInterrupt('learn-study', resumeHint(`finished sizes and the last checkpoint are saved in ${o.out}`));
+      try {
+        for (const P of sizes) {
+          const dir = join(o.out, `P${P}`);
+          const evalPath = join(dir, 'evaluation.json');
+          let log: TrainLog;
+          const logPath = join(dir, 'train.json');
+          const done = !o.overwrite && existsSync(logPath) && existsSync(join(dir, 'model.onnx')) && (JSON.parse(readFileSync(logPath, 'utf8')) as TrainLog).train.steps === Number(o.steps);
+          if (done) log = JSON.parse(readFileSync(logPath, 'utf8')) as TrainLog;
+          else log = await runTraining({ ...o, trainSize: String(P), out: dir, resume: !o.overwrite }, argv, explicit, `train P=${P}`);
+          let evaluation: ModelEvaluation;
+          if (done && existsSync(evalPath)) evaluation = JSON.parse(readFileSync(evalPath, 'utf8')) as ModelEvaluation;
+          else {
+            const model = await OnnxRhmDenoiser.open(join(dir, 'model.onnx'), { batchSize: batch, vocab: g.vocab, length: leafCount(g) });
+            try {
+              const started = Date.now();
+              evaluation = await evaluateModel(model, g, schedule, { samples, seed: 0, batch, train: readTrainTokens(join(dir, 'data.json'), g), forwardBackward: { times, samples: fbSamples } });
+              process.stderr.write(`evaluate P=${P}: valid by layer ${evaluation.validByLayer.map((x) => x.toFixed(3)).join(' ')}, copies ${evaluation.copies?.toFixed(3)} (${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
+            } finally {
+              await model.release();
+            }
+            writeFileAtomic(evalPath, toJsonText(evaluation));
           }
-          writeFileAtomic(evalPath, toJsonText(evaluation));
+          points.push({ trainSize: P, validByLayer: evaluation.validByLayer, fullyValid: evaluation.fullyValid, forwardBackward: evaluation.forwardBackward, seconds: log.seconds, windows: log.windows, copies: evaluation.copies });
         }
-        points.push({ trainSize: P, validByLayer: evaluation.validByLayer, fullyValid: evaluation.fullyValid, forwardBackward: evaluation.forwardBackward, seconds: log.seconds, windows: log.windows, copies: evaluation.copies });
+      } finally {
+        unhook();
       }
       const baseline = randomTokenValidity(g);
       writeFileAtomic(join(o.out, 'study.json'), toJsonText({ format: 'hierdiff.learn-study/1', run: runInfo(argv), grammar: { vocab: g.vocab, classes: g.classes, synonyms: g.synonyms, tuple: g.tuple, depth: g.depth }, randomTokenValidity: baseline, points }));

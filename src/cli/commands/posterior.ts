@@ -6,8 +6,8 @@ import { leafCount, symbolsAt } from '../../grammar/params.ts';
 import { OPTIONS } from '../../core/options.ts';
 import { leafLogLikelihood, makeProcess, resolveProcess, type Observation } from '../../noise/process.ts';
 import { makeSchedule } from '../../noise/schedule.ts';
-import { addGrammarOptions, resolveGrammarOptions, singleGrammar, type GrammarOptionValues } from '../grammarOptions.ts';
-import { toJsonText, writeFileAtomic } from '../files.ts';
+import { addGrammarOptions, grammarProvenance, resolveGrammarOptions, singleGrammar, type GrammarOptionValues } from '../grammarOptions.ts';
+import { addOverwriteOption, refuseExistingFiles, toJsonText, writeFileAtomic } from '../files.ts';
 import { addOption, checkScheduleUsed, parseInteger, parseNumber } from '../parse.ts';
 import { runInfo } from '../runInfo.ts';
 import { parseTokenList } from '../tokens.ts';
@@ -25,8 +25,9 @@ export function registerPosterior(program: Command, argv: readonly string[]): vo
   cmd
     .option('--posterior-samples <k>', 'also draw k exact posterior samples', '0')
     .option('--out <file>', 'write JSON: levels[ℓ][node] = marginal vector, logEvidence');
+  addOverwriteOption(cmd);
   addGrammarOptions(cmd, { depth: '3' }).action(
-    (o: GrammarOptionValues & { tokens: string; process: string; noiseLevel: string; schedule: string; posteriorSamples: string; out?: string }, self: Command) => {
+    (o: GrammarOptionValues & { tokens: string; process: string; noiseLevel: string; schedule: string; posteriorSamples: string; out?: string; overwrite?: boolean }, self: Command) => {
       const name = resolveProcess(o.process);
       checkScheduleUsed(self, [name]);
       const noise = parseNumber('noise-level', o.noiseLevel, OPTIONS.noiseLevels.min, OPTIONS.noiseLevels.max);
@@ -35,6 +36,7 @@ export function registerPosterior(program: Command, argv: readonly string[]): vo
       const choice = resolveGrammarOptions(o, false);
       const g = singleGrammar(choice);
       const tokens = parseTokenList(o.tokens, g.vocab, name === 'mask');
+      refuseExistingFiles([['out', o.out]], o.overwrite);
       const d = leafCount(g);
       if (tokens.length !== d) throw new ParamError('tokens', `invalid --tokens: got ${tokens.length} tokens (expected ${d} = tuple^depth)`);
       const process_ = makeProcess(name, noise, schedule);
@@ -57,7 +59,7 @@ export function registerPosterior(program: Command, argv: readonly string[]): vo
       if (o.out !== undefined) {
         const json = {
           run: runInfo(argv),
-          parameters: { ...choice.params, depth: g.depth, seed: choice.seed, rng: choice.rng, grammarFile: choice.file ?? null, process: name, noise, control: process_.control, schedule: schedule.name, tokens: Array.from(tokens) },
+          parameters: { ...choice.params, depth: g.depth, ...grammarProvenance(choice), process: name, noise, control: process_.control, schedule: schedule.name, tokens: Array.from(tokens) },
           logEvidence: up.logEvidence[0],
           levels,
           ...(sampleTrees ? { samples: sampleTrees } : {}),

@@ -15,7 +15,7 @@ import { reportHtml, type PageFigure } from '../../report/html.ts';
 import { renderSvg, svgToPng } from '../../report/render.ts';
 import { meanFieldTheory, populationCurves, populationLevels, type MeanFieldTheory, type PopulationCurves, type PopulationLevels } from '../../report/theory.ts';
 import { grammarSeeds, readSweepFile, samplesAtDepth, type SweepConfig, type SweepFile } from '../../sweep/index.ts';
-import { checkReportFolder, toJsonText, writeFileAtomic } from '../files.ts';
+import { checkReportFolder, refuseExisting, reportEntries, toJsonText, writeFileAtomic } from '../files.ts';
 import { writeReportFolder } from '../../core/outputDir.ts';
 import { parseInteger } from '../parse.ts';
 import { runInfo } from '../runInfo.ts';
@@ -146,6 +146,8 @@ async function writeReportFiles(
   writeFileAtomic(theoryPath, toJsonText({ meanField, population, populationLevels: levels }));
   written.push(theoryPath);
   const notes: string[] = [];
+  const shard = file.header.shard;
+  if (shard) notes.push(`This is shard ${shard.index}/${shard.count} of a sharded sweep (drawn with --partial): merge the shards with hierdiff merge for the whole sweep.`);
   if (file.missing.length) notes.push(`${file.missing.length} cells of the sweep are missing (partial results); the figures show the cells present.`);
   if (o.reportCommand) notes.push(`Figures drawn by: ${o.reportCommand}`);
   const resultsLink = relative(resolve(o.outDir), resolve(o.resultsPath)).split(sep).join('/');
@@ -171,6 +173,7 @@ export interface ReportOptionValues {
   population?: string;
   populationGrammars?: string;
   partial?: boolean;
+  overwrite?: boolean;
 }
 
 /** Population-dynamics defaults: full size for real sweeps, smaller for quick ones (theory would dominate their time). */
@@ -277,10 +280,12 @@ export function registerReport(program: Command, argv: readonly string[]): void 
     .description('redraw the figures and report.html from a saved results file (JSON lines from reproduce, sweep or images forward-backward)')
     .argument('<results>', 'results file (JSON lines)')
     .option('--out <dir>', 'output folder (report.html, figures/, theory.json)', 'hierdiff-report')
-    .option('--partial', 'draw from an unfinished results file (cells still missing)');
+    .option('--partial', 'draw from an unfinished results file (cells still missing) or one shard of a sharded run')
+    .option('--overwrite', 'replace a report already in --out');
   addTheoryOptions(cmd, { population: '400, or 150 for sweeps of under 500 data per cell', populationGrammars: '2, or 1 likewise' }).action(async (results: string, o: ReportOptionValues) => {
     // The output folder is checked before anything is read, computed or written.
     checkReportFolder('out', o.out);
+    refuseExisting('out', o.out, reportEntries(o.out), { overwrite: o.overwrite });
     checkResultsKind(results);
     if (isImagesResults(firstLine(results))) {
       const started = Date.now();

@@ -3,7 +3,8 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { ProcessName } from '../../noise/process.ts';
 import { runSweep, validateSweepConfig, type SweepConfig, type SweepConfigInput, type SweepProgress } from '../../sweep/index.ts';
-import { checkOutputFile, checkReportFolder } from '../files.ts';
+import { checkOutputFile, checkReportFolder, refuseExisting, reportEntries } from '../files.ts';
+import { explainInterrupt, resumeHint } from '../interrupt.ts';
 import { OPTIONS } from '../../core/options.ts';
 import { addOption, parseOption } from '../parse.ts';
 import { startProgress } from '../progress.ts';
@@ -60,6 +61,7 @@ interface ReproduceOptionValues {
   out: string;
   workers?: string;
   resume?: boolean;
+  overwrite?: boolean;
   population?: string;
   populationGrammars?: string;
 }
@@ -99,7 +101,9 @@ export function registerReproduce(program: Command, argv: readonly string[]): vo
     .option('--quick', 'the same figures from fewer grammar seeds, data and noise levels (under a minute on 2 cores)')
     .option('--out <dir>', 'output folder (results.jsonl, figures/, theory.json, report.html)', 'hierdiff-report');
   addOption(cmd, OPTIONS.workers, { help: `worker threads (default: all cores, here ${availableParallelism()})` });
-  cmd.option('--resume', 'continue an interrupted run in --out (skips finished cells)');
+  cmd
+    .option('--resume', 'continue an interrupted run in --out (skips finished cells)')
+    .option('--overwrite', 'replace the results and report already in --out (without it, or --resume, they are never replaced)');
   addTheoryOptions(cmd, { population: `${THEORY_DEFAULTS.full.population}, ${THEORY_DEFAULTS.quick.population} with --quick`, populationGrammars: `${THEORY_DEFAULTS.full.populationGrammars}, ${THEORY_DEFAULTS.quick.populationGrammars} with --quick` }).action(async (o: ReproduceOptionValues) => {
     // Everything is checked before anything is written.
     const quick = o.quick ?? false;
@@ -110,18 +114,30 @@ export function registerReproduce(program: Command, argv: readonly string[]): vo
     // The output folder and its results file are checked before the sweep runs.
     checkReportFolder('out', o.out);
     checkOutputFile('out', resultsPath);
+    // Finished results are never replaced silently: continue them, or say --overwrite.
+    refuseExisting('out', o.out, [resultsPath, ...reportEntries(o.out)], { resume: o.resume, overwrite: o.overwrite, resumable: true });
     const started = Date.now();
     const bar = progress();
+    // Ctrl-C: the finished cells are on disk, line by line.
+    const unhook = explainInterrupt('reproduce', resumeHint(`finished cells are saved in ${resultsPath}`), () => bar.stop());
     let result;
     try {
-      result = await runSweep(config, { out: resultsPath, workers, resume: o.resume ?? false, overwrite: true, command: sweepCommand(argv), onProgress: (p) => bar.update(p) });
+      result = await runSweep(config, { out: resultsPath, workers, resume: o.resume ?? false, overwrite: o.overwrite ?? false, command: sweepCommand(argv), onProgress: (p) => bar.update(p) });
+    } catch (e) {
+      unhook();
+      throw e;
     } finally {
       bar.stop();
     }
     const sweepMs = Date.now() - started;
     process.stderr.write(`reproduce: sweep of ${result.cells.length} cells on ${workers} worker(s) in ${seconds(sweepMs)}${result.resumed ? ` (${result.resumed} found finished)` : ''} -> ${resultsPath}\n`);
     const reportStarted = Date.now();
-    const written = await writeReport({ header: result.header, cells: result.cells, missing: [] }, { ...theory, outDir: o.out, resultsPath, log: (l) => process.stderr.write(`${l}\n`) });
+    let written;
+    try {
+      written = await writeReport({ header: result.header, cells: result.cells, missing: [] }, { ...theory, outDir: o.out, resultsPath, log: (l) => process.stderr.write(`${l}\n`) });
+    } finally {
+      unhook();
+    }
     process.stderr.write(`reproduce: theory and ${written.length} report files in ${seconds(Date.now() - reportStarted)}; total ${seconds(Date.now() - started)} -> ${join(o.out, 'report.html')}\n`);
   });
 }

@@ -7,8 +7,8 @@ import { makeDirs, outputFileProblem } from '../../core/outputDir.ts';
 import { requireMemory, sampleBytes } from '../../core/resources.ts';
 import { generate, type TreeBatch } from '../../grammar/generate.ts';
 import { decodeIndex, pMax } from '../../grammar/count.ts';
-import { addGrammarOptions, explicitOption, resolveGrammarOptions, singleGrammar, type GrammarOptionValues } from '../grammarOptions.ts';
-import { checkOutputFile, toJsonText } from '../files.ts';
+import { addGrammarOptions, explicitOption, grammarProvenance, resolveGrammarOptions, singleGrammar, type GrammarOptionValues } from '../grammarOptions.ts';
+import { addOverwriteOption, checkOutputFile, refuseExistingFiles, toJsonText } from '../files.ts';
 import { parseInteger } from '../parse.ts';
 import { runInfo } from '../runInfo.ts';
 
@@ -124,10 +124,12 @@ export function registerSample(program: Command, argv: readonly string[]): void 
     .option('--index <i>', 'instead of drawing, decode datum i of the published indexing (0 <= i < P_max)')
     .option('--out <file>', 'write JSON (data with latents)')
     .option('--csv <file>', 'write CSV (one row per datum: class, then tokens)');
-  addGrammarOptions(cmd, { depth: '3' }).action((o: GrammarOptionValues & { samples: string; index?: string; out?: string; csv?: string }, self: Command) => {
+  addOverwriteOption(cmd);
+  addGrammarOptions(cmd, { depth: '3' }).action((o: GrammarOptionValues & { samples: string; index?: string; out?: string; csv?: string; overwrite?: boolean }, self: Command) => {
     if (o.index !== undefined && explicitOption(self, 'samples')) throw new ParamError('samples', 'invalid --samples with --index (--index decodes one datum)');
     const choice = resolveGrammarOptions(o, false);
     const g = singleGrammar(choice);
+    refuseExistingFiles([['out', o.out], ['csv', o.csv]], o.overwrite);
     let batch: TreeBatch;
     if (o.index !== undefined) {
       if (!/^\d+$/.test(o.index.trim())) throw new ParamError('index', `invalid --index "${o.index}" (expected an integer in [0, ${pMax(g) - 1n}])`);
@@ -160,7 +162,7 @@ export function registerSample(program: Command, argv: readonly string[]): void 
         // The same bytes as toJsonText({ run, parameters, data }), written datum by datum.
         const head = toJsonText({
           run: runInfo(argv),
-          parameters: { ...choice.params, depth: g.depth, seed: choice.seed, rng: choice.rng, grammarFile: choice.file ?? null },
+          parameters: { ...choice.params, depth: g.depth, ...grammarProvenance(choice) },
           data: [],
         });
         const tail = '[]\n}\n';

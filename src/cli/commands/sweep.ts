@@ -12,6 +12,8 @@ import { PROCESS_NAMES, type ProcessName } from '../../noise/process.ts';
 import { parseShard, runSweep, validateSweepConfig, type SweepConfigInput, type SweepProgress } from '../../sweep/index.ts';
 import { shardFromEnvironment } from '../../sweep/shard.ts';
 import { readJsonFile } from '../files.ts';
+import { refuseExisting } from '../../core/outputDir.ts';
+import { explainInterrupt, resumeHint } from '../interrupt.ts';
 import { addGrammarOptions, resolveGrammarOptions, type GrammarOptionValues } from '../grammarOptions.ts';
 import { addOption, checkScheduleUsed, kebab, parseInteger, parseNoiseLevels, parseOption } from '../parse.ts';
 import { runInfo } from '../runInfo.ts';
@@ -292,7 +294,7 @@ export function registerSweep(program: Command, argv: readonly string[]): void {
       const clash = ['shard', 'shardCount', 'workers'].find(explicit);
       if (clash) throw new ParamError(kebab(clash), `invalid --${kebab(clash)} with --slurm (${clash === 'workers' ? 'each task runs --cpus-per-task workers' : 'each array task runs its own shard'})`);
     }
-    if (o.resume && o.overwrite) throw new ParamError('overwrite', 'invalid --overwrite with --resume (--resume continues --out, --overwrite replaces it: choose one)');
+    refuseExisting('out', o.out, o.slurm ? [] : [o.out], { resume: o.resume, overwrite: o.overwrite, resumable: true });
     if (o.shardCount !== undefined && o.shard !== 'auto') throw new ParamError('shard-count', 'invalid --shard-count without --shard auto');
     let input: SweepConfigInput;
     if (o.config !== undefined) {
@@ -319,21 +321,14 @@ export function registerSweep(program: Command, argv: readonly string[]): void {
     };
     const bar = sweepProgress();
     // Ctrl-C, or SIGTERM from a batch scheduler: finished cells are already on disk (each line is
-    // written synchronously, and this handler only runs between writes), so say how to go on.
-    const stop = (signal: NodeJS.Signals) => {
-      bar.stop();
-      process.stderr.write(`\nsweep: ${signal}: finished cells are saved in ${o.out}; run the same command with --resume to continue\n`);
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    // written synchronously, and the handler only runs between writes), so say how to go on.
+    const unhook = explainInterrupt('sweep', resumeHint(`finished cells are saved in ${o.out}`), () => bar.stop());
     let result;
     try {
       result = await runSweep(config, { out: o.out, workers, resume: o.resume ?? false, overwrite: o.overwrite ?? false, shard, command: sweepCommand(argv), onProgress: (p) => (note(), bar.update(p)) });
     } finally {
       bar.stop();
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      unhook();
     }
     process.stdout.write(formatRows(summariseCells(result.cells)));
     const where = shard ? ` (shard ${shard.index}/${shard.count})` : '';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ParamError, resolveVariant } from '../../core/errors.ts';
 import { OPTIONS } from '../../core/options.ts';
-import { readGrammarFile } from '../../grammar/serialize.ts';
+import { readGrammarFileWithOrigin } from '../../grammar/serialize.ts';
 import { checkAgainstGrammar, explicitOption, type GrammarOptionValues } from '../grammarOptions.ts';
 import { resolveRuleRng } from '../../grammar/sampleRules.ts';
 import { resolveProcess, type ProcessName } from '../../noise/process.ts';
@@ -11,7 +11,7 @@ import { criticalPoint, validateMeanFieldParams } from '../../theory/meanField.t
 import { annealedPopulationDynamics } from '../../theory/annealedPopulation.ts';
 import { populationThreshold, type ThresholdResult } from '../../theory/populationThreshold.ts';
 import { meanFieldCriticalNoise, meanFieldPrediction, populationPrediction } from '../../theory/predict.ts';
-import { toJsonText, writeFileAtomic } from '../files.ts';
+import { refuseExistingFiles, toJsonText, writeFileAtomic } from '../files.ts';
 import { populationBytes, requireMemory } from '../../core/resources.ts';
 import { addOption, checkScheduleUsed, kebab, parseInteger, parseIntegerList, parseNoiseLevels, parseOption } from '../parse.ts';
 import { runInfo } from '../runInfo.ts';
@@ -25,6 +25,7 @@ export const THEORY_METHODS: readonly TheoryMethod[] = ['mean-field', 'populatio
 
 /** The grammar options (src/core/options.ts), and theory's own. */
 interface TheoryOptionValues extends GrammarOptionValues {
+  overwrite?: boolean;
   process: string;
   noiseLevels?: string;
   method: string;
@@ -86,6 +87,7 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
   addOption(cmd, OPTIONS.grammar, { help: 'population: use a saved grammar (fixes v, n_c, m, s and the depth)' });
   cmd
     .option('--out <file>', 'write results JSON')
+    .option('--overwrite', 'replace --out if it exists')
     .action((o: TheoryOptionValues, self: Command) => {
       const method = resolveVariant('method', o.method, THEORY_METHODS);
       const given = (name: string) => explicitOption(self, name);
@@ -95,7 +97,8 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
       }
       if (!o.threshold && given('thresholdDepth')) throw new ParamError('threshold-depth', 'invalid --threshold-depth without --threshold');
       checkScheduleUsed(self, [resolveProcess(o.process)]);
-      const saved = o.grammar === undefined ? null : readGrammarFile(o.grammar);
+      const loaded = o.grammar === undefined ? null : readGrammarFileWithOrigin(o.grammar);
+      const saved = loaded?.grammar ?? null;
       if (saved) checkAgainstGrammar(saved, o.grammar!, o, (name) => explicitOption(self, name), true);
       if (saved && (method !== 'population' || o.annealed || o.threshold)) {
         throw new ParamError('grammar', 'invalid --grammar (a saved grammar is used only by --method population, without --annealed or --threshold)');
@@ -121,6 +124,7 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
       const thresholdDepth = parseInteger('threshold-depth', o.thresholdDepth, 1, 10000);
       const annealed = o.annealed ?? false;
       const grammarSeeds = Array.from({ length: grammarCount }, (_, i) => seed + i);
+      refuseExistingFiles([['out', o.out]], o.overwrite);
 
       // Memory of the population runs before any runs (docs/limits.md).
       const why = (annealedRun: boolean) =>
@@ -188,7 +192,11 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
           depths,
           noiseLevels: noises,
           schedule: schedule.name,
-          ...(method === 'population' ? { population, seed, grammarSeeds: annealed || saved ? null : grammarSeeds, rng, annealed, grammarFile: o.grammar ?? null } : {}),
+          ...(method === 'population'
+            ? loaded
+              ? { population, seed: loaded.origin.seed, grammarSeeds: null, rng: loaded.origin.rng, annealed, grammarFile: loaded.origin.path, grammarSha256: loaded.origin.sha256, dataSeed: seed }
+              : { population, seed, grammarSeeds: annealed ? null : grammarSeeds, rng, annealed, grammarFile: null }
+            : {}),
         };
         writeFileAtomic(
           o.out,

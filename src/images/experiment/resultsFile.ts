@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { readJsonLines } from '../../core/jsonLines.ts';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ParamError } from '../../core/errors.ts';
 import type { SamplerSpec, VarianceMode } from '../diffusion/sampler.ts';
 import type { ClassifierPreset } from '../io/preprocess.ts';
@@ -160,17 +160,23 @@ export function scanImagesFile(path: string): ScannedImagesFile {
 export interface ImagesResults {
   header: ImagesHeader;
   units: UnitLine[];
+  /** Units of the whole run not in this file (for a shard, also the other shards' units). */
   missing: number;
 }
 
 export function readImagesResults(path: string, options: { partial?: boolean } = {}): ImagesResults {
   const scan = scanImagesFile(path);
   const missing = scan.expected.filter((u) => !scan.units.has(u)).length;
+  const shard = scan.header.shard;
   if (!options.partial) {
     if (scan.halfWrittenLast) bad(path, 'the last line is half-written (run again with --resume to finish it)');
     if (missing > 0) bad(path, `${missing} of ${scan.expected.length} units missing (run again with --resume to finish it)`);
+    // A shard is part of a run: drawn alone it would look like the whole run.
+    if (shard) bad(path, `it holds shard ${shard.index}/${shard.count} of a run, ${scan.expected.length} of its ${unitCount(scan.header.config)} units (merge the shards with hierdiff images merge ${dirname(path)}, or give --partial to draw this shard alone)`);
   }
-  return { header: scan.header, units: scan.expected.filter((u) => scan.units.has(u)).map((u) => scan.units.get(u)!.line), missing };
+  // Missing units of the whole run: those of this file and, for a shard, every unit of the other shards.
+  const present = scan.expected.filter((u) => scan.units.has(u));
+  return { header: scan.header, units: present.map((u) => scan.units.get(u)!.line), missing: unitCount(scan.header.config) - present.length };
 }
 
 /**
