@@ -223,17 +223,18 @@ describe('hierdiff theory (binary)', () => {
     expect(Math.abs(json.rows[2].classKept - 0.766)).toBeLessThan(quoted(3));
     expect(json.rows[2].levelKept).toHaveLength(9);
 
-    const pop = runCli(['theory', '--method', 'population', '--process', 'mask', '--depth', '3', '--noise-levels', '0,1', '--population', '50', '--out', out]);
+    const popOut = join(dir, 'theory-population.json');
+    const pop = runCli(['theory', '--method', 'population', '--process', 'mask', '--depth', '3', '--noise-levels', '0,1', '--population', '50', '--out', popOut]);
     expect(pop.code).toBe(0);
-    const pj = JSON.parse(readFileSync(out, 'utf8'));
+    const pj = JSON.parse(readFileSync(popOut, 'utf8'));
     expect(pj.rows[0].classKept).toBe(1); // no noise: every message is one-hot on the truth
     expect(Math.abs(pj.rows[1].classKept - 1 / 32)).toBeLessThan(CLOSED_FORM); // all masked: uniform
 
     // Two spawns cover the CLI's error path (library ParamError and option parsing); the parsers themselves are tested in-process.
-    const fb = runCli(['forward-backward', '--depth', '2', '--process', 'eps', '--noise-levels', '0.7', '--samples', '50', '--trajectories', '1', '--theory', '--out', out]);
+    const fb = runCli(['forward-backward', '--depth', '2', '--process', 'eps', '--noise-levels', '0.7', '--samples', '50', '--trajectories', '1', '--theory', '--out', join(dir, 'fb.json')]);
     expect(fb.code).toBe(0);
     expect(fb.stdout).toContain('P0 mean-field');
-    const row = JSON.parse(readFileSync(out, 'utf8')).rows[0];
+    const row = JSON.parse(readFileSync(join(dir, 'fb.json'), 'utf8')).rows[0];
     expect(row.theory.meanField.classKept).toBe(predictClassKept(V32M8, 0.7, 2));
     expect(row.theory.population.levelKept).toHaveLength(3);
     expect(Math.abs(row.theory.population.classKept - row.classKept)).toBeLessThan(0.1); // 50 data: a smoke check only
