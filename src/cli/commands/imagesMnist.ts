@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { ParamError, resolveVariant } from '../../core/errors.ts';
-import { createImageDiffusion } from '../../images/diffusion/imageDiffusion.ts';
-import { parseSampler, VARIANCE_MODES } from '../../images/diffusion/sampler.ts';
+import { ParamError } from '../../core/errors.ts';
 import { OnnxDenoiser } from '../../images/models/denoiser.ts';
 import { sampleUnconditional } from '../../images/experiment/unconditional.ts';
 import { imageGrid } from '../../images/io/writeImages.ts';
@@ -11,6 +9,7 @@ import { MNIST_RECIPE, trainMnistModels } from '../../mnist/train.ts';
 import { checkOutputFile, checkReportFolder, refuseExisting, refuseExistingFiles, writeFileAtomic } from '../files.ts';
 import { parseInteger } from '../parse.ts';
 import { startProgress, startTrainingProgress } from '../progress.ts';
+import { addSamplingOptions, parseSamplingOptions, type SamplingOptionValues } from '../samplingOptions.ts';
 import { runInfo } from '../runInfo.ts';
 import { packageVersion } from '../../core/packageVersion.ts';
 import { finishRun, imagesRunOutputs, runWithProgress } from './imagesFinish.ts';
@@ -42,18 +41,10 @@ interface TrainMnistOptionValues {
   threads?: string;
 }
 
-interface SampleOptionValues {
+interface SampleOptionValues extends SamplingOptionValues {
   model: string;
   count: string;
   columns: string;
-  schedule: string;
-  diffusionSteps: string;
-  respacing: string;
-  variance: string;
-  sampler: string;
-  seed: string;
-  batchSize: string;
-  threads?: string;
   out: string;
   overwrite?: boolean;
 }
@@ -134,33 +125,23 @@ export function registerMnistCommands(images: Command, argv: readonly string[]):
       }).finally(unhook);
       process.stderr.write(`images train-mnist: classifier held-out accuracy ${(100 * card.classifier.heldOutAccuracy).toFixed(1)}%, denoiser final loss ${card.denoiser.training.finalLoss.toFixed(4)} -> ${o.out}\n`);
     });
-  images
-    .command('sample')
-    .description('unconditional samples of an ONNX diffusion model (full reverse chain of the respaced process), drawn as one PNG grid')
-    .requiredOption('--model <file>', 'diffusion model (ONNX): inputs x and timesteps, output ε (or ε + variance)')
-    .option('--count <n>', 'samples', '64')
-    .option('--columns <n>', 'grid columns', '8')
-    .option('--schedule <name>', 'linear or cosine', 'linear')
-    .option('--diffusion-steps <T>', 'steps of the model\'s original process', '1000')
-    .option('--respacing <spec>', 'steps kept: a count ("100"), section counts or "ddimN"', '100')
-    .option('--variance <mode>', `reverse-step variance: ${VARIANCE_MODES.join(', ')}`, 'fixed-small')
-    .option('--sampler <name>', 'ddpm (ancestral) or ddim[:η]', 'ddpm')
-    .option('--seed <n>', 'seed (sample i uses its own stream)', '0')
-    .option('--batch-size <n>', 'images per model call', '64')
-    .option('--threads <n>', 'CPU threads of onnxruntime (default: all cores)')
+  addSamplingOptions(
+    images
+      .command('sample')
+      .description('unconditional samples of an ONNX diffusion model (full reverse chain of the respaced process), drawn as one PNG grid')
+      .requiredOption('--model <file>', 'diffusion model (ONNX): inputs x and timesteps, output ε (or ε + variance)')
+      .option('--count <n>', 'samples', '64')
+      .option('--columns <n>', 'grid columns', '8'),
+  )
     .requiredOption('--out <file>', 'PNG grid to write')
     .option('--overwrite', 'replace --out if it exists')
     .action(async (o: SampleOptionValues) => {
       const count = parseInteger('count', o.count, 1, 100000);
       const columns = parseInteger('columns', o.columns, 1, 1000);
-      const variance = resolveVariant('variance', o.variance, VARIANCE_MODES);
-      const d = createImageDiffusion({ schedule: o.schedule, originalSteps: parseInteger('diffusion-steps', o.diffusionSteps, 2, 100000), respacing: o.respacing });
-      const sampler = parseSampler(o.sampler);
-      const seed = parseInteger('seed', o.seed, 0);
-      const threads = o.threads === undefined ? undefined : parseInteger('threads', o.threads, 1, 1024);
+      const { diffusion: d, variance, sampler, seed, batchSize, threads } = parseSamplingOptions(o);
       checkOutputFile('out', o.out);
       refuseExistingFiles([['out', o.out]], o.overwrite);
-      const model = await OnnxDenoiser.open(o.model, { batchSize: parseInteger('batch-size', o.batchSize, 1, 4096), threads });
+      const model = await OnnxDenoiser.open(o.model, { batchSize, threads });
       try {
         const shape = model.inputShape;
         if (!shape || (shape[0] !== 1 && shape[0] !== 3)) throw new ParamError('model', `invalid --model "${o.model}" (its image input must have a fixed 1- or 3-channel shape)`);

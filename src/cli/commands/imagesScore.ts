@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
-import { ParamError, resolveVariant } from '../../core/errors.ts';
-import { createImageDiffusion } from '../../images/diffusion/imageDiffusion.ts';
-import { parseSampler, VARIANCE_MODES } from '../../images/diffusion/sampler.ts';
+import { ParamError } from '../../core/errors.ts';
 import { sampleUnconditional } from '../../images/experiment/unconditional.ts';
 import { OnnxClassifier } from '../../images/models/classifier.ts';
 import { OnnxDenoiser } from '../../images/models/denoiser.ts';
@@ -10,20 +8,13 @@ import { HELD_OUT_PER_CLASS, loadMnist, MNIST_SIZE } from '../../learn/mnist.ts'
 import { checkOutputFile, refuseExistingFiles, toJsonText, writeFileAtomic } from '../files.ts';
 import { parseInteger } from '../parse.ts';
 import { startProgress } from '../progress.ts';
+import { addSamplingOptions, parseSamplingOptions, type SamplingOptionValues } from '../samplingOptions.ts';
 import { runInfo } from '../runInfo.ts';
 
-interface ScoreOptionValues {
+interface ScoreOptionValues extends SamplingOptionValues {
   model: string;
   classifier: string;
   count: string;
-  schedule: string;
-  diffusionSteps: string;
-  respacing: string;
-  variance: string;
-  sampler: string;
-  seed: string;
-  batchSize: string;
-  threads?: string;
   out: string;
   overwrite?: boolean;
 }
@@ -37,31 +28,20 @@ export const IMAGES_SCORE_FORMAT = 'hierdiff.images-score/1';
  * scored with a classifier against the held-out MNIST digits (docs/images.md "Scoring samples").
  */
 export function registerImagesScore(images: Command, argv: readonly string[]): void {
-  images
-    .command('score')
-    .description('sample-quality score of an MNIST diffusion model: draws unconditional samples as `images sample` does, classifies them, and writes the fraction classified with confidence ≥ 0.9, the class histogram and its entropy, and the Fréchet distance of classifier features to the held-out digits (docs/images.md)')
-    .requiredOption('--model <file>', 'diffusion model (ONNX): inputs x and timesteps, output ε (or ε + variance)')
-    .requiredOption('--classifier <file>', 'classifier (ONNX) with logits first and probed layers after; the last probed layer, averaged over positions, gives the features (e.g. models/mnist/classifier.onnx)')
-    .option('--count <n>', 'samples', '1000')
-    .option('--schedule <name>', 'linear or cosine', 'linear')
-    .option('--diffusion-steps <T>', 'steps of the model\'s original process', '1000')
-    .option('--respacing <spec>', 'steps kept: a count ("100"), section counts or "ddimN"', '100')
-    .option('--variance <mode>', `reverse-step variance: ${VARIANCE_MODES.join(', ')}`, 'fixed-small')
-    .option('--sampler <name>', 'ddpm (ancestral) or ddim[:η]', 'ddpm')
-    .option('--seed <n>', 'seed (sample i uses its own stream, as in `images sample`)', '0')
-    .option('--batch-size <n>', 'images per model call', '64')
-    .option('--threads <n>', 'CPU threads of onnxruntime (default: all cores)')
+  addSamplingOptions(
+    images
+      .command('score')
+      .description('sample-quality score of an MNIST diffusion model: draws unconditional samples as `images sample` does, classifies them, and writes the fraction classified with confidence ≥ 0.9, the class histogram and its entropy, and the Fréchet distance of classifier features to the held-out digits (docs/images.md)')
+      .requiredOption('--model <file>', 'diffusion model (ONNX): inputs x and timesteps, output ε (or ε + variance)')
+      .requiredOption('--classifier <file>', 'classifier (ONNX) with logits first and probed layers after; the last probed layer, averaged over positions, gives the features (e.g. models/mnist/classifier.onnx)')
+      .option('--count <n>', 'samples', '1000'),
+    'seed (sample i uses its own stream, as in `images sample`)',
+  )
     .requiredOption('--out <file>', 'score file to write (JSON)')
     .option('--overwrite', 'replace --out if it exists')
     .action(async (o: ScoreOptionValues) => {
       const count = parseInteger('count', o.count, 2, 100000);
-      const variance = resolveVariant('variance', o.variance, VARIANCE_MODES);
-      const diffusionSteps = parseInteger('diffusion-steps', o.diffusionSteps, 2, 100000);
-      const d = createImageDiffusion({ schedule: o.schedule, originalSteps: diffusionSteps, respacing: o.respacing });
-      const sampler = parseSampler(o.sampler);
-      const seed = parseInteger('seed', o.seed, 0);
-      const batchSize = parseInteger('batch-size', o.batchSize, 1, 4096);
-      const threads = o.threads === undefined ? undefined : parseInteger('threads', o.threads, 1, 1024);
+      const { diffusion: d, diffusionSteps, variance, sampler, seed, batchSize, threads } = parseSamplingOptions(o);
       checkOutputFile('out', o.out);
       refuseExistingFiles([['out', o.out]], o.overwrite);
       const started = performance.now();
