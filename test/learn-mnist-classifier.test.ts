@@ -15,8 +15,8 @@ import { loadMnist, MNIST_SIZE, type DigitSet } from '../src/learn/mnist.ts';
 import { classifierAccuracy, digitClassifierLoss, trainDigitClassifier } from '../src/learn/mnistClassifier.ts';
 import { readOnnxMetadata } from '../src/learn/onnxDenoiser.ts';
 import { Graph } from '../src/nn/graph.ts';
-import { createCpuSession, floatTensor } from '../src/nn/session.ts';
 import { buildTrainStep } from '../src/nn/train.ts';
+import { runOnnx } from './helpers/runOnnx.ts';
 import { paramError, paramErrorAsync } from './helpers/errors.ts';
 import {
   crossEntropy, digitClassifierReference, directionalDerivative, FLOAT32_NETWORK, gradientError, outputError, randomArray, t64, toParams64, type Params64,
@@ -39,16 +39,7 @@ function randomParams(config: DigitClassifierConfig, seed: number): NamedParams 
   return params;
 }
 
-/** Runs an ONNX model on one thread. */
-async function run(bytes: Uint8Array, feeds: Record<string, { data: Float32Array; shape: number[] }>): Promise<Record<string, Float32Array>> {
-  const session = await createCpuSession(bytes, 1);
-  try {
-    const out = await session.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, floatTensor(v.data, v.shape)])));
-    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
-  } finally {
-    await session.release();
-  }
-}
+const run = runOnnx;
 
 /** The float64 reference forward on NCHW images (logits and stages as float64 arrays). */
 function refForward(params: NamedParams, config: DigitClassifierConfig, x: Float32Array, n: number): { logits: Float64Array; stages: { data: Float64Array; shape: number[] }[] } {

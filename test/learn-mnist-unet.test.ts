@@ -11,8 +11,8 @@ import { imageUnetToOnnx } from '../src/learn/imageUnetOnnx.ts';
 import { HELD_OUT_PER_CLASS, heldOutSubset, loadMnist } from '../src/learn/mnist.ts';
 import { mnistDenoiserLoss, trainMnistDenoiser } from '../src/learn/mnistDenoiser.ts';
 import { Graph, type Value } from '../src/nn/graph.ts';
-import { createCpuSession, floatTensor } from '../src/nn/session.ts';
 import { buildTrainStep } from '../src/nn/train.ts';
+import { runOnnx } from './helpers/runOnnx.ts';
 import {
   addPerChannel, avgPool2, concatChannels, conv2d, crossEntropy, denoiserLossReference, directionalDerivative, globalMean, gradientError,
   groupNorm, imageUnetReference, linear, outputError, randomArray, relu, silu, t64, toParams64, upsample2, type Params64, type T64,
@@ -39,16 +39,7 @@ function randomParams(config: ImageUnetConfig, seed: number): NamedParams {
   return params;
 }
 
-/** Runs an ONNX model on one thread. */
-async function run(bytes: Uint8Array, feeds: Record<string, { data: Float32Array; shape: number[] }>): Promise<Record<string, Float32Array>> {
-  const session = await createCpuSession(bytes, 1);
-  try {
-    const out = await session.run(Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, floatTensor(v.data, v.shape)])));
-    return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data as Float32Array]));
-  } finally {
-    await session.release();
-  }
-}
+const run = runOnnx;
 
 interface LayerCase {
   name: string;
