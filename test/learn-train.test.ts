@@ -9,7 +9,7 @@ import { sampleRules } from '../src/grammar/sampleRules.ts';
 import { initBpUnet, paramShapes, type BpUnetConfig, type BpUnetParams } from '../src/learn/bpUnet.ts';
 import { bpUnetRows, conv1x1Rows, embeddingAlphaBarOf, convStrideRows, convTransposeStrideRows, normGeluRows } from '../src/learn/bpUnetGraph.ts';
 import { d3pmFeeds, d3pmLossGraph } from '../src/learn/bpUnetLoss.ts';
-import { bpUnetBatchLoss, bpUnetFeeds, learningRate, lossOn, train } from '../src/learn/bpUnetTrain.ts';
+import { bpUnetBatchLoss, bpUnetFeeds, convergence, learningRate, lossOn, TEST_LOSS_SEED, train } from '../src/learn/bpUnetTrain.ts';
 import { MASK_TOKEN, noiseTokens, oneHotInput, oneHotRows } from '../src/learn/noiseTokens.ts';
 import { discreteSchedule } from '../src/learn/schedule.ts';
 import { readCheckpoint } from '../src/nn/checkpoint.ts';
@@ -336,6 +336,44 @@ describe('training', () => {
     const bad = tmp();
     writeFileSync(join(bad, 'checkpoint.bin'), 'not a checkpoint');
     expect(() => readCheckpoint(bad, paramShapes(config))).toThrow(ParamError);
+  });
+
+  test('held-out loss curve: measured every k steps and at the end, on the weights of that step; a resumed run keeps the curve', async () => {
+    const heldOut = generate(grammar, 64, createRng(12)).levels[2];
+    const base = { config, data, batch: 8, lr: 1e-2, warmup: 2, seed: 5, threads: 1, test: { data: heldOut, every: 2 } };
+    const full = await train({ ...base, steps: 5 });
+    expect(full.testLoss.map((p) => p.step)).toEqual([2, 4, 5]);
+    // The last point is lossOn of the returned weights with the documented draws.
+    const [end] = await lossOn(full.params, config, heldOut, schedule, { tWindows: [[1, schedule.steps]], seed: TEST_LOSS_SEED, threads: 1 });
+    expect(full.testLoss[2].value).toBe(end.loss);
+    // The monitor does not change the training itself.
+    const plain = await train({ ...base, test: undefined, steps: 5 });
+    expect(plain.losses).toEqual(full.losses);
+    expect(plain.testLoss).toEqual([]);
+    const dir = tmp();
+    // Interrupted after the checkpoint of step 3 (as Ctrl-C would), then resumed.
+    const stop = (p: { step: number }) => {
+      if (p.step === 3) throw new Error('interrupted');
+    };
+    await expect(train({ ...base, steps: 5, checkpointDir: dir, checkpointEvery: 3, onProgress: stop })).rejects.toThrow('interrupted');
+    const resumed = await train({ ...base, steps: 5, checkpointDir: dir, resume: true });
+    expect(resumed.testLoss).toEqual(full.testLoss);
+    // Another held-out set or cadence cannot continue that curve.
+    await expect(train({ ...base, test: { data: heldOut, every: 3 }, steps: 5, checkpointDir: dir, resume: true })).rejects.toThrow(/testEvery/);
+  });
+
+  test('convergence: the held-out loss no longer falls over the last 20 % of the steps', () => {
+    const curve = (values: number[]) => values.map((value, i) => ({ step: (i + 1) * 100, value }));
+    // 10 points over 1000 steps: the reference is step 800.
+    const flat = convergence(curve([5, 4, 3, 2.5, 2.2, 2.1, 2.05, 2.0, 1.995, 1.99]), 1000);
+    expect(flat).toMatchObject({ at80: 2.0, atEnd: 1.99, converged: true });
+    expect(flat!.rule).toContain('from step 800 to step 1000');
+    expect(convergence(curve([5, 4, 3, 2.5, 2.2, 2.1, 2.05, 2.0, 1.9, 1.8]), 1000)!.converged).toBe(false);
+    // A held-out loss that rises again (over-fitting) no longer falls: converged.
+    const rising = convergence(curve([5, 4, 3, 2.5, 2.2, 2.1, 2.05, 2.0, 2.1, 2.2]), 1000)!;
+    expect(rising.converged).toBe(true);
+    expect(rising.relativeFall).toBeLessThan(0);
+    expect(convergence(curve([5]), 1000)).toBeNull();
   });
 
   test('a few hundred steps on a tiny grammar lower the loss clearly', async () => {

@@ -4,6 +4,7 @@ import { EpochBatches } from '../nn/batches.ts';
 import { Graph, type Value } from '../nn/graph.ts';
 import { checkThreads, createCpuSession, defaultThreads, floatTensor } from '../nn/session.ts';
 import { learningRate, LR_DECAYS, type LrDecay } from '../nn/lrSchedule.ts';
+import type { MonitorPoint } from '../nn/checkpoint.ts';
 import { trainModel, type TrainProgress } from '../nn/train.ts';
 import { initBpUnet, paramShapes, validateBpUnetConfig, type BpUnetConfig, type BpUnetParams } from './bpUnet.ts';
 import { bpUnetRows, embeddingAlphaBarOf } from './bpUnetGraph.ts';
@@ -53,6 +54,12 @@ export interface TrainOptions {
   resume?: boolean;
   /** onnxruntime threads (default: all cores). Runs are bit-identical at a given count. */
   threads?: number;
+  /**
+   * Held-out data whose loss ({@link lossOn} over all times 1 … T, one fixed draw per datum, seed
+   * {@link TEST_LOSS_SEED}) is measured every `every` steps and after the last: the curve a
+   * convergence criterion reads ({@link convergence}).
+   */
+  test?: { data: Int32Array; every: number };
   /** Called after every step. */
   onProgress?: (p: TrainProgress) => void;
 }
@@ -67,7 +74,12 @@ export interface TrainResult {
   resumedFrom: number;
   /** Training seconds, summed over resumed runs. */
   seconds: number;
+  /** The held-out loss at the steps it was measured (empty without `test`). */
+  testLoss: MonitorPoint[];
 }
+
+/** The seed of the held-out loss's times and noise during training (the same draws at every measurement). */
+export const TEST_LOSS_SEED = 4;
 
 /** The default peak learning rate of {@link train} and `hierdiff train` (docs/learning.md: chosen by measurement). */
 export const DEFAULT_LR = 1e-2;
@@ -172,7 +184,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     betaEnd: schedule.betaEnd,
     dataCount: count,
     dataHash: hashTokens(data),
+    // The held-out curve of a resumed run continues the checkpoint's only on the same data and cadence.
+    ...(options.test !== undefined ? { testCount: checkData(options.test.data, d, v), testHash: hashTokens(options.test.data), testEvery: checkInt('test.every', options.test.every, 1) } : {}),
   };
+  const test = options.test;
   const batches = new EpochBatches(count, seed);
   const result = await trainModel({
     model: BPUNET_MODEL,
@@ -199,9 +214,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     checkpointDir: options.checkpointDir,
     checkpointEvery,
     resume: options.resume ?? false,
+    ...(test !== undefined ? { monitor: { every: test.every, measure: async (params) => (await lossOn(params, config, test.data, schedule, { tWindows: [[1, schedule.steps]], seed: TEST_LOSS_SEED, threads }))[0].loss } } : {}),
     onProgress: options.onProgress,
   });
-  return { params: result.params, losses: result.losses, resumedFrom: result.resumedFrom, seconds: result.seconds };
+  return { params: result.params, losses: result.losses, resumedFrom: result.resumedFrom, seconds: result.seconds, testLoss: result.monitor };
 }
 
 /** Options of {@link lossOn}. */
@@ -290,6 +306,43 @@ export async function lossOn(params: BpUnetParams, config: BpUnetConfig, data: I
   } finally {
     await session.release();
   }
+}
+
+/** The convergence criterion of a training run, read from its held-out loss curve. */
+export interface Convergence {
+  /** The criterion in words. */
+  rule: string;
+  /** Held-out loss at the measurement nearest 80 % of the steps, and at the end. */
+  at80: number;
+  atEnd: number;
+  /** Relative fall (at80 − atEnd) / at80; negative when the loss rose. */
+  relativeFall: number;
+  converged: boolean;
+}
+
+/** A run has converged when its held-out loss fell by less than this fraction over the last 20 % of its steps. */
+export const CONVERGENCE_TOLERANCE = 0.01;
+
+/**
+ * The criterion: the held-out loss no longer falls over the last 20 % of the steps (it fell by
+ * less than {@link CONVERGENCE_TOLERANCE} of its value, or rose). Null without at least two
+ * measurements, the earlier one within the first 80 %.
+ */
+export function convergence(curve: readonly MonitorPoint[], steps: number): Convergence | null {
+  if (curve.length < 2) return null;
+  const end = curve[curve.length - 1];
+  const mark = 0.8 * steps;
+  const earlier = curve.filter((p) => p.step <= mark);
+  if (earlier.length === 0) return null;
+  const ref = earlier.reduce((a, b) => (Math.abs(b.step - mark) < Math.abs(a.step - mark) ? b : a));
+  const relativeFall = (ref.value - end.value) / ref.value;
+  return {
+    rule: `held-out loss fell by less than ${CONVERGENCE_TOLERANCE * 100} % from step ${ref.step} to step ${end.step} (the last 20 % of the steps)`,
+    at80: ref.value,
+    atEnd: end.value,
+    relativeFall,
+    converged: relativeFall < CONVERGENCE_TOLERANCE,
+  };
 }
 
 function gatherRows(data: Int32Array, idx: Int32Array, d: number): Int32Array {

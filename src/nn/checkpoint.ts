@@ -39,7 +39,15 @@ export interface CheckpointHeader {
   losses: number[];
   /** Training seconds, summed over resumed runs. */
   seconds: number;
+  /** The run's monitored metric (e.g. a held-out loss) at the steps it was measured, if it has one. */
+  monitor?: MonitorPoint[];
   tensors?: { name: string; shape: number[] }[];
+}
+
+/** A monitored metric at one step (nn/train.ts `monitor`). */
+export interface MonitorPoint {
+  step: number;
+  value: number;
 }
 
 /** A run's state after `step` steps. */
@@ -116,7 +124,7 @@ export function readCheckpoint(dir: string, shapes: ParamShapes): Checkpoint {
   // Copied into an aligned buffer: a Buffer's byteOffset need not be a multiple of 4.
   const floats = new Float32Array(total);
   new Uint8Array(floats.buffer).set(raw.subarray(dataStart, dataStart + 4 * total));
-  const ck: Checkpoint = { header: { model: header.model, config: header.config, settings: header.settings, step: header.step, losses: header.losses, seconds: header.seconds }, params: {}, adamM: {}, adamV: {}, ema: {} };
+  const ck: Checkpoint = { header: { model: header.model, config: header.config, settings: header.settings, step: header.step, losses: header.losses, seconds: header.seconds, ...(Array.isArray(header.monitor) ? { monitor: header.monitor } : {}) }, params: {}, adamM: {}, adamV: {}, ema: {} };
   let offset = 0;
   for (const [, key] of GROUPS) {
     for (const [name, shape] of shapes) {

@@ -1,6 +1,6 @@
 import { checkInt, checkNumber, ParamError } from '../core/errors.ts';
 import { adamStep, emaStep } from './adam.ts';
-import { hasCheckpoint, readCheckpoint, writeCheckpoint } from './checkpoint.ts';
+import { hasCheckpoint, readCheckpoint, writeCheckpoint, type MonitorPoint } from './checkpoint.ts';
 import { Graph, type Value } from './graph.ts';
 import { cloneParams, checkParams, sizeOf, type NamedParams, type ParamShapes } from './params.ts';
 import { checkThreads, createCpuSession, defaultThreads, floatTensor, type Device, type InferenceSession } from './session.ts';
@@ -60,6 +60,12 @@ export interface TrainSpec {
   checkpointEvery?: number;
   /** Continue from `checkpointDir`'s checkpoint if there is one (it must be of this model, config and settings). */
   resume?: boolean;
+  /**
+   * A metric measured every `every` steps and after the last (e.g. the loss on held-out data), on
+   * the weights the run would ship (the moving average when emaDecay > 0); kept in the checkpoint,
+   * so a resumed run returns the whole curve.
+   */
+  monitor?: { every: number; measure: (params: NamedParams, step: number) => Promise<number> };
   onProgress?: (p: TrainProgress) => void;
 }
 
@@ -73,6 +79,8 @@ export interface TrainResult {
   resumedFrom: number;
   /** Training seconds, summed over resumed runs. */
   seconds: number;
+  /** The monitored metric at the steps it was measured (empty without `monitor`). */
+  monitor: MonitorPoint[];
 }
 
 /** Training stopped because the loss became NaN or infinite (exit 2 in the CLI, as a bad setting). */
@@ -136,6 +144,8 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
   let start = 0;
   let losses: number[] = [];
   let seconds = 0;
+  let monitor: MonitorPoint[] = [];
+  const monitorEvery = spec.monitor === undefined ? 0 : checkInt('monitor.every', spec.monitor.every, 1);
   let params: NamedParams;
   let ema: NamedParams;
   let adamM: NamedParams;
@@ -148,6 +158,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
     start = ck.header.step;
     losses = ck.header.losses.slice();
     seconds = ck.header.seconds;
+    monitor = (ck.header.monitor ?? []).slice();
   } else {
     checkParams(spec.init, spec.shapes);
     params = cloneParams(spec.init, spec.shapes);
@@ -156,7 +167,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
     adamM = zeros();
     adamV = zeros();
   }
-  if (start === steps) return { params, ema, losses, resumedFrom: start, seconds };
+  if (start === steps) return { params, ema, losses, resumedFrom: start, seconds, monitor };
 
   const graph = buildTrainStep(spec.shapes, spec.lossGraph);
   const session: InferenceSession = await createCpuSession(graph.bytes, threads, spec.device ?? 'cpu');
@@ -164,7 +175,7 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
   const paramFeeds = Object.fromEntries(spec.shapes.map(([name, shape]) => [name, floatTensor(params[name].data, shape)]));
   let lastGood = start;
   try {
-    const t0 = performance.now();
+    let t0 = performance.now();
     let lastSave = t0;
     for (let step = start; step < steps; step++) {
       const data = spec.feeds(step);
@@ -185,18 +196,26 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
       adamStep(spec.shapes, params, grads, adamM, adamV, k, lrAt(step), { beta1, beta2, eps });
       emaStep(spec.shapes, ema, params, emaDecay === 0 ? 0 : Math.min(emaDecay, (1 + k) / (10 + k)));
       losses.push(loss);
+      if (spec.monitor !== undefined && (k % monitorEvery === 0 || k === steps)) {
+        // Measured outside the training clock: `seconds` counts optimisation only.
+        const before = performance.now();
+        monitor.push({ step: k, value: await spec.monitor.measure(emaDecay === 0 ? params : ema, k) });
+        const spent = performance.now() - before;
+        t0 += spent;
+        lastSave += spent;
+      }
       const now = performance.now();
       if (dir !== undefined && (k % every === 0 || k === steps)) {
         seconds += (now - lastSave) / 1000;
         lastSave = now;
-        writeCheckpoint(dir, spec.shapes, { header: { model: spec.model, config: spec.config, settings: spec.settings, step: k, losses, seconds }, params, adamM, adamV, ema });
+        writeCheckpoint(dir, spec.shapes, { header: { model: spec.model, config: spec.config, settings: spec.settings, step: k, losses, seconds, ...(spec.monitor !== undefined ? { monitor } : {}) }, params, adamM, adamV, ema });
         lastGood = k;
       }
       const sps = (k - start) / ((now - t0) / 1000);
       spec.onProgress?.({ step: k, steps, loss, stepsPerSecond: sps, samplesPerSecond: sps * batch, etaSeconds: (steps - k) / sps });
     }
     if (dir === undefined) seconds += (performance.now() - t0) / 1000;
-    return { params, ema, losses, resumedFrom: start, seconds };
+    return { params, ema, losses, resumedFrom: start, seconds, monitor };
   } finally {
     await session.release();
   }
