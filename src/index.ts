@@ -6,7 +6,7 @@ export { ParamError, InconsistentEvidenceError } from './core/errors.ts';
 export { createRng, type Rng } from './core/random.ts';
 
 export { validateParams, leafCount, symbolsAt, type GrammarParams, type GrammarParamsInput } from './grammar/params.ts';
-export { makeGrammar, type Grammar } from './grammar/grammar.ts';
+export { makeGrammar, type Grammar, type TupleIndex } from './grammar/grammar.ts';
 export { sampleRules, RULE_RNGS, type RuleRng } from './grammar/sampleRules.ts';
 export { generate, type TreeBatch } from './grammar/generate.ts';
 export { pMax, decodeIndex } from './grammar/count.ts';
@@ -82,6 +82,7 @@ export { OnnxDenoiser, type DenoiserOptions, type DenoiserOutput, type TimestepT
 export { OnnxClassifier, type ClassifierOptions, type ClassifierOutput, type LayerActivation } from './images/models/classifier.ts';
 export type { Device, ImageShape } from './nn/session.ts';
 export type { NamedParams, Param } from './nn/params.ts';
+export type { MonitorPoint } from './nn/checkpoint.ts';
 export type { SamplerSpec } from './images/diffusion/sampler.ts';
 export { listImages, type ImageEntry, type ListImagesOptions } from './images/io/listImages.ts';
 export { openImagesExperiment, type ImagesExperiment, type ImagesExperimentInput } from './images/experiment/setup.ts';
@@ -116,4 +117,4 @@ export { sampleFromModel, type SampleOptions } from './learn/sampling.ts';
 export { validity, copies, ruleFrequencies, type ValidityReport, type RuleUsage } from './learn/evaluate.ts';
 export { learnedForwardBackward, type LearnedForwardBackwardRow, type LearnedForwardBackwardOptions, type KeptStats } from './learn/forwardBackward.ts';
 export { evaluateModel, type ModelEvaluation, type EvaluateOptions } from './learn/evaluateModel.ts';
-export { train, type TrainOptions, type TrainResult, type TrainProgress, type LrDecay } from './learn/bpUnetTrain.ts';
+export { train, type Convergence, type TrainOptions, type TrainResult, type TrainProgress, type LrDecay } from './learn/bpUnetTrain.ts';

@@ -15,6 +15,7 @@ import { makeProcess } from '../src/noise/process.ts';
 import { generate } from '../src/grammar/generate.ts';
 import { createRng } from '../src/core/random.ts';
 import { float32Tolerance } from './tolerance.ts';
+import { addRepeatedly, tokenTables, type TokenTables } from '../src/bp/fast/tokens.ts';
 
 const schedule = linearSchedule();
 const g = sampleRules({ vocab: 8, synonyms: 3, tuple: 2, depth: 4 }, 7);
@@ -180,4 +181,63 @@ describe('committed WebAssembly', () => {
     expect(Buffer.from(fresh).equals(committed)).toBe(true);
     expect(Buffer.from(fresh).toString('base64')).toBe(KERNELS_WASM_BASE64);
   }, 30_000);
+});
+
+describe('token tables without v² additions (issue 23)', () => {
+  /** The loop the tables must reproduce bit for bit: the `leaves` kernel's in-order sum. */
+  function naive(v: number, floor: number, hit: number): TokenTables | null {
+    const z = new Float64Array(v);
+    const lo = new Float64Array(v);
+    const hi = new Float64Array(v);
+    for (let x = 0; x < v; x++) {
+      let sum = 0;
+      for (let b = 0; b < v; b++) sum += b === x ? hit : floor;
+      if (!(sum > 0) || !Number.isFinite(sum)) return null;
+      z[x] = sum;
+      lo[x] = floor * (1 / sum);
+      hi[x] = hit * (1 / sum);
+    }
+    return { z, lo, hi };
+  }
+  const same = (a: Float64Array, b: Float64Array) => a.length === b.length && a.every((x, i) => Object.is(x, b[i]));
+
+  it('tokenTables is the in-order sum bit for bit: process values, ties, subnormals, overflow', () => {
+    const rng = createRng(23);
+    const values = [0, 1, 0.5, 0.25, 2 ** -52, 2 ** -53, 3 * 2 ** -54, 0.1, 1 / 3, 5e-324, 1e-310, 2 ** -1022, 1e300, 2 ** 1023, 1 - 2 ** -53];
+    let checked = 0;
+    for (const v of [1, 2, 3, 8, 32, 257, 1000]) {
+      const pairs: [number, number][] = values.flatMap((f) => values.map((h): [number, number] => [f, h]));
+      for (let i = 0; i < 20; i++) {
+        const eps = rng.nextFloat();
+        pairs.push([eps / v, 1 - eps + eps / v]); // the ε process
+        pairs.push([rng.nextFloat() * 2 ** (rng.nextInt(80) - 70), rng.nextFloat() * 2 ** (rng.nextInt(20) - 10)]);
+        pairs.push([rng.nextInt(64) * 2 ** -rng.nextInt(60), rng.nextInt(64) * 2 ** -rng.nextInt(10)]); // dyadic: rounding ties
+      }
+      for (const [floor, hit] of pairs) {
+        const want = naive(v, floor, hit);
+        const got = tokenTables(v, floor, hit);
+        if (want === null) expect(got).toBeNull();
+        else expect(got !== null && same(got.z, want.z) && same(got.lo, want.lo) && same(got.hi, want.hi), `v ${v} floor ${floor} hit ${hit}`).toBe(true);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(1500);
+    for (let i = 0; i < 3000; i++) {
+      const a = rng.nextFloat() * 2 ** (rng.nextInt(60) - 40);
+      const f = (rng.nextInt(3) === 0 ? rng.nextInt(16) : rng.nextFloat()) * 2 ** (rng.nextInt(80) - 70);
+      const n = rng.nextInt(3000);
+      let loop = a;
+      for (let k = 0; k < n; k++) loop += f;
+      expect(Object.is(addRepeatedly(a, f, n), loop), `${a} + ${n} × ${f}`).toBe(true);
+    }
+  });
+
+  it('v = 46 340: the tables in milliseconds (the v² loop took seconds per batch)', () => {
+    const started = Date.now();
+    const t = tokenTables(46340, 0.5 / 46340, 0.5 + 0.5 / 46340);
+    expect(Date.now() - started).toBeLessThan(1000);
+    let sum = 0;
+    for (let b = 0; b < 46340; b++) sum += b === 46339 ? 0.5 + 0.5 / 46340 : 0.5 / 46340;
+    expect(t!.z[46339]).toBe(sum);
+  });
 });

@@ -4,7 +4,10 @@ import { PythonRandom } from '../src/core/pythonRandom.ts';
 import { createRng } from '../src/core/random.ts';
 import { ParamError } from '../src/core/errors.ts';
 import { sampleRules } from '../src/grammar/sampleRules.ts';
-import { ruleTuple } from '../src/grammar/grammar.ts';
+import { makeGrammar, ruleTuple, tupleRule } from '../src/grammar/grammar.ts';
+import { drawRules } from '../src/grammar/sampleRules.ts';
+import { MEMORY_LIMIT_ENV } from '../src/core/resources.ts';
+import { paramError } from './helpers/errors.ts';
 import { generate } from '../src/grammar/generate.ts';
 import { decodeIndex, pMax } from '../src/grammar/count.ts';
 import { parse } from '../src/grammar/validity.ts';
@@ -176,5 +179,80 @@ describe('grammar JSON', () => {
     })()],
   ])('rejects %s with a ParamError on "grammar"', (_label, value) => {
     expect(() => grammarFromJson(value)).toThrow(ParamError);
+  });
+});
+
+describe('the inverse rule tables scale with the rules, not with v^s (issue 23)', () => {
+  /** a·m + k by brute force over the rules: the dense table the grammar used to build. */
+  const brute = (g: ReturnType<typeof sampleRules>, level: number): Map<number, number> => {
+    const { vocab: v, tuple: s } = g;
+    const out = new Map<number, number>();
+    const r = g.rules[level];
+    for (let rule = 0; rule < r.length / s; rule++) {
+      let code = 0;
+      for (let j = 0; j < s; j++) code = code * v + r[rule * s + j];
+      out.set(code, rule);
+    }
+    return out;
+  };
+
+  it('hashed levels (v^s ≫ the rules) answer every code as the dense table did', () => {
+    // 300^2 = 90 000 codes for 1 200 rules per level: hashed; 8^2: dense.
+    for (const [params, rng] of [[{ vocab: 300, synonyms: 4, tuple: 2, depth: 2 }, 'own'], [{ vocab: 70, synonyms: 10, tuple: 3, depth: 2 }, 'python'], [{ vocab: 8, synonyms: 3, tuple: 2, depth: 3 }, 'python']] as const) {
+      const g = sampleRules(params, 5, rng);
+      const tuples = params.vocab ** params.tuple;
+      for (let level = 0; level < g.depth; level++) {
+        const want = brute(g, level);
+        const index = g.tupleIndex[level];
+        expect(index.shift === 0).toBe(tuples <= 1 << 16);
+        if (index.shift !== 0) expect(index.keys.length).toBeLessThanOrEqual(4 * want.size);
+        // The dense view is built on first use for hashed levels; both must match at every code.
+        const dense = g.ruleOfTuple[level];
+        expect(dense.length).toBe(tuples);
+        let wrong = 0;
+        for (let code = 0; code < tuples; code++) {
+          const rule = want.get(code) ?? -1;
+          if (tupleRule(index, code) !== rule || dense[code] !== rule) wrong++;
+        }
+        expect(wrong).toBe(0);
+      }
+    }
+  });
+
+  it('a hashed grammar still refuses ambiguous rules, parses, and posts to a worker without its dense view', () => {
+    const params = validateParams({ vocab: 300, synonyms: 4, tuple: 2, depth: 1 });
+    const rules = drawRules(params, 1, 'own');
+    const g = makeGrammar(params, rules);
+    expect(g.tupleIndex[0].shift).not.toBe(0);
+    const twice = rules[0].slice();
+    twice.set(twice.subarray(0, 2), 10);
+    expect(paramError(() => makeGrammar(params, [twice])).message).toMatch(/ambiguous: tuple \d+ appears twice/);
+    const copy = structuredClone(g);
+    expect(Object.keys(copy)).not.toContain('ruleOfTuple');
+    const tokens = Array.from(g.rules[0].subarray(8, 10));
+    expect(parse(copy, tokens).symbols[0][0]).toBe(1); // rule 4 = symbol 1, rule 0
+    expect(parse(copy, tokens)).toEqual(parse(g, tokens));
+  });
+
+  it('v = 46 340, m = 1 draws in a moment (it built 2^31-entry tables: 8.5 GB), and its dense view is refused in one line', () => {
+    const started = Date.now();
+    for (const rng of ['own', 'python'] as const) {
+      const g = sampleRules({ vocab: 46340, synonyms: 1, tuple: 2, depth: 1 }, 0, rng);
+      expect(g.tupleIndex[0].keys.length).toBeLessThanOrEqual(4 * 46340);
+      const r = g.rules[0];
+      expect(parse(g, [r[2 * 123], r[2 * 123 + 1]]).symbols[0][0]).toBe(123);
+      const saved = process.env[MEMORY_LIMIT_ENV];
+      process.env[MEMORY_LIMIT_ENV] = '256M';
+      try {
+        const e = paramError(() => g.ruleOfTuple);
+        expect(e.param).toBe('vocab');
+        expect(e.message).toMatch(/vocab\^tuple = 46340\^2 = 2147395600 entries/);
+        expect(e.message).toMatch(/needs ≈ 8 GiB of memory, the limit is 256 MiB/);
+      } finally {
+        if (saved === undefined) delete process.env[MEMORY_LIMIT_ENV];
+        else process.env[MEMORY_LIMIT_ENV] = saved;
+      }
+    }
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 });

@@ -9,7 +9,7 @@ import { sampleRules } from '../src/grammar/sampleRules.ts';
 import { symbolsAt } from '../src/grammar/params.ts';
 import { MASK } from '../src/noise/process.ts';
 import { BpOracleModel } from '../src/learn/bpOracle.ts';
-import { publishedDataset, pythonRandbelow, pythonSampleRange, tokensOfIndices } from '../src/learn/data.ts';
+import { ownDataset, publishedDataset, pythonRandbelow, pythonSampleRange, tokensOfIndices, trainingDataset } from '../src/learn/data.ts';
 import { copies, ruleFrequencies, validity } from '../src/learn/evaluate.ts';
 import type { LogitsModel } from '../src/learn/logitsModel.ts';
 import { noiseTo, sampleFromModel } from '../src/learn/sampling.ts';
@@ -219,6 +219,45 @@ describe('publishedDataset (docs/science.md §7, "Data")', () => {
     const whole = publishedDataset(tiny, 0, 20, 12);
     expect(new Set([...whole.trainIndices, ...whole.testIndices]).size).toBe(32);
     expect(tokensOfIndices(tiny, whole.testIndices)).toEqual(whole.test);
+  });
+});
+
+describe('trainingDataset: the published sampling where it applies, our own generator past 2^53 (issue 23)', () => {
+  it('below 2^53 it is the published sampling, byte for byte', () => {
+    const ds = trainingDataset(g, 1, 1024, 1024);
+    expect(ds.sampler).toBe('python');
+    const { sampler: _sampler, ...rest } = ds;
+    expect(rest).toEqual(publishedDataset(g, 1, 1024, 1024));
+  });
+
+  it('past 2^53 (v = 32, m = 8, L = 6) it draws distinct, disjoint, valid data with our own generator', () => {
+    const deep = sampleRules({ vocab: 32, synonyms: 8, tuple: 2, depth: 6 }, 42, 'python');
+    expect(pMax(deep) >= 2n ** 53n).toBe(true);
+    const ds = trainingDataset(deep, 0, 300, 100);
+    expect(ds.sampler).toBe('own');
+    const D = 64;
+    expect(ds.train.length).toBe(300 * D);
+    expect(ds.test.length).toBe(100 * D);
+    const all = [...ds.trainIndices, ...ds.testIndices] as string[];
+    expect(new Set(all).size).toBe(400);
+    for (const index of all) expect(BigInt(index) < pMax(deep)).toBe(true);
+    // Each row is its index's datum in the published indexing.
+    expect(ds.train.subarray(7 * D, 8 * D)).toEqual(decodeIndex(deep, BigInt(ds.trainIndices[7])).levels[6]);
+    expect(ds.test.subarray(99 * D)).toEqual(decodeIndex(deep, BigInt(ds.testIndices[99])).levels[6]);
+    expect(validity(deep, ds.train).fullyValid).toBe(1);
+    expect(copies(ds.test, ds.train, D)).toBe(0);
+    // Seeded: the same seed gives the same sets, another seed others.
+    expect(trainingDataset(deep, 0, 300, 100)).toEqual(ds);
+    expect(trainingDataset(deep, 1, 300, 100).trainIndices[0]).not.toBe(ds.trainIndices[0]);
+    expect(() => publishedDataset(deep, 0, 300, 100)).toThrow(/at least 2\^53/);
+  });
+
+  it('draws without replacement up to the whole set, and refuses more', () => {
+    const tiny = sampleRules({ vocab: 4, synonyms: 2, tuple: 2, depth: 2 }, 1);
+    const whole = ownDataset(tiny, 3, 20, 12);
+    expect(new Set([...whole.trainIndices, ...whole.testIndices]).size).toBe(32);
+    expect(tokensOfIndices(tiny, whole.testIndices.map(BigInt))).toEqual(whole.test);
+    expect(() => ownDataset(tiny, 0, 30, 3)).toThrow(ParamError);
   });
 });
 

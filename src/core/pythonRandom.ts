@@ -99,13 +99,59 @@ export class PythonRandom {
     return r;
   }
 
+  /**
+   * `_randbelow(n)` for 1 ≤ n < 2^53: {@link randbelow} below 2^32; past that CPython's
+   * getrandbits(k) fills 32-bit words least significant first, keeping the top bits of the last
+   * word (little-endian builds, i.e. every machine the published code runs on).
+   */
+  randbelowWide(n: number): number {
+    if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`randbelow needs an integer in [1, 2^53), got ${n}`);
+    if (n < 2 ** 32) return this.randbelow(n);
+    // n.bit_length(), exact (a float log2 can round up just below a power of two).
+    const bits = BigInt(n).toString(2).length;
+    const high = bits - 32; // 1 … 21 bits from the second word
+    for (;;) {
+      const lo = this.nextUint32();
+      const hi = this.nextUint32() >>> (32 - high);
+      const r = hi * 4294967296 + lo;
+      if (r < n) return r;
+    }
+  }
+
+  /**
+   * `sample(range(n), k)` for n < 2^53 without building the range (what {@link sample} returns on
+   * the list 0 … n − 1): the "set" method's element is the drawn index itself, and the "pool"
+   * method only runs when n ≤ setsize, i.e. n is small. Memory O(k), not O(n).
+   */
+  sampleRange(n: number, k: number): number[] {
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`population size must be an integer in [0, 2^53), got ${n}`);
+    if (!Number.isInteger(k) || k < 0 || k > n) throw new RangeError('sample larger than population or negative');
+    const setsize = sampleSetsize(k);
+    const result: number[] = new Array(k);
+    if (n <= setsize) {
+      const pool = Array.from({ length: n }, (_, i) => i);
+      for (let i = 0; i < k; i++) {
+        const j = this.randbelowWide(n - i);
+        result[i] = pool[j];
+        pool[j] = pool[n - i - 1];
+      }
+    } else {
+      const selected = new Set<number>();
+      for (let i = 0; i < k; i++) {
+        let j = this.randbelowWide(n);
+        while (selected.has(j)) j = this.randbelowWide(n);
+        selected.add(j);
+        result[i] = j;
+      }
+    }
+    return result;
+  }
+
   /** `sample(population, k)`: k distinct items, in CPython's order. */
   sample<T>(population: readonly T[], k: number): T[] {
     const n = population.length;
     if (k < 0 || k > n) throw new RangeError('sample larger than population or negative');
-    let setsize = 21;
-    // 3k is never a power of 4, so the floating log cannot sit on an integer boundary.
-    if (k > 5) setsize += 4 ** Math.ceil(Math.log(k * 3) / Math.log(4));
+    const setsize = sampleSetsize(k);
     const result: T[] = new Array(k);
     if (n <= setsize) {
       const pool = population.slice();
@@ -125,4 +171,10 @@ export class PythonRandom {
     }
     return result;
   }
+}
+
+/** CPython sample()'s setsize: 21, plus 4^⌈log₄(3k)⌉ when k > 5 (same float expression). */
+function sampleSetsize(k: number): number {
+  // 3k is never a power of 4, so the floating log cannot sit on an integer boundary.
+  return k > 5 ? 21 + 4 ** Math.ceil(Math.log(k * 3) / Math.log(4)) : 21;
 }

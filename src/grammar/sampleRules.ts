@@ -37,8 +37,9 @@ export function drawRules(params: GrammarParams, seed: number, rng: RuleRng): In
   if (!py && !own) resolveRuleRng(String(rng));
   for (let level = 0; level < params.depth; level++) {
     const count = symbolsAt(params, level) * m;
-    // CPython samples from the list of tuples in lexicographic order; index = tuple code.
-    const codes = py ? py.sample(lexicographicCodes(tupleCount), count) : sampleDistinct(tupleCount, count, own!);
+    // CPython samples from the list of tuples in lexicographic order, so the element is its index,
+    // the tuple code: sample(range(v^s), count), drawn without building the list (O(count) memory).
+    const codes = py ? py.sampleRange(tupleCount, count) : sampleDistinct(tupleCount, count, own!);
     const r = new Int32Array(count * s);
     for (let i = 0; i < count; i++) {
       let code = codes[i];
@@ -50,12 +51,6 @@ export function drawRules(params: GrammarParams, seed: number, rng: RuleRng): In
     rules.push(r);
   }
   return rules;
-}
-
-let cachedCodes: number[] = [];
-function lexicographicCodes(n: number): number[] {
-  if (cachedCodes.length !== n) cachedCodes = Array.from({ length: n }, (_, i) => i);
-  return cachedCodes;
 }
 
 /** k distinct integers from [0, n) in random order (partial Fisher–Yates on a sparse map). */

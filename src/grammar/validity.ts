@@ -1,5 +1,5 @@
 import { ParamError } from '../core/errors.ts';
-import type { Grammar } from './grammar.ts';
+import { tupleRule, type Grammar } from './grammar.ts';
 import { leafCount } from './params.ts';
 
 /** The parse of one token sequence, level by level. */
@@ -39,7 +39,7 @@ export function parse(g: Grammar, tokens: ArrayLike<number>): Parse {
   for (let level = L - 1; level >= 0; level--) {
     const below = symbols[level + 1];
     const here = new Int32Array(below.length / s);
-    const table = g.ruleOfTuple[level];
+    const table = g.tupleIndex[level];
     for (let i = 0; i < here.length; i++) {
       let code = 0;
       let ok = true;
@@ -48,7 +48,7 @@ export function parse(g: Grammar, tokens: ArrayLike<number>): Parse {
         if (c < 0) ok = false;
         code = code * v + c;
       }
-      const rule = ok ? table[code] : -1;
+      const rule = ok ? tupleRule(table, code) : -1;
       here[i] = rule < 0 ? -1 : Math.floor(rule / m);
     }
     symbols[level] = here;

@@ -1,6 +1,7 @@
 import { checkInt, ParamError } from '../core/errors.ts';
 import { PythonRandom } from '../core/pythonRandom.ts';
-import { decodeIndex, pMax } from '../grammar/count.ts';
+import { createRng } from '../core/random.ts';
+import { decodeIndex, internalNodeCount, pMax } from '../grammar/count.ts';
 import type { Grammar } from '../grammar/grammar.ts';
 import { leafCount } from '../grammar/params.ts';
 
@@ -20,55 +21,22 @@ export interface PublishedDataset {
 }
 
 /**
- * CPython's `_randbelow_with_getrandbits(n)` for 1 ≤ n < 2^53: k = n.bit_length(), redraw
- * `getrandbits(k)` until below n. PythonRandom covers only n < 2^32; past that CPython's
- * getrandbits(k) fills 32-bit words least significant first, keeping the top bits of the last
- * word (little-endian builds, i.e. every machine the published code runs on).
+ * CPython's `_randbelow_with_getrandbits(n)` for 1 ≤ n < 2^53 ({@link PythonRandom.randbelowWide}:
+ * past 2^32, getrandbits(k) fills 32-bit words least significant first, keeping the top bits of
+ * the last word, as every little-endian build does).
  */
 export function pythonRandbelow(rng: PythonRandom, n: number): number {
-  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`randbelow needs an integer in [1, 2^53), got ${n}`);
-  if (n < 2 ** 32) return rng.randbelow(n);
-  // n.bit_length(), exact (a float log2 can round up just below a power of two).
-  const bits = BigInt(n).toString(2).length;
-  const high = bits - 32; // 1 … 21 bits from the second word
-  for (;;) {
-    const lo = rng.nextUint32();
-    const hi = rng.nextUint32() >>> (32 - high);
-    const r = hi * 4294967296 + lo;
-    if (r < n) return r;
-  }
+  return rng.randbelowWide(n);
 }
 
 /**
- * CPython's `random.sample(range(n), k)` for n < 2^53 without building the range: the "set"
- * method draws j = randbelow(n) (redrawing taken ones) and the element is j itself; the "pool"
- * method (n ≤ setsize, so n is small) needs the list and swaps the last free element into the
- * taken slot. setsize = 21, plus 4^⌈log₄(3k)⌉ when k > 5, exactly as CPython computes it.
+ * CPython's `random.sample(range(n), k)` for n < 2^53 without building the range
+ * ({@link PythonRandom.sampleRange}): the "set" method draws j = randbelow(n) (redrawing taken
+ * ones) and the element is j itself; the "pool" method (n ≤ setsize, so n is small) needs the list
+ * and swaps the last free element into the taken slot.
  */
 export function pythonSampleRange(rng: PythonRandom, n: number, k: number): number[] {
-  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`population size must be an integer in [0, 2^53), got ${n}`);
-  if (!Number.isInteger(k) || k < 0 || k > n) throw new RangeError('sample larger than population or negative');
-  let setsize = 21;
-  // Same float expression as CPython's _ceil(_log(k * 3, 4)); 3k is never a power of 4.
-  if (k > 5) setsize += 4 ** Math.ceil(Math.log(k * 3) / Math.log(4));
-  const result: number[] = new Array(k);
-  if (n <= setsize) {
-    const pool = Array.from({ length: n }, (_, i) => i);
-    for (let i = 0; i < k; i++) {
-      const j = pythonRandbelow(rng, n - i);
-      result[i] = pool[j];
-      pool[j] = pool[n - i - 1];
-    }
-  } else {
-    const selected = new Set<number>();
-    for (let i = 0; i < k; i++) {
-      let j = pythonRandbelow(rng, n);
-      while (selected.has(j)) j = pythonRandbelow(rng, n);
-      selected.add(j);
-      result[i] = j;
-    }
-  }
-  return result;
+  return rng.sampleRange(n, k);
 }
 
 /**
@@ -92,15 +60,16 @@ export function tokensOfIndices(g: Grammar, indices: readonly (number | bigint)[
  * indices for training and the rest for testing, each decoded with {@link decodeIndex}.
  * Unlike the published code, which silently shrinks the test set to P_max − train, a request for
  * more data than exist is refused (ParamError), as is P_max ≥ 2^53 (indices must be exact doubles;
- * the published code itself gives up on sampling without replacement near 2^63).
+ * the published code itself gives up on sampling without replacement near 2^63): there
+ * {@link trainingDataset} uses {@link ownDataset}.
  */
 export function publishedDataset(g: Grammar, seed: number, train: number, test: number): PublishedDataset {
   checkInt('seed', seed, 0, Number.MAX_SAFE_INTEGER);
   checkInt('train', train, 0);
   checkInt('test', test, 0);
   const total = pMax(g);
-  if (total >= 2n ** 53n) {
-    throw new ParamError('train', `P_max = ${total} is at least 2^53: the published sampling without replacement is not reproducible here`);
+  if (total >= PUBLISHED_SAMPLING_LIMIT) {
+    throw new ParamError('train', `invalid grammar for the published sampling: P_max = ${total} is at least 2^53, where CPython's random.sample(range(P_max)) is not reproducible here (ownDataset or trainingDataset draw such data with this library's generator)`);
   }
   if (BigInt(train + test) > total) {
     throw new ParamError('train', `invalid train + test ${train + test} (the grammar has only P_max = ${total} distinct data)`);
@@ -115,4 +84,116 @@ export function publishedDataset(g: Grammar, seed: number, train: number, test: 
     trainIndices,
     testIndices,
   };
+}
+
+/**
+ * Which generator drew a run's training and test sets: `python`, CPython's
+ * `random.sample(range(P_max), train + test)` of the published code, bit for bit
+ * ({@link publishedDataset}); `own`, this library's generator ({@link ownDataset}), where that is
+ * not reproducible (P_max ≥ 2^53).
+ */
+export type DataSampler = 'python' | 'own';
+
+/** Largest P_max the published sampling is reproduced for: its indices must be exact doubles. */
+export const PUBLISHED_SAMPLING_LIMIT = 2n ** 53n;
+
+/** A training and a test set, disjoint, no datum twice, with the sampler that drew them. */
+export interface TrainingDataset {
+  readonly sampler: DataSampler;
+  readonly train: Int32Array;
+  readonly test: Int32Array;
+  /**
+   * Dataset indices (published indexing, docs/science.md §1) of the training data, in draw order:
+   * numbers from the published sampler, decimal strings from ours (they exceed 2^53).
+   */
+  readonly trainIndices: number[] | string[];
+  readonly testIndices: number[] | string[];
+}
+
+/** Stream key of {@link ownDataset} ("DATA"). */
+const STREAM_OWN_DATA = 0x44415441;
+
+/**
+ * Training and test sets drawn with this library's generator (createRng(seed, "DATA")): each datum
+ * is drawn top-down as generation does — class uniform, then each internal node's rule uniform, level
+ * by level and left to right (the digits of the published indexing) — and a datum drawn before is
+ * drawn again, so the `train + test` data are distinct, uniform without replacement like
+ * `random.sample`; the first `train` are the training set, the rest the test set. Used where the
+ * published sampling is not reproducible (P_max ≥ 2^53); works for every grammar. Time and memory
+ * O((train + test)·d), never O(P_max). Indices are the published indexing's, as decimal strings.
+ */
+export function ownDataset(g: Grammar, seed: number, train: number, test: number): TrainingDataset & { readonly trainIndices: string[]; readonly testIndices: string[] } {
+  checkInt('seed', seed, 0, Number.MAX_SAFE_INTEGER);
+  checkInt('train', train, 0);
+  checkInt('test', test, 0);
+  const total = pMax(g);
+  if (BigInt(train + test) > total) {
+    throw new ParamError('train', `invalid train + test ${train + test} (the grammar has only P_max = ${total} distinct data)`);
+  }
+  const { tuple: s, synonyms: m, depth: L } = g;
+  const d = leafCount(g);
+  const internal = internalNodeCount(g);
+  const rng = createRng(seed, STREAM_OWN_DATA);
+  const count = train + test;
+  const tokens = new Int32Array(count * d);
+  const indices: string[] = new Array(count);
+  const seen = new Set<string>();
+  const digits = new Int32Array(internal);
+  // The tree of one datum, level by level (levels[ℓ] has s^ℓ nodes).
+  const levels = Array.from({ length: L + 1 }, (_, l) => new Int32Array(s ** l));
+  for (let n = 0; n < count; ) {
+    levels[0][0] = rng.nextInt(g.classes);
+    let digit = 0;
+    for (let level = 0; level < L; level++) {
+      const parents = levels[level];
+      const children = levels[level + 1];
+      const rules = g.rules[level];
+      for (let p = 0; p < parents.length; p++) {
+        const k = rng.nextInt(m);
+        digits[digit++] = k;
+        const base = (parents[p] * m + k) * s;
+        for (let j = 0; j < s; j++) children[p * s + j] = rules[base + j];
+      }
+    }
+    const index = indexOfDigits(levels[0][0], digits, m).toString();
+    if (seen.has(index)) continue;
+    seen.add(index);
+    indices[n] = index;
+    tokens.set(levels[L], n * d);
+    n++;
+  }
+  return {
+    sampler: 'own',
+    train: tokens.slice(0, train * d),
+    test: tokens.slice(train * d),
+    trainIndices: indices.slice(0, train),
+    testIndices: indices.slice(train),
+  };
+}
+
+/** class·m^I + the base-m number of the I rule digits (most significant first): the published index. */
+function indexOfDigits(cls: number, digits: Int32Array, m: number): bigint {
+  let x = BigInt(cls);
+  if (m === 1) return x;
+  // Digits are gathered into doubles (exact below 2^53), so the bigint sees few, large steps.
+  for (let i = 0; i < digits.length; ) {
+    let chunk = 0;
+    let scale = 1;
+    for (; i < digits.length && scale * m <= 2 ** 53; i++) {
+      chunk = chunk * m + digits[i];
+      scale *= m;
+    }
+    x = x * BigInt(scale) + BigInt(chunk);
+  }
+  return x;
+}
+
+/**
+ * The training and test sets of `hierdiff train`: the published sampling ({@link publishedDataset},
+ * sampler `python`) wherever it is reproducible, i.e. P_max < 2^53, and this library's generator
+ * ({@link ownDataset}, sampler `own`) beyond, so every grammar can be trained on.
+ */
+export function trainingDataset(g: Grammar, seed: number, train: number, test: number): TrainingDataset {
+  if (pMax(g) >= PUBLISHED_SAMPLING_LIMIT) return ownDataset(g, seed, train, test);
+  return { sampler: 'python', ...publishedDataset(g, seed, train, test) };
 }

@@ -1,5 +1,5 @@
 import { checkInt, ParamError } from '../core/errors.ts';
-import type { Grammar } from '../grammar/grammar.ts';
+import { tupleRule, type Grammar } from '../grammar/grammar.ts';
 import { leafCount, symbolsAt } from '../grammar/params.ts';
 import { parse, type Parse } from '../grammar/validity.ts';
 
@@ -87,7 +87,7 @@ export function ruleFrequencies(g: Grammar, samples: Int32Array): RuleUsage[] {
     const level = L - layer;
     const symbols = symbolsAt(g, level);
     const counts = new Array<number>(symbols * m).fill(0);
-    const table = g.ruleOfTuple[level];
+    const table = g.tupleIndex[level];
     for (const p of all) {
       const here = p.symbols[level];
       const below = p.symbols[level + 1];
@@ -95,7 +95,7 @@ export function ruleFrequencies(g: Grammar, samples: Int32Array): RuleUsage[] {
         if (here[i] < 0) continue;
         let code = 0;
         for (let j = 0; j < s; j++) code = code * v + below[i * s + j];
-        counts[table[code]]++;
+        counts[tupleRule(table, code)]++;
       }
     }
     let validNodes = 0;

@@ -2,6 +2,7 @@
 import { checkInt } from '../core/errors.ts';
 import { checkMemory, populationBytes } from '../core/resources.ts';
 import { createRng } from '../core/random.ts';
+import { DENSE_PER_RULE, DENSE_TUPLES } from '../grammar/grammar.ts';
 import { validateParams } from '../grammar/params.ts';
 import type { GrammarSizes } from './deepGrammar.ts';
 import { leafMessages, populationResult, resolveOptions, STREAM_ANNEALED_LEAVES, STREAM_ANNEALED_UP, type PopulationOptions, type PopulationResult } from './population.ts';
@@ -25,8 +26,11 @@ export function annealedPopulationDynamics(sizes: GrammarSizes & { depth: number
   let below = new Float64Array(N * v);
   leafMessages(process, 0, v, N, createRng(seed, STREAM_ANNEALED_LEAVES), below, 0);
   upwardKept[L] = meanMassAtZero(below, N, v);
-  const stamp = new Int32Array(tuples).fill(-1);
   const ruleSet = new Int32Array(Math.max(g.classes, v) * m);
+  // The tuples a node's rule set has taken: a stamped dense table when v^s is small (as
+  // grammar.ts's tuple index), else a set of the codes, O(N_ℓ·m) not O(v^s); the draws are the same.
+  const stamp = tuples <= DENSE_TUPLES || tuples <= DENSE_PER_RULE * ruleSet.length ? new Int32Array(tuples).fill(-1) : null;
+  const taken = new Set<number>();
   const childOffset = new Int32Array(s);
   const digits = new Int32Array(s);
   let degenerate = 0;
@@ -38,14 +42,25 @@ export function annealedPopulationDynamics(sizes: GrammarSizes & { depth: number
     const rng = createRng(seed, STREAM_ANNEALED_UP, level);
     for (let n = 0; n < N; n++) {
       // Fresh rules: code 0 (all children on their true symbol 0) is rule 0 of the true parent 0.
-      stampId++;
-      stamp[0] = stampId;
       ruleSet[0] = 0;
-      for (let r = 1; r < ruleCount; r++) {
-        let code = rng.nextInt(tuples);
-        while (stamp[code] === stampId) code = rng.nextInt(tuples);
-        stamp[code] = stampId;
-        ruleSet[r] = code;
+      if (stamp) {
+        stampId++;
+        stamp[0] = stampId;
+        for (let r = 1; r < ruleCount; r++) {
+          let code = rng.nextInt(tuples);
+          while (stamp[code] === stampId) code = rng.nextInt(tuples);
+          stamp[code] = stampId;
+          ruleSet[r] = code;
+        }
+      } else {
+        taken.clear();
+        taken.add(0);
+        for (let r = 1; r < ruleCount; r++) {
+          let code = rng.nextInt(tuples);
+          while (taken.has(code)) code = rng.nextInt(tuples);
+          taken.add(code);
+          ruleSet[r] = code;
+        }
       }
       for (let j = 0; j < s; j++) childOffset[j] = rng.nextInt(N) * v;
       const o = n * parents;
@@ -70,7 +85,7 @@ export function annealedPopulationDynamics(sizes: GrammarSizes & { depth: number
     }
     upwardKept[level] = meanMassAtZero(here, N, parents);
     below = here;
-    if (stampId > 2 ** 30) {
+    if (stamp && stampId > 2 ** 30) {
       stamp.fill(-1);
       stampId = 0;
     }

@@ -18,15 +18,17 @@ export interface TokenTables {
 /**
  * The normalised leaf values per observed token value x, computed exactly as the `leaves` kernel
  * would from λ (z = Σ_b λ(b) in order, then λ·(1/z)); null when some z is not positive and finite
- * (the λ path then reports the inconsistency).
+ * (the λ path then reports the inconsistency). Every z is the same in-order float sum as that loop
+ * (v − 1 floors and the hit at position x), in O(v · binades) time, not O(v²): {@link addRepeatedly}.
  */
 export function tokenTables(v: number, floor: number, hit: number): TokenTables | null {
   const z = new Float64Array(v);
   const lo = new Float64Array(v);
   const hi = new Float64Array(v);
+  let before = 0; // the floors at b < x, summed in order
   for (let x = 0; x < v; x++) {
-    let sum = 0;
-    for (let b = 0; b < v; b++) sum += b === x ? hit : floor;
+    const sum = addRepeatedly(before + hit, floor, v - 1 - x);
+    before += floor;
     if (!(sum > 0) || !Number.isFinite(sum)) return null;
     const inv = 1 / sum;
     z[x] = sum;
@@ -34,6 +36,51 @@ export function tokenTables(v: number, floor: number, hit: number): TokenTables 
     hi[x] = hit * inv;
   }
   return { z, lo, hi };
+}
+
+const bits = new DataView(new ArrayBuffer(8));
+
+/**
+ * `for (i = 0; i < n; i++) a += f` for a, f ≥ 0, bit for bit, without n additions. Between two
+ * powers of two the doubles are evenly spaced (u apart), so adding f moves a by a fixed multiple δ
+ * of u — rn(f/u)·u, or under a tie (f/u = k + ½, round half to even) the same after a first step,
+ * since every result then has an even last bit — as long as the result stays below the next power
+ * of two; the steps up to it are taken at once (a + j·δ is exact there), the rest one by one.
+ */
+export function addRepeatedly(a: number, f: number, n: number): number {
+  while (n > 0) {
+    if (f === 0 || a === Infinity) return a;
+    bits.setFloat64(0, a);
+    const exponent = (bits.getUint32(0) >>> 20) & 0x7ff;
+    // Past 2^1023 the next power of two is not a double: step one by one (never for likelihoods).
+    if (exponent >= 2046) {
+      a += f;
+      n--;
+      continue;
+    }
+    // Spacing u and the next power of two (subnormals: 2^-1074 up to 2^-1022).
+    const top = exponent === 0 ? 2 ** -1022 : 2 ** (exponent - 1022);
+    const u = exponent === 0 ? 2 ** -1074 : 2 ** (exponent - 1075);
+    // One step (fixes the last bit's parity under a tie), then δ, exact by Sterbenz while a ≤ next ≤ 2a.
+    const first = a + f;
+    n--;
+    if (n === 0 || first >= top) {
+      a = first;
+      continue;
+    }
+    const step = first + f - first;
+    if (step === 0) return first;
+    if (first + step >= top || !(step >= u)) {
+      a = first;
+      continue;
+    }
+    // The largest j ≤ n with first + j·step < top (j·step/u ≤ 2^52: exact).
+    let j = Math.min(n, Math.ceil((top - first) / step) - 1);
+    while (j > 0 && first + j * step >= top) j--;
+    a = first + j * step;
+    n -= j;
+  }
+  return a;
 }
 
 /**
