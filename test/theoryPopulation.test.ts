@@ -65,7 +65,7 @@ describe('population dynamics', () => {
       const sim = summariseCells([runCell(g, { grammarSeed: 1, ...pt }, { samples: 1500, trajectories: 1, schedule, marginals: false, backend: referenceBackend })])[0];
       let pop = 0;
       for (let seed = 0; seed < replicas; seed++) pop += populationDynamics(g, { process: pt.process, noise: pt.noise, population: 2000, seed, levels: false }).classKept / replicas;
-      expect(Math.abs(pop - sim.classKept), `${pt.process} ${pt.noise} L=${pt.depth}: pop ${pop} sim ${sim.classKept} ± ${sim.classKeptSE}`).toBeLessThan(populationVsSimulation(sim.classKeptSE, replicas));
+      expect(Math.abs(pop - sim.classKept), `${pt.process} ${pt.noise} L=${pt.depth}: pop ${pop} sim ${sim.classKept} ± ${sim.classKeptSE}`).toBeLessThan(populationVsSimulation(sim.classKeptSE!, replicas));
     }
   });
 
@@ -76,7 +76,7 @@ describe('population dynamics', () => {
     expect(pop.levelKept).toHaveLength(6);
     expect(pop.levelKept![0]).toBe(pop.classKept);
     for (let l = 0; l <= 5; l++) {
-      expect(Math.abs(pop.levelKept![l] - sim.levelKept[l]), `level ${l}`).toBeLessThan(populationVsSimulation(sim.levelKeptSE[l], 1));
+      expect(Math.abs(pop.levelKept![l] - sim.levelKept[l]), `level ${l}`).toBeLessThan(populationVsSimulation(sim.levelKeptSE[l]!, 1));
     }
   });
 

@@ -18,3 +18,18 @@ export function toCsv(header: readonly string[], rows: readonly (readonly (strin
   };
   return [header, ...rows].map((r) => r.map(esc).join(',')).join('\n') + '\n';
 }
+
+/**
+ * A standard error or another spread, to `digits` significant digits (default 2), so a small value
+ * never reads as zero: 0.0123 → "0.012", 0.00068 → "0.00068", 2.3e-5 → "2.3e-5" (below 1e-4 in
+ * exponent form); exactly 0 → "0"; null/NaN (not estimable: fewer than two values) → "-".
+ */
+export function significant(x: number | null | undefined, digits = 2): string {
+  if (x === null || x === undefined || Number.isNaN(x)) return '-';
+  if (x === 0) return '0';
+  if (!Number.isFinite(x)) return String(x);
+  const rounded = Number(x.toPrecision(digits));
+  const exponent = Math.floor(Math.log10(Math.abs(rounded)));
+  if (exponent < -4) return rounded.toExponential(digits - 1);
+  return rounded.toFixed(Math.max(0, digits - 1 - exponent));
+}

@@ -9,6 +9,10 @@ import type { Cobweb, FixedPointMark, MeanFieldMapData } from './figures/meanFie
 
 /** Mean-field predictions a report draws (docs/science.md §5), all plain numbers (written to theory.json). */
 export interface MeanFieldTheory {
+  /** The process the map predicts: the ε-process, the only one for which it is exact (theory/predict.ts, theoryApplies). */
+  process: 'eps';
+  method: 'mean-field';
+  applies: true;
   params: MeanFieldParams;
   transitionExists: boolean;
   pStar: number | null;
@@ -52,6 +56,9 @@ export function meanFieldTheory(params: MeanFieldParams, depths: readonly number
     };
   }
   return {
+    process: 'eps',
+    method: 'mean-field',
+    applies: true,
     params,
     transitionExists: crit.transitionExists,
     pStar: crit.pStar,
@@ -92,6 +99,9 @@ function mapData(params: MeanFieldParams, fixedPoints: number[], criticalNoise: 
 /** Population-dynamics predictions of P_0 for one real-noise process (docs/science.md §5, quenched theory). */
 export interface PopulationCurves {
   process: ProcessName;
+  /** Population dynamics applies to every process (theory/predict.ts, theoryApplies). */
+  method: 'population';
+  applies: true;
   population: number;
   grammarSeeds: number[];
   /** P_0 at each (depth, noise), averaged over the grammar seeds. */
@@ -129,12 +139,14 @@ export function populationCurves(o: PopulationCurveOptions): PopulationCurves {
       points.push({ depth, noise, value: p.classKept });
     }
   }
-  return { process: o.process, population: o.population, grammarSeeds: [...o.grammarSeeds], points };
+  return { process: o.process, method: 'population', applies: true, population: o.population, grammarSeeds: [...o.grammarSeeds], points };
 }
 
 /** Population-dynamics level profile P_ℓ (full BP marginals, docs/science.md §2) at one depth. */
 export interface PopulationLevels {
   process: ProcessName;
+  method: 'population';
+  applies: true;
   depth: number;
   population: number;
   grammarSeeds: number[];
@@ -156,5 +168,5 @@ export function populationLevels(o: Omit<PopulationCurveOptions, 'depths'> & { d
     const p = populationPrediction(grammars, { process: o.process, noise, schedule: o.schedule, population: o.population, levels: true, onRun });
     (p.levelKept ?? p.upwardKept).forEach((value, level) => points.push({ level, noise, value }));
   }
-  return { process: o.process, depth: o.depth, population: o.population, grammarSeeds: [...o.grammarSeeds], points };
+  return { process: o.process, method: 'population', applies: true, depth: o.depth, population: o.population, grammarSeeds: [...o.grammarSeeds], points };
 }

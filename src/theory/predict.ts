@@ -9,6 +9,26 @@ import { effectiveLeafBelief, solveDecreasing } from './leafBelief.ts';
 import { criticalPoint, predictLevels, validateMeanFieldParams, type MeanFieldParams } from './meanField.ts';
 import { populationDynamics } from './quenchedPopulation.ts';
 
+/** The two theories of the class transition. */
+export type TheoryMethod = 'mean-field' | 'population';
+export const THEORY_METHODS: readonly TheoryMethod[] = ['mean-field', 'population'];
+
+/**
+ * Whether a theory predicts a process (docs/theory.md, "Which method for which process"). The
+ * mean-field map is derived for the ε-process on the tree of docs/science.md §5 (its soft leaf
+ * evidence is what the map averages) and matches exact BP there within 0.02–0.04: for masking, substitution and Gaussian noise it is
+ * quantitatively wrong (ε* 0.73 against about 0.26, 0.145 and t/T 0.11). Population dynamics
+ * follows the law of the actual BP messages and applies to every process.
+ */
+export function theoryApplies(method: TheoryMethod, process: ProcessName): boolean {
+  return method === 'population' || process === 'eps';
+}
+
+/** The theory that applies to a process and costs least: the mean-field map for eps, population dynamics otherwise. */
+export function defaultTheoryMethod(process: ProcessName): TheoryMethod {
+  return theoryApplies('mean-field', process) ? 'mean-field' : 'population';
+}
+
 /** The mean-field prediction at one noise level and depth. */
 export interface MeanFieldPrediction {
   /** Effective leaf belief p_L = E[λ(x_0)] of the process at this noise (see leafBelief.ts). */

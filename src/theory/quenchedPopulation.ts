@@ -192,12 +192,30 @@ function downwardProfile(g: Grammar, up: Float64Array[], N: number, seed: number
       for (let x = 0; x < v; x++) nextDown[o + x] = 0;
       const d0 = i * parents;
       let z = 0;
-      for (let r = 0; r < ruleCount; r++) {
-        let w = down[d0 + ((r / m) | 0)];
-        if (w === 0) continue;
-        for (let jj = 0; jj < s; jj++) if (jj !== j) w *= ups[sibling[jj] + rules[r * s + jj]];
-        nextDown[o + rules[r * s + j]] += w;
-        z += w;
+      if (s === 2) {
+        // The same products in the same order as the general loop below, without its inner loop.
+        const other = 1 - j;
+        const sib = sibling[other];
+        for (let a2 = 0, r2 = 0; a2 < parents; a2++) {
+          const d = down[d0 + a2];
+          if (d === 0) {
+            r2 += 2 * m;
+            continue;
+          }
+          for (let k = 0; k < m; k++, r2 += 2) {
+            const w = d * ups[sib + rules[r2 + other]];
+            nextDown[o + rules[r2 + j]] += w;
+            z += w;
+          }
+        }
+      } else {
+        for (let r = 0; r < ruleCount; r++) {
+          let w = down[d0 + ((r / m) | 0)];
+          if (w === 0) continue;
+          for (let jj = 0; jj < s; jj++) if (jj !== j) w *= ups[sibling[jj] + rules[r * s + jj]];
+          nextDown[o + rules[r * s + j]] += w;
+          z += w;
+        }
       }
       if (z > 0) for (let x = 0; x < v; x++) nextDown[o + x] /= z;
       else for (let x = 0; x < v; x++) nextDown[o + x] = 1 / v;

@@ -14,7 +14,7 @@ import { addOverwriteOption, checkOutputFile, refuseExistingFiles, toJsonText, w
 import { addOption, checkScheduleUsed, parseNoiseLevels, parseOption } from '../parse.ts';
 import { startProgress } from '../progress.ts';
 import { runInfo } from '../runInfo.ts';
-import { fixed, formatTable, toCsv } from '../table.ts';
+import { fixed, formatTable, significant, toCsv } from '../table.ts';
 import { theoryForRows, type RowTheory } from '../../theory/rowTheory.ts';
 import { resolveBackend } from '../../bp/fast.ts';
 
@@ -72,7 +72,7 @@ export function registerForwardBackward(program: Command, argv: readonly string[
     );
   addOption(cmd, OPTIONS.workers, { help: `${OPTIONS.workers.help}; 1 runs on this thread; starting a worker costs up to about 1 s (default: all cores, here ${availableParallelism()})` });
   cmd
-    .option('--theory', 'add mean-field and population-dynamics predictions (same grammars) beside each row (docs/science.md §5)')
+    .option('--theory', 'add mean-field and population-dynamics predictions (same grammars) beside each row, in the table, the JSON and the CSV; the mean field applies only to eps and is marked n/a for mask, uniform and gaussian (docs/theory.md)')
     .option('--backend <name>', 'BP implementation: reference, fast (float64 SIMD) or fast32 (float32 SIMD)', 'fast')
     .option('--out <file>', 'write results JSON')
     .option('--csv <file>', 'write results CSV');
@@ -140,12 +140,13 @@ export function registerForwardBackward(program: Command, argv: readonly string[
     const outWasThere = o.out !== undefined && existsSync(o.out);
     if (o.out !== undefined) writeFileAtomic(o.out, toJsonText({ run: { ...runInfo(argv), command: forwardBackwardCommand(argv) }, parameters, rows: theory ? rows.map((r, i) => ({ ...r, theory: theory[i] })) : rows, cells }));
     try {
-      if (o.csv !== undefined) writeFileAtomic(o.csv, rowsToCsv(rows, { sampledLevels: !marginals }));
+      if (o.csv !== undefined) writeFileAtomic(o.csv, rowsToCsv(rows, theory, { sampledLevels: !marginals }));
     } catch (e) {
       // A failed command leaves no new file behind.
       if (o.out !== undefined && !outWasThere) rmSync(o.out, { force: true });
       throw e;
     }
+    for (const path of [o.out, o.csv]) if (path !== undefined) process.stderr.write(`wrote ${path}\n`);
   });
 }
 
@@ -154,8 +155,17 @@ export interface LevelColumnsOptions {
   readonly sampledLevels?: boolean;
 }
 
+/**
+ * The table of rows; with `theory`, the two predictions of P_0, a mean field that does not apply to
+ * the row's process (mask, uniform, gaussian) marked "(n/a)" and explained under the table.
+ */
 export function formatRows(rows: readonly ForwardBackwardRow[], theory?: readonly RowTheory[], options: LevelColumnsOptions = {}): string {
   const sampled = options.sampledLevels ?? false;
+  const notApplying = theory ? [...new Set(rows.filter((_, i) => !theory[i].meanField.applies).map((r) => r.process))] : [];
+  const note = notApplying.length
+    ? `n/a: the mean-field map does not apply to ${notApplying.join(', ')} noise (it holds only for the eps-process); P0 population is the prediction there\n`
+    : '';
+  const theoryCell = (t: RowTheory['meanField'] | RowTheory['population']) => fixed(t.classKept) + (t.applies ? '' : ' (n/a)');
   return formatTable(
     ['L', 'process', 'noise', 'P0', 'SE', 'P0(sampled)', ...(theory ? ['P0 mean-field', 'P0 population'] : []), sampled ? 'tokens kept (sampled)' : 'tokens kept', 'chi', sampled ? 'P_l sampled (root..leaves)' : 'P_l (root..leaves)'],
     rows.map((r, i) => [
@@ -163,23 +173,35 @@ export function formatRows(rows: readonly ForwardBackwardRow[], theory?: readonl
       r.process,
       r.noise,
       fixed(r.classKept),
-      fixed(r.classKeptSE, 4),
+      significant(r.classKeptSE),
       fixed(r.classKeptSampled),
-      ...(theory ? [fixed(theory[i].meanField.classKept), fixed(theory[i].population.classKept)] : []),
+      ...(theory ? [theoryCell(theory[i].meanField), theoryCell(theory[i].population)] : []),
       fixed(r.tokenKept),
       fixed(r.chi, 2),
       r.levelKept.map((x) => x.toFixed(2)).join(' '),
     ]),
-  );
+  ) + note;
 }
 
-/** With `sampledLevels` the level columns are named for the sampled estimator (tokenKeptSampled, levelKeptSampled<l>). */
-export function rowsToCsv(rows: readonly ForwardBackwardRow[], options: LevelColumnsOptions = {}): string {
+/**
+ * With `sampledLevels` the level columns are named for the sampled estimator (tokenKeptSampled, levelKeptSampled<l>).
+ * With `theory`, the table's theory columns follow classKeptGrammarSD: classKeptMeanField, meanFieldApplies
+ * (false for mask, uniform and gaussian), classKeptPopulation, populationApplies.
+ */
+export function rowsToCsv(rows: readonly ForwardBackwardRow[], theory?: readonly RowTheory[], options: LevelColumnsOptions = {}): string {
   const maxL = Math.max(...rows.map((r) => r.depth));
   const tag = options.sampledLevels ? 'Sampled' : '';
-  const header = ['depth', 'process', 'noise', 'control', 'samples', 'trajectories', 'classKept', 'classKeptSE', 'classKeptSampled', 'classKeptSampledSE', 'classKeptGrammarSD', `tokenKept${tag}`, `tokenKept${tag}SE`, 'chi', ...Array.from({ length: maxL + 1 }, (_, l) => `levelKept${tag}${l}`)];
+  const header = [
+    'depth', 'process', 'noise', 'control', 'samples', 'trajectories', 'classKept', 'classKeptSE', 'classKeptSampled', 'classKeptSampledSE', 'classKeptGrammarSD',
+    ...(theory ? ['classKeptMeanField', 'meanFieldApplies', 'classKeptPopulation', 'populationApplies'] : []),
+    `tokenKept${tag}`, `tokenKept${tag}SE`, 'chi', ...Array.from({ length: maxL + 1 }, (_, l) => `levelKept${tag}${l}`),
+  ];
   return toCsv(
     header,
-    rows.map((r) => [r.depth, r.process, r.noise, r.control, r.samples, r.trajectories, r.classKept, r.classKeptSE, r.classKeptSampled, r.classKeptSampledSE, r.classKeptGrammarSD, r.tokenKept, r.tokenKeptSE, r.chi, ...Array.from({ length: maxL + 1 }, (_, l) => r.levelKept[l] ?? null)]),
+    rows.map((r, i) => [
+      r.depth, r.process, r.noise, r.control, r.samples, r.trajectories, r.classKept, r.classKeptSE, r.classKeptSampled, r.classKeptSampledSE, r.classKeptGrammarSD,
+      ...(theory ? [theory[i].meanField.classKept, String(theory[i].meanField.applies), theory[i].population.classKept, String(theory[i].population.applies)] : []),
+      r.tokenKept, r.tokenKeptSE, r.chi, ...Array.from({ length: maxL + 1 }, (_, l) => r.levelKept[l] ?? null),
+    ]),
   );
 }

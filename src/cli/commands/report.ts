@@ -74,15 +74,26 @@ function parameterRows(config: SweepConfig, file: SweepFile, theory: ReportTheor
   return rows;
 }
 
-function theoryRows(mf: MeanFieldTheory | null): [string, string][] {
+/**
+ * The theory table: the mean-field transition, its threshold labelled with its process and method
+ * (the map holds only for the ε-process), and for each real-noise process of the sweep the
+ * method that applies to it.
+ */
+function theoryRows(mf: MeanFieldTheory | null, processes: readonly string[], population: readonly PopulationCurves[]): [string, string][] {
   if (!mf) return [];
-  if (!mf.transitionExists) return [['mean-field transition', 'none for these sizes (F′(1) ≥ 1 or no interior fixed point)']];
-  return [
-    ['unstable fixed point p*', mf.pStar!.toFixed(4)],
-    ['mean-field ε* = (1 − p*)/(1 − 1/v)', mf.criticalNoise!.toFixed(4)],
-    ['λ = F′(p*)', mf.lambda!.toFixed(4)],
-    ['ν = ln s / ln λ', mf.nu!.toFixed(3)],
-  ];
+  const rows: [string, string][] = !mf.transitionExists
+    ? [['mean-field transition', 'none for these sizes (F′(1) ≥ 1 or no interior fixed point)']]
+    : [
+        ['unstable fixed point p*', mf.pStar!.toFixed(4)],
+        ['ε-process critical ε (mean field) = (1 − p*)/(1 − 1/v)', mf.criticalNoise!.toFixed(4)],
+        ['λ = F′(p*)', mf.lambda!.toFixed(4)],
+        ['ν = ln s / ln λ', mf.nu!.toFixed(3)],
+      ];
+  for (const p of processes.filter((x) => x !== 'eps')) {
+    const drawn = population.some((c) => c.process === p);
+    rows.push([`${p}: mean field does not apply`, `the map holds only for the ε-process; ${drawn ? 'its prediction is population dynamics (dashed in its figure)' : 'its prediction is population dynamics (skipped here: --population 0)'}`]);
+  }
+  return rows;
 }
 
 /**
@@ -157,7 +168,7 @@ async function writeReportFiles(
     command: file.header.run.command,
     tool: `${file.header.run.tool} ${file.header.run.version}`,
     parameters: parameterRows(config, file, o),
-    theory: theoryRows(meanField),
+    theory: theoryRows(meanField, config.processes, population),
     figures: pageFigures,
     notes,
     resultsFile: resultsLink,

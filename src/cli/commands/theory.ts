@@ -10,7 +10,7 @@ import { deepGrammar } from '../../theory/deepGrammar.ts';
 import { criticalPoint, validateMeanFieldParams } from '../../theory/meanField.ts';
 import { annealedPopulationDynamics } from '../../theory/annealedPopulation.ts';
 import { populationThreshold, type ThresholdResult } from '../../theory/populationThreshold.ts';
-import { meanFieldCriticalNoise, meanFieldPrediction, populationPrediction } from '../../theory/predict.ts';
+import { defaultTheoryMethod, meanFieldCriticalNoise, meanFieldPrediction, populationPrediction, theoryApplies, THEORY_METHODS, type TheoryMethod } from '../../theory/predict.ts';
 import { refuseExistingFiles, toJsonText, writeFileAtomic } from '../files.ts';
 import { populationBytes, requireMemory } from '../../core/resources.ts';
 import { addOption, checkScheduleUsed, kebab, parseInteger, parseIntegerList, parseNoiseLevels, parseOption } from '../parse.ts';
@@ -20,15 +20,21 @@ import { fixed, formatTable } from '../table.ts';
 /** Options that only population dynamics uses (with --method population or --threshold), as commander names them. */
 const POPULATION_ONLY = ['population', 'seed', 'grammars', 'rng', 'annealed'];
 
-export type TheoryMethod = 'mean-field' | 'population';
-export const THEORY_METHODS: readonly TheoryMethod[] = ['mean-field', 'population'];
+export { THEORY_METHODS, type TheoryMethod };
+
+/**
+ * Population-dynamics messages per (level, symbol) unless --population says otherwise: the default
+ * grid of a real-noise process (4 depths × 7–9 noise levels, level profiles included) runs in a few
+ * seconds; population noise on P_0 is then 0.01–0.02, up to 0.04 at L = 8 at the transition (SD ∝ 1/√N; docs/theory.md).
+ */
+export const THEORY_POPULATION = 300;
 
 /** The grammar options (src/core/options.ts), and theory's own. */
 interface TheoryOptionValues extends GrammarOptionValues {
   overwrite?: boolean;
   process: string;
   noiseLevels?: string;
-  method: string;
+  method?: string;
   population: string;
   grammars: string;
   schedule: string;
@@ -53,6 +59,8 @@ export interface TheoryRow {
   /** ε (eps, uniform, mask) or t/T (gaussian). */
   noise: number;
   method: TheoryMethod;
+  /** Whether the method predicts this process (false: the mean field on mask, uniform or gaussian). */
+  applies: boolean;
   /** Mean-field: the effective leaf belief p_L. */
   leafBelief?: number;
   /** Predicted P_0. */
@@ -74,8 +82,8 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
   addOption(cmd, OPTIONS.depth, { arg: '<list>', help: 'depths, e.g. 2,4,8,30', default: '2,4,6,8' });
   addOption(cmd, OPTIONS.noiseLevels, { help: `${OPTIONS.noiseLevels.help} (default: a range around the process transition)`, default: undefined });
   cmd
-    .option('--method <name>', 'mean-field or population', 'mean-field')
-    .option('--population <n>', 'population: messages per level and symbol', '1000');
+    .option('--method <name>', 'mean-field or population (default: the one that applies: mean-field for eps, population for mask, uniform and gaussian, where the mean-field map does not apply)')
+    .option('--population <n>', 'population: messages per level and symbol (population noise on P_0 shrinks like 1/sqrt(N); use 1000 or more for numbers to quote)', String(THEORY_POPULATION));
   addOption(cmd, OPTIONS.seed, { help: 'population: first grammar seed (grammars seed..seed+g-1); also seeds the population streams' });
   addOption(cmd, OPTIONS.grammars, { help: 'population: number of grammar seeds' });
   addOption(cmd, OPTIONS.rng, { help: 'population: rule generator' });
@@ -89,14 +97,17 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
     .option('--out <file>', 'write results JSON')
     .option('--overwrite', 'replace --out if it exists')
     .action((o: TheoryOptionValues, self: Command) => {
-      const method = resolveVariant('method', o.method, THEORY_METHODS);
+      const processName = resolveProcess(o.process);
+      // Without --method, the theory that applies to the process (docs/theory.md).
+      const method = o.method === undefined ? defaultTheoryMethod(processName) : resolveVariant('method', o.method, THEORY_METHODS);
       const given = (name: string) => explicitOption(self, name);
       if (method === 'mean-field' && !o.threshold) {
         const unused = POPULATION_ONLY.find(given);
-        if (unused) throw new ParamError(kebab(unused), `invalid --${kebab(unused)} without --method population or --threshold (the mean-field map has no population)`);
+        const why = o.method === undefined ? 'the mean-field map, the default for --process eps, has no population' : 'the mean-field map has no population';
+        if (unused) throw new ParamError(kebab(unused), `invalid --${kebab(unused)} without --method population or --threshold (${why})`);
       }
       if (!o.threshold && given('thresholdDepth')) throw new ParamError('threshold-depth', 'invalid --threshold-depth without --threshold');
-      checkScheduleUsed(self, [resolveProcess(o.process)]);
+      checkScheduleUsed(self, [processName]);
       const loaded = o.grammar === undefined ? null : readGrammarFileWithOrigin(o.grammar);
       const saved = loaded?.grammar ?? null;
       if (saved) checkAgainstGrammar(saved, o.grammar!, o, (name) => explicitOption(self, name), true);
@@ -113,7 +124,6 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
               ...(o.classes === undefined ? {} : { classes: parseOption(OPTIONS.classes, o.classes) }),
             },
       );
-      const processName = resolveProcess(o.process);
       const depths = saved ? [saved.depth] : parseIntegerList('depth', o.depth, 1, method === 'mean-field' ? 100000 : 10000);
       const noises = parseNoiseLevels('noise-levels', o.noiseLevels ?? DEFAULT_NOISE[processName]);
       const population = parseInteger('population', o.population, 2, 1e7);
@@ -137,20 +147,22 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
 
       const critical = criticalPoint(sizes);
       const criticalNoise = meanFieldCriticalNoise(sizes, processName, schedule);
+      const applies = theoryApplies(method, processName);
+      const meanFieldApplies = theoryApplies('mean-field', processName);
       const rows: TheoryRow[] = [];
       for (const depth of depths) {
         const grammars = saved ? [saved] : method === 'population' && !annealed ? grammarSeeds.map((gs) => deepGrammar(sizes, depth, gs, rng)) : [];
         for (const noise of noises) {
           if (method === 'mean-field') {
             const mf = meanFieldPrediction(sizes, processName, noise, depth, schedule);
-            rows.push({ depth, process: processName, noise, method, leafBelief: mf.leafBelief, classKept: mf.classKept, levelKept: mf.levelKept });
+            rows.push({ depth, process: processName, noise, method, applies, leafBelief: mf.leafBelief, classKept: mf.classKept, levelKept: mf.levelKept });
           } else if (annealed) {
             const r = annealedPopulationDynamics({ ...sizes, depth }, { process: processName, noise, schedule, population, seed });
-            rows.push({ depth, process: processName, noise, method, classKept: r.classKept, levelKept: null, upwardKept: r.upwardKept });
+            rows.push({ depth, process: processName, noise, method, applies, classKept: r.classKept, levelKept: null, upwardKept: r.upwardKept });
           } else {
             // The level profile keeps every level's population: skip it when it would not fit.
             const r = populationPrediction(grammars, { process: processName, noise, schedule, population, seed, levels: profileFits(depth) });
-            rows.push({ depth, process: processName, noise, method, classKept: r.classKept, classKeptGrammarSD: r.classKeptGrammarSD, levelKept: r.levelKept, upwardKept: r.upwardKept });
+            rows.push({ depth, process: processName, noise, method, applies, classKept: r.classKept, classKeptGrammarSD: r.classKeptGrammarSD, levelKept: r.levelKept, upwardKept: r.upwardKept });
           }
         }
       }
@@ -160,14 +172,25 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
       }
 
       const units = processName === 'gaussian' ? 't/T' : 'eps';
+      // Every threshold printed names its process and method, and says when the method does not apply.
+      const notForProcess = `does not apply to ${processName} noise (the map holds only for the eps-process, whose soft evidence it averages${o.threshold ? '' : `; --threshold gives ${processName}'s by population dynamics`})`;
       const lines = [
         `mean field (docs/science.md §5): v=${sizes.vocab} m=${sizes.synonyms} s=${sizes.tuple} n_c=${sizes.classes}; fixed points ${critical.fixedPoints.map((x) => x.toPrecision(6)).join(', ')}`,
-        critical.transitionExists
-          ? `  transition: p* = ${critical.pStar!.toPrecision(6)}, eps* = ${critical.criticalNoise!.toPrecision(6)}, lambda = ${critical.lambda!.toPrecision(6)}, nu = ${critical.nu!.toPrecision(4)}; ${processName} critical ${units} = ${fixed(criticalNoise, 4)}`
-          : `  no transition (s*m(v-1)/(v^s-1) >= 1 or no unstable fixed point)`,
+        ...(critical.transitionExists
+          ? [
+              `  transition: p* = ${critical.pStar!.toPrecision(6)}, eps* = ${critical.criticalNoise!.toPrecision(6)}, lambda = ${critical.lambda!.toPrecision(6)}, nu = ${critical.nu!.toPrecision(4)}`,
+              `  ${processName} critical ${units} (mean field) = ${fixed(criticalNoise, 4)}${meanFieldApplies ? '' : `: ${notForProcess}`}`,
+            ]
+          : [`  no transition (s*m(v-1)/(v^s-1) >= 1 or no unstable fixed point)`]),
       ];
+      if (method === 'population' || threshold) {
+        const source = annealed ? 'annealed rules' : saved ? `grammar ${o.grammar}` : grammarSeeds.length > 1 ? `grammar seeds ${grammarSeeds[0]}..${grammarSeeds[grammarSeeds.length - 1]}` : `grammar seed ${grammarSeeds[0]}`;
+        lines.push(`population dynamics of the BP messages: N = ${population} per level and symbol, ${source}${method === 'population' && o.method === undefined ? `; the default method for ${processName}` : ''}`);
+      }
       if (threshold) {
-        lines.push(`population dynamics${annealed ? ' (annealed)' : ''}: ${processName} threshold at L=${threshold.depth}: ${threshold.mean.toFixed(4)}${threshold.perGrammar.length > 1 ? ` ± ${threshold.sd.toFixed(4)} (SD over ${threshold.perGrammar.length} grammars)` : ''}`);
+        lines.push(
+          `  ${processName} critical ${units} (population dynamics${annealed ? ', annealed' : ''}, L=${threshold.depth}) = ${threshold.mean.toFixed(4)}${threshold.perGrammar.length > 1 ? ` ± ${threshold.sd.toFixed(4)} (SD over ${threshold.perGrammar.length} grammars)` : ''}`,
+        );
       }
       process.stdout.write(`${lines.join('\n')}\n`);
       process.stdout.write(
@@ -177,13 +200,14 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
             r.depth,
             r.process,
             r.noise,
-            r.method + (annealed && method === 'population' ? ' (annealed)' : ''),
+            r.method + (annealed && method === 'population' ? ' (annealed)' : '') + (r.applies ? '' : ' (n/a)'),
             fixed(r.classKept, 4),
             ...(r.classKeptGrammarSD !== undefined && grammarCount > 1 ? [fixed(r.classKeptGrammarSD, 4)] : []),
             (r.levelKept ?? r.upwardKept ?? []).length <= 12 ? (r.levelKept ?? r.upwardKept ?? []).map((x) => x.toFixed(2)).join(' ') : '(see JSON)',
           ]),
         ),
       );
+      if (!applies) process.stdout.write(`n/a: the mean-field map does not apply to ${processName} noise (it holds only for the eps-process); use --method population, the default for ${processName}\n`);
       if (o.out !== undefined) {
         const parameters = {
           ...sizes,
@@ -208,11 +232,14 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
             pStar: critical.pStar,
             /** Mean-field critical noise of this process, in its noise units (ε, or t/T for gaussian). */
             criticalNoise,
+            criticalNoiseMethod: 'mean-field',
+            /** False for mask, uniform and gaussian: the mean-field map does not predict their threshold. */
+            criticalNoiseApplies: meanFieldApplies,
             /** Mean-field ε* of the ε-process (= criticalNoise for eps and mask). */
             criticalEps: critical.criticalNoise,
             lambda: critical.lambda,
             nu: critical.nu,
-            threshold,
+            threshold: threshold ? { ...threshold, method: 'population', applies: theoryApplies('population', processName) } : null,
             rows,
           }),
         );
