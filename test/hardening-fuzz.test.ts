@@ -3,7 +3,8 @@
  * sweep-config and results files. Every run must either
  *   - exit 0 with valid output: every file it was asked to write exists and parses, and no result
  *     holds NaN or null (outside the fields documented as null: grammarFile, grammar, shard,
- *     threshold, and chi/chiSE when K = 1), or
+ *     threshold, chi/chiSE when K = 1, and every spread not estimable from fewer than two values:
+ *     classKeptGrammarSD and chiSE with one grammar seed, the SEs with one datum), or
  *   - exit 2 with exactly one line on stderr, and leave the output folder exactly as it was
  *     (no new file, every existing file byte-identical);
  * and never print a stack trace or an "unexpected error".
@@ -99,9 +100,13 @@ function snapshot(dir: string): Map<string, string> {
 /**
  * Keys whose null is documented (an absent value), not a lost result: no grammar file, seeds or
  * shard (grammarSeed: annealed rules); no threshold or population curves (report --population 0) asked for; χ with K = 1; theory's transition values when
- * `transitionExists` is false.
+ * `transitionExists` is false; a spread from fewer than two values (one grammar seed, one datum:
+ * src/experiment/summary.ts, not estimable).
  */
-const NULL_OK = new Set(['grammarFile', 'grammar', 'grammarSeeds', 'grammarSeed', 'populationLevels', 'shard', 'threshold', 'chi', 'chiSE', 'pStar', 'criticalNoise', 'criticalEps', 'lambda', 'nu']);
+const NULL_OK = new Set([
+  'grammarFile', 'grammar', 'grammarSeeds', 'grammarSeed', 'populationLevels', 'shard', 'threshold', 'chi', 'chiSE', 'pStar', 'criticalNoise', 'criticalEps', 'lambda', 'nu',
+  'classKeptGrammarSD', 'classKeptSE', 'classKeptSampledSE', 'levelKeptSE', 'levelKeptSampledSE', 'tokenKeptSE', 'cosineSE', 'pixelChangeSE', 'classKeptLabelSE',
+]);
 
 function checkNoNullOrNaN(value: unknown, where: string): void {
   const walk = (x: unknown, key: string, parent: unknown, path: string): void => {

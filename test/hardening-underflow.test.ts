@@ -257,7 +257,7 @@ describe('CLI: posterior on underflowing Gaussian evidence (real binary)', () =>
     for (const t of [0.001, 0.008]) {
       const out = `p${t}.json`;
       const r = runCli(['posterior', '--grammar', 'g.json', '--seed', '1', '--process', 'gaussian', '--noise-level', String(t), '--tokens', '0,0,0,0,0,0,0,0', '--out', out], dir);
-      expect(r.stderr).toBe('');
+      expect(r.stderr).toBe(`wrote ${out}\n`);
       expect(r.code).toBe(0);
       const json = JSON.parse(readFileSync(join(dir, out), 'utf8')) as { logEvidence: number; levels: number[][][] };
       // The same observation as the CLI draws (stream 11 of the seed), enumerated in the log domain.

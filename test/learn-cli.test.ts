@@ -26,6 +26,10 @@ describe('hierdiff train → evaluate, end to end', () => {
     expect([log.train.lr, log.train.warmup, log.train.lrDecay, log.train.threads]).toEqual([0.01, 100, 'none', 2]);
     expect(JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')).step).toBe(300);
     expect(log.windows.length).toBe(4);
+    // The test loss every --test-every (500) steps and after the last: one point here, too few for the criterion.
+    expect(log.testLoss.map((p: { step: number }) => p.step)).toEqual([300]);
+    expect(log.testLoss[0].value).toBeGreaterThan(0);
+    expect(log.convergence).toBeNull();
     const data = JSON.parse(readFileSync(join(dir, 'data.json'), 'utf8'));
     expect(data.train.length).toBe(512);
     expect(data.test.length).toBe(1024);
@@ -75,5 +79,32 @@ describe('hierdiff train → evaluate, end to end', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/--out/);
     expect(readdirSync(blocked)).toEqual(['report.html']);
+  });
+});
+
+describe('hierdiff learn-study, end to end on a tiny run', () => {
+  it('trains two sizes with a test-loss curve, summarises crossings and class-kept gaps, and keeps finished sizes on --resume', () => {
+    const out = join(root, 'study');
+    const args = ['learn-study', '--train-sizes', '64,32', '--steps', '40', '--test-every', '10', '--test-size', '64', '--width', '8', '--threads', '1', '--samples', '40', '--fb-samples', '10', '--times', '4,40', '--out', out];
+    const r = runCli(args);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/train P=32: /);
+    const study = JSON.parse(readFileSync(join(out, 'study.json'), 'utf8'));
+    expect(study.points.map((p: { trainSize: number }) => p.trainSize)).toEqual([32, 64]);
+    for (const p of study.points) {
+      expect(p.testLoss.map((q: { step: number }) => q.step)).toEqual([10, 20, 30, 40]);
+      // 80 % of 40 steps is step 32: the nearest measurement is step 30.
+      expect(p.convergence.rule).toContain('from step 30 to step 40');
+      expect(typeof p.convergence.converged).toBe('boolean');
+    }
+    expect(study.summary.validityThreshold).toBe(0.9);
+    expect(study.summary.crossings).toHaveLength(3);
+    expect(study.summary.classKeptGaps.map((x: { trainSize: number }) => x.trainSize)).toEqual([32, 64]);
+    expect(r.stdout).toMatch(/validity 0\.9 reached for good at P ≈ layer 1: /);
+    // Finished sizes are kept: a resumed call trains nothing and writes the same points.
+    const again = runCli([...args, '--resume']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/train P=/);
+    expect(JSON.parse(readFileSync(join(out, 'study.json'), 'utf8')).points).toEqual(study.points);
   });
 });

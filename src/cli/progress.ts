@@ -6,30 +6,46 @@ export interface Progress {
   stop(): void;
 }
 
-/** `extra`: more format text after the rate, with payload tokens passed to update (e.g. `{images} images/s`). */
+/**
+ * `extra`: more format text after the rate, with payload tokens passed to update (e.g. `{images} images/s`).
+ * The rate is `done` over the wall seconds since the bar started; the ETA is the work left at that
+ * rate, "--" until there is a rate to go by (nothing done yet), never "0s" at 0 % nor a non-finite time.
+ */
 export function startProgress(label: string, total: number, unit = 'samples', extra = ''): Progress {
   if (!process.stderr.isTTY) return { update: () => {}, stop: () => {} };
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
-      format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {rate} ${unit}/s${extra ? ` | ${extra}` : ''} | ETA {eta_formatted}`,
+      format: `${label} [{bar}] {percentage}% | {value}/{total} ${unit} | {rate} ${unit}/s${extra ? ` | ${extra}` : ''} | ETA {etaText}`,
       hideCursor: true,
-      etaBuffer: 50,
     },
     cliProgress.Presets.shades_classic,
   );
   const start = Date.now();
   const extraTokens = Object.fromEntries([...extra.matchAll(/\{(\w+)\}/g)].map((m) => [m[1], '-']));
-  bar.start(total, 0, { rate: '0', ...extraTokens });
+  bar.start(total, 0, { rate: '-', etaText: '--', ...extraTokens });
   return {
     update(done, payload) {
-      const seconds = (Date.now() - start) / 1000;
-      bar.update(done, { rate: seconds > 0 ? Math.round(done / seconds).toString() : '0', ...payload });
+      const rate = done / ((Date.now() - start) / 1000);
+      bar.update(done, { rate: done > 0 && Number.isFinite(rate) ? formatRate(rate) : '-', etaText: etaText(total - done, done > 0 ? rate : 0), ...payload });
     },
     stop() {
       bar.stop();
     },
   };
+}
+
+/** A rate to three significant digits (whole numbers from 100 up): what the bars and the summaries print. */
+export function formatRate(perSecond: number): string {
+  return perSecond >= 100 ? Math.round(perSecond).toString() : perSecond.toPrecision(3);
+}
+
+/** Seconds left for `remaining` units at `perSecond`, or "--" while there is no finite positive rate. */
+export function etaText(remaining: number, perSecond: number): string {
+  if (remaining <= 0) return '0s';
+  const eta = remaining / perSecond;
+  // Rounded up: "0s" only once nothing is left.
+  return perSecond > 0 && Number.isFinite(perSecond) && Number.isFinite(eta) ? formatSeconds(Math.ceil(eta)) : '--';
 }
 
 /** What a training loop reports after each step (src/nn/train.ts's TrainProgress). */
@@ -42,8 +58,10 @@ export interface TrainingTick {
 }
 
 /**
- * A training progress bar: steps done, steps/s, samples/s, the last loss and the ETA (from the
- * steps this run has done, so a resumed run does not count the checkpoint's steps as fast ones).
+ * A training progress bar: steps done, steps/s, samples/s, the last loss and the ETA. The rate is the
+ * training loop's (TrainProgress.stepsPerSecond: this call's steps over the seconds since its first
+ * step began; set-up before it and a resumed checkpoint's steps are not counted), the number
+ * `hierdiff train`'s summary line prints as its steps/s.
  */
 export function startTrainingProgress(label: string, steps: number): { tick(p: TrainingTick): void; stop(): void } {
   if (!process.stderr.isTTY) return { tick: () => {}, stop: () => {} };
@@ -55,15 +73,15 @@ export function startTrainingProgress(label: string, steps: number): { tick(p: T
     },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(steps, 0, { sps: '-', samples: '-', loss: '-', etaText: '-' });
+  bar.start(steps, 0, { sps: '-', samples: '-', loss: '-', etaText: '--' });
   return {
     tick(p) {
-      const eta = (p.steps - p.step) / p.stepsPerSecond;
+      const finite = Number.isFinite(p.stepsPerSecond) && p.stepsPerSecond > 0;
       bar.update(p.step, {
-        sps: p.stepsPerSecond.toFixed(2),
-        samples: Math.round(p.samplesPerSecond).toString(),
+        sps: finite ? formatRate(p.stepsPerSecond) : '-',
+        samples: finite ? Math.round(p.samplesPerSecond).toString() : '-',
         loss: p.loss.toPrecision(4),
-        etaText: Number.isFinite(eta) ? formatSeconds(eta) : '-',
+        etaText: etaText(p.steps - p.step, p.stepsPerSecond),
       });
     },
     stop() {
@@ -72,7 +90,8 @@ export function startTrainingProgress(label: string, steps: number): { tick(p: T
   };
 }
 
-function formatSeconds(s: number): string {
+/** 42s, 3m07s, 1h05m. */
+export function formatSeconds(s: number): string {
   const t = Math.round(s);
   const h = Math.floor(t / 3600);
   const m = Math.floor((t % 3600) / 60);

@@ -29,9 +29,12 @@ export function mean(m: Moments): number {
   return m.count > 0 ? m.sum / m.count : NaN;
 }
 
-/** Standard error of the mean, sqrt(sample variance / count); 0 for fewer than two samples. */
-export function standardError(m: Moments): number {
-  if (m.count < 2) return 0;
+/**
+ * Standard error of the mean, sqrt(sample variance / count); null for fewer than two samples (not
+ * estimable: one value has no spread to measure, which is not a spread of 0).
+ */
+export function standardError(m: Moments): number | null {
+  if (m.count < 2) return null;
   const mu = m.sum / m.count;
   const variance = Math.max(0, (m.sumSq - m.count * mu * mu) / (m.count - 1));
   return Math.sqrt(variance / m.count);

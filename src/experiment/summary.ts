@@ -8,6 +8,10 @@ import { mean, mergeMoments, standardError, type Moments } from './moments.ts';
  * One row of a forward–backward result: one depth, process and noise level, pooled over grammar
  * seeds (docs/science.md §4). Standard errors treat the pooled data as independent; `classKeptGrammarSD` is
  * the spread of the per-grammar means, the grammar-to-grammar variability.
+ *
+ * One rule for every spread (each `…SE` and `…SD`): null when it is not estimable, i.e. computed
+ * from fewer than two values (an SE from one datum, an SD or χ's SE over one grammar seed), never 0;
+ * 0 means a measured spread of zero. CSV writes null as an empty cell, tables as "-".
  */
 export interface ForwardBackwardRow {
   depth: number;
@@ -19,19 +23,20 @@ export interface ForwardBackwardRow {
   trajectories: number;
   /** P_0 by the marginal (Rao–Blackwellised) estimator E[μ_0(c_true)]. */
   classKept: number;
-  classKeptSE: number;
+  classKeptSE: number | null;
   /** P_0 by the sampled estimator Pr[ĉ = c]. */
   classKeptSampled: number;
-  classKeptSampledSE: number;
-  classKeptGrammarSD: number;
+  classKeptSampledSE: number | null;
+  /** Sample standard deviation of the per-grammar classKept; null with one grammar seed. */
+  classKeptGrammarSD: number | null;
   /** P_ℓ for ℓ = 0 (root) … L (leaves), marginal estimator (sampled if marginals were skipped). */
   levelKept: number[];
-  levelKeptSE: number[];
+  levelKeptSE: (number | null)[];
   levelKeptSampled: number[];
-  levelKeptSampledSE: number[];
+  levelKeptSampledSE: (number | null)[];
   /** P_L: the token overlap. */
   tokenKept: number;
-  tokenKeptSE: number;
+  tokenKeptSE: number | null;
   /** χ = Σ_ij C_ij / Σ_i C_ii, or null with fewer than two trajectories. */
   chi: number | null;
   /**
@@ -148,7 +153,7 @@ function summariseGroup(cells: CellStats[]): ForwardBackwardRow {
   const classSampled = mergeMoments(cells.map((c) => c.classSampled));
   const perGrammar = cells.map((c) => mean(c.classMarginal));
   const gm = perGrammar.reduce((a, b) => a + b, 0) / perGrammar.length;
-  const grammarSD = perGrammar.length > 1 ? Math.sqrt(perGrammar.reduce((a, x) => a + (x - gm) ** 2, 0) / (perGrammar.length - 1)) : 0;
+  const grammarSD = perGrammar.length > 1 ? Math.sqrt(perGrammar.reduce((a, x) => a + (x - gm) ** 2, 0) / (perGrammar.length - 1)) : null;
   const hasMarginals = cells.every((c) => c.levelMarginal.length === L + 1);
   const levelSampled = Array.from({ length: L + 1 }, (_, l) => mergeMoments(cells.map((c) => c.levelSampled[l])));
   const levelMarginal = hasMarginals ? Array.from({ length: L + 1 }, (_, l) => mergeMoments(cells.map((c) => c.levelMarginal[l]))) : levelSampled;

@@ -29,6 +29,11 @@ export interface EvaluateOptions {
   train?: Int32Array;
   /** Times t of the forward–backward comparison, and data per time; none: skipped. */
   forwardBackward?: { times: number[]; samples: number };
+  /**
+   * Progress in denoising steps (one sample moved one reverse step by the model): `total` is
+   * samples·T plus, with `forwardBackward`, its samples·t summed over its times.
+   */
+  onProgress?: (p: { done: number; total: number }) => void;
 }
 
 /**
@@ -38,7 +43,11 @@ export interface EvaluateOptions {
  */
 export async function evaluateModel(model: LogitsModel, g: Grammar, schedule: DiscreteSchedule, o: EvaluateOptions): Promise<ModelEvaluation> {
   const n = checkInt('samples', o.samples, 1, 1e7);
-  const samples = await sampleFromModel(model, schedule, { count: n, rng: createRng(o.seed, 0), batch: o.batch });
+  const fb = o.forwardBackward;
+  const total = n * schedule.steps + (fb ? fb.samples * fb.times.reduce((a, t) => a + t, 0) : 0);
+  let done = 0;
+  const onStep = o.onProgress ? (k: number) => o.onProgress!({ done: (done += k), total }) : undefined;
+  const samples = await sampleFromModel(model, schedule, { count: n, rng: createRng(o.seed, 0), batch: o.batch, onStep });
   const v = validity(g, samples);
   return {
     samples: n,
@@ -46,6 +55,6 @@ export async function evaluateModel(model: LogitsModel, g: Grammar, schedule: Di
     fullyValid: v.fullyValid,
     copies: o.train ? copies(samples, o.train, leafCount(g)) : null,
     ruleFrequencies: ruleFrequencies(g, samples),
-    forwardBackward: o.forwardBackward ? await learnedForwardBackward(model, g, schedule, { times: o.forwardBackward.times, samples: o.forwardBackward.samples, seed: o.seed + 1, batch: o.batch }) : null,
+    forwardBackward: fb ? await learnedForwardBackward(model, g, schedule, { times: fb.times, samples: fb.samples, seed: o.seed + 1, batch: o.batch, onStep }) : null,
   };
 }

@@ -43,6 +43,8 @@ export interface LearnedForwardBackwardOptions {
   seed: number;
   /** Samples per model call. */
   batch?: number;
+  /** Progress of the model's reverse chains (see SampleOptions.onStep): t·samples per time t in all. */
+  onStep?: (samples: number) => void;
 }
 
 /** Leaf likelihoods of x_t under the model's process (token-major, N×d×v). */
@@ -100,7 +102,7 @@ export async function learnedForwardBackward(model: LogitsModel, g: Grammar, sch
     const data = generate(g, n, createRng(o.seed, t, 0));
     const x0 = data.levels[g.depth];
     const xt = noiseTo(model.process, x0, t, schedule, createRng(o.seed, t, 1), g.vocab);
-    const generated = await sampleFromModel(model, schedule, { count: n, from: { tokens: xt, t }, rng: createRng(o.seed, t, 2), batch: o.batch });
+    const generated = await sampleFromModel(model, schedule, { count: n, from: { tokens: xt, t }, rng: createRng(o.seed, t, 2), batch: o.batch, onStep: o.onStep });
     const up = referenceBackend.upward(g, leafLikelihood(model.process, xt, g.vocab, schedule.alphaBar[t]), n);
     const exact = referenceBackend.sample(g, up, createRng(o.seed, t, 3), 1).levels[g.depth];
     rows.push({ t, tOverT: t / schedule.steps, noise: 1 - schedule.alphaBar[t], samples: n, model: keptStats(g, data.levels, generated, n), bp: keptStats(g, data.levels, exact, n) });

@@ -17,6 +17,8 @@ export interface SampleOptions {
   readonly rng: Rng;
   /** Samples per model call (default 256); the result does not depend on it. */
   readonly batch?: number;
+  /** Progress: called after each model call with the number of samples it moved one reverse step (a batch's size). */
+  readonly onStep?: (samples: number) => void;
 }
 
 function checkSchedule(schedule: DiscreteSchedule): number {
@@ -77,13 +79,13 @@ export async function sampleFromModel(model: LogitsModel, schedule: DiscreteSche
         for (let i = 0; i < d; i++) x[k * d + i] = process === 'uniform' ? streams[k].nextInt(v) : MASK;
       }
     }
-    await reverseBatch(model, schedule, x, n, start, streams);
+    await reverseBatch(model, schedule, x, n, start, streams, options.onStep);
   }
   return out;
 }
 
 /** Runs i = t … 1 on one batch in place (see {@link sampleFromModel}). */
-async function reverseBatch(model: LogitsModel, schedule: DiscreteSchedule, x: Int32Array, n: number, t: number, streams: Rng[]): Promise<void> {
+async function reverseBatch(model: LogitsModel, schedule: DiscreteSchedule, x: Int32Array, n: number, t: number, streams: Rng[], onStep?: (samples: number) => void): Promise<void> {
   const { vocab: v, length: d, process } = model;
   const T = schedule.steps;
   const p = new Float64Array(v);
@@ -128,6 +130,7 @@ async function reverseBatch(model: LogitsModel, schedule: DiscreteSchedule, x: I
       }
     }
     last = logits;
+    onStep?.(n);
   }
   if (process === 'mask' && last) {
     for (let k = 0; k < n; k++) {

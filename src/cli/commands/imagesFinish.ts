@@ -7,6 +7,7 @@ import { writeImagesReport } from '../../report/imagesReport.ts';
 import { reportEntries, toJsonText, writeFileAtomic } from '../files.ts';
 import type { Shard } from '../../sweep/shard.ts';
 import { startProgress } from '../progress.ts';
+import { significant } from '../table.ts';
 
 /** Runs the image experiment with progress bars (statistics, then reverse steps) and prints where the results went. */
 export async function runWithProgress(exp: ImagesExperiment, options: Omit<RunImagesOptions, 'onStats' | 'onProgress'>): Promise<RunImagesResult> {
@@ -50,7 +51,7 @@ function printSummary(summary: ImagesSummary): void {
     r.tOverT.toFixed(3),
     String(r.images),
     r.classKept.toFixed(3),
-    r.classKeptSE.toFixed(3),
+    significant(r.classKeptSE),
     ...(r.classKeptLabel !== undefined ? [r.classKeptLabel.toFixed(3)] : []),
     r.pixelChange.toFixed(4),
     r.chi === null ? '-' : r.chi.toFixed(2),

@@ -9,14 +9,15 @@ import { leafCount } from '../../grammar/params.ts';
 import { resolveRuleRng, sampleRules } from '../../grammar/sampleRules.ts';
 import { grammarToJson, readGrammarFile } from '../../grammar/serialize.ts';
 import { LEARN_PROCESSES, type BpUnetConfig, type LearnProcess } from '../../learn/bpUnet.ts';
-import { publishedDataset } from '../../learn/data.ts';
+import { trainingDataset, type DataSampler } from '../../learn/data.ts';
 import { bpUnetToOnnx } from '../../learn/onnxExport.ts';
-import { DEFAULT_DECAY, DEFAULT_LR, DEFAULT_WARMUP, LR_DECAYS, lossOn, train, type LrDecay } from '../../learn/bpUnetTrain.ts';
+import { classKeptGaps, layerCrossings, STUDY_NOISE_LEVELS, studyTimes } from '../../learn/study.ts';
+import { convergence, DEFAULT_DECAY, DEFAULT_LR, DEFAULT_WARMUP, LR_DECAYS, lossOn, train, type Convergence, type LrDecay } from '../../learn/bpUnetTrain.ts';
 import { defaultThreads } from '../../nn/session.ts';
 import { checkAgainstGrammar, explicitOption, type GrammarOptionValues } from '../grammarOptions.ts';
-import { startTrainingProgress } from '../progress.ts';
+import { formatRate, startProgress, startTrainingProgress } from '../progress.ts';
 import { evaluateModel, type ModelEvaluation } from '../../learn/evaluateModel.ts';
-import { learnedClassKeptFigure, validityVsDataFigure, type StudyPoint } from '../../report/figures/learning.ts';
+import { learnedClassKeptFigure, learnedLevelKeptFigure, testLossFigure, validityVsDataFigure, type StudyPoint } from '../../report/figures/learning.ts';
 import { reportHtml, type PageFigure } from '../../report/html.ts';
 import { renderSvg, svgToPng } from '../../report/render.ts';
 import { OnnxRhmDenoiser } from '../../learn/onnxDenoiser.ts';
@@ -35,10 +36,17 @@ export const TRAIN_DATA_FORMAT = 'hierdiff.train-data/1';
 /** The training/test sets of a run, as written to DIR/data.json. */
 export interface TrainDataFile {
   format: typeof TRAIN_DATA_FORMAT;
-  /** Seed of CPython's random.sample over range(P_max) (docs/science.md §7). */
+  /** Seed of the sampler (docs/science.md §7). */
   dataSeed: number;
-  trainIndices: number[];
-  testIndices: number[];
+  /**
+   * Which generator drew the data: `python`, CPython's random.sample over range(P_max) as the
+   * published code does (P_max < 2^53); `own`, this library's (P_max ≥ 2^53, learn/data.ts ownDataset).
+   * Absent in files written before it was recorded (always `python` then).
+   */
+  sampler: DataSampler;
+  /** Published-indexing indices: numbers (python), decimal strings (own: beyond 2^53). */
+  trainIndices: number[] | string[];
+  testIndices: number[] | string[];
   /** Token rows. */
   train: number[][];
   test: number[][];
@@ -131,9 +139,25 @@ export function registerEvaluate(program: Command, argv: readonly string[]): voi
       const model = await OnnxRhmDenoiser.open(o.model, { batchSize: batch, device: resolveVariant('device', o.device, DEVICES), process: noiseProcess, vocab: g.vocab, length: leafCount(g) });
       try {
         const started = Date.now();
-        const result = await evaluateModel(model, g, schedule, { samples, seed, batch, train, forwardBackward: o.forwardBackward ? { times, samples: fbSamples } : undefined });
+        let bar: ReturnType<typeof startProgress> | null = null;
+        let result: ModelEvaluation;
+        try {
+          result = await evaluateModel(model, g, schedule, {
+            samples,
+            seed,
+            batch,
+            train,
+            forwardBackward: o.forwardBackward ? { times, samples: fbSamples } : undefined,
+            onProgress: (p) => {
+              bar ??= startProgress('evaluate', p.total, 'denoising steps');
+              bar.update(p.done);
+            },
+          });
+        } finally {
+          (bar as ReturnType<typeof startProgress> | null)?.stop();
+        }
         writeFileAtomic(o.out, toJsonText({ run: runInfo(argv), model: o.model, grammar: o.grammar, process: model.process, schedule: { steps: T, betaStart: Number(o.betaStart), betaEnd: Number(o.betaEnd) }, ...result }));
-        process.stderr.write(`evaluate: ${samples} samples in ${((Date.now() - started) / 1000).toFixed(1)}s; valid by layer ${result.validByLayer.map((x) => x.toFixed(3)).join(' ')}; fully valid ${result.fullyValid.toFixed(3)}${result.copies === null ? '' : `; copies ${result.copies.toFixed(3)}`} -> ${o.out}\n`);
+        process.stderr.write(`evaluate: ${samples} samples in ${((Date.now() - started) / 1000).toFixed(1)}s; ${validByLayerText(result.validByLayer)}; fully valid ${result.fullyValid.toFixed(3)}${result.copies === null ? '' : `; copies ${result.copies.toFixed(3)}`} -> ${o.out}\n`);
         if (result.forwardBackward) {
           process.stdout.write('    t    t/T  noise  class kept (model)  class kept (BP)  tokens kept (model)  tokens kept (BP)\n');
           for (const r of result.forwardBackward) {
@@ -163,6 +187,7 @@ interface TrainOptionValues extends GrammarOptionValues {
   betaStart: string;
   betaEnd: string;
   checkpointEvery: string;
+  testEvery: string;
   resume?: boolean;
   overwrite?: boolean;
   threads?: string;
@@ -175,9 +200,11 @@ export interface TrainLog {
   run: RunInfo;
   config: BpUnetConfig;
   grammar: string;
-  train: { size: number; testSize: number; dataSeed: number; steps: number; batch: number; lr: number; warmup: number; lrDecay: LrDecay; threads: number; modelSeed: number; schedule: { steps: number; betaStart: number; betaEnd: number } };
-  /** Wall seconds of this call's training (a resumed call counts only its own steps), and its rate. */
+  /** `sampler`: which generator drew the data (TrainDataFile.sampler); absent in older logs (python). */
+  train: { size: number; testSize: number; dataSeed: number; sampler: DataSampler; steps: number; batch: number; lr: number; warmup: number; lrDecay: LrDecay; threads: number; modelSeed: number; schedule: { steps: number; betaStart: number; betaEnd: number } };
+  /** Wall seconds of this call's training, set-up and saving included (a resumed call counts only its own steps). */
   seconds: number;
+  /** The training loop's rate: this call's steps over the seconds since its first step began (set-up excluded), as on the progress bar and the summary line. */
   stepsPerSecond: number;
   resumedFrom: number;
   /** Training loss averaged over blocks of `lossEvery` steps. */
@@ -185,6 +212,19 @@ export interface TrainLog {
   losses: number[];
   /** Loss per time window on the training and test sets (docs/science.md §7 loss). */
   windows: { from: number; to: number; train: number; test: number | null }[];
+  /** The test loss over all times, measured every `--test-every` steps and after the last (empty without test data). */
+  testLoss: { step: number; value: number }[];
+  /** The convergence criterion read from `testLoss` (null without at least two measurements). */
+  convergence: Convergence | null;
+}
+
+/**
+ * `validByLayer` (layer 1 = the lowest rules … L = the root) printed root → leaves like every other
+ * table, each value labelled: "valid by layer (root..leaves): layer 3 0.000, layer 2 0.060, layer 1 0.405".
+ */
+export function validByLayerText(validByLayer: readonly number[]): string {
+  const layers = validByLayer.map((x, i) => `layer ${i + 1} ${x.toFixed(3)}`).reverse();
+  return `valid by layer (root..leaves): ${layers.join(', ')}`;
 }
 
 /** Block means of a loss curve (at most ~200 points). */
@@ -211,9 +251,9 @@ function addTrainOptions(cmd: Command): Command {
   addOption(cmd, OPTIONS.grammar);
   return addScheduleOptions(
     cmd
-      .option('--train-size <P>', 'training data, drawn as the published code does', '1024')
+      .option('--train-size <P>', 'training data, drawn as the published code does (CPython random.sample; where P_max >= 2^53 makes that not reproducible, with our own generator: "sampler" in train.json says which)', '1024')
       .option('--test-size <n>', 'test data (at most P_max − P)', '1024')
-      .option('--data-seed <n>', 'seed of CPython\'s random.sample over range(P_max)', '0')
+      .option('--data-seed <n>', 'seed of CPython\'s random.sample over range(P_max) (of our own generator where P_max >= 2^53)', '0')
       .option('--width <W>', 'channels of the U-Net (published: 1024)', '256')
       .option('--steps <n>', 'optimisation steps', '2000')
       .option('--batch <n>', 'batch size', '64')
@@ -222,7 +262,8 @@ function addTrainOptions(cmd: Command): Command {
       .option('--lr-decay <name>', `after the warm-up: cosine (down to 0 at the last step; --resume then needs the same --steps) or none`, DEFAULT_DECAY)
       .option('--process <name>', 'uniform (D3PM) or mask (absorbing)', 'uniform')
       .option('--model-seed <n>', 'seed of the initialisation, batches and noise', '2')
-      .option('--checkpoint-every <n>', 'steps between checkpoints', '500'),
+      .option('--checkpoint-every <n>', 'steps between checkpoints', '500')
+      .option('--test-every <n>', 'steps between measurements of the test loss (the convergence criterion reads them)', '500'),
   )
     .option('--resume', 'continue from the checkpoint in the output folder (same settings)')
     .option('--overwrite', 'start afresh in an output folder that holds a run (its checkpoint and model are replaced)')
@@ -268,11 +309,13 @@ async function runTraining(o: TrainOptionValues, argv: readonly string[], explic
   const threads = o.threads === undefined ? defaultThreads() : parseInteger('threads', o.threads, 1, 1024);
   const modelSeed = parseInteger('model-seed', o.modelSeed, 0);
   const checkpointEvery = parseInteger('checkpoint-every', o.checkpointEvery, 1, 1e9);
-  const data = publishedDataset(g, dataSeed, size, testSize);
+  const testEvery = parseInteger('test-every', o.testEvery, 1, 1e9);
+  const data = trainingDataset(g, dataSeed, size, testSize);
+  if (data.sampler === 'own') process.stderr.write(`${label}: P_max = ${total} is at least 2^53, where the published sampling (CPython's random.sample) is not reproducible: the data are drawn with our own generator (sampler "own" in train.json and data.json)\n`);
   const d = leafCount(g);
   const rows = (tokens: Int32Array) => Array.from({ length: tokens.length / d }, (_, n) => Array.from(tokens.subarray(n * d, (n + 1) * d)));
   writeFileAtomic(join(o.out, 'grammar.json'), toJsonText(grammarToJson(g, o.grammar === undefined ? { seed: Number(o.seed), rng: o.rng } : undefined)));
-  const dataFile: TrainDataFile = { format: TRAIN_DATA_FORMAT, dataSeed, trainIndices: data.trainIndices, testIndices: data.testIndices, train: rows(data.train), test: rows(data.test) };
+  const dataFile: TrainDataFile = { format: TRAIN_DATA_FORMAT, dataSeed, sampler: data.sampler, trainIndices: data.trainIndices, testIndices: data.testIndices, train: rows(data.train), test: rows(data.test) };
   writeFileAtomic(join(o.out, 'data.json'), `${JSON.stringify(dataFile)}\n`);
   const bar = startTrainingProgress(label, steps);
   const started = Date.now();
@@ -291,6 +334,7 @@ async function runTraining(o: TrainOptionValues, argv: readonly string[], explic
     checkpointEvery,
     resume: o.resume ?? false,
     threads,
+    ...(data.test.length ? { test: { data: data.test, every: testEvery } } : {}),
     onProgress: (p) => {
       rate = p.stepsPerSecond;
       bar.tick(p);
@@ -307,16 +351,27 @@ async function runTraining(o: TrainOptionValues, argv: readonly string[], explic
     run: runInfo(argv),
     config,
     grammar: 'grammar.json',
-    train: { size, testSize, dataSeed, steps, batch, lr, warmup, lrDecay, threads, modelSeed, schedule: { steps: schedule.steps, betaStart: schedule.betaStart, betaEnd: schedule.betaEnd } },
+    train: { size, testSize, dataSeed, sampler: data.sampler, steps, batch, lr, warmup, lrDecay, threads, modelSeed, schedule: { steps: schedule.steps, betaStart: schedule.betaStart, betaEnd: schedule.betaEnd } },
     seconds,
     stepsPerSecond: rate,
     resumedFrom: result.resumedFrom,
     lossEvery: thin.every,
     losses: thin.values,
     windows: windows.map((w, i) => ({ from: w.from, to: w.to, train: w.loss, test: testWindows ? testWindows[i].loss : null })),
+    testLoss: result.testLoss,
+    convergence: convergence(result.testLoss, steps),
   };
   writeFileAtomic(join(o.out, 'train.json'), toJsonText(log));
-  process.stderr.write(`${label}: ${steps - result.resumedFrom} steps in ${seconds.toFixed(1)}s (${rate.toFixed(1)} steps/s), final loss ${thin.values[thin.values.length - 1].toFixed(4)} -> ${join(o.out, 'model.onnx')}\n`);
+  if (log.convergence) {
+    const c = log.convergence;
+    process.stderr.write(`${label}: test loss ${c.at80.toPrecision(4)} -> ${c.atEnd.toPrecision(4)} over the last 20 % of the steps: ${c.converged ? 'converged' : 'still falling (not converged)'}\n`);
+  }
+  // The rate is the training loop's, as on the bar (steps over the seconds since the first step
+  // began); the rest of the wall time is set-up (graph, session) and saving.
+  const ran = steps - result.resumedFrom;
+  const loopSeconds = rate > 0 ? ran / rate : 0;
+  const timing = rate > 0 ? ` (${loopSeconds.toFixed(1)}s of steps at ${formatRate(rate)} steps/s + ${Math.max(0, seconds - loopSeconds).toFixed(1)}s set-up and saving)` : '';
+  process.stderr.write(`${label}: ${ran} steps in ${seconds.toFixed(1)}s${timing}, final loss ${thin.values[thin.values.length - 1].toFixed(4)} -> ${join(o.out, 'model.onnx')}\n`);
   return log;
 }
 
@@ -363,6 +418,9 @@ export function randomTokenValidity(g: Grammar): number[] {
   });
 }
 
+/** The validity a layer must reach for the study to call it learned. */
+const VALIDITY_THRESHOLD = 0.9;
+
 /** `hierdiff learn-study`: train at several training-set sizes P, evaluate each, draw the figures. */
 export function registerLearnStudy(program: Command, argv: readonly string[]): void {
   addTrainOptions(
@@ -373,7 +431,7 @@ export function registerLearnStudy(program: Command, argv: readonly string[]): v
     .requiredOption('--train-sizes <list>', 'training-set sizes P, e.g. 128,512,2048,8192')
     .option('--samples <n>', 'samples per model for the validity', '1000')
     .option('--fb-samples <n>', 'data per time of the forward–backward comparison', '300')
-    .option('--times <list>', 'times t of the forward–backward comparison (default: 10 evenly spread)')
+    .option('--times <list>', `times t of the forward–backward comparison (default: the t whose noise 1 − ᾱ_t is nearest each of ${STUDY_NOISE_LEVELS.join(', ')})`)
     .option('--eval-batch <n>', 'samples per model call in the evaluation', '256')
     .requiredOption('--out <dir>', 'output folder: one subfolder per P, study.json, figures/, report.html')
     .action(async (o: StudyOptionValues, self: Command) => {
@@ -392,11 +450,11 @@ export function registerLearnStudy(program: Command, argv: readonly string[]): v
       parseInteger('warmup', o.warmup, 0, 1e9);
       resolveVariant('lr-decay', o.lrDecay, LR_DECAYS);
       const T = schedule.steps;
-      const times = o.times === undefined ? [...new Set(Array.from({ length: 10 }, (_, i) => Math.max(1, Math.round(((i + 1) * T) / 10))))] : parseIntegerList('times', o.times, 1, T);
+      const times = o.times === undefined ? studyTimes(schedule) : parseIntegerList('times', o.times, 1, T);
       for (const P of sizes) if (BigInt(P) > pMax(g)) throw new ParamError('train-sizes', `invalid --train-sizes: ${P} > P_max = ${pMax(g)}`);
       // Finished sizes are kept with --resume, retrained with --overwrite, and never replaced silently.
       refuseExisting('out', o.out, [join(o.out, 'study.json'), ...reportEntries(o.out), ...sizes.map((P) => join(o.out, `P${P}`))], { resume: o.resume, overwrite: o.overwrite, resumable: true });
-      const points: (StudyPoint & { seconds: number; windows: TrainLog['windows']; copies: number | null })[] = [];
+      const points: (StudyPoint & { seconds: number; windows: TrainLog['windows']; copies: number | null; testLoss: TrainLog['testLoss']; convergence: Convergence | null })[] = [];
       const unhook = explainInterrupt('learn-study', resumeHint(`finished sizes and the last checkpoint are saved in ${o.out}`));
       try {
         for (const P of sizes) {
@@ -414,36 +472,57 @@ export function registerLearnStudy(program: Command, argv: readonly string[]): v
             try {
               const started = Date.now();
               evaluation = await evaluateModel(model, g, schedule, { samples, seed: 0, batch, train: readTrainTokens(join(dir, 'data.json'), g), forwardBackward: { times, samples: fbSamples } });
-              process.stderr.write(`evaluate P=${P}: valid by layer ${evaluation.validByLayer.map((x) => x.toFixed(3)).join(' ')}, copies ${evaluation.copies?.toFixed(3)} (${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
+              process.stderr.write(`evaluate P=${P}: ${validByLayerText(evaluation.validByLayer)}, copies ${evaluation.copies?.toFixed(3)} (${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
             } finally {
               await model.release();
             }
             writeFileAtomic(evalPath, toJsonText(evaluation));
           }
-          points.push({ trainSize: P, validByLayer: evaluation.validByLayer, fullyValid: evaluation.fullyValid, forwardBackward: evaluation.forwardBackward, seconds: log.seconds, windows: log.windows, copies: evaluation.copies });
+          // Runs logged before the held-out curve existed have none.
+          const testLoss = log.testLoss ?? [];
+          points.push({ trainSize: P, validByLayer: evaluation.validByLayer, fullyValid: evaluation.fullyValid, forwardBackward: evaluation.forwardBackward, seconds: log.seconds, windows: log.windows, copies: evaluation.copies, testLoss, convergence: log.convergence ?? convergence(testLoss, log.train.steps) });
         }
       } finally {
         unhook();
       }
       const baseline = randomTokenValidity(g);
-      writeFileAtomic(join(o.out, 'study.json'), toJsonText({ format: 'hierdiff.learn-study/1', run: runInfo(argv), grammar: { vocab: g.vocab, classes: g.classes, synonyms: g.synonyms, tuple: g.tuple, depth: g.depth }, randomTokenValidity: baseline, points }));
+      const crossings = layerCrossings(points, VALIDITY_THRESHOLD);
+      const gaps = classKeptGaps(points);
+      const summary = { validityThreshold: VALIDITY_THRESHOLD, crossings, classKeptGaps: gaps, convergenceRule: points.find((p) => p.convergence)?.convergence?.rule ?? null };
+      writeFileAtomic(join(o.out, 'study.json'), toJsonText({ format: 'hierdiff.learn-study/1', run: runInfo(argv), grammar: { vocab: g.vocab, classes: g.classes, synonyms: g.synonyms, tuple: g.tuple, depth: g.depth }, randomTokenValidity: baseline, summary, points }));
       const written = await writeLearningReport(o.out, points, baseline, g, o);
-      process.stdout.write(`    P  ${Array.from({ length: g.depth }, (_, i) => `layer ${i + 1}`.padStart(8)).join('')}  fully valid  copies  train s\n`);
-      for (const p of points) process.stdout.write(`${String(p.trainSize).padStart(5)}  ${p.validByLayer.map((x) => x.toFixed(3).padStart(8)).join('')}  ${p.fullyValid.toFixed(3).padStart(11)}  ${(p.copies ?? 0).toFixed(3).padStart(6)}  ${p.seconds.toFixed(0).padStart(7)}\n`);
+      process.stdout.write(`    P  ${Array.from({ length: g.depth }, (_, i) => `layer ${i + 1}`.padStart(8)).join('')}  fully valid  copies  train s  converged  max |class kept − BP|\n`);
+      for (const p of points) {
+        const gap = gaps.find((x) => x.trainSize === p.trainSize);
+        const converged = p.convergence === null ? '—' : p.convergence.converged ? 'yes' : 'no';
+        process.stdout.write(`${String(p.trainSize).padStart(5)}  ${p.validByLayer.map((x) => x.toFixed(3).padStart(8)).join('')}  ${p.fullyValid.toFixed(3).padStart(11)}  ${(p.copies ?? 0).toFixed(3).padStart(6)}  ${p.seconds.toFixed(0).padStart(7)}  ${converged.padStart(9)}  ${gap ? `${gap.maxGap.toFixed(3)} at noise ${gap.atNoise.toFixed(3)}` : '—'}\n`);
+      }
+      process.stdout.write(`validity ${VALIDITY_THRESHOLD} reached for good at P ≈ ${crossings.map((c) => `layer ${c.layer}: ${c.size === null ? (c.reached ? 'not for good' : 'never') : Math.round(c.size)}`).join(', ')}\n`);
       process.stderr.write(`learn-study: ${written.length} files -> ${join(o.out, 'report.html')}\n`);
     });
 }
 
+/** The largest training-set size with a forward–backward comparison, as a list of at most one. */
+function largestWithForwardBackward(points: readonly ReportPoint[]): ReportPoint[] {
+  const withFb = points.filter((p) => p.forwardBackward && p.forwardBackward.length > 0);
+  return withFb.length ? [withFb.reduce((a, b) => (b.trainSize > a.trainSize ? b : a))] : [];
+}
+
 /** Figures (SVG + PNG) and report.html of a study. */
-async function writeLearningReport(out: string, points: StudyPoint[], baseline: number[], g: Grammar, o: StudyOptionValues): Promise<string[]> {
+/** A study's point as the report draws it. */
+type ReportPoint = StudyPoint & { testLoss: TrainLog['testLoss'] };
+
+async function writeLearningReport(out: string, points: ReportPoint[], baseline: number[], g: Grammar, o: StudyOptionValues): Promise<string[]> {
   // Through a temporary folder that replaces the previous report's files as a set (core/outputDir.ts).
   return writeReportFolder(out, (stage) => writeLearningReportFiles(stage, points, baseline, g, o));
 }
 
-async function writeLearningReportFiles(out: string, points: StudyPoint[], baseline: number[], g: Grammar, o: StudyOptionValues): Promise<string[]> {
+async function writeLearningReportFiles(out: string, points: ReportPoint[], baseline: number[], g: Grammar, o: StudyOptionValues): Promise<string[]> {
   const figures = [
     { name: 'validity-vs-data', title: 'Validity per layer vs training data', caption: 'Fraction of valid nodes per layer in samples of the trained model (layer 1 = the lowest rules, layer L = the root), against the number of training data P; dotted: uniformly random tokens.', spec: validityVsDataFigure(points, baseline) },
     { name: 'class-kept-trained-vs-bp', title: 'Class kept: trained models vs exact BP', caption: 'Forward–backward on the same data and the same noisy x_t: the trained model’s reverse chain (coloured by P) and one exact BP posterior sample (black), ±1 standard error.', spec: learnedClassKeptFigure(points, o.process) },
+    ...(points.some((p) => p.testLoss.length > 0) ? [{ name: 'test-loss', title: 'Held-out loss during training', caption: 'The loss on the test data (all times, the same draws at every measurement) during training, per training-set size: the convergence criterion reads these curves.', spec: testLossFigure(points) }] : []),
+    ...largestWithForwardBackward(points).map((p) => ({ name: 'level-kept-trained-vs-bp', title: `Level kept: the model trained on P = ${p.trainSize} vs exact BP`, caption: 'Forward–backward on the same data and noisy x_t: the fraction of each level’s nodes kept, the trained model (solid) beside one exact BP posterior sample (dashed).', spec: learnedLevelKeptFigure(p, o.process) })),
   ];
   const written: string[] = [];
   const page: PageFigure[] = [];

@@ -65,6 +65,7 @@ export function registerPosterior(program: Command, argv: readonly string[]): vo
           ...(sampleTrees ? { samples: sampleTrees } : {}),
         };
         writeFileAtomic(o.out, toJsonText(json));
+        process.stderr.write(`wrote ${o.out}\n`);
         return;
       }
       process.stdout.write(`log evidence ${up.logEvidence[0].toPrecision(8)}\n`);

@@ -206,5 +206,7 @@ export function registerSample(program: Command, argv: readonly string[]): void 
       for (const f of files) f.abort();
       throw e;
     }
+    // Like grammar --out: say where the data went (stdout stays for data printed there).
+    for (const path of [o.out, o.csv]) if (path !== undefined) process.stderr.write(`wrote ${path}\n`);
   });
 }

@@ -6,8 +6,8 @@ export interface LayerSummary {
   /** 0-based depth of the layer among the probed layers (graph order). */
   depth: number;
   cosine: number;
-  /** Standard error over images (trajectories of one image are averaged first: they share the original). */
-  cosineSE: number;
+  /** Standard error over images (trajectories of one image are averaged first: they share the original); null with one image. */
+  cosineSE: number | null;
   l2Normalised: number;
 }
 
@@ -18,14 +18,15 @@ export interface ImagesSummaryRow {
   images: number;
   /** Fraction of round trips whose top-1 class is the original's top-1. */
   classKept: number;
-  classKeptSE: number;
+  /** Standard error over images; null with one image (not estimable, as every SE here). */
+  classKeptSE: number | null;
   /** Fraction whose top-1 is the image's label (only when every image has a label index). */
   classKeptLabel?: number;
-  classKeptLabelSE?: number;
+  classKeptLabelSE?: number | null;
   layers: LayerSummary[];
   /** Mean |x_gen − x_orig| per pixel and channel, images in [−1, 1]. */
   pixelChange: number;
-  pixelChangeSE: number;
+  pixelChangeSE: number | null;
   /** Σ C_ij / Σ C_ii of patch change magnitudes, ratio of the means over images (null for one trajectory). */
   chi: number | null;
   /** C(r), r = 0 … R patches, averaged over images (null for one trajectory). */
@@ -40,12 +41,15 @@ export interface ImagesSummary {
   rows: ImagesSummaryRow[];
 }
 
-/** Mean and standard error over items of per-item means. */
-function meanSE(values: readonly number[]): [number, number] {
+/**
+ * Mean and standard error over items of per-item means; the SE is null for one item (not estimable,
+ * the rule of every spread in results files: src/experiment/summary.ts).
+ */
+function meanSE(values: readonly number[]): [number, number | null] {
   const n = values.length;
   if (n === 0) return [NaN, NaN];
   const m = values.reduce((a, b) => a + b, 0) / n;
-  if (n < 2) return [m, 0];
+  if (n < 2) return [m, null];
   const v = values.reduce((a, b) => a + (b - m) ** 2, 0) / (n - 1);
   return [m, Math.sqrt(v / n)];
 }

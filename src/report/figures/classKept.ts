@@ -50,8 +50,8 @@ export function classKeptFigure(rows: readonly ClassKeptRow[], options: ClassKep
       L: r.depth,
       x: r.noise,
       y: r.classKept,
-      lo: clamp01(r.classKept - r.classKeptSE),
-      hi: clamp01(r.classKept + r.classKeptSE),
+      lo: clamp01(r.classKept - (r.classKeptSE ?? 0)),
+      hi: clamp01(r.classKept + (r.classKeptSE ?? 0)),
       source: DATA_LABEL,
       colour: '',
     }))

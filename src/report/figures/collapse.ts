@@ -32,8 +32,8 @@ export function collapseFigure(rows: readonly CollapseRow[], options: CollapseOp
       L: r.depth,
       x: (r.noise - options.critical) * options.lambda ** r.depth,
       y: r.classKept,
-      lo: clamp01(r.classKept - r.classKeptSE),
-      hi: clamp01(r.classKept + r.classKeptSE),
+      lo: clamp01(r.classKept - (r.classKeptSE ?? 0)),
+      hi: clamp01(r.classKept + (r.classKeptSE ?? 0)),
       source: DATA_LABEL,
       colour: '',
     }))

@@ -20,7 +20,7 @@ export function imagesClassKeptFigure(rows: readonly ImagesSummaryRow[], options
   const data = series.flatMap((s) =>
     rows.map((r) => {
       const [y, se] = s.get(r);
-      return { x: r.tOverT, y, lo: clamp01(y - se), hi: clamp01(y + se), series: s.name, colour: s.colour };
+      return { x: r.tOverT, y, lo: clamp01(y - (se ?? 0)), hi: clamp01(y + (se ?? 0)), series: s.name, colour: s.colour };
     }),
   );
   const y = { field: 'y', type: 'quantitative' as const, title: 'class kept (fraction of round trips)', scale: { domain: [0, 1] } };
@@ -48,7 +48,7 @@ export function imagesLayersFigure(rows: readonly ImagesSummaryRow[], options: {
   const names = rows[0]?.layers.map((l) => l.name) ?? [];
   const n = names.length;
   const colourOf = (j: number) => plasma(n <= 1 ? 0 : (0.85 * j) / (n - 1));
-  const data = rows.flatMap((r) => r.layers.map((l) => ({ x: r.tOverT, y: l.cosine, lo: l.cosine - l.cosineSE, hi: l.cosine + l.cosineSE, layer: l.name, depth: l.depth, colour: colourOf(l.depth) })));
+  const data = rows.flatMap((r) => r.layers.map((l) => ({ x: r.tOverT, y: l.cosine, lo: l.cosine - (l.cosineSE ?? 0), hi: l.cosine + (l.cosineSE ?? 0), layer: l.name, depth: l.depth, colour: colourOf(l.depth) })));
   const y = { field: 'y', type: 'quantitative' as const, title: 'cosine similarity of whitened activations' };
   // Many layers (ConvNeXt: 41) make a long legend: show the depth scale only when it stays readable.
   const legend = n <= 12 ? { orient: 'bottom-left' as const, title: 'layer (depth order)' } : null;

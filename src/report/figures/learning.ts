@@ -81,3 +81,62 @@ export function learnedClassKeptFigure(points: readonly StudyPoint[], process: s
     ],
   } as TopLevelSpec;
 }
+
+/**
+ * The held-out loss during training, one line per training-set size (log y): the convergence
+ * criterion reads these curves (the loss no longer falls over the last 20 % of the steps).
+ */
+export function testLossFigure(points: readonly { trainSize: number; testLoss: readonly { step: number; value: number }[] }[]): TopLevelSpec {
+  const withCurve = points.filter((p) => p.testLoss.length > 0);
+  const names = withCurve.map((p) => `P = ${p.trainSize}`);
+  const colours = withCurve.map((_, i) => viridis(withCurve.length <= 1 ? 0.4 : 0.1 + (0.75 * i) / (withCurve.length - 1)));
+  const rows = withCurve.flatMap((p) => p.testLoss.map((q) => ({ step: q.step, loss: q.value, series: `P = ${p.trainSize}` })));
+  return {
+    $schema: SCHEMA,
+    title: { text: 'Held-out loss during training', subtitle: 'the loss on test data (all times, fixed draws) every few hundred steps, one line per training-set size' },
+    width: WIDTH,
+    height: HEIGHT,
+    config: baseConfig(),
+    data: { values: rows },
+    mark: { type: 'line', strokeWidth: 2, point: { size: 12 } },
+    encoding: {
+      x: { field: 'step', type: 'quantitative', title: 'optimisation step' },
+      y: { field: 'loss', type: 'quantitative', title: 'test loss per token', scale: { type: 'log', zero: false, nice: false } },
+      color: { field: 'series', type: 'nominal', title: null, sort: names, scale: { domain: names, range: colours }, legend: { orient: 'top-right' } },
+    },
+  } as TopLevelSpec;
+}
+
+/**
+ * Level kept against the noise for one trained model (solid) beside exact BP on the same x_t
+ * (dashed), one colour per level from the root to the tokens: whether the model changes the
+ * levels in the order and at the noise the exact denoiser does.
+ */
+export function learnedLevelKeptFigure(point: StudyPoint, process: string): TopLevelSpec {
+  const rowsFb = point.forwardBackward ?? [];
+  const depth = (rowsFb[0]?.model.levelKept.length ?? 1) - 1;
+  const levels = Array.from({ length: depth + 1 }, (_, l) => (l === 0 ? 'class (ℓ = 0)' : l === depth ? `tokens (ℓ = ${l})` : `ℓ = ${l}`));
+  const sources = [`trained, P = ${point.trainSize}`, 'exact BP'];
+  const rows = rowsFb.flatMap((r) => levels.flatMap((level, l) => [
+    { x: r.noise, y: r.model.levelKept[l], level, source: sources[0] },
+    { x: r.noise, y: r.bp.levelKept[l], level, source: sources[1] },
+  ]));
+  const xAxis = { title: `noise 1 − ᾱ_t (${process === 'mask' ? 'masked fraction' : 'resampled fraction'})`, tickCount: 10 };
+  return {
+    $schema: SCHEMA,
+    title: { text: `Level kept: trained denoiser (P = ${point.trainSize}) vs exact BP`, subtitle: 'fraction of each level’s nodes whose parsed symbol is the original latent' },
+    width: WIDTH,
+    height: HEIGHT,
+    config: baseConfig(),
+    data: { values: rows },
+    encoding: {
+      x: { field: 'x', type: 'quantitative', scale: { domain: [0, 1], nice: false }, axis: xAxis },
+      y: { field: 'y', type: 'quantitative', title: 'level kept', scale: { domain: [0, 1] } },
+      color: { field: 'level', type: 'nominal', title: null, sort: levels, scale: { domain: levels, range: levels.map((_, l) => viridis(depth === 0 ? 0 : (0.85 * l) / depth)) }, legend: { orient: 'bottom-left' } },
+    },
+    layer: [
+      { mark: { type: 'line', strokeWidth: 2 }, encoding: { strokeDash: { field: 'source', type: 'nominal', title: null, scale: { domain: sources, range: [[...DASH.data], [...DASH.critical]] }, legend: { orient: 'top-right' } }, detail: { field: 'source' } } },
+      { mark: { type: 'point', filled: true, size: 14 } },
+    ],
+  } as TopLevelSpec;
+}
