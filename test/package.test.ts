@@ -7,16 +7,36 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
  * The published package, as a user gets it: `npm pack` (which runs prepare, i.e. the build into
- * dist/), the tarball installed into an empty project, then its bin, its library entry and its
+ * dist/), the tarball installed into an empty project the way `npm install hierdiff` does it (install
+ * scripts enabled, none of our environment variables), then its bin, its library entry and its
  * types, with no TypeScript sources and no tsx. One pack and one install for the whole file.
+ *
+ * The install simulates a machine without internet access for onnxruntime-node's install script,
+ * which on linux x64 downloads CUDA provider files from nuget.org by default: global-agent, which
+ * that script bootstraps, sends its requests to a closed local port (GLOBAL_AGENT_HTTPS_PROXY), so
+ * the script fails as it does offline. The user sets nothing: the proxy variables only stand for
+ * "no internet" and reach nothing but that script (npm ignores them). npm itself installs
+ * --prefer-offline from this machine's cache, falling back to the registry, which stands for the
+ * registry or mirror a user installs from (the consumer resolves hierdiff's version ranges anew,
+ * which may need metadata that `npm ci` never cached). onnxruntime-node is an optional
+ * dependency: npm drops it when its script fails, and the commands run on onnxruntime-web's
+ * WebAssembly runtime instead (src/nn/session.ts).
  */
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const NPX = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-// onnxruntime-node's install script would download CUDA libraries (its CPU library is in its tarball):
-// skipped by env and by --ignore-scripts (no dependency of hierdiff needs its script to run).
-const ENV = { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip', npm_config_update_notifier: 'false' };
+const NO_INTERNET = 'http://127.0.0.1:9';
+// What would change how onnxruntime-node installs or which runtime runs: .ci/run exports
+// ONNXRUNTIME_NODE_INSTALL=skip for the checkout's own `npm ci`, and `npm test` passes npm's
+// config down as npm_config_* variables. None of them reaches the user's install.
+const NOT_THE_USERS = /^(onnxruntime_node_install(_cuda)?|npm_config_(onnxruntime_node_install(_cuda)?|ignore_scripts|offline)|hierdiff_runtime)$/i;
+const ENV: NodeJS.ProcessEnv = {
+  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !NOT_THE_USERS.test(k))),
+  GLOBAL_AGENT_HTTP_PROXY: NO_INTERNET,
+  GLOBAL_AGENT_HTTPS_PROXY: NO_INTERNET,
+  npm_config_update_notifier: 'false',
+};
 
 let work: string;
 let project: string;
@@ -39,8 +59,9 @@ beforeAll(() => {
   project = join(work, 'consumer');
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-  run(NPM, ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', tarball], project);
-}, 300_000);
+  // Install scripts on, as npm's default is (said explicitly against a user config that turns them off).
+  run(NPM, ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts=false', tarball], project, 300_000);
+}, 420_000);
 
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
@@ -60,6 +81,26 @@ describe('the npm package', () => {
     const shipped = (await import(join(installed, 'dist', 'mnist', 'shipped.js'))) as typeof import('../src/mnist/shipped.ts');
     expect(shipped.mnistModelPaths().denoiser).toBe(join(installed, 'models', 'mnist', 'denoiser.onnx'));
   });
+
+  it("installs with install scripts on while onnxruntime-node's CUDA download fails: npm drops onnxruntime-node (optional) and the WebAssembly runtime runs", () => {
+    const modules = join(project, 'node_modules');
+    // Gone only because its install script ran and failed (with --ignore-scripts it would be there).
+    expect(existsSync(join(modules, 'onnxruntime-node'))).toBe(false);
+    expect(existsSync(join(modules, 'onnxruntime-web', 'package.json'))).toBe(true);
+    writeFileSync(
+      join(project, 'runtime.mjs'),
+      `import { onnxRuntime, openOnnxSession } from './node_modules/hierdiff/dist/nn/session.js';
+import { mnistModelPaths } from './node_modules/hierdiff/dist/mnist/shipped.js';
+const runtime = await onnxRuntime(1);
+const cuda = await openOnnxSession(mnistModelPaths().classifier, 'classifier', 'cuda').then(() => 'opened', (e) => e.message);
+console.log(JSON.stringify({ runtime, cuda }));
+`,
+    );
+    const r = JSON.parse(run(process.execPath, ['runtime.mjs'], project, 60_000).stdout) as { runtime: { name: string; fallback: string }; cuda: string };
+    expect(r.runtime).toMatchObject({ name: 'onnxruntime-web', fallback: 'onnxruntime-node is not installed' });
+    expect(r.cuda).toMatch(/^invalid --device "cuda" \(onnxruntime-node is not installed, only the CPU-only runtime onnxruntime-web \(WebAssembly\): .*CUDA 12/);
+    expect(r.cuda).not.toContain('\n');
+  }, 60_000);
 
   it('runs `hierdiff --version` from the compiled entry', () => {
     const r = run(NPX, ['--no-install', 'hierdiff', '--version'], project, 60_000);
@@ -98,6 +139,17 @@ describe('the npm package', () => {
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<html');
     expect(existsSync(join(out, 'results.jsonl'))).toBe(true);
   }, 240_000);
+
+  it('runs `hierdiff images demo --quick` (the shipped MNIST models on the WebAssembly runtime) and writes its results and report', () => {
+    const out = join(work, 'demo');
+    const r = run(NPX, ['--no-install', 'hierdiff', 'images', 'demo', '--quick', '--out', out], project, 600_000);
+    // The fallback is said, once, not silent.
+    expect(r.stderr.match(/note: models run on onnxruntime-web \(WebAssembly.*because onnxruntime-node is not installed/g)).toHaveLength(1);
+    const lines = readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+    expect(lines.filter((l) => l.type === 'unit')).toHaveLength(100); // 20 digits × 5 steps
+    expect(existsSync(join(out, 'summary.json'))).toBe(true);
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<html');
+  }, 600_000);
 
   it("imports from 'hierdiff' in plain JavaScript (cell workers from dist too)", () => {
     writeFileSync(

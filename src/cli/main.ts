@@ -1,6 +1,7 @@
 import { Command, CommanderError, Help, type Option } from 'commander';
 import { InconsistentEvidenceError, ParamError } from '../core/errors.ts';
 import { packageVersion } from '../core/packageVersion.ts';
+import { RUNTIME_ENV, whenRuntimeChosen } from '../nn/session.ts';
 
 /** Exit codes: 0 success, 1 unexpected failure, 2 bad input. */
 export const EXIT_BAD_INPUT = 2;
@@ -86,6 +87,12 @@ export function commanderMessage(message: string): string {
 
 /** Runs the CLI; the only place that prints errors and sets the exit code. */
 export async function main(argv: readonly string[]): Promise<void> {
+  // A silent fallback would leave a user wondering why the models run 3× slower.
+  whenRuntimeChosen((info) => {
+    if (info.name === 'onnxruntime-web' && info.fallback !== `${RUNTIME_ENV}=wasm`) {
+      process.stderr.write(`hierdiff: note: models run on onnxruntime-web (WebAssembly, CPU only, about 3× slower) because ${info.fallback} (docs/images.md, "Runtimes")\n`);
+    }
+  });
   try {
     const program = await buildProgram(argv);
     await program.parseAsync(argv as string[]);

@@ -1,10 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fromBinary } from '@bufbuild/protobuf';
 import { StringStringEntryProtoSchema } from 'onnx-buf';
-import ort from 'onnxruntime-node';
-import type { InferenceSession } from 'onnxruntime-node';
 import { checkInt, ParamError } from '../core/errors.ts';
-import { checkName, nameList, OnnxModel, openOnnxSession, tensorDims, type Device } from '../nn/session.ts';
+import { checkName, floatTensor, nameList, OnnxModel, openOnnxSession, tensorDims, type Device, type InferenceSession } from '../nn/session.ts';
 import { modelInputName } from '../images/models/denoiser.ts';
 import { LEARN_PROCESSES, type LearnProcess } from './bpUnet.ts';
 
@@ -206,7 +204,7 @@ export class OnnxRhmDenoiser extends OnnxModel implements LogitsModel {
       const ts = new Float32Array(B);
       ts.set(tOverT.subarray(start, start + m));
       const result = await this.timedRun(
-        { [this.inputName]: new ort.Tensor('float32', xs, [B, v, d]), [this.timeName]: new ort.Tensor('float32', ts, [B]) },
+        { [this.inputName]: floatTensor(xs, [B, v, d]), [this.timeName]: floatTensor(ts, [B]) },
         [this.outputName],
       );
       const { data, dims } = this.floatOutput(result, this.outputName);

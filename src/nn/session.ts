@@ -1,16 +1,106 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
-import ort from 'onnxruntime-node';
-import type { InferenceSession, OnnxValue } from 'onnxruntime-node';
+import type { InferenceSession, OnnxValue, Tensor } from 'onnxruntime-web';
 import { checkInt, ParamError } from '../core/errors.ts';
 
 /**
  * onnxruntime sessions, for training steps and for models read from files: creation with a thread
- * count or a device, declared shapes and names, and the base class of the model wrappers.
+ * count or a device, declared shapes and names, tensors, and the base class of the model wrappers.
+ *
+ * Two runtimes share one API (onnxruntime-common): onnxruntime-node (native, an optional
+ * dependency: its install script downloads CUDA files and fails offline, and npm then drops it) and,
+ * when it cannot be loaded, onnxruntime-web's WebAssembly build in Node (CPU only, slower). One is
+ * chosen per process, at the first session ({@link onnxRuntime}); `HIERDIFF_RUNTIME=wasm` forces the
+ * WebAssembly one, `HIERDIFF_RUNTIME=node` requires the native one. Tensors must come from the
+ * runtime of the session that takes them: build them with {@link tensor} / {@link floatTensor}.
  */
-export type { InferenceSession } from 'onnxruntime-node';
+export type { InferenceSession, Tensor } from 'onnxruntime-web';
+
+/** Environment variable choosing the runtime: `node` (native only), `wasm` (WebAssembly only), unset: native if it loads. */
+export const RUNTIME_ENV = 'HIERDIFF_RUNTIME';
+
+/** Which onnxruntime runs the sessions of this process, and why. */
+export interface OnnxRuntimeInfo {
+  /** 'onnxruntime-node' (native) or 'onnxruntime-web' (WebAssembly in Node, CPU only). */
+  name: 'onnxruntime-node' | 'onnxruntime-web';
+  /** The runtime's version, e.g. "1.30.0". */
+  version: string;
+  /** Why the native runtime is not used (null when it is), e.g. "onnxruntime-node is not installed". */
+  fallback: string | null;
+  /** WebAssembly threads of the whole process (set once, by the first session), null for the native runtime. */
+  wasmThreads: number | null;
+}
+
+type OrtModule = typeof import('onnxruntime-web');
+interface Runtime { ort: OrtModule; info: OnnxRuntimeInfo }
+
+let loading: Promise<Runtime> | undefined;
+let loaded: Runtime | undefined;
+const chosenListeners: ((info: OnnxRuntimeInfo) => void)[] = [];
+
+/** Calls `listener` once, when the process's runtime is chosen (the CLI says so when it falls back to WebAssembly). */
+export function whenRuntimeChosen(listener: (info: OnnxRuntimeInfo) => void): void {
+  if (loaded) listener(loaded.info);
+  else chosenListeners.push(listener);
+}
+
+/**
+ * The runtime of this process, loaded on first use: onnxruntime-node when it loads (unless
+ * `HIERDIFF_RUNTIME=wasm`), else onnxruntime-web's WebAssembly build with `threads` threads
+ * (default all cores) for every session of the process. Throws ParamError 'HIERDIFF_RUNTIME' for
+ * a value other than node or wasm, or for node when onnxruntime-node does not load.
+ */
+export async function onnxRuntime(threads?: number): Promise<OnnxRuntimeInfo> {
+  return (await runtime(threads)).info;
+}
+
+/** The runtime already chosen by a session of this process, or null before the first one. */
+export function onnxRuntimeInfo(): OnnxRuntimeInfo | null {
+  return loaded?.info ?? null;
+}
+
+function runtime(threads?: number): Promise<Runtime> {
+  loading ??= loadRuntime(threads ?? defaultThreads()).then(
+    (r) => {
+      loaded = r;
+      for (const listener of chosenListeners.splice(0)) listener(r.info);
+      return r;
+    },
+    (e: unknown) => {
+      loading = undefined;
+      throw e;
+    },
+  );
+  return loading;
+}
+
+async function loadRuntime(threads: number): Promise<Runtime> {
+  const wanted = (process.env[RUNTIME_ENV] ?? '').trim();
+  if (wanted !== '' && wanted !== 'node' && wanted !== 'wasm') {
+    throw new ParamError(RUNTIME_ENV, `invalid ${RUNTIME_ENV} "${wanted}" (expected node or wasm, or unset for node when installed, else wasm)`);
+  }
+  let fallback = `${RUNTIME_ENV}=wasm`;
+  if (wanted !== 'wasm') {
+    try {
+      const m = (await import('onnxruntime-node')) as unknown as { default?: OrtModule } & OrtModule;
+      const ort = m.default ?? m;
+      return { ort, info: { name: 'onnxruntime-node', version: ort.env.versions.node ?? ort.env.versions.common, fallback: null, wasmThreads: null } };
+    } catch (e) {
+      const notFound = (e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && /onnxruntime-node/.test(String((e as Error).message));
+      fallback = notFound ? 'onnxruntime-node is not installed' : `onnxruntime-node does not load: ${shortOrtMessage(e)}`;
+      if (wanted === 'node') throw new ParamError(RUNTIME_ENV, `invalid ${RUNTIME_ENV} "node" (${fallback})`);
+    }
+  }
+  // In Node, 'onnxruntime-web' is its Node build: WebAssembly (the 14 MB ort-wasm-simd-threaded
+  // module, the same as 'onnxruntime-web/wasm'), with threads on worker_threads, which the
+  // browser bundles cannot start in Node.
+  const ort = await import('onnxruntime-web');
+  ort.env.wasm.numThreads = checkThreads(threads);
+  ort.env.logLevel = 'error';
+  return { ort, info: { name: 'onnxruntime-web', version: ort.env.versions.web ?? ort.env.versions.common, fallback, wasmThreads: threads } };
+}
 
 /** All cores of this machine: the default thread count of training and inference. */
 export function defaultThreads(): number {
@@ -27,11 +117,13 @@ export function checkThreads(threads: number): number {
  * optimisation and `threads` intra-op threads (one inter-op thread: the graphs here are chains, and
  * a fixed partition of the work keeps results identical from run to run at a given thread count).
  * 'cuda' runs on onnxruntime's CUDA provider with the CPU for what it lacks; a ParamError 'device'
- * when the provider is not installed or cannot start.
+ * when the provider is not installed or cannot start. On the WebAssembly runtime the threads are
+ * the process's ({@link OnnxRuntimeInfo.wasmThreads}: the first session's count).
  */
 export async function createCpuSession(model: Uint8Array, threads: number, device: Device = 'cpu'): Promise<InferenceSession> {
   checkThreads(threads);
-  if (device === 'cuda' && !cudaProviderInstalled()) throw cudaError('the CUDA provider library is not installed');
+  const { ort, info } = await runtime(threads);
+  if (device === 'cuda') checkCudaAvailable(info);
   try {
     return await ort.InferenceSession.create(model, {
       graphOptimizationLevel: 'all',
@@ -47,9 +139,25 @@ export async function createCpuSession(model: Uint8Array, threads: number, devic
   }
 }
 
-/** A float32 tensor for a session's feeds. */
-export function floatTensor(data: Float32Array, dims: readonly number[]): InstanceType<typeof ort.Tensor> {
-  return new ort.Tensor('float32', data, dims);
+/** The element types the models here feed, with their arrays. */
+export interface TensorData {
+  float32: Float32Array;
+  int32: Int32Array;
+  int64: BigInt64Array;
+}
+
+/**
+ * A tensor for a session's feeds, from the runtime of this process's sessions (a tensor of the
+ * other runtime would be refused). Call it after creating the session (an Error before any).
+ */
+export function tensor<T extends keyof TensorData>(type: T, data: TensorData[T], dims: readonly number[]): Tensor {
+  if (!loaded) throw new Error('tensor(): no onnxruntime session has been created yet (create the session first: it loads the runtime)');
+  return new loaded.ort.Tensor(type, data, dims);
+}
+
+/** A float32 tensor for a session's feeds (see {@link tensor}). */
+export function floatTensor(data: Float32Array, dims: readonly number[]): Tensor {
+  return tensor('float32', data, dims);
 }
 
 /** Where a model runs. 'cuda' needs onnxruntime-node's CUDA provider (see {@link openOnnxSession}). */
@@ -63,20 +171,30 @@ function shortOrtMessage(e: unknown): string {
 }
 
 /**
- * Whether onnxruntime-node's CUDA provider library is present. Its install script downloads it,
- * for linux x64 only, into the folder of the native binding; elsewhere we cannot tell and let
- * onnxruntime try.
+ * Throws the ParamError 'device' when CUDA cannot run here: the runtime is the WebAssembly one, or
+ * onnxruntime-node's CUDA provider library is missing. Its install script downloads it, for linux
+ * x64 only, into the folder of the native binding; elsewhere we cannot tell and let onnxruntime try.
+ * Checked before ORT so that the common case (provider never installed) does not make ORT's native
+ * code log the failed library load to stderr.
  */
-function cudaProviderInstalled(): boolean {
-  if (process.platform !== 'linux' || process.arch !== 'x64') return true;
+function checkCudaAvailable(info: OnnxRuntimeInfo): void {
+  if (info.name !== 'onnxruntime-node') {
+    if (info.fallback === `${RUNTIME_ENV}=wasm`) {
+      throw new ParamError('device', `invalid --device "cuda" (${RUNTIME_ENV}=wasm runs the CPU-only runtime onnxruntime-web: unset it for onnxruntime-node)`);
+    }
+    throw cudaError(`${info.fallback}, only the CPU-only runtime onnxruntime-web (WebAssembly)`);
+  }
+  if (process.platform !== 'linux' || process.arch !== 'x64') return;
   const dist = dirname(createRequire(import.meta.url).resolve('onnxruntime-node'));
-  return existsSync(join(dist, '..', 'bin', 'napi-v6', 'linux', 'x64', 'libonnxruntime_providers_cuda.so'));
+  if (!existsSync(join(dist, '..', 'bin', 'napi-v6', 'linux', 'x64', 'libonnxruntime_providers_cuda.so'))) {
+    throw cudaError('the CUDA provider library is not installed');
+  }
 }
 
 function cudaError(why: string): ParamError {
   return new ParamError(
     'device',
-    `invalid --device "cuda" (${why}: reinstall onnxruntime-node with its install script allowed, which downloads the CUDA provider for linux x64, and make the CUDA 12 and cuDNN 9 libraries loadable)`,
+    `invalid --device "cuda" (${why}: reinstall onnxruntime-node with its install script allowed, which downloads the CUDA provider for linux x64 (docs/images.md), and make the CUDA 12 and cuDNN 9 libraries loadable)`,
   );
 }
 
@@ -87,12 +205,14 @@ function cudaError(why: string): ParamError {
  * Throws a one-line ParamError: param `param` (e.g. 'model', 'classifier') when the file is
  * missing or is not an ONNX model, param 'device' when 'cuda' is asked and the CUDA execution
  * provider cannot be created (onnxruntime-node does not fall back to the CPU then: it fails the
- * session). `threads`: onnxruntime's intra-op threads (one inter-op thread, as
- * {@link createCpuSession}); default onnxruntime's own choice (all physical cores).
+ * session) or the runtime is the WebAssembly one. `threads`: onnxruntime's intra-op threads (one
+ * inter-op thread, as {@link createCpuSession}); default onnxruntime's own choice (all physical
+ * cores; on the WebAssembly runtime, the process's threads).
  */
 export async function openOnnxSession(path: string, param: string, device: Device, threads?: number): Promise<InferenceSession> {
   if (threads !== undefined) checkThreads(threads);
   if (!existsSync(path)) throw new ParamError(param, `invalid --${param} "${path}" (file not found)`);
+  const { ort, info } = await runtime(threads);
   const options: InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
     executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
@@ -101,11 +221,11 @@ export async function openOnnxSession(path: string, param: string, device: Devic
     // left on the CPU) would otherwise go to stderr from native code.
     logSeverityLevel: 3,
   };
-  // Checked before ORT so that the common case (provider never installed) does not make ORT's
-  // native code log the failed library load to stderr.
-  if (device === 'cuda' && !cudaProviderInstalled()) throw cudaError('the CUDA provider library is not installed');
+  if (device === 'cuda') checkCudaAvailable(info);
   try {
-    return await ort.InferenceSession.create(path, options);
+    // The WebAssembly runtime reads bytes (given a path it would fetch a URL).
+    if (info.name === 'onnxruntime-node') return await ort.InferenceSession.create(path, options);
+    return await ort.InferenceSession.create(readFileSync(path), options);
   } catch (e) {
     const msg = shortOrtMessage(e);
     // The provider is appended before the model is read, so its failure names it ("..._Cuda: Failed to load shared library").

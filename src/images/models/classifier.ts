@@ -1,7 +1,5 @@
-import ort from 'onnxruntime-node';
-import type { InferenceSession } from 'onnxruntime-node';
 import { ParamError } from '../../core/errors.ts';
-import { checkName, nameList, OnnxModel, openOnnxSession, padTo, resolveImageShape, type Device, type ImageShape } from '../../nn/session.ts';
+import { checkName, floatTensor, nameList, OnnxModel, openOnnxSession, padTo, resolveImageShape, type Device, type ImageShape, type InferenceSession } from '../../nn/session.ts';
 
 export interface ClassifierOptions {
   /** Image input, N×C×H×W float32 (default: the model's first input). */
@@ -91,7 +89,7 @@ export class OnnxClassifier extends OnnxModel {
     if (x.length !== n * C * H * W) throw new RangeError(`x has ${x.length} values, expected ${n}×${C}×${H}×${W}`);
 
     const out = await this.timedRun(
-      { [this.inputName]: new ort.Tensor('float32', padTo(x, B * C * H * W), [B, C, H, W]) },
+      { [this.inputName]: floatTensor(padTo(x, B * C * H * W), [B, C, H, W]) },
       [this.logitsName, ...this.layerNames],
     );
     const logits = this.floatOutput(out, this.logitsName);

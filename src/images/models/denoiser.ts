@@ -1,9 +1,7 @@
-import ort from 'onnxruntime-node';
-import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { ParamError } from '../../core/errors.ts';
 import {
-  checkName, nameList, OnnxModel, openOnnxSession, padTo, resolveImageShape, tensorDims,
-  type Device, type ImageShape,
+  checkName, floatTensor, nameList, OnnxModel, openOnnxSession, padTo, resolveImageShape, tensor, tensorDims,
+  type Device, type ImageShape, type InferenceSession, type Tensor,
 } from '../../nn/session.ts';
 
 export interface DenoiserOptions {
@@ -110,7 +108,7 @@ export class OnnxDenoiser extends OnnxModel {
 
     const out = await this.timedRun(
       {
-        [this.inputName]: new ort.Tensor('float32', padTo(x, B * C * H * W), [B, C, H, W]),
+        [this.inputName]: floatTensor(padTo(x, B * C * H * W), [B, C, H, W]),
         [this.timestepName]: timestepTensor(this.timestepType, timesteps, B),
       },
       [this.outputName],
@@ -129,14 +127,14 @@ function timestepTensor(type: TimestepType, timesteps: ArrayLike<number>, B: num
   if (type === 'float32') {
     const data = new Float32Array(B);
     data.set(timesteps);
-    return new ort.Tensor('float32', data, [B]);
+    return tensor('float32', data, [B]);
   }
   if (type === 'int32') {
     const data = new Int32Array(B);
     for (let i = 0; i < timesteps.length; i++) data[i] = Math.round(timesteps[i]);
-    return new ort.Tensor('int32', data, [B]);
+    return tensor('int32', data, [B]);
   }
   const data = new BigInt64Array(B);
   for (let i = 0; i < timesteps.length; i++) data[i] = BigInt(Math.round(timesteps[i]));
-  return new ort.Tensor('int64', data, [B]);
+  return tensor('int64', data, [B]);
 }
