@@ -181,6 +181,19 @@ describe('evaluate: validity labelled root → leaves, and a progress bar', () =
 });
 
 describe('every command that writes a file says so on stderr, like grammar --out', () => {
+  it('theory by population dynamics on one grammar: SD over grammars is null, not 0; with two it is a number, printed to significant digits', () => {
+    const base = ['theory', '--method', 'population', '--process', 'eps', '--depth', '2', '--vocab', '4', '--synonyms', '2', '--noise-levels', '0.3', '--population', '200'];
+    const one = runCli([...base, '--out', join(dir, 'theory1.json')]);
+    expect(one.code, one.stderr).toBe(0);
+    const rows1 = JSON.parse(readFileSync(join(dir, 'theory1.json'), 'utf8')).rows as { classKeptGrammarSD: number | null }[];
+    expect(rows1.map((r) => r.classKeptGrammarSD)).toEqual([null]);
+    const two = runCli([...base, '--grammars', '2', '--out', join(dir, 'theory2.json')]);
+    expect(two.code, two.stderr).toBe(0);
+    const rows2 = JSON.parse(readFileSync(join(dir, 'theory2.json'), 'utf8')).rows as { classKeptGrammarSD: number | null }[];
+    expect(typeof rows2[0].classKeptGrammarSD).toBe('number');
+    expect(two.stdout).toContain(significant(rows2[0].classKeptGrammarSD));
+  });
+
   it('sample --out/--csv, posterior --out and forward-backward --out/--csv print "wrote F"', () => {
     const cwd = mkdtempSync(join(dir, 'wrote-'));
     const cases: [string[], string[]][] = [
@@ -189,6 +202,7 @@ describe('every command that writes a file says so on stderr, like grammar --out
       [['sample', '--csv', 's2.csv'], ['s2.csv']],
       [['posterior', '--tokens', '1,2,3,4,5,6,7,0', '--out', 'p.json'], ['p.json']],
       [[...FB, '--noise-levels', '0.5', '--samples', '10', '--out', 'fb.json', '--csv', 'fb.csv'], ['fb.json', 'fb.csv']],
+      [['theory', '--depth', '2', '--out', 't.json'], ['t.json']],
     ];
     for (const [args, files] of cases) {
       const r = runCli(args, cwd);

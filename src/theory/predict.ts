@@ -68,8 +68,8 @@ export interface PopulationPrediction {
   grammars: number;
   /** Mean over grammars of P_0. */
   classKept: number;
-  /** Spread (SD) of P_0 over grammars; 0 with one grammar. */
-  classKeptGrammarSD: number;
+  /** Spread (SD) of P_0 over grammars; null with one grammar (not estimable: the rule of every spread in results). */
+  classKeptGrammarSD: number | null;
   /** Mean over grammars of the marginal profile P_ℓ, ℓ = 0..L. */
   levelKept: number[] | null;
   /** Mean over grammars of the upward-only profile. */
@@ -105,7 +105,7 @@ export function populationPrediction(grammars: readonly Grammar[], o: Population
   const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const p0 = results.map((r) => r.classKept);
   const mean = meanOf(p0);
-  const sd = n > 1 ? Math.sqrt(p0.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1)) : 0;
+  const sd = n > 1 ? Math.sqrt(p0.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1)) : null;
   const L = results[0].depth;
   const profile = (pick: (r: (typeof results)[number]) => number[] | null) =>
     results.every((r) => pick(r) !== null) ? Array.from({ length: L + 1 }, (_, l) => meanOf(results.map((r) => pick(r)![l]))) : null;

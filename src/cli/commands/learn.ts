@@ -491,11 +491,12 @@ export function registerLearnStudy(program: Command, argv: readonly string[]): v
       const summary = { validityThreshold: VALIDITY_THRESHOLD, crossings, classKeptGaps: gaps, convergenceRule: points.find((p) => p.convergence)?.convergence?.rule ?? null };
       writeFileAtomic(join(o.out, 'study.json'), toJsonText({ format: 'hierdiff.learn-study/1', run: runInfo(argv), grammar: { vocab: g.vocab, classes: g.classes, synonyms: g.synonyms, tuple: g.tuple, depth: g.depth }, randomTokenValidity: baseline, summary, points }));
       const written = await writeLearningReport(o.out, points, baseline, g, o);
-      process.stdout.write(`    P  ${Array.from({ length: g.depth }, (_, i) => `layer ${i + 1}`.padStart(8)).join('')}  fully valid  copies  train s  converged  max |class kept − BP|\n`);
+      // Root first, as every other table (layer L = the root's rules … layer 1 = the lowest).
+      process.stdout.write(`    P  ${Array.from({ length: g.depth }, (_, i) => `layer ${g.depth - i}`.padStart(8)).join('')}  fully valid  copies  train s  converged  max |class kept − BP|\n`);
       for (const p of points) {
         const gap = gaps.find((x) => x.trainSize === p.trainSize);
         const converged = p.convergence === null ? '—' : p.convergence.converged ? 'yes' : 'no';
-        process.stdout.write(`${String(p.trainSize).padStart(5)}  ${p.validByLayer.map((x) => x.toFixed(3).padStart(8)).join('')}  ${p.fullyValid.toFixed(3).padStart(11)}  ${(p.copies ?? 0).toFixed(3).padStart(6)}  ${p.seconds.toFixed(0).padStart(7)}  ${converged.padStart(9)}  ${gap ? `${gap.maxGap.toFixed(3)} at noise ${gap.atNoise.toFixed(3)}` : '—'}\n`);
+        process.stdout.write(`${String(p.trainSize).padStart(5)}  ${[...p.validByLayer].reverse().map((x) => x.toFixed(3).padStart(8)).join('')}  ${p.fullyValid.toFixed(3).padStart(11)}  ${(p.copies ?? 0).toFixed(3).padStart(6)}  ${p.seconds.toFixed(0).padStart(7)}  ${converged.padStart(9)}  ${gap ? `${gap.maxGap.toFixed(3)} at noise ${gap.atNoise.toFixed(3)}` : '—'}\n`);
       }
       process.stdout.write(`validity ${VALIDITY_THRESHOLD} reached for good at P ≈ ${crossings.map((c) => `layer ${c.layer}: ${c.size === null ? (c.reached ? 'not for good' : 'never') : Math.round(c.size)}`).join(', ')}\n`);
       process.stderr.write(`learn-study: ${written.length} files -> ${join(o.out, 'report.html')}\n`);

@@ -15,7 +15,7 @@ import { refuseExistingFiles, toJsonText, writeFileAtomic } from '../files.ts';
 import { populationBytes, requireMemory } from '../../core/resources.ts';
 import { addOption, checkScheduleUsed, kebab, parseInteger, parseIntegerList, parseNoiseLevels, parseOption } from '../parse.ts';
 import { runInfo } from '../runInfo.ts';
-import { fixed, formatTable } from '../table.ts';
+import { fixed, formatTable, significant } from '../table.ts';
 
 /** Options that only population dynamics uses (with --method population or --threshold), as commander names them. */
 const POPULATION_ONLY = ['population', 'seed', 'grammars', 'rng', 'annealed'];
@@ -66,7 +66,7 @@ export interface TheoryRow {
   /** Predicted P_0. */
   classKept: number;
   /** Population: SD of P_0 over grammars. */
-  classKeptGrammarSD?: number;
+  classKeptGrammarSD?: number | null;
   /** Predicted P_ℓ, ℓ = 0..L (mean field: upward-only; population: full marginals when computed). */
   levelKept: number[] | null;
   /** Population: E[ν↑_ℓ(z_true)]. */
@@ -202,7 +202,7 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
             r.noise,
             r.method + (annealed && method === 'population' ? ' (annealed)' : '') + (r.applies ? '' : ' (n/a)'),
             fixed(r.classKept, 4),
-            ...(r.classKeptGrammarSD !== undefined && grammarCount > 1 ? [fixed(r.classKeptGrammarSD, 4)] : []),
+            ...(r.classKeptGrammarSD !== undefined && grammarCount > 1 ? [significant(r.classKeptGrammarSD)] : []),
             (r.levelKept ?? r.upwardKept ?? []).length <= 12 ? (r.levelKept ?? r.upwardKept ?? []).map((x) => x.toFixed(2)).join(' ') : '(see JSON)',
           ]),
         ),
@@ -243,6 +243,7 @@ export function registerTheory(program: Command, argv: readonly string[]): void 
             rows,
           }),
         );
+        process.stderr.write(`wrote ${o.out}\n`);
       }
     });
 }
