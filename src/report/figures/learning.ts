@@ -102,7 +102,7 @@ export function testLossFigure(points: readonly { trainSize: number; testLoss: r
     encoding: {
       x: { field: 'step', type: 'quantitative', title: 'optimisation step' },
       y: { field: 'loss', type: 'quantitative', title: 'test loss per token', scale: { type: 'log', zero: false, nice: false } },
-      color: { field: 'series', type: 'nominal', title: null, sort: names, scale: { domain: names, range: colours }, legend: { orient: 'top-right' } },
+      color: { field: 'series', type: 'nominal', title: null, sort: names, scale: { domain: names, range: colours }, legend: { orient: 'right' } },
     },
   } as TopLevelSpec;
 }
