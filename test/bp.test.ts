@@ -9,6 +9,7 @@ import { makeProcess, maskProcess, PROCESS_NAMES, type ProcessName } from '../sr
 import { linearSchedule } from '../src/noise/schedule.ts';
 import { BACKENDS } from './backends.ts';
 import { allTrees, bruteForcePosterior, expectTreeFrequencies } from './bruteForce.ts';
+import { maxAbsDiff } from './helpers/arrays.ts';
 
 /** Tiny grammars from fixed seeds: s = 2 and s = 3, n_c = v and n_c ≠ v, both rule generators. */
 const GRAMMARS: { name: string; g: Grammar }[] = [
@@ -34,13 +35,6 @@ function evidenceFor(g: Grammar, process: ProcessName, count: number, seed: numb
 function randomEvidence(g: Grammar, count: number, seed: number): Float64Array {
   const rng = createRng(seed, 3);
   return Float64Array.from({ length: count * leafCount(g) * g.vocab }, () => 0.05 + 3 * rng.nextFloat());
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 describe.each(BACKENDS)('BP backend $backend.name', ({ backend, tolerance }) => {

@@ -1,10 +1,10 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'hierdiff-cli-'));
+const dir = tempDir('hierdiff-cli-');
 const small = ['--vocab', '8', '--synonyms', '2', '--tuple', '2'];
 
 describe('hierdiff CLI', () => {

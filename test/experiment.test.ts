@@ -5,7 +5,7 @@ import { runGrid, runGridParallel, type GridProgress } from '../src/experiment/g
 import { summariseCells, type ForwardBackwardRow } from '../src/experiment/summary.ts';
 import { linearSchedule } from '../src/noise/schedule.ts';
 import type { ProcessName } from '../src/noise/process.ts';
-import { standardErrorTolerance } from './tolerance.ts';
+import { grammarAverageTolerance, standardErrorTolerance } from './tolerance.ts';
 
 const schedule = linearSchedule();
 const grammarFor = (seed: number, depth: number) => sampleRules({ vocab: 32, synonyms: 8, tuple: 2, depth }, seed);
@@ -21,14 +21,10 @@ function find(rs: ForwardBackwardRow[], depth: number, noise: number): ForwardBa
   return r;
 }
 
-/**
- * Tolerance against a docs/science.md §4 reference value: 5 pooled standard errors plus 3 standard errors of
- * the grammar average (the measured spread of per-grammar means / √G), since the reference averages
- * 6 other grammars and a single grammar moves P_0 by ±0.04 near the transition.
- */
+/** Tolerance of a row's P_0 against a docs/science.md §4 reference value (grammarAverageTolerance). */
 function referenceTolerance(r: ForwardBackwardRow): number {
   // Several grammar seeds and many data: every spread here is estimable (not null).
-  return standardErrorTolerance(r.classKeptSE!) + (3 * r.classKeptGrammarSD!) / Math.sqrt(r.grammarSeeds.length) + 0.01;
+  return grammarAverageTolerance(r.classKeptSE!, r.classKeptGrammarSD!, r.grammarSeeds.length);
 }
 
 describe('forward–backward, ε-process, v32 m8 s2 (docs/science.md §4 table)', () => {

@@ -15,6 +15,7 @@ import { makeProcess } from '../src/noise/process.ts';
 import { generate } from '../src/grammar/generate.ts';
 import { createRng } from '../src/core/random.ts';
 import { float32Tolerance } from './tolerance.ts';
+import { maxAbsDiff } from './helpers/arrays.ts';
 import { addRepeatedly, tokenTables, type TokenTables } from '../src/bp/fast/tokens.ts';
 
 const schedule = linearSchedule();
@@ -25,13 +26,6 @@ const base: Omit<CellOptions, 'backend'> = { samples: 600, trajectories: 3, sche
 /** The backend's batch by its own upward/marginals/sample instead of its fused pass. */
 function genericOnly(b: BpBackend): BpBackend {
   return { name: b.name, upward: b.upward, marginals: b.marginals, sample: b.sample, batch: (grammar, request) => batchFromSweeps(b, grammar, request) };
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 function expectClose(a: CellStats, b: CellStats, tol: number): void {

@@ -13,6 +13,7 @@ import { decodeIndex, pMax } from '../src/grammar/count.ts';
 import { parse } from '../src/grammar/validity.ts';
 import { grammarFromJson, grammarToJson } from '../src/grammar/serialize.ts';
 import { validateParams } from '../src/grammar/params.ts';
+import { monteCarloTolerance } from './tolerance.ts';
 
 describe('CPython-compatible random (docs/science.md §1 test vectors)', () => {
   it('reproduces getrandbits(32) after seed 42 and seed 0', () => {
@@ -107,8 +108,7 @@ describe('rules, generation and parsing', () => {
     const batch = generate(g, n, createRng(2));
     const counts = new Array(4).fill(0);
     for (const c of batch.levels[0]) counts[c]++;
-    // 5 sigma of a binomial(n, 1/4) frequency.
-    for (const c of counts) expect(Math.abs(c / n - 0.25)).toBeLessThan(5 * Math.sqrt((0.25 * 0.75) / n));
+    for (const c of counts) expect(Math.abs(c / n - 0.25)).toBeLessThan(monteCarloTolerance(0.25, n));
   });
 
   it('P_max matches docs/science.md §1 and decodeIndex enumerates every datum exactly once', () => {

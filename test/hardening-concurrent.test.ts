@@ -1,16 +1,16 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { BIN, runCli } from './helpers/cli.ts';
 import { expectOneLineError } from './helpers/errors.ts';
+import { sleep } from './helpers/sleep.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'hierdiff-hardening-concurrent-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('hierdiff-hardening-concurrent-');
 const file = (name: string) => join(dir, name);
 const read = (path: string) => readFileSync(path, 'utf8');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** 16 cells of v8 m2 s2 L4 with 4000 data each: a few seconds on one worker. */
 const SLOW = ['sweep', '--vocab', '8', '--synonyms', '2', '--depth', '4', '--samples', '4000', '--trajectories', '2', '--process', 'eps,mask', '--noise-levels', '0.1:0.9:8', '--workers', '1'];

@@ -9,16 +9,15 @@
  * `script`, which gives it a pseudo-terminal (Debian's bsdutils, always installed there).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { etaText, formatRate } from '../src/cli/progress.ts';
 import { significant } from '../src/cli/table.ts';
 import { BIN, runCli } from './helpers/cli.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'hierdiff-details-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('hierdiff-details-');
 
 const SCRIPT = '/usr/bin/script';
 const haveScript = existsSync(SCRIPT);

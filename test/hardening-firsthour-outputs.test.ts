@@ -7,14 +7,14 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BIN, runCli } from './helpers/cli.ts';
 import { expectOneLineError } from './helpers/errors.ts';
 import { saveModel, tinyClassifierModel, tinyUnetModel, writeTestImages } from './helpers/imageModels.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'hierdiff-firsthour-outputs-'));
+const dir = tempDir('hierdiff-firsthour-outputs-');
 const FB = ['forward-backward', '--depth', '2', '--process', 'eps', '--noise-levels', '0.5', '--samples', '10', '--vocab', '4', '--synonyms', '2', '--workers', '1'];
 
 /** Starts the binary, sends SIGINT once `ready(stderr, cwd)` holds (or after `afterMs`), and resolves with its exit code and stderr. */

@@ -2,16 +2,16 @@
  * "A first user's hour without surprises": the real binary on the mistakes a new user makes first —
  * commander's own errors as one line, conflicting options refused (exit 2, one line naming both).
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Command } from 'commander';
 import sharp from 'sharp';
 import { runCli } from './helpers/cli.ts';
 import { expectOneLineError } from './helpers/errors.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'hierdiff-firsthour-'));
+const dir = tempDir('hierdiff-firsthour-');
 
 describe("commander's errors are one line, like every other error", () => {
   it.each([

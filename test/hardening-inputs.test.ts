@@ -1,27 +1,18 @@
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseInteger, parseNoiseLevels, parseNumber } from '../src/cli/parse.ts';
 import { ParamError } from '../src/core/errors.ts';
 import { createRng } from '../src/core/random.ts';
 import { readBounded } from '../src/core/readBounded.ts';
 import { validateSweepConfig } from '../src/sweep/config.ts';
 import { BIN, runCli } from './helpers/cli.ts';
-import { paramError } from './helpers/errors.ts';
+import { tempDir } from './helpers/tempDir.ts';
+import { expectOneLineError, paramError } from './helpers/errors.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'hierdiff-hardening-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('hierdiff-hardening-');
 const small = ['--vocab', '8', '--synonyms', '2'];
-
-/** Exit 2 and one stderr line matching `pattern`. */
-function expectRefused(r: { code: number; stderr: string }, pattern: RegExp): void {
-  expect(r.code, r.stderr).toBe(2);
-  const lines = r.stderr.trimEnd().split('\n');
-  expect(lines, r.stderr).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
-}
 
 describe('--grammar with size options that contradict the file (real binary)', () => {
   const cwd = join(dir, 'contradict');
@@ -41,7 +32,7 @@ describe('--grammar with size options that contradict the file (real binary)', (
       [['sweep', '--grammar', 'g.json', '--depth', '6', '--noise-levels-eps', '0.3', '--samples', '10', '--out', 'out.jsonl'], /invalid --depth 6 \(the grammar in g\.json has depth 3\)/],
     ];
     for (const [args, pattern] of cases) {
-      expectRefused(runCli(args, cwd), pattern);
+      expectOneLineError(runCli(args, cwd), pattern);
       expect(files()).toEqual(['g.json']);
     }
   });
@@ -113,10 +104,10 @@ describe('numbers are decimal literals whose value a double holds', () => {
     const cwd = join(dir, 'numbers');
     mkdirSync(cwd);
     for (const levels of ['0x1', '1e-400', 'Infinity', '0.2,0b1']) {
-      expectRefused(runCli(['forward-backward', ...small, '--depth', '2', '--process', 'eps', '--noise-levels', levels, '--samples', '10', '--out', 'o.json'], cwd), /--noise-levels/);
+      expectOneLineError(runCli(['forward-backward', ...small, '--depth', '2', '--process', 'eps', '--noise-levels', levels, '--samples', '10', '--out', 'o.json'], cwd), /--noise-levels/);
     }
     writeFileSync(join(cwd, 'c.json'), JSON.stringify({ vocab: 8, synonyms: 2, depths: [2], samples: 10, noiseLevels: { eps: '0x1' } }));
-    expectRefused(runCli(['sweep', '--config', 'c.json', '--out', 'r.jsonl'], cwd), /noiseLevels: eps: "0x1" \(not a decimal number/);
+    expectOneLineError(runCli(['sweep', '--config', 'c.json', '--out', 'r.jsonl'], cwd), /noiseLevels: eps: "0x1" \(not a decimal number/);
     expect(readdirSync(cwd)).toEqual(['c.json']);
   });
 });
@@ -145,7 +136,7 @@ describe('bounded reads of input files', () => {
     mkdirSync(cwd);
     for (const [file, pattern] of [['/dev/zero', /invalid --grammar "\/dev\/zero" \(not a regular file\)/], [big, /invalid --grammar ".*huge\.json" \(314572800 bytes, more than the \d+ allowed\)/]] as const) {
       const r = spawnSync(process.execPath, [BIN, 'sample', '--grammar', file, '--out', 'o.json'], { cwd, encoding: 'utf8', timeout: 20_000 });
-      expectRefused({ code: r.status ?? -1, stderr: r.stderr }, pattern);
+      expectOneLineError({ code: r.status ?? -1, stderr: r.stderr }, pattern);
     }
     expect(existsSync(join(cwd, 'o.json'))).toBe(false);
   });

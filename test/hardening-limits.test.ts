@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { referenceBackend } from '../src/bp/reference.ts';
@@ -10,10 +9,11 @@ import { linearSchedule } from '../src/noise/schedule.ts';
 import { deepGrammar } from '../src/theory/deepGrammar.ts';
 import { annealedPopulationDynamics } from '../src/theory/annealedPopulation.ts';
 import { populationDynamics } from '../src/theory/quenchedPopulation.ts';
-import { paramError } from './helpers/errors.ts';
+import { expectOneLineError, paramError } from './helpers/errors.ts';
 import { validateSweepConfig } from '../src/sweep/config.ts';
 import { sweepBackendFor } from '../src/sweep/task.ts';
 import { BIN } from './helpers/cli.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
 /**
  * Hardening class 1, "accepted sizes that cannot run" (docs/limits.md): requests whose whole need
@@ -22,7 +22,7 @@ import { BIN } from './helpers/cli.ts';
  * streamed. Each refusal must come back within 10 s: the old crash or hang shows as a timeout.
  */
 
-const dir = mkdtempSync(join(tmpdir(), 'hierdiff-limits-'));
+const dir = tempDir('hierdiff-limits-');
 
 function run(args: string[], limit: string | undefined, timeout = 10_000): { code: number | null; stdout: string; stderr: string; ms: number } {
   const env = { ...process.env };
@@ -33,13 +33,11 @@ function run(args: string[], limit: string | undefined, timeout = 10_000): { cod
   return { code: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '', ms: Date.now() - start };
 }
 
+/** Refused up front: exit 2 and one `hierdiff: …` line matching `pattern`, nothing on stdout, within 10 s. */
 function expectRefused(r: ReturnType<typeof run>, pattern: RegExp): void {
-  expect(r.code, r.stderr.slice(0, 2000)).toBe(2);
-  expect(r.ms).toBeLessThan(10_000);
-  const lines = r.stderr.trim().split('\n');
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(pattern);
+  expectOneLineError(r, pattern);
   expect(r.stdout).toBe('');
+  expect(r.ms).toBeLessThan(10_000);
 }
 
 describe('sizes that cannot run are refused up front (exit 2, one line, nothing written)', () => {

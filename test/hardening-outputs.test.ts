@@ -1,15 +1,15 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readlinkSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runSweep } from '../src/sweep/index.ts';
 import { writeReportFolder } from '../src/core/outputDir.ts';
 import { BIN, runCli } from './helpers/cli.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
 // Failed commands must leave nothing new on disk, and a report folder is replaced as a set.
 
-const dir = mkdtempSync(join(tmpdir(), 'hierdiff-outputs-'));
+const dir = tempDir('hierdiff-outputs-');
 const results = join(dir, 'tiny.jsonl');
 const fb = ['forward-backward', '--vocab', '8', '--synonyms', '2', '--tuple', '2', '--depth', '2', '--noise-levels', '0.3', '--samples', '5', '--workers', '1'];
 

@@ -1,12 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.ts';
 import { expectOneLineError } from './helpers/errors.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'hierdiff-hardening-results-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('hierdiff-hardening-results-');
 const file = (name: string) => join(dir, name);
 const read = (path: string) => readFileSync(path, 'utf8');
 

@@ -4,8 +4,7 @@
  * grammar costs memory and time in its rules (v·m per level), never in its v^s possible tuples.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -14,8 +13,9 @@ import { readGrammarFile } from '../src/grammar/serialize.ts';
 import { publishedDataset } from '../src/learn/data.ts';
 import { validity } from '../src/learn/evaluate.ts';
 import { BIN } from './helpers/cli.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'hierdiff-scaling-'));
+const dir = tempDir('hierdiff-scaling-');
 
 // Typed arrays live outside the V8 heap (--max-old-space-size does not see them): the command
 // reports its own peak resident memory, typed arrays and WebAssembly included, as it exits.

@@ -5,10 +5,9 @@
  * the log domain — and never reported as "inconsistent with the grammar". Hard evidence that no
  * grammatical string matches still raises InconsistentEvidenceError.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fast32Backend, fastBackend } from '../src/bp/fast.ts';
 import { referenceBackend } from '../src/bp/reference.ts';
 import type { BpBackend, UpwardMessages } from '../src/bp/types.ts';
@@ -23,7 +22,9 @@ import { sampleRules } from '../src/grammar/sampleRules.ts';
 import { epsProcess, leafLogLikelihood, makeProcess, maskProcess, MASK, type NoiseProcess } from '../src/noise/process.ts';
 import { linearSchedule } from '../src/noise/schedule.ts';
 import { allTrees } from './bruteForce.ts';
+import { maxAbsDiff } from './helpers/arrays.ts';
 import { runCli } from './helpers/cli.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
 const schedule = linearSchedule();
 const BACKENDS: BpBackend[] = [referenceBackend, fastBackend, fast32Backend];
@@ -49,12 +50,6 @@ function bruteForceLog(g: Grammar, trees: Int32Array[][], logLambda: ArrayLike<n
     for (let l = 0; l <= g.depth; l++) levels[l].forEach((a, i) => (marginals[l][i * symbolsAt(g, l) + a] += post[t]));
   });
   return { logEvidence, marginals, post };
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return Number.isNaN(m) ? Infinity : m;
 }
 
 /** λ and log λ of `count` observations of clean tokens x0 under a process. */
@@ -247,8 +242,7 @@ describe('forward-backward cells at near-hard evidence on every backend', () => 
 });
 
 describe('CLI: posterior on underflowing Gaussian evidence (real binary)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'hierdiff-underflow-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('hierdiff-underflow-');
 
   it('t/T = 0.001 on 0,0,0,0,0,0,0,0 gives the finite log-evidence of enumeration, not "inconsistent"', () => {
     expect(runCli(['grammar', '--vocab', '8', '--synonyms', '2', '--depth', '3', '--seed', '1', '--out', 'g.json'], dir).code).toBe(0);

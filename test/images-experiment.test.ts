@@ -1,20 +1,17 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createImageDiffusion } from '../src/images/diffusion/imageDiffusion.ts';
 import { runImagesExperiment } from '../src/images/experiment/run.ts';
 import { openImagesExperiment } from '../src/images/experiment/setup.ts';
 import { runCli } from './helpers/cli.ts';
-import { gaussianLaw, meanTolerance, varianceTolerance } from './helpers/gaussianData.ts';
+import { gaussianLaw } from './helpers/gaussianData.ts';
 import { gaussianDenoiserModel, saveModel, tinyClassifierModel, tinyUnetModel, writeTestImages } from './helpers/imageModels.ts';
+import { tempDir } from './helpers/tempDir.ts';
+import { meanTolerance, varianceTolerance } from './tolerance.ts';
 
-let root: string;
-beforeAll(() => {
-  root = mkdtempSync(join(tmpdir(), 'hierdiff-images-'));
-});
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('hierdiff-images-');
 
 /**
  * The whole pipeline (image file → preprocessing → q_sample → reverse chain through onnxruntime with

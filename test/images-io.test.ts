@@ -1,23 +1,15 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ParamError } from '../src/core/errors.ts';
 import { listImages } from '../src/images/io/listImages.ts';
 import { classifierInput, loadForDiffusion, toUint8 } from '../src/images/io/preprocess.ts';
 import { imageGrid, writePng } from '../src/images/io/writeImages.ts';
 import { paramErrorAsync as paramError } from './helpers/errors.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
-let root: string;
-
-beforeAll(() => {
-  root = mkdtempSync(join(tmpdir(), 'hierdiff-images-io-'));
-});
-
-afterAll(() => {
-  rmSync(root, { recursive: true, force: true });
-});
+const root = tempDir('hierdiff-images-io-');
 
 /** HWC uint8 pixels with value f(x, y, k). */
 function pixels(width: number, height: number, channels: number, f: (x: number, y: number, k: number) => number): Uint8Array {

@@ -1,32 +1,23 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { AttributeProto_AttributeType as AttrType, ModelProtoSchema } from 'onnx-buf';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ParamError } from '../src/core/errors.ts';
-import { createRng } from '../src/core/random.ts';
 import { OnnxGraphBuilder, type OnnxElemType } from '../src/nn/graphBuilder.ts';
 import { floatTensor, openOnnxSession, tensorDims } from '../src/nn/session.ts';
 import { OnnxDenoiser } from '../src/images/models/denoiser.ts';
 import { channelAxis, OnnxClassifier, top1 } from '../src/images/models/classifier.ts';
 import { paramErrorAsync as paramError } from './helpers/errors.ts';
+import { randomArray } from './helpers/random.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
-let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hierdiff-models-'));
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('hierdiff-models-');
 
 function save(name: string, b: OnnxGraphBuilder): string {
   const path = join(dir, name);
   writeFileSync(path, b.toBytes());
   return path;
-}
-
-function randomArray(n: number, seed: number, scale = 1): Float32Array {
-  const rng = createRng(seed);
-  return Float32Array.from({ length: n }, () => scale * rng.normal());
 }
 
 describe('OnnxGraphBuilder', () => {

@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRng } from '../src/core/random.ts';
@@ -12,6 +11,7 @@ import { runCli } from './helpers/cli.ts';
 import { expectOneLineError } from './helpers/errors.ts';
 import { saveModel, tinyClassifierModel } from './helpers/imageModels.ts';
 import { FLOAT64_EXACT, frechetTolerance } from './tolerance.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
 const DENOISER = 'models/mnist/denoiser.onnx';
 const CLASSIFIER = 'models/mnist/classifier.onnx';
@@ -185,11 +185,7 @@ describe('score of given images with the shipped classifier', () => {
 });
 
 describe('hierdiff images score (CLI)', () => {
-  let dir: string;
-  beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'hierdiff-score-'));
-  });
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir('hierdiff-score-');
 
   const base = ['images', 'score', '--model', DENOISER, '--classifier', CLASSIFIER, '--count', '8', '--respacing', '10', '--threads', '1'];
 

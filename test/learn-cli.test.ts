@@ -1,15 +1,11 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from './helpers/cli.ts';
 import { monteCarloTolerance } from './tolerance.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
-let root: string;
-beforeAll(() => {
-  root = mkdtempSync(join(tmpdir(), 'hierdiff-learn-'));
-});
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDir('hierdiff-learn-');
 
 describe('hierdiff train → evaluate, end to end', () => {
   let dir: string;

@@ -14,6 +14,7 @@ import { copies, ruleFrequencies, validity } from '../src/learn/evaluate.ts';
 import type { LogitsModel } from '../src/learn/logitsModel.ts';
 import { noiseTo, sampleFromModel } from '../src/learn/sampling.ts';
 import { discreteSchedule } from '../src/learn/schedule.ts';
+import { monteCarloTolerance } from './tolerance.ts';
 
 // The published example grammar (docs/science.md §7): v = n_c = 8, m = 3, s = 2, L = 3, rules seed 42.
 const g = sampleRules({ vocab: 8, synonyms: 3, tuple: 2, depth: 3 }, 42, 'python');
@@ -40,9 +41,6 @@ function randomValidity(gr: Grammar): number[] {
   return out; // layers 1 … L
 }
 
-/** |measured − expected| in units of the binomial σ of `trials` independent trials. */
-const sigmas = (measured: number, p: number, trials: number) => Math.abs(measured - p) / Math.sqrt((p * (1 - p)) / trials);
-
 /** A denoiser with no knowledge: constant logits, i.e. x̂_0 uniform. */
 function constantModel(process: 'uniform' | 'mask'): LogitsModel {
   return { vocab: 8, length: d, process, logits: async (_x, _t, n) => new Float32Array(n * 8 * d) };
@@ -63,7 +61,7 @@ describe('validity (docs/science.md §7 test vector)', () => {
     const r = validity(g, tokens);
     expect(r.count).toBe(N);
     // Layer ℓ′ has 2^(L−ℓ′) nodes per sample, independent (disjoint subtrees of random tokens).
-    r.validByLayer.forEach((x, i) => expect(sigmas(x, exact[i], N * 2 ** (2 - i))).toBeLessThan(5));
+    r.validByLayer.forEach((x, i) => expect(Math.abs(x - exact[i])).toBeLessThan(monteCarloTolerance(exact[i], N * 2 ** (2 - i))));
     expect(r.fullyValid).toBe(r.validByLayer[2]);
   });
 
@@ -121,7 +119,7 @@ describe('sampling from the exact BP denoiser', () => {
     const N = 2000;
     for (const process of ['uniform', 'mask'] as const) {
       const r = validity(g, await sampleFromModel(constantModel(process), schedule, { count: N, rng: createRng(31), batch: 1000 }));
-      r.validByLayer.forEach((x, i) => expect(sigmas(x, exact[i], N * 2 ** (2 - i))).toBeLessThan(5));
+      r.validByLayer.forEach((x, i) => expect(Math.abs(x - exact[i])).toBeLessThan(monteCarloTolerance(exact[i], N * 2 ** (2 - i))));
     }
   });
 
@@ -142,9 +140,9 @@ describe('forward–backward with the exact denoiser', () => {
     const t = 30;
     const eps = 1 - schedule.alphaBar[t];
     const u = noiseTo('uniform', big, t, schedule, createRng(43), 8);
-    expect(sigmas(1 - agreement(u, big), eps * (7 / 8), big.length)).toBeLessThan(5);
+    expect(Math.abs(1 - agreement(u, big) - eps * (7 / 8))).toBeLessThan(monteCarloTolerance(eps * (7 / 8), big.length));
     const m = noiseTo('mask', big, t, schedule, createRng(43), 8);
-    expect(sigmas(m.filter((b) => b === MASK).length / m.length, eps, big.length)).toBeLessThan(5);
+    expect(Math.abs(m.filter((b) => b === MASK).length / m.length - eps)).toBeLessThan(monteCarloTolerance(eps, big.length));
     expect(m.every((b, i) => b === MASK || b === big[i])).toBe(true);
   });
 

@@ -1,7 +1,6 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRng } from '../src/core/random.ts';
 import { channelAxis, OnnxClassifier, top1 } from '../src/images/models/classifier.ts';
 import {
@@ -19,25 +18,12 @@ import { buildTrainStep } from '../src/nn/train.ts';
 import { runOnnx } from './helpers/runOnnx.ts';
 import { paramError, paramErrorAsync } from './helpers/errors.ts';
 import {
-  crossEntropy, digitClassifierReference, directionalDerivative, FLOAT32_NETWORK, gradientError, outputError, randomArray, t64, toParams64, type Params64,
+  crossEntropy, digitClassifierReference, directionalDerivative, FLOAT32_NETWORK, gradientError, outputError, t64, toParams64, type Params64,
 } from './helpers/mnistReference.ts';
+import { randomArray, randomParams } from './helpers/random.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
-let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hierdiff-mnist-classifier-'));
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** Init, then biases and the GroupNorm affine parameters randomised too (at init they are 0 and 1, which would hide a γ/β mix-up). */
-function randomParams(config: DigitClassifierConfig, seed: number): NamedParams {
-  const rng = createRng(seed);
-  const params = initDigitClassifier(config, rng);
-  for (const [name, p] of Object.entries(params)) {
-    if (name.includes('norm') && name.endsWith('.weight')) p.data.forEach((_, k) => (p.data[k] = 1 + 0.3 * rng.normal()));
-    else if (name.endsWith('.bias')) p.data.forEach((_, k) => (p.data[k] = 0.3 * rng.normal()));
-  }
-  return params;
-}
+const dir = tempDir('hierdiff-mnist-classifier-');
 
 const run = runOnnx;
 
@@ -97,7 +83,7 @@ describe('training graph', () => {
     const n = 4;
     const S = TINY.imageSize;
     const shapes = digitClassifierParamShapes(TINY);
-    const params = randomParams(TINY, 31);
+    const params = randomParams(initDigitClassifier, TINY, 31);
     const x = randomArray(n * S * S, 32);
     const labels = [2, 0, 1, 2];
     const oneHot = Float32Array.from({ length: n * 3 }, (_, i) => (i % 3 === labels[Math.floor(i / 3)] ? 1 : 0));
@@ -122,7 +108,7 @@ describe('training graph', () => {
     const n = 3;
     const config = SMALL;
     const S = config.imageSize;
-    const params = randomParams(config, 41);
+    const params = randomParams(initDigitClassifier, config, 41);
     const x = randomArray(n * S * S, 42);
     const exported = await run(digitClassifierToOnnx(params, config), { x: { data: x, shape: [n, 1, S, S] } });
     const g = new Graph();
@@ -144,7 +130,7 @@ describe('training graph', () => {
 describe('ONNX export', () => {
   it('runs in onnxruntime like the float64 reference, with the outputs OnnxClassifier expects', async () => {
     const config = MNIST_CLASSIFIER_CONFIG;
-    const params = randomParams(config, 7);
+    const params = randomParams(initDigitClassifier, config, 7);
     const path = join(dir, 'classifier.onnx');
     writeFileSync(path, digitClassifierToOnnx(params, config));
     const n = 3;

@@ -1,11 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRng } from '../src/core/random.ts';
 import { OnnxDenoiser } from '../src/images/models/denoiser.ts';
 import { crossEntropyGraph } from '../src/learn/digitClassifierGraph.ts';
-import { countParams, imageUnetParamShapes, initImageUnet, MNIST_UNET_CONFIG, type ImageUnetConfig, type NamedParams } from '../src/learn/imageUnet.ts';
+import { countParams, imageUnetParamShapes, initImageUnet, MNIST_UNET_CONFIG, type ImageUnetConfig } from '../src/learn/imageUnet.ts';
 import { imageUnetGraph } from '../src/learn/imageUnetGraph.ts';
 import { imageUnetToOnnx } from '../src/learn/imageUnetOnnx.ts';
 import { HELD_OUT_PER_CLASS, heldOutSubset, loadMnist } from '../src/learn/mnist.ts';
@@ -15,29 +14,18 @@ import { buildTrainStep } from '../src/nn/train.ts';
 import { runOnnx } from './helpers/runOnnx.ts';
 import {
   addPerChannel, avgPool2, concatChannels, conv2d, crossEntropy, denoiserLossReference, directionalDerivative, globalMean, gradientError,
-  groupNorm, imageUnetReference, linear, outputError, randomArray, relu, silu, t64, toParams64, upsample2, type Params64, type T64,
+  groupNorm, imageUnetReference, linear, outputError, relu, silu, t64, toParams64, upsample2, type Params64, type T64,
 } from './helpers/mnistReference.ts';
+import { elementCount, mean } from './helpers/arrays.ts';
+import { randomArray, randomParams } from './helpers/random.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
-let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hierdiff-mnist-unet-'));
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('hierdiff-mnist-unet-');
 
 const TINY: ImageUnetConfig = { inChannels: 1, imageSize: 8, channels: [4, 8], groups: 2, timeDim: 8, embDim: 16 };
 
-/** Initial parameters with every weight made non-zero and the norms' affine parts randomised (init hides mix-ups). */
-function randomParams(config: ImageUnetConfig, seed: number): NamedParams {
-  const rng = createRng(seed);
-  const params = initImageUnet(config, rng);
-  for (const [name, p] of Object.entries(params)) {
-    for (let k = 0; k < p.data.length; k++) {
-      if (name.includes('norm') && name.endsWith('.weight')) p.data[k] = 1 + 0.3 * rng.normal();
-      else if (name.endsWith('.bias') || p.data[k] === 0) p.data[k] = 0.2 * rng.normal();
-    }
-  }
-  return params;
-}
+/** Initial parameters with every weight made non-zero and the norms' affine parts randomised (init hides mix-ups); biases 0.2·N(0, 1). */
+const unetParams = (config: ImageUnetConfig, seed: number) => randomParams(initImageUnet, config, seed, 0.2);
 
 const run = runOnnx;
 
@@ -119,10 +107,9 @@ describe('layers: forward against float64, gradient against float64 central diff
       const loss = r ? g.reduceSum(g.mul(out, r), out.shape.map((_, i) => i)) : out;
       const grads = g.gradients(loss, names.map((n) => vals[n]));
       const bytes = g.toOnnx({ name: 'layer', outputs: [['out', out], ['loss', loss], ...grads.map((v, i): [string, Value] => [`grad.${names[i]}`, v])] });
-      const size = (s: readonly (number | string)[]) => (s as number[]).reduce((a, b) => a * b, 1);
       const feeds: Record<string, { data: Float32Array; shape: number[] }> = { ...c.data };
-      names.forEach((name, i) => (feeds[name] = { data: randomArray(size(c.shapes[name]), 100 * k + i), shape: c.shapes[name] }));
-      const rData = randomArray(size(out.shape), 100 * k + 99);
+      names.forEach((name, i) => (feeds[name] = { data: randomArray(elementCount(c.shapes[name]), 100 * k + i), shape: c.shapes[name] }));
+      const rData = randomArray(elementCount(out.shape), 100 * k + 99);
       if (r) feeds.r = { data: rData, shape: out.shape as number[] };
       const got = await run(bytes, feeds);
       const inputs = Object.fromEntries(names.map((n) => [n, t64(c.shapes[n], feeds[n].data)]));
@@ -164,7 +151,7 @@ describe('image U-Net', () => {
     const n = 3;
     const S = TINY.imageSize;
     const shapes = imageUnetParamShapes(TINY);
-    const params = randomParams(TINY, 21);
+    const params = unetParams(TINY, 21);
     const { x, timesteps, eps } = tinyBatch(TINY, n, 22);
     const step = buildTrainStep(shapes, mnistDenoiserLoss(TINY, n));
     const feeds: Record<string, { data: Float32Array; shape: number[] }> = {
@@ -187,7 +174,7 @@ describe('image U-Net', () => {
 
   for (const [label, config] of [['tiny', TINY], ['MNIST', MNIST_UNET_CONFIG]] as const) {
     it(`the export computes the training graph's forward and the float64 reference's (${label} config)`, async () => {
-      const params = randomParams(config, 11);
+      const params = unetParams(config, 11);
       const S = config.imageSize;
       const n = 3;
       const x = randomArray(n * S * S, 12);
@@ -261,7 +248,6 @@ describe('MNIST data and training', () => {
       expect(Array.from(resumed.ema[name].data)).toEqual(Array.from(straight.ema[name].data));
     }
     const long = await trainMnistDenoiser({ ...common, steps: 40 });
-    const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
     expect(mean(long.losses.slice(30))).toBeLessThan(0.8 * mean(long.losses.slice(0, 5)));
     // Step k's draws depend on k only, not on the run's length.
     expect(long.losses.slice(0, 4)).toEqual(straight.losses);

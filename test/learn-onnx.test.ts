@@ -1,15 +1,14 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ParamError } from '../src/core/errors.ts';
 import { createRng } from '../src/core/random.ts';
 import { OnnxGraphBuilder } from '../src/nn/graphBuilder.ts';
 import {
   embeddingAlphaBar, embeddingIndex, initBpUnet, paramShapes, timeEmbeddingConstants,
-  type BpUnetConfig, type BpUnetParams, type LearnProcess,
+  type BpUnetConfig, type LearnProcess,
 } from '../src/learn/bpUnet.ts';
 import { oneHot } from '../src/learn/logitsModel.ts';
 import { BPUNET_GRAPH_NAME, bpUnetToOnnx } from '../src/learn/onnxExport.ts';
@@ -23,31 +22,15 @@ import {
   referenceTimeIndex, ReferenceModel, timeEmbedding, type Activation,
 } from '../src/learn/reference.ts';
 import { paramErrorAsync as paramError } from './helpers/errors.ts';
+import { randomParams } from './helpers/random.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
-let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hierdiff-learn-onnx-'));
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('hierdiff-learn-onnx-');
 
 function save(name: string, bytes: Uint8Array): string {
   const path = join(dir, name);
   writeFileSync(path, bytes);
   return path;
-}
-
-/**
- * Published init, then the LayerNorm affine parameters randomised too: at init they are 1 and 0,
- * which would hide a γ/β mix-up or a wrong normalisation axis.
- */
-function randomParams(config: BpUnetConfig, seed: number): BpUnetParams {
-  const rng = createRng(seed);
-  const params = initBpUnet(config, rng);
-  for (const [name, p] of Object.entries(params)) {
-    if (name.endsWith('norm.weight')) p.data.forEach((_, k) => (p.data[k] = 1 + 0.3 * rng.normal()));
-    if (name.endsWith('norm.bias')) p.data.forEach((_, k) => (p.data[k] = 0.3 * rng.normal()));
-  }
-  return params;
 }
 
 /** n random sequences one-hot encoded; for the mask process about a third of the tokens masked. */
@@ -123,10 +106,10 @@ describe('reference building blocks', () => {
 
   it('refuses params that do not match the config', () => {
     const config: BpUnetConfig = { vocab: 4, tuple: 2, depth: 2, width: 8, process: 'uniform' };
-    const params = randomParams(config, 1);
+    const params = randomParams(initBpUnet, config, 1);
     delete params['up.1.norm.bias'];
     expect(() => checkBpUnetParams(params, config)).toThrow(/missing parameter "up.1.norm.bias"/);
-    expect(() => new ReferenceModel(randomParams(config, 1), { ...config, width: 4 })).toThrow(ParamError);
+    expect(() => new ReferenceModel(randomParams(initBpUnet, config, 1), { ...config, width: 4 })).toThrow(ParamError);
   });
 });
 
@@ -140,7 +123,7 @@ describe('bpUnetToOnnx through OnnxRhmDenoiser vs the float64 reference', () => 
   }
 
   it.each(cases)('%s: logits agree to 1e-5 of their scale', async (label, config) => {
-    const params = randomParams(config, 7);
+    const params = randomParams(initBpUnet, config, 7);
     const d = config.tuple ** config.depth;
     const n = times.length;
     const path = save(`${label.replace(/[ =]/g, '_')}.onnx`, bpUnetToOnnx(params, config));
@@ -168,7 +151,7 @@ describe('bpUnetToOnnx through OnnxRhmDenoiser vs the float64 reference', () => 
 
   it('names the graph and writes the config as metadata', () => {
     const config: BpUnetConfig = { vocab: 4, tuple: 3, depth: 2, width: 8, process: 'mask' };
-    const bytes = bpUnetToOnnx(randomParams(config, 3), config);
+    const bytes = bpUnetToOnnx(randomParams(initBpUnet, config, 3), config);
     const model = fromBinary(ModelProtoSchema, bytes);
     expect(model.graph?.name).toBe(BPUNET_GRAPH_NAME);
     expect(readOnnxMetadata(save('meta.onnx', bytes))).toEqual({
@@ -178,7 +161,7 @@ describe('bpUnetToOnnx through OnnxRhmDenoiser vs the float64 reference', () => 
 
   it('batches internally: N = 7 in chunks of 3 equals one batch of 7', async () => {
     const config: BpUnetConfig = { vocab: 4, tuple: 2, depth: 2, width: 8, process: 'uniform' };
-    const path = save('batch.onnx', bpUnetToOnnx(randomParams(config, 5), config));
+    const path = save('batch.onnx', bpUnetToOnnx(randomParams(initBpUnet, config, 5), config));
     const x = randomInput(7, 4, 4, 'uniform', 9);
     const t = Float32Array.from({ length: 7 }, (_, k) => (k + 1) / 8);
     const small = await OnnxRhmDenoiser.open(path, { batchSize: 3 });
@@ -244,7 +227,7 @@ describe('OnnxRhmDenoiser errors', () => {
     expect(e2.message).toBe(`invalid --vocab 5 (the model "${fixed}" fixes v = 4)`);
 
     const config: BpUnetConfig = { vocab: 4, tuple: 2, depth: 2, width: 8, process: 'mask' };
-    const masked = save('masked.onnx', bpUnetToOnnx(randomParams(config, 4), config));
+    const masked = save('masked.onnx', bpUnetToOnnx(randomParams(initBpUnet, config, 4), config));
     const e3 = await paramError(OnnxRhmDenoiser.open(masked, { batchSize: 2, process: 'uniform' }));
     expect(e3.param).toBe('process');
     expect(e3.message).toContain('trained for "mask"');
@@ -267,7 +250,7 @@ describe('OnnxRhmDenoiser errors', () => {
 describe('the exported model is the training graph', () => {
   it.each(['uniform', 'mask'] as const)('export and training forward give the same logits (%s)', async (process) => {
     const config: BpUnetConfig = { vocab: 8, tuple: 2, depth: 3, width: 32, process };
-    const params = randomParams(config, 4);
+    const params = randomParams(initBpUnet, config, 4);
     const n = 5;
     const d = 8;
     const rng = createRng(5);

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OnnxClassifier } from '../src/images/models/classifier.ts';
 import { OnnxDenoiser } from '../src/images/models/denoiser.ts';
 import type { ImagesSummary } from '../src/images/experiment/summary.ts';
@@ -19,15 +18,12 @@ import { mnistModelPaths } from '../src/mnist/shipped.ts';
 import { runCli } from './helpers/cli.ts';
 import { expectOneLineError } from './helpers/errors.ts';
 import { imageUnetReference, outputError, t64, toParams64 } from './helpers/mnistReference.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
 const paths = mnistModelPaths();
 const card = JSON.parse(readFileSync(paths.card, 'utf8')) as MnistCard;
 
-let dir: string;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hierdiff-mnist-demo-'));
-});
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('hierdiff-mnist-demo-');
 
 describe('the shipped MNIST models', () => {
   it('fit in 15 MB, and card.json names their sizes, hashes, parameter counts and the held-out accuracy', () => {

@@ -1,7 +1,6 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { ParamError } from '../src/core/errors.ts';
 import { createRng } from '../src/core/random.ts';
 import { readCheckpoint } from '../src/nn/checkpoint.ts';
@@ -10,6 +9,8 @@ import { initNamedParams, type ParamShapes } from '../src/nn/params.ts';
 import { createCpuSession, floatTensor } from '../src/nn/session.ts';
 import { trainModel, TrainingDivergedError, type TrainSpec } from '../src/nn/train.ts';
 import { FINITE_DIFFERENCE_F32 } from './tolerance.ts';
+import { elementCount } from './helpers/arrays.ts';
+import { tempDirs } from './helpers/tempDir.ts';
 
 /**
  * src/nn/: every backward rule against central finite differences, the graph's export with a
@@ -39,13 +40,12 @@ async function checkGradients(shapes: number[][], build: Build, { positive = fal
     if (awayFromZero) for (let i = 0; i < n; i++) a[i] = Math.sign(a[i]) * (0.2 + Math.abs(a[i]));
     return a;
   };
-  const size = (s: readonly (number | string)[]) => (s as number[]).reduce((a, b) => a * b, 1);
-  const base = xs.map((x) => draw(size(x.shape)));
+  const base = xs.map((x) => draw(elementCount(x.shape)));
   const feeds = (xsData: Float32Array[]) => ({
     ...Object.fromEntries(xs.map((x, i) => [x.name, floatTensor(xsData[i], x.shape as number[])])),
     r: floatTensor(rData, y.shape as number[]),
   });
-  const rData = draw(size(y.shape));
+  const rData = draw(elementCount(y.shape));
   const out = await session.run(feeds(base));
   const h = 1e-2;
   for (let i = 0; i < xs.length; i++) {
@@ -172,15 +172,7 @@ describe('export with a symbolic batch', () => {
 });
 
 describe('the training loop', () => {
-  const dirs: string[] = [];
-  afterAll(() => {
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
-  const tmp = () => {
-    const d = mkdtempSync(join(tmpdir(), 'hierdiff-nn-'));
-    dirs.push(d);
-    return d;
-  };
+  const tmp = tempDirs('hierdiff-nn-');
   const shapes: ParamShapes = [['c1.weight', [8, 1, 3, 3]], ['c1.bias', [8]], ['n.weight', [8]], ['n.bias', [8]], ['c2.weight', [1, 8, 3, 3]], ['c2.bias', [1]]];
   const B = 8;
   const spec = (over: Partial<TrainSpec>): TrainSpec => ({

@@ -1,12 +1,12 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runSweep } from '../src/sweep/index.ts';
 import { reproduceConfig } from '../src/cli/commands/reproduce.ts';
 import { runCli } from './helpers/cli.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'hierdiff-report-'));
+const dir = tempDir('hierdiff-report-');
 const results = join(dir, 'tiny.jsonl');
 
 beforeAll(async () => {

@@ -1,7 +1,6 @@
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ParamError } from '../src/core/errors.ts';
 import { grammarToJson } from '../src/grammar/serialize.ts';
 import { sampleRules } from '../src/grammar/sampleRules.ts';
@@ -18,9 +17,9 @@ import {
   type SweepConfigInput,
   type SweepProgress,
 } from '../src/sweep/index.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'hierdiff-sweep-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('hierdiff-sweep-');
 const file = (name: string) => join(dir, name);
 const read = (path: string) => readFileSync(path, 'utf8');
 

@@ -1,18 +1,17 @@
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sweepCommand } from '../src/cli/commands/sweep.ts';
 import { BIN, runCli } from './helpers/cli.ts';
 import { expectOneLineError } from './helpers/errors.ts';
+import { sleep } from './helpers/sleep.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'hierdiff-sweep-cli-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('hierdiff-sweep-cli-');
 const file = (name: string) => join(dir, name);
 const read = (path: string) => readFileSync(path, 'utf8');
 const lineCount = (path: string) => (existsSync(path) ? read(path).split('\n').length - 1 : 0);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** v8 m2 s2, 2 seeds × 2 depths × (2 eps + 1 mask) = 12 cells of a few ms each. */
 const TINY = ['sweep', '--vocab', '8', '--synonyms', '2', '--depth', '2,3', '--grammars', '2', '--samples', '30', '--trajectories', '3', '--noise-levels-eps', '0.3,0.6', '--noise-levels-mask', '0.2'];

@@ -1,6 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sweepCommand } from '../src/cli/commands/sweep.ts';
@@ -9,13 +8,13 @@ import { shardFromEnvironment } from '../src/sweep/shard.ts';
 import { BIN, runCli } from './helpers/cli.ts';
 import { expectOneLineError } from './helpers/errors.ts';
 import { slurmUnavailable, startSlurm, type SlurmCluster } from './helpers/slurm.ts';
+import { sleep } from './helpers/sleep.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
 // A space in every path: the batch script and the commands must quote it.
-const dir = mkdtempSync(join(tmpdir(), 'hierdiff slurm-cli-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDir('hierdiff slurm-cli-');
 const file = (name: string) => join(dir, name);
 const read = (path: string) => readFileSync(path, 'utf8');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The TINY sweep run locally (once), to compare Slurm runs with. */
 function localTiny(): string {
   const local = file('local.jsonl');

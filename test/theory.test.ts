@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ParamError } from '../src/core/errors.ts';
@@ -19,6 +18,7 @@ import {
 } from '../src/theory/meanField.ts';
 import { meanFieldCriticalNoise, meanFieldPrediction } from '../src/theory/predict.ts';
 import { runCli } from './helpers/cli.ts';
+import { tempDir } from './helpers/tempDir.ts';
 import { monteCarloTolerance } from './tolerance.ts';
 import { CLOSED_FORM, FINITE_DIFFERENCE, GAUSSIAN_BELIEF_VS_REFERENCE, MEAN_FIELD_VS_BP, quoted, ROOT_FINDER } from './theoryTolerance.ts';
 
@@ -205,8 +205,9 @@ describe('effective leaf beliefs (docs/science.md §3)', () => {
 });
 
 describe('hierdiff theory (binary)', () => {
+  const dir = tempDir('hierdiff-theory-');
+
   it('writes the critical point and rows; bad input is one line and exit 2', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hierdiff-theory-'));
     const out = join(dir, 'theory.json');
     const r = runCli(['theory', '--depth', '2,8', '--noise-levels', '0.7,0.74', '--out', out]);
     expect(r.code).toBe(0);

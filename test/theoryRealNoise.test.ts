@@ -5,14 +5,14 @@
  * is labelled so in the table, the JSON, the CSV and the report, and `--csv` keeps the theory
  * columns the table shows.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { runSweep } from '../src/sweep/index.ts';
 import { runCli } from './helpers/cli.ts';
+import { tempDir } from './helpers/tempDir.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'hierdiff-theory-real-'));
+const dir = tempDir('hierdiff-theory-real-');
 
 /** Lines of a table printed by the binary: the header cells, then one object per row. */
 function table(stdout: string, firstCell: string): Record<string, string>[] {

@@ -1,5 +1,11 @@
 /**
- * Every tolerance used by the tests, with its reason.
+ * The tolerances the tests share, each with its reason: float64 and float32 round-off, the
+ * statistical bounds (Monte Carlo frequencies, sample means and variances, standard errors, grammar
+ * averages), float32 finite differences, Fréchet distances. The theory tests' own (closed forms,
+ * the root finder, quoted values, mean field and population dynamics against simulation) are in
+ * test/theoryTolerance.ts, and the MNIST networks' float32-against-float64 bound (FLOAT32_NETWORK)
+ * sits beside the reference it serves in test/helpers/mnistReference.ts. A bound particular to one
+ * assertion is written at that assertion.
  */
 
 /**
@@ -29,6 +35,27 @@ export function monteCarloTolerance(p: number, n: number): number {
 /** A statistical estimate with standard error `se`: 5 standard errors (see monteCarloTolerance). */
 export function standardErrorTolerance(se: number): number {
   return 5 * se;
+}
+
+/** The mean of n independent draws of this variance: 5 standard errors, 5·√(variance/n). */
+export function meanTolerance(variance: number, n: number): number {
+  return standardErrorTolerance(Math.sqrt(variance / n));
+}
+
+/** The sample variance S² of n Gaussian draws of this variance σ²: 5 standard errors, Var(S²) = 2σ⁴/(n − 1). */
+export function varianceTolerance(variance: number, n: number): number {
+  return standardErrorTolerance(variance * Math.sqrt(2 / (n - 1)));
+}
+
+/**
+ * A forward–backward estimate over G grammar seeds against a docs/science.md §4 reference value,
+ * itself a mean over 6 other grammar seeds: 5 standard errors of the estimate, plus 3 standard
+ * errors of the grammar average (the spread of the per-grammar means, `grammarSD`, over √G),
+ * since near the transition a single grammar moves P_0 by ±0.04, plus 0.01 for the reference's
+ * own standard error (≤ 0.005 where the tests compare, docs/science.md §4): two of them.
+ */
+export function grammarAverageTolerance(se: number, grammarSD: number, grammars: number): number {
+  return standardErrorTolerance(se) + (3 * grammarSD) / Math.sqrt(grammars) + 0.01;
 }
 
 /**

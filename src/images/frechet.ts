@@ -14,8 +14,8 @@ import { checkInt, ParamError } from '../core/errors.ts';
  * The eigen-decomposition is our own cyclic Jacobi solver ({@link symmetricEigen}): the matrices
  * are small (64 × 64 for the shipped classifier's features), Jacobi is the most accurate method for
  * symmetric matrices (small relative error even for tiny eigenvalues), it is 50 lines of plain
- * float64 arithmetic with no dependency (it also runs in the browser build), and it is numeric
- * core in the sense of docs ARCHITECTURE.md: tested here against closed forms.
+ * float64 arithmetic with no dependency (it also runs in the browser build), and it is tested
+ * against closed forms (test/images-score.test.ts).
  */
 
 /** A Gaussian fit of `count` d-dimensional vectors: mean (d) and covariance (d × d, row-major, 1/(n − 1)). */

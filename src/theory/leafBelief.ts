@@ -112,7 +112,7 @@ function gaussianQuadrature(alphaBar: number, vocab: number): number {
  * - eps: 1 − ε + ε/v (docs/science.md §5).
  * - mask: visible w.p. 1 − ε (mass 1), masked w.p. ε (mass 1/v): again 1 − ε + ε/v.
  * - uniform: the observed token is right w.p. a = 1 − ε + ε/v (mass a), else mass ε/v:
- *   a² + (1 − a)·ε/v. (The likelihood's face value, 1 − ε + ε/v, is {@link leafBelief}.)
+ *   a² + (1 − a)·ε/v. (The likelihood's face value, 1 − ε + ε/v, is meanField.ts's `leafBelief`.)
  * - gaussian: {@link gaussianLeafBelief}.
  */
 export function effectiveLeafBelief(process: ProcessName, control: number, vocab: number): number {

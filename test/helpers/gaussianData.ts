@@ -74,13 +74,3 @@ export function gaussianLaw(d: ImageDiffusion, mu: number, s: number, o: { start
   }
   return { mean, variance };
 }
-
-/** 5 standard errors of a sample mean of n draws with this variance. */
-export function meanTolerance(variance: number, n: number): number {
-  return 5 * Math.sqrt(variance / n);
-}
-
-/** 5 standard errors of a Gaussian sample variance: Var(S²) = 2σ⁴/(n − 1). */
-export function varianceTolerance(variance: number, n: number): number {
-  return 5 * variance * Math.sqrt(2 / (n - 1));
-}

@@ -7,7 +7,6 @@
  *
  * Tensors are row-major, NCHW for images; weights in PyTorch's layouts.
  */
-import { createRng } from '../../src/core/random.ts';
 import { classifierConvs, type DigitClassifierConfig } from '../../src/learn/digitClassifier.ts';
 import { GROUP_NORM_EPS, resBlocks, timeFrequencies, type ImageUnetConfig } from '../../src/learn/imageUnet.ts';
 import type { NamedParams } from '../../src/nn/params.ts';
@@ -39,13 +38,6 @@ export function t64(shape: number[], data: ArrayLike<number>): T64 {
 
 export function toParams64(p: NamedParams): Params64 {
   return Object.fromEntries(Object.entries(p).map(([k, v]) => [k, t64(v.shape, v.data)]));
-}
-
-/** N(0, 1) values from createRng(seed), float32. */
-export function randomArray(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  createRng(seed).fillNormal(a);
-  return a;
 }
 
 const map = (x: T64, f: (v: number) => number): T64 => ({ shape: [...x.shape], data: x.data.map(f) });
