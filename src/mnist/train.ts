@@ -16,7 +16,7 @@ import { MNIST_FILES } from './shipped.ts';
 /** The shipped models' training recipe (what `hierdiff images train-mnist` runs by default). */
 export const MNIST_RECIPE = {
   seed: 0,
-  denoiser: { steps: 8000, batch: 64, lr: 2e-3, warmup: 200, lrDecay: 'cosine', emaDecay: 0.999 },
+  denoiser: { steps: 16000, batch: 64, lr: 2e-3, warmup: 200, lrDecay: 'cosine', emaDecay: 0.999 },
   classifier: { steps: 1500, batch: 64, lr: 3e-3, emaDecay: 0.999, shift: 1 },
 } as const;
 
@@ -62,7 +62,7 @@ export interface MnistCard {
 /**
  * Trains both MNIST models from scratch (or resumes them), exports them to ONNX and writes
  * card.json: the classifier first (≈ 0.1 s a step on one core: minutes), then the diffusion model
- * (≈ 0.55 s a step on one core: about 25 minutes with the default steps), both on onnxruntime
+ * (≈ 0.45 s a step on one otherwise idle core: about 2 hours with the default steps), both on onnxruntime
  * (nn/train.ts) with `threads` threads. Checkpoints every 100 steps make a cut run resumable with
  * `resume`. The ONNX files are a deterministic function of the options and the thread count;
  * the card's wall times are not.
