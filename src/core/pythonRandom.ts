@@ -147,29 +147,9 @@ export class PythonRandom {
     return result;
   }
 
-  /** `sample(population, k)`: k distinct items, in CPython's order. */
+  /** `sample(population, k)`: k distinct items, in CPython's order (the draws of {@link sampleRange} on its indices). */
   sample<T>(population: readonly T[], k: number): T[] {
-    const n = population.length;
-    if (k < 0 || k > n) throw new RangeError('sample larger than population or negative');
-    const setsize = sampleSetsize(k);
-    const result: T[] = new Array(k);
-    if (n <= setsize) {
-      const pool = population.slice();
-      for (let i = 0; i < k; i++) {
-        const j = this.randbelow(n - i);
-        result[i] = pool[j];
-        pool[j] = pool[n - i - 1];
-      }
-    } else {
-      const selected = new Set<number>();
-      for (let i = 0; i < k; i++) {
-        let j = this.randbelow(n);
-        while (selected.has(j)) j = this.randbelow(n);
-        selected.add(j);
-        result[i] = population[j];
-      }
-    }
-    return result;
+    return this.sampleRange(population.length, k).map((j) => population[j]);
   }
 }
 
