@@ -5,7 +5,7 @@ import { checkInt } from '../core/errors.ts';
 import { checkOutputFile } from '../core/outputDir.ts';
 import { classifierStageNames, digitClassifierParamShapes, MNIST_CLASSIFIER_CONFIG } from '../learn/digitClassifier.ts';
 import { digitClassifierToOnnx } from '../learn/digitClassifierOnnx.ts';
-import { countParams, imageUnetParamShapes, MNIST_UNET_CONFIG } from '../learn/imageUnet.ts';
+import { countParams, imageUnetParamShapes, MNIST_UNET_CONFIG, validateImageUnetConfig, type ImageUnetConfig } from '../learn/imageUnet.ts';
 import { imageUnetToOnnx } from '../learn/imageUnetOnnx.ts';
 import { HELD_OUT_PER_CLASS, loadMnist } from '../learn/mnist.ts';
 import { classifierAccuracy, trainDigitClassifier } from '../learn/mnistClassifier.ts';
@@ -28,6 +28,8 @@ export interface TrainMnistOptions {
   denoiserSteps?: number;
   classifierSteps?: number;
   seed?: number;
+  /** The diffusion model's architecture (default: the shipped one, MNIST_UNET_CONFIG). */
+  denoiserConfig?: ImageUnetConfig;
   /** Continue from the checkpoints. */
   resume?: boolean;
   /** onnxruntime threads for training and evaluation (default: all cores). */
@@ -72,6 +74,7 @@ export async function trainMnistModels(o: TrainMnistOptions): Promise<MnistCard>
   const denoiserSteps = checkInt('steps', o.denoiserSteps ?? MNIST_RECIPE.denoiser.steps, 1, 1e7);
   const classifierSteps = checkInt('classifier-steps', o.classifierSteps ?? MNIST_RECIPE.classifier.steps, 1, 1e7);
   const threads = checkThreads(o.threads ?? defaultThreads());
+  const unet = validateImageUnetConfig(o.denoiserConfig ?? MNIST_UNET_CONFIG);
   const checkpoints = o.checkpoints ?? join(o.out, 'checkpoints');
   // Every output is checked before half an hour of training; the folders are made by the first write.
   for (const f of Object.values(MNIST_FILES)) checkOutputFile('out', join(o.out, f));
@@ -89,11 +92,11 @@ export async function trainMnistModels(o: TrainMnistOptions): Promise<MnistCard>
 
   const d = MNIST_RECIPE.denoiser;
   const denoiser = await trainMnistDenoiser({
-    steps: denoiserSteps, batch: d.batch, lr: d.lr, warmup: d.warmup, lrDecay: d.lrDecay, emaDecay: d.emaDecay, seed,
+    steps: denoiserSteps, batch: d.batch, lr: d.lr, warmup: d.warmup, lrDecay: d.lrDecay, emaDecay: d.emaDecay, seed, config: unet,
     checkpointDir: join(checkpoints, 'denoiser'), checkpointEvery: 100, resume: o.resume, threads,
     onProgress: (p) => o.onProgress?.('denoiser', p),
   });
-  const denoiserBytes = imageUnetToOnnx(denoiser.ema, MNIST_UNET_CONFIG, MNIST_DIFFUSION);
+  const denoiserBytes = imageUnetToOnnx(denoiser.ema, unet, MNIST_DIFFUSION);
 
   writeAtomic(join(o.out, MNIST_FILES.classifier), classifierBytes);
   writeAtomic(join(o.out, MNIST_FILES.denoiser), denoiserBytes);
@@ -110,9 +113,9 @@ export async function trainMnistModels(o: TrainMnistOptions): Promise<MnistCard>
     },
     denoiser: {
       ...fileEntry(MNIST_FILES.denoiser, denoiserBytes),
-      architecture: 'U-Net: 3×3 conv in; residual blocks (GroupNorm 8, SiLU, 3×3 conv, time-embedding shift) at 32, 16, 8 px with 16, 32, 64 channels, average-pool down, nearest up, skip concatenation; sinusoidal time embedding 32 → MLP 128; GroupNorm, SiLU, 3×3 conv out',
-      config: MNIST_UNET_CONFIG,
-      parameters: countParams(imageUnetParamShapes(MNIST_UNET_CONFIG)),
+      architecture: unetArchitecture(unet),
+      config: unet,
+      parameters: countParams(imageUnetParamShapes(unet)),
       training: trainingEntry(denoiser, { ...d, steps: denoiserSteps, seed, threads }),
       prediction: 'epsilon',
       variance: 'fixed (not learned); sampled with the posterior variance β̃ (fixed-small)',
@@ -131,6 +134,12 @@ export async function trainMnistModels(o: TrainMnistOptions): Promise<MnistCard>
   };
   writeAtomic(join(o.out, MNIST_FILES.card), `${JSON.stringify(card, null, 2)}\n`);
   return card;
+}
+
+/** The card's one-line description of a U-Net config. */
+function unetArchitecture(c: ImageUnetConfig): string {
+  const sizes = c.channels.map((_, i) => c.imageSize / 2 ** i);
+  return `U-Net: 3×3 conv in; residual blocks (GroupNorm ${c.groups}, SiLU, 3×3 conv, time-embedding shift) at ${sizes.join(', ')} px with ${c.channels.join(', ')} channels, average-pool down, nearest up, skip concatenation; sinusoidal time embedding ${c.timeDim} → MLP ${c.embDim}; GroupNorm, SiLU, 3×3 conv out`;
 }
 
 function fileEntry(file: string, bytes: Uint8Array): { file: string; bytes: number; sha256: string } {
