@@ -15,9 +15,9 @@ import { createRng } from '../src/core/random.ts';
 import { generate } from '../src/grammar/generate.ts';
 import { sampleRules } from '../src/grammar/sampleRules.ts';
 import { train } from '../src/learn/bpUnetTrain.ts';
-import { trainDigitClassifier } from '../src/learn/mnistClassifier.ts';
-import { trainMnistDenoiser } from '../src/learn/mnistDenoiser.ts';
-import { defaultThreads } from '../src/nn/session.ts';
+import { trainDigitClassifier } from '../src/mnist/classifierTrain.ts';
+import { trainMnistDenoiser } from '../src/mnist/unetTrain.ts';
+import { defaultThreads } from '../src/nn/runtime.ts';
 
 const MODELS = ['mnist-unet', 'classifier', 'bpunet'] as const;
 type Model = (typeof MODELS)[number];

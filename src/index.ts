@@ -109,10 +109,10 @@ export { initBpUnet, type BpUnetConfig, type BpUnetParams, type LearnProcess } f
 export { discreteSchedule, type DiscreteSchedule, type DiscreteScheduleOptions } from './learn/schedule.ts';
 export { publishedDataset, type PublishedDataset } from './learn/data.ts';
 export type { LogitsModel } from './learn/logitsModel.ts';
-export { ReferenceModel } from './learn/reference.ts';
+export { ReferenceModel } from './learn/bpUnetReference.ts';
 export { BpOracleModel, type OracleTarget } from './learn/bpOracle.ts';
 export { OnnxRhmDenoiser, type RhmDenoiserOptions } from './learn/onnxDenoiser.ts';
-export { bpUnetToOnnx } from './learn/onnxExport.ts';
+export { bpUnetToOnnx } from './learn/bpUnetOnnx.ts';
 export { sampleFromModel, type SampleOptions } from './learn/sampling.ts';
 export { validity, copies, ruleFrequencies, type ValidityReport, type RuleUsage } from './learn/evaluate.ts';
 export { learnedForwardBackward, type LearnedForwardBackwardRow, type LearnedForwardBackwardOptions, type KeptStats } from './learn/forwardBackward.ts';

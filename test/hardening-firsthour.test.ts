@@ -19,7 +19,7 @@ describe("commander's errors are one line, like every other error", () => {
     ['an unknown command, with its suggestion', ['sampel'], /^hierdiff: unknown command 'sampel' \(did you mean sample\?\)$/],
     ['a missing value', ['sample', '--depth'], /^hierdiff: option '--depth <L>' argument missing$/],
     ['a missing required option', ['merge', 'a.jsonl'], /^hierdiff: required option '--out <file>' not specified$/],
-    ['an unknown option of a nested command', ['images', 'schedule', '--stpes', '10'], /^hierdiff: unknown option '--stpes' \(did you mean --steps\?\)$/],
+    ['an unknown option of a nested command', ['images', 'schedule', '--respacng', '10'], /^hierdiff: unknown option '--respacng' \(did you mean --respacing\?\)$/],
   ])('%s', (_label, args, pattern) => {
     expectOneLineError(runCli(args), pattern);
   });

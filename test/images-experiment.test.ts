@@ -218,7 +218,7 @@ describe('hierdiff images forward-backward, end to end', () => {
 describe('hierdiff images schedule and stats', () => {
   it('writes the respaced arrays', () => {
     const out = join(root, 'schedule.json');
-    const r = runCli(['images', 'schedule', '--schedule', 'cosine', '--steps', '1000', '--respacing', 'ddim50', '--out', out]);
+    const r = runCli(['images', 'schedule', '--schedule', 'cosine', '--diffusion-steps', '1000', '--respacing', 'ddim50', '--out', out]);
     expect(r.code).toBe(0);
     const s = JSON.parse(readFileSync(out, 'utf8'));
     expect(s.timestepMap.length).toBe(50);

@@ -5,7 +5,8 @@ import { AttributeProto_AttributeType as AttrType, ModelProtoSchema } from 'onnx
 import { describe, expect, it } from 'vitest';
 import { ParamError } from '../src/core/errors.ts';
 import { OnnxGraphBuilder, type OnnxElemType } from '../src/nn/graphBuilder.ts';
-import { floatTensor, openOnnxSession, tensorDims } from '../src/nn/session.ts';
+import { floatTensor } from '../src/nn/runtime.ts';
+import { openOnnxSession, tensorDims } from '../src/nn/session.ts';
 import { OnnxDenoiser } from '../src/images/models/denoiser.ts';
 import { channelAxis, OnnxClassifier, top1 } from '../src/images/models/classifier.ts';
 import { paramErrorAsync as paramError } from './helpers/errors.ts';

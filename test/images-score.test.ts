@@ -5,7 +5,7 @@ import { createRng } from '../src/core/random.ts';
 import { frechetDistance, gaussianFit, symmetricEigen, type GaussianFit } from '../src/images/frechet.ts';
 import { OnnxClassifier } from '../src/images/models/classifier.ts';
 import { accuracy, classifyImages, confidenceStats, scoreClassified, scoreImages, type ClassifiedSet } from '../src/images/score.ts';
-import { loadMnist } from '../src/learn/mnist.ts';
+import { loadMnist } from '../src/mnist/data.ts';
 import { OnnxGraphBuilder } from '../src/nn/graphBuilder.ts';
 import { runCli } from './helpers/cli.ts';
 import { expectOneLineError } from './helpers/errors.ts';

@@ -6,12 +6,12 @@ import { channelAxis, OnnxClassifier, top1 } from '../src/images/models/classifi
 import {
   classifierStageNames, digitClassifierParamShapes, initDigitClassifier, MNIST_CLASSIFIER_CONFIG,
   validateDigitClassifierConfig, type DigitClassifierConfig,
-} from '../src/learn/digitClassifier.ts';
-import { digitClassifierGraph } from '../src/learn/digitClassifierGraph.ts';
-import { digitClassifierToOnnx } from '../src/learn/digitClassifierOnnx.ts';
-import { countParams, type NamedParams } from '../src/learn/imageUnet.ts';
-import { loadMnist, MNIST_SIZE, type DigitSet } from '../src/learn/mnist.ts';
-import { classifierAccuracy, digitClassifierLoss, trainDigitClassifier } from '../src/learn/mnistClassifier.ts';
+} from '../src/mnist/classifier.ts';
+import { digitClassifierGraph } from '../src/mnist/classifierGraph.ts';
+import { digitClassifierToOnnx } from '../src/mnist/classifierOnnx.ts';
+import { countParams, type NamedParams } from '../src/mnist/unet.ts';
+import { loadMnist, MNIST_SIZE, type DigitSet } from '../src/mnist/data.ts';
+import { classifierAccuracy, digitClassifierLoss, trainDigitClassifier } from '../src/mnist/classifierTrain.ts';
 import { readOnnxMetadata } from '../src/learn/onnxDenoiser.ts';
 import { Graph } from '../src/nn/graph.ts';
 import { buildTrainStep } from '../src/nn/train.ts';

@@ -11,16 +11,17 @@ import {
   type BpUnetConfig, type LearnProcess,
 } from '../src/learn/bpUnet.ts';
 import { oneHot } from '../src/learn/logitsModel.ts';
-import { BPUNET_GRAPH_NAME, bpUnetToOnnx } from '../src/learn/onnxExport.ts';
+import { BPUNET_GRAPH_NAME, bpUnetToOnnx } from '../src/learn/bpUnetOnnx.ts';
 import { bpUnetRows, embeddingAlphaBarOf } from '../src/learn/bpUnetGraph.ts';
 import { oneHotRows } from '../src/learn/noiseTokens.ts';
 import { Graph, type Value } from '../src/nn/graph.ts';
-import { createCpuSession, floatTensor } from '../src/nn/session.ts';
+import { floatTensor } from '../src/nn/runtime.ts';
+import { createCpuSession } from '../src/nn/session.ts';
 import { OnnxRhmDenoiser, readOnnxMetadata } from '../src/learn/onnxDenoiser.ts';
 import {
   checkBpUnetParams, conv1d, convTranspose1d, erf, gelu, layerNormChannels, referenceLogits,
   referenceTimeIndex, ReferenceModel, timeEmbedding, type Activation,
-} from '../src/learn/reference.ts';
+} from '../src/learn/bpUnetReference.ts';
 import { paramErrorAsync as paramError } from './helpers/errors.ts';
 import { randomParams } from './helpers/random.ts';
 import { tempDir } from './helpers/tempDir.ts';

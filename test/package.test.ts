@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * registry or mirror a user installs from (the consumer resolves hierdiff's version ranges anew,
  * which may need metadata that `npm ci` never cached). onnxruntime-node is an optional
  * dependency: npm drops it when its script fails, and the commands run on onnxruntime-web's
- * WebAssembly runtime instead (src/nn/session.ts).
+ * WebAssembly runtime instead (src/nn/runtime.ts).
  */
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -89,7 +89,8 @@ describe('the npm package', () => {
     expect(existsSync(join(modules, 'onnxruntime-web', 'package.json'))).toBe(true);
     writeFileSync(
       join(project, 'runtime.mjs'),
-      `import { onnxRuntime, openOnnxSession } from './node_modules/hierdiff/dist/nn/session.js';
+      `import { onnxRuntime } from './node_modules/hierdiff/dist/nn/runtime.js';
+import { openOnnxSession } from './node_modules/hierdiff/dist/nn/session.js';
 import { mnistModelPaths } from './node_modules/hierdiff/dist/mnist/shipped.js';
 const runtime = await onnxRuntime(1);
 const cuda = await openOnnxSession(mnistModelPaths().classifier, 'classifier', 'cuda').then(() => 'opened', (e) => e.message);

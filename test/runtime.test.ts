@@ -3,17 +3,18 @@ import { createRng } from '../src/core/random.ts';
 import { mnistModelPaths } from '../src/mnist/shipped.ts';
 
 /**
- * The two onnxruntimes behind src/nn/session.ts: onnxruntime-node (native, an optional dependency)
- * and onnxruntime-web's WebAssembly build in Node, the fallback when onnxruntime-node is not
- * installed (HIERDIFF_RUNTIME=wasm forces it here). The runtime is chosen once per process, so each
- * case loads session.ts afresh (vi.resetModules) with the variable set.
+ * The two onnxruntimes behind src/nn/session.ts (chosen in src/nn/runtime.ts): onnxruntime-node
+ * (native, an optional dependency) and onnxruntime-web's WebAssembly build in Node, the fallback
+ * when onnxruntime-node is not installed (HIERDIFF_RUNTIME=wasm forces it here). The runtime is
+ * chosen once per process, so each case loads runtime.ts and session.ts afresh (vi.resetModules)
+ * with the variable set.
  */
-type SessionModule = typeof import('../src/nn/session.ts');
+type SessionModule = typeof import('../src/nn/runtime.ts') & typeof import('../src/nn/session.ts');
 
 async function freshSession(runtime: string | undefined): Promise<SessionModule> {
   vi.resetModules();
   vi.stubEnv('HIERDIFF_RUNTIME', runtime);
-  return import('../src/nn/session.ts');
+  return { ...(await import('../src/nn/runtime.ts')), ...(await import('../src/nn/session.ts')) };
 }
 
 afterEach(() => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sweepCommand } from '../src/cli/commands/sweep.ts';
 import { batchScript, checkSlurmArrayOptions, slurmFolder, taskLogFile } from '../src/sweep/slurm.ts';
-import { shardFromEnvironment } from '../src/sweep/shard.ts';
+import { shardFromEnvironment } from '../src/core/shard.ts';
 import { BIN, runCli } from './helpers/cli.ts';
 import { expectOneLineError } from './helpers/errors.ts';
 import { slurmUnavailable, startSlurm, type SlurmCluster } from './helpers/slurm.ts';

@@ -1,7 +1,7 @@
 import { Command, CommanderError, Help, type Option } from 'commander';
 import { InconsistentEvidenceError, ParamError } from '../core/errors.ts';
 import { packageVersion } from '../core/packageVersion.ts';
-import { RUNTIME_ENV, whenRuntimeChosen } from '../nn/session.ts';
+import { RUNTIME_ENV, whenRuntimeChosen } from '../nn/runtime.ts';
 
 /** Exit codes: 0 success, 1 unexpected failure, 2 bad input. */
 export const EXIT_BAD_INPUT = 2;
@@ -24,9 +24,9 @@ const COMMANDS: readonly (readonly [name: string, load: () => Promise<Register>]
   ['reproduce', async () => (await import('./commands/reproduce.ts')).registerReproduce],
   ['report', async () => (await import('./commands/report.ts')).registerReport],
   ['images', async () => (await import('./commands/images.ts')).registerImages],
-  ['train', async () => (await import('./commands/learn.ts')).registerTrain],
-  ['evaluate', async () => (await import('./commands/learn.ts')).registerEvaluate],
-  ['learn-study', async () => (await import('./commands/learn.ts')).registerLearnStudy],
+  ['train', async () => (await import('./commands/train.ts')).registerTrain],
+  ['evaluate', async () => (await import('./commands/evaluate.ts')).registerEvaluate],
+  ['learn-study', async () => (await import('./commands/learnStudy.ts')).registerLearnStudy],
   ['serve', async () => (await import('./commands/serve.ts')).registerServe],
 ];
 

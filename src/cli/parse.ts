@@ -1,6 +1,6 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { checkIntegerAt, invalidValue, ParamError, type ValueSource } from '../core/errors.ts';
-import { readInteger, readNumberAt, type IntegerOption, type OptionSpec } from '../core/options.ts';
+import { readInteger, readNumberAt, RENAMED_OPTIONS, type IntegerOption, type OptionSpec } from '../core/options.ts';
 import { parseNoiseGrid } from '../noise/level.ts';
 
 /** An option as messages name it: `invalid --name "text" (…)`. */
@@ -16,6 +16,37 @@ export function addOption(cmd: Command, option: OptionSpec, override: { arg?: st
   const arg = override.arg ?? option.arg;
   // An override may drop the default (`default: undefined`), so ask whether it names one.
   return cmd.option(`--${option.flag}${arg ? ` ${arg}` : ''}`, override.help ?? option.help, 'default' in override ? override.default : option.default);
+}
+
+/** Commander's attribute name of a flag: `noise-levels-eps` → `noiseLevelsEps`. */
+function camel(flagName: string): string {
+  return flagName.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/**
+ * Keeps the old spellings of `command`'s renamed options (src/core/options.ts RENAMED_OPTIONS)
+ * working for one release: hidden from help, each takes the same value, sets the option it was
+ * renamed to and prints a one-line note on stderr. Both spellings at once are refused.
+ * `command`: the command's path as typed (`images schedule`); call after its options are declared.
+ */
+export function addRenamedOptions(cmd: Command, command: string): Command {
+  for (const { old, option } of RENAMED_OPTIONS.filter((r) => (r.commands as readonly string[]).includes(command))) {
+    const now = option.flag;
+    const typed = { old: false, now: false };
+    cmd.addOption(new Option(`--${old} ${option.arg}`).hideHelp());
+    cmd.on(`option:${old}`, (value: string) => {
+      typed.old = true;
+      process.stderr.write(`hierdiff: --${old} is deprecated here, use --${now}\n`);
+      cmd.setOptionValueWithSource(camel(now), value, 'cli');
+    });
+    cmd.on(`option:${now}`, () => {
+      typed.now = true;
+    });
+    cmd.hook('preAction', () => {
+      if (typed.old && typed.now) throw new ParamError(now, `invalid --${old} with --${now} (--${old} is its old spelling: give --${now} only)`);
+    });
+  }
+  return cmd;
 }
 
 /** An option's flag from commander's attribute name: `noiseLevelsEps` → `noise-levels-eps`. */

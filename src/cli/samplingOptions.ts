@@ -2,7 +2,8 @@ import type { Command } from 'commander';
 import { resolveVariant } from '../core/errors.ts';
 import { createImageDiffusion, type ImageDiffusion } from '../images/diffusion/imageDiffusion.ts';
 import { parseSampler, VARIANCE_MODES, type SamplerSpec, type VarianceMode } from '../images/diffusion/sampler.ts';
-import { parseInteger } from './parse.ts';
+import { OPTIONS } from '../core/options.ts';
+import { addOption, parseInteger, parseOption } from './parse.ts';
 
 /** The raw values of {@link addSamplingOptions}' options. */
 export interface SamplingOptionValues {
@@ -32,15 +33,14 @@ export interface SamplingSettings {
  * that both draw the same images for the same values.
  */
 export function addSamplingOptions(cmd: Command, seedHelp = 'seed (sample i uses its own stream)'): Command {
-  return cmd
-    .option('--schedule <name>', 'linear or cosine', 'linear')
-    .option('--diffusion-steps <T>', 'steps of the model\'s original process', '1000')
-    .option('--respacing <spec>', 'steps kept: a count ("100"), section counts or "ddimN"', '100')
-    .option('--variance <mode>', `reverse-step variance: ${VARIANCE_MODES.join(', ')}`, 'fixed-small')
-    .option('--sampler <name>', 'ddpm (ancestral) or ddim[:η]', 'ddpm')
-    .option('--seed <n>', seedHelp, '0')
-    .option('--batch-size <n>', 'images per model call', '64')
-    .option('--threads <n>', 'CPU threads of onnxruntime (default: all cores)');
+  addOption(cmd, OPTIONS.schedule, { help: 'linear or cosine' });
+  addOption(cmd, OPTIONS.diffusionSteps);
+  addOption(cmd, OPTIONS.respacing, { help: 'steps kept: a count ("100"), section counts or "ddimN"', default: '100' });
+  addOption(cmd, OPTIONS.variance, { help: `${OPTIONS.variance.help}: ${VARIANCE_MODES.join(', ')}`, default: 'fixed-small' });
+  addOption(cmd, OPTIONS.sampler);
+  addOption(cmd, OPTIONS.seed, { help: seedHelp });
+  addOption(cmd, OPTIONS.batchSize, { default: '64' });
+  return addOption(cmd, OPTIONS.threads);
 }
 
 /** Parses {@link addSamplingOptions}' values (ParamError naming the option). */
@@ -55,6 +55,6 @@ export function parseSamplingOptions(o: SamplingOptionValues): SamplingSettings 
     sampler: parseSampler(o.sampler),
     seed: parseInteger('seed', o.seed, 0),
     batchSize: parseInteger('batch-size', o.batchSize, 1, 4096),
-    threads: o.threads === undefined ? undefined : parseInteger('threads', o.threads, 1, 1024),
+    threads: o.threads === undefined ? undefined : parseOption(OPTIONS.threads, o.threads),
   };
 }

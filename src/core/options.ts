@@ -49,7 +49,40 @@ export const OPTIONS = {
   grammars: { flag: 'grammars', field: 'grammars', arg: '<g>', help: 'number of grammar seeds: seed, seed+1, ..., seed+g-1', default: '1', min: 1, max: 10000 },
   correlations: { flag: 'correlations', field: 'correlations', help: 'also compute C(r) and C by tree distance (O(d^2 K) per datum)' },
   workers: { flag: 'workers', field: 'workers', arg: '<n>', help: 'worker threads; results do not depend on it', min: 1, max: 1024 },
+
+  // Neural networks: the image commands (images …), the learned RHM denoiser (train, evaluate,
+  // learn-study) and MNIST (images demo, images train-mnist). Ranges differ between commands where
+  // the models do (each parses with its own), so only the shared ones carry one here.
+  /** T of a diffusion: steps of its original (unrespaced) process. */
+  diffusionSteps: { flag: 'diffusion-steps', field: 'diffusionSteps', arg: '<T>', help: "steps of the model's original process", default: '1000' },
+  respacing: { flag: 'respacing', field: 'respacing', arg: '<spec>', help: 'steps kept: a count ("250"), section counts ("10,15,20") or "ddimN"' },
+  variance: { flag: 'variance', field: 'variance', arg: '<mode>', help: 'reverse-step variance' },
+  sampler: { flag: 'sampler', field: 'sampler', arg: '<name>', help: 'ddpm (ancestral) or ddim[:η]', default: 'ddpm' },
+  betaStart: { flag: 'beta-start', field: 'betaStart', arg: '<b1>', help: 'β at u = 0 of β_u = β₁ + (β₂ − β₁)·u/T', default: '0.001' },
+  betaEnd: { flag: 'beta-end', field: 'betaEnd', arg: '<b2>', help: 'β at u = T', default: '0.1' },
+  /** The evaluation batch: data per call of a model (not the training batch, `batch`). */
+  batchSize: { flag: 'batch-size', field: 'batchSize', arg: '<n>', help: 'images per model call' },
+  classifierBatchSize: { flag: 'classifier-batch-size', field: 'classifierBatchSize', arg: '<n>', help: 'images per classifier call' },
+  /** The training batch: data per optimisation step. */
+  batch: { flag: 'batch', field: 'batch', arg: '<n>', help: 'batch size', default: '64' },
+  /** Training steps (optimisation steps), never the steps of a diffusion (`diffusionSteps`). */
+  steps: { flag: 'steps', field: 'steps', arg: '<n>', help: 'optimisation steps' },
+  threads: { flag: 'threads', field: 'threads', arg: '<n>', help: 'CPU threads of onnxruntime (default: all cores)', min: 1, max: 1024 },
+  device: { flag: 'device', field: 'device', arg: '<name>', help: 'execution provider', default: 'cpu' },
+  perClass: { flag: 'per-class', field: 'perClass', arg: '<n>', help: 'first n images of each class, in name order (every class needs n)' },
+  times: { flag: 'times', field: 'times', arg: '<list>', help: 'times t (1 … T) of the forward–backward experiment' },
+  fbSamples: { flag: 'fb-samples', field: 'fbSamples', arg: '<n>', help: 'data per time of the forward–backward experiment' },
 } as const satisfies Record<string, OptionSpec>;
+
+/**
+ * Old spellings kept for one release (docs/guide.md, "Renamed options"): typed, they print a one-line note on stderr and
+ * set the option they were renamed to. `commands`: where the old spelling is accepted.
+ */
+export const RENAMED_OPTIONS = [
+  { old: 'steps', option: OPTIONS.diffusionSteps, commands: ['images schedule'] },
+  { old: 'batch', option: OPTIONS.batchSize, commands: ['evaluate'] },
+  { old: 'eval-batch', option: OPTIONS.batchSize, commands: ['learn-study'] },
+] as const satisfies readonly { old: string; option: OptionSpec; commands: readonly string[] }[];
 
 /** An option with an integer range. */
 export type IntegerOption = OptionSpec & { readonly min: number; readonly max: number };

@@ -4,7 +4,7 @@ import { embeddingAlphaBar, LAYER_NORM_EPS, paramShapes, timeEmbeddingConstants,
 
 /**
  * The bpUNet of bpUnet.ts (docs/science.md §7) as an nn/ graph: the one definition that the
- * trainer differentiates (bpUnetTrain.ts) and the exporter writes (onnxExport.ts).
+ * trainer differentiates (bpUnetTrain.ts) and the exporter writes (bpUnetOnnx.ts).
  *
  * Inside, activations are channel-last rows [N, ℓ, C]: a convolution with kernel = stride = s is a
  * reshape to [N, ℓ/s, s·C] and one matrix product with the PyTorch-layout weight permuted to

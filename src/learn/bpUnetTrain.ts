@@ -2,14 +2,14 @@ import { checkInt, checkNumber, ParamError, resolveVariant } from '../core/error
 import { createRng } from '../core/random.ts';
 import { EpochBatches } from '../nn/batches.ts';
 import { Graph, type Value } from '../nn/graph.ts';
-import { checkThreads, createCpuSession, defaultThreads, floatTensor } from '../nn/session.ts';
+import { checkThreads, defaultThreads, floatTensor } from '../nn/runtime.ts';
+import { createCpuSession } from '../nn/session.ts';
 import { learningRate, LR_DECAYS, type LrDecay } from '../nn/lrSchedule.ts';
 import type { MonitorPoint } from '../nn/checkpoint.ts';
 import { trainModel, type TrainProgress } from '../nn/train.ts';
 import { initBpUnet, paramShapes, validateBpUnetConfig, type BpUnetConfig, type BpUnetParams } from './bpUnet.ts';
-import { bpUnetRows, embeddingAlphaBarOf } from './bpUnetGraph.ts';
-import { d3pmFeeds, d3pmLossGraph } from './bpUnetLoss.ts';
-import { noiseTokens, oneHotRows } from './noiseTokens.ts';
+import { bpUnetBatchLoss, bpUnetDatumLoss, bpUnetFeeds, checkData, gatherRows } from './bpUnetFeeds.ts';
+import { noiseTokens } from './noiseTokens.ts';
 import { discreteSchedule, type DiscreteSchedule } from './schedule.ts';
 
 /** The `model` name of bpUNet checkpoints (nn/checkpoint.ts). */
@@ -99,39 +99,6 @@ export function hashTokens(tokens: Int32Array): string {
   const bytes = new Uint8Array(tokens.buffer, tokens.byteOffset, tokens.byteLength);
   for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193);
   return (h >>> 0).toString(16).padStart(8, '0');
-}
-
-/**
- * The data inputs of the bpUNet's training and evaluation graphs for N datums, in float32:
- * `x` [N, d, v] (x_t one-hot, channel-last), `alpha_bar` [N] (uniform process only: the embedding's
- * ᾱ_τ of t/T) and the loss's host constants ({@link d3pmFeeds}).
- */
-export function bpUnetFeeds(config: BpUnetConfig, x0: Int32Array, xt: Int32Array, t: ArrayLike<number>, schedule: DiscreteSchedule): Record<string, Float32Array> {
-  const n = t.length;
-  const feeds: Record<string, Float32Array> = { x: oneHotRows(xt, n, config.vocab), ...d3pmFeeds(config.process, x0, xt, t, config.vocab, schedule) };
-  if (config.process === 'uniform') feeds.alpha_bar = embeddingAlphaBarOf(Array.from(t, (ti) => ti / schedule.steps));
-  return feeds;
-}
-
-/**
- * The bpUNet's per-datum loss for `n` datums (a number, or a symbol for a batch left open): declares
- * the inputs of {@link bpUnetFeeds} on `g` and returns Σ_tokens KL [n] (bpUnetLoss.ts).
- */
-export function bpUnetDatumLoss(g: Graph, params: Record<string, Value>, config: BpUnetConfig, n: number | string): Value {
-  const { vocab: v, tuple: s, depth: L } = config;
-  const d = s ** L;
-  const x = g.input('x', [n, d, v]);
-  const ab = config.process === 'uniform' ? { alphaBar: g.input('alpha_bar', [n]) } : null;
-  return d3pmLossGraph(g, config.process, bpUnetRows(g, params, config, x, ab));
-}
-
-/**
- * The training loss of a batch: the mean over its `batch`·d tokens of the per-token KL
- * (the published Σ_tokens KL / (B·d)), a scalar.
- */
-export function bpUnetBatchLoss(g: Graph, params: Record<string, Value>, config: BpUnetConfig, batch: number): Value {
-  const d = config.tuple ** config.depth;
-  return g.mul(g.reduceSum(bpUnetDatumLoss(g, params, config, batch), [0]), 1 / (batch * d));
 }
 
 /**
@@ -343,20 +310,4 @@ export function convergence(curve: readonly MonitorPoint[], steps: number): Conv
     relativeFall,
     converged: relativeFall < CONVERGENCE_TOLERANCE,
   };
-}
-
-function gatherRows(data: Int32Array, idx: Int32Array, d: number): Int32Array {
-  const out = new Int32Array(idx.length * d);
-  for (let j = 0; j < idx.length; j++) out.set(data.subarray(idx[j] * d, (idx[j] + 1) * d), j * d);
-  return out;
-}
-
-function checkData(data: Int32Array, d: number, v: number): number {
-  if (!(data instanceof Int32Array) || data.length === 0 || data.length % d !== 0) {
-    throw new ParamError('data', `training data must be a non-empty Int32Array of N × ${d} tokens`);
-  }
-  for (let i = 0; i < data.length; i++) {
-    if (data[i] < 0 || data[i] >= v) throw new ParamError('data', `token ${data[i]} at index ${i} outside 0 … ${v - 1}`);
-  }
-  return data.length / d;
 }

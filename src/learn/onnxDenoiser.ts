@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { fromBinary } from '@bufbuild/protobuf';
 import { StringStringEntryProtoSchema } from 'onnx-buf';
 import { checkInt, ParamError } from '../core/errors.ts';
-import { checkName, floatTensor, nameList, OnnxModel, openOnnxSession, tensorDims, type Device, type InferenceSession } from '../nn/session.ts';
-import { modelInputName } from '../images/models/denoiser.ts';
+import { floatTensor } from '../nn/runtime.ts';
+import { checkName, modelInputName, nameList, OnnxModel, openOnnxSession, tensorDims, type Device, type InferenceSession } from '../nn/session.ts';
 import { LEARN_PROCESSES, type LearnProcess } from './bpUnet.ts';
 
 /** What {@link OnnxRhmDenoiser} expects, for messages about a file that is something else. */
@@ -81,7 +81,7 @@ export function readOnnxMetadata(path: string): Record<string, string> {
 /**
  * An RHM denoiser in an ONNX file: inputs `x` (one-hot, float32 [N, v, d]) and `t` (float32 [N],
  * t/T), first output the [N, v, d] logits of x̂_0. This is both what `bpUnetToOnnx`
- * (onnxExport.ts) writes and what `torch.onnx.export(model, (x, t), path, input_names=['x', 't'])`
+ * (bpUnetOnnx.ts) writes and what `torch.onnx.export(model, (x, t), path, input_names=['x', 't'])`
  * writes for the published PyTorch bpUNet (other names: the name options), so a model trained
  * elsewhere is evaluated by the same code as ours.
  *

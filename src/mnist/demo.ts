@@ -5,7 +5,7 @@ import { checkOutputFile } from '../core/outputDir.ts';
 import type { VarianceMode } from '../images/diffusion/sampler.ts';
 import { openImagesExperiment, type ImagesExperiment } from '../images/experiment/setup.ts';
 import { writePng } from '../images/io/writeImages.ts';
-import { heldOutSubset, HELD_OUT_PER_CLASS, MNIST_SIZE } from '../learn/mnist.ts';
+import { heldOutSubset, HELD_OUT_PER_CLASS, MNIST_SIZE } from './data.ts';
 import { mnistModelPaths } from './shipped.ts';
 
 /** The demo's process: the shipped model's T = 1000 linear schedule respaced to 100 steps. */

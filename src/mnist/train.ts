@@ -3,17 +3,22 @@ import { join } from 'node:path';
 import { writeAtomic } from '../core/atomicWrite.ts';
 import { checkInt } from '../core/errors.ts';
 import { checkOutputFile } from '../core/outputDir.ts';
-import { classifierStageNames, digitClassifierParamShapes, MNIST_CLASSIFIER_CONFIG } from '../learn/digitClassifier.ts';
-import { digitClassifierToOnnx } from '../learn/digitClassifierOnnx.ts';
-import { countParams, imageUnetParamShapes, MNIST_UNET_CONFIG, validateImageUnetConfig, type ImageUnetConfig } from '../learn/imageUnet.ts';
-import { imageUnetToOnnx } from '../learn/imageUnetOnnx.ts';
-import { HELD_OUT_PER_CLASS, loadMnist } from '../learn/mnist.ts';
-import { classifierAccuracy, trainDigitClassifier } from '../learn/mnistClassifier.ts';
-import { MNIST_DIFFUSION, trainMnistDenoiser, type ImageTrainProgress, type ImageTrainResult } from '../learn/mnistDenoiser.ts';
-import { checkThreads, defaultThreads } from '../nn/session.ts';
+import { checkThreads, defaultThreads } from '../nn/runtime.ts';
+import { classifierStageNames, digitClassifierParamShapes, MNIST_CLASSIFIER_CONFIG } from './classifier.ts';
+import { digitClassifierToOnnx } from './classifierOnnx.ts';
+import { countParams, imageUnetParamShapes, MNIST_UNET_CONFIG, validateImageUnetConfig, type ImageUnetConfig } from './unet.ts';
+import { imageUnetToOnnx } from './unetOnnx.ts';
+import { HELD_OUT_PER_CLASS, loadMnist } from './data.ts';
+import { classifierAccuracy, trainDigitClassifier } from './classifierTrain.ts';
+import { MNIST_DIFFUSION, trainMnistDenoiser, type ImageTrainProgress, type ImageTrainResult } from './unetTrain.ts';
 import { MNIST_FILES } from './shipped.ts';
 
-/** The shipped models' training recipe (what `hierdiff images train-mnist` runs by default). */
+/**
+ * The shipped models' training recipe (what `hierdiff images train-mnist` runs by default). The
+ * rest of the recipe sits with the models: the architectures MNIST_UNET_CONFIG (unet.ts) and
+ * MNIST_CLASSIFIER_CONFIG (classifier.ts), the diffusion MNIST_DIFFUSION (unetTrain.ts) and the
+ * held-out split HELD_OUT_PER_CLASS (data.ts).
+ */
 export const MNIST_RECIPE = {
   seed: 0,
   denoiser: { steps: 16000, batch: 64, lr: 2e-3, warmup: 200, lrDecay: 'cosine', emaDecay: 0.999 },

@@ -3,7 +3,8 @@ import { adamStep, emaStep } from './adam.ts';
 import { hasCheckpoint, readCheckpoint, writeCheckpoint, type MonitorPoint } from './checkpoint.ts';
 import { Graph, type Value } from './graph.ts';
 import { cloneParams, checkParams, sizeOf, type NamedParams, type ParamShapes } from './params.ts';
-import { checkThreads, createCpuSession, defaultThreads, floatTensor, type Device, type InferenceSession } from './session.ts';
+import { checkThreads, defaultThreads, floatTensor } from './runtime.ts';
+import { createCpuSession, type Device, type InferenceSession } from './session.ts';
 
 /** Progress of {@link trainModel}, reported after every step. */
 export interface TrainProgress {

@@ -1,8 +1,8 @@
 import type { Grammar } from '../grammar/grammar.ts';
 import type { ProcessName } from '../noise/process.ts';
 import type { Schedule } from '../noise/schedule.ts';
+import { evenlySpaced, theoryGrid, type PopulationTheory, type TheoryGridPoint } from '../theory/grid.ts';
 import { criticalPoint, leafBelief, meanFieldDerivative, meanFieldMap, predictClassKept, type MeanFieldParams } from '../theory/meanField.ts';
-import { populationPrediction } from '../theory/predict.ts';
 import type { CurvePoint } from './figures/common.ts';
 import type { LevelCurvePoint } from './figures/levels.ts';
 import type { Cobweb, FixedPointMark, MeanFieldMapData } from './figures/meanFieldMap.ts';
@@ -29,7 +29,7 @@ export interface MeanFieldTheory {
 /** Evenly spaced grid from a to b inclusive, `n` points, rounded to 1e−6. */
 function fineGrid(a: number, b: number, n: number): number[] {
   if (n < 2 || a === b) return [a];
-  return Array.from({ length: n }, (_, i) => Math.round((a + ((b - a) * i) / (n - 1)) * 1e6) / 1e6);
+  return evenlySpaced(a, b, n).map((x) => Math.round(x * 1e6) / 1e6);
 }
 
 /**
@@ -40,7 +40,7 @@ function fineGrid(a: number, b: number, n: number): number[] {
 export function meanFieldTheory(params: MeanFieldParams, depths: readonly number[], epsRange: [number, number]): MeanFieldTheory {
   const crit = criticalPoint(params);
   const grid = fineGrid(epsRange[0], epsRange[1], 161);
-  const classKept = depths.flatMap((depth) => grid.map((noise) => ({ depth, noise, value: predictClassKept(params, noise, depth) })));
+  const classKept = theoryGrid({ method: 'mean-field', sizes: params, process: 'eps' }, depths, grid).map((p) => ({ depth: p.depth, noise: p.noise, value: p.classKept }));
   const deepest = Math.max(...depths);
   let scaling: MeanFieldTheory['scaling'] = null;
   if (crit.transitionExists) {
@@ -128,17 +128,8 @@ export interface PopulationCurveOptions {
  * for masking, substitution and Gaussian noise (pooled over grammars by populationPrediction).
  */
 export function populationCurves(o: PopulationCurveOptions): PopulationCurves {
-  const points: CurvePoint[] = [];
   const total = o.depths.length * o.noises.length * o.grammarSeeds.length;
-  let done = 0;
-  const onRun = () => o.onProgress?.(++done, total);
-  for (const depth of o.depths) {
-    const grammars = o.grammarSeeds.map((seed) => o.grammarFor(seed, depth));
-    for (const noise of o.noises) {
-      const p = populationPrediction(grammars, { process: o.process, noise, schedule: o.schedule, population: o.population, levels: false, onRun });
-      points.push({ depth, noise, value: p.classKept });
-    }
-  }
+  const points: CurvePoint[] = populationGrid(o, o.depths, false, total).map((p) => ({ depth: p.depth, noise: p.noise, value: p.classKept }));
   return { process: o.process, method: 'population', applies: true, population: o.population, grammarSeeds: [...o.grammarSeeds], points };
 }
 
@@ -160,13 +151,16 @@ export interface PopulationLevels {
  */
 export function populationLevels(o: Omit<PopulationCurveOptions, 'depths'> & { depth: number }): PopulationLevels {
   const points: LevelCurvePoint[] = [];
-  const total = o.noises.length * o.grammarSeeds.length;
-  let done = 0;
-  const onRun = () => o.onProgress?.(++done, total);
-  const grammars = o.grammarSeeds.map((seed) => o.grammarFor(seed, o.depth));
-  for (const noise of o.noises) {
-    const p = populationPrediction(grammars, { process: o.process, noise, schedule: o.schedule, population: o.population, levels: true, onRun });
-    (p.levelKept ?? p.upwardKept).forEach((value, level) => points.push({ level, noise, value }));
+  for (const p of populationGrid(o, [o.depth], true, o.noises.length * o.grammarSeeds.length)) {
+    (p.levelKept ?? p.upwardKept).forEach((value, level) => points.push({ level, noise: p.noise, value }));
   }
   return { process: o.process, method: 'population', applies: true, depth: o.depth, population: o.population, grammarSeeds: [...o.grammarSeeds], points };
+}
+
+/** Population dynamics on the experiment's grammars at every depth × noise (theory/grid.ts), with progress of `total` runs. */
+function populationGrid(o: Omit<PopulationCurveOptions, 'depths'>, depths: readonly number[], levels: boolean, total: number): TheoryGridPoint<PopulationTheory>[] {
+  let done = 0;
+  const onRun = () => o.onProgress?.(++done, total);
+  const grammarsAt = (depth: number) => o.grammarSeeds.map((seed) => o.grammarFor(seed, depth));
+  return theoryGrid({ method: 'population', grammarsAt, process: o.process, schedule: o.schedule, population: o.population, levels: () => levels, onRun }, depths, o.noises);
 }

@@ -1,3 +1,4 @@
+import { inShard, type Shard } from '../core/shard.ts';
 import type { CellSpec } from '../experiment/forwardBackward.ts';
 import { grammarSeeds, samplesAtDepth, type SweepConfig } from './config.ts';
 
@@ -37,4 +38,9 @@ export function sweepCells(config: SweepConfig): SweepCell[] {
         }
     }
   return cells;
+}
+
+/** The cells of one shard (src/core/shard.ts): those whose canonical index ≡ shard index (mod N). */
+export function shardCells(cells: readonly SweepCell[], shard: Shard | null): SweepCell[] {
+  return cells.filter((c) => inShard(c.index, shard));
 }

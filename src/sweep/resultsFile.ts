@@ -1,9 +1,8 @@
-import { readJsonLines } from '../core/jsonLines.ts';
-import { ParamError } from '../core/errors.ts';
+import { readResults, scanResults, type Refuse, type ResultsSchema, type ScannedResults } from '../core/resultsFile.ts';
+import { checkShard, type Shard } from '../core/shard.ts';
 import type { CellStats } from '../experiment/cell.ts';
 import { validateSweepConfig, configDifference, type SweepConfig } from './config.ts';
-import { cellKey, sweepCells, type SweepCell } from './cells.ts';
-import { checkShard, shardCells, type Shard } from './shard.ts';
+import { cellKey, shardCells, sweepCells, type SweepCell } from './cells.ts';
 
 /** Format tag of a results file's header. */
 export const SWEEP_FORMAT = 'hierdiff.sweep/1';
@@ -40,20 +39,10 @@ export function makeHeader(run: SweepRunInfo, config: SweepConfig, shard: Shard 
   return { type: 'header', format: SWEEP_FORMAT, run, config, cells: shardCells(sweepCells(config), shard).length, shard };
 }
 
-/** The header line, without its newline. */
-export function headerLine(header: SweepHeader): string {
-  return JSON.stringify(header);
-}
-
 /** A cell's line, without its newline; numbers in JavaScript's shortest round-trip form. */
 export function cellLine(stats: CellStats): string {
   const line: SweepCellLine = { type: 'cell', key: cellKey(stats), stats };
   return JSON.stringify(line);
-}
-
-/** The text of a finished file: the header line, then the cells' lines in canonical order, each with its newline. */
-export function fileText(headerText: string, linesInOrder: readonly string[]): string {
-  return [headerText, ...linesInOrder].map((l) => `${l}\n`).join('');
 }
 
 /** Why two headers do not describe the same sweep (format, version or config), or null. */
@@ -63,49 +52,25 @@ export function headerDifference(a: SweepHeader, b: SweepHeader): string | null 
   return d === null ? null : `config differs (${d})`;
 }
 
-/** The cells of a file as read, in canonical order, with the raw text of each line. */
-export interface ScannedFile {
-  header: SweepHeader;
-  /** The header line's text as stored. */
-  headerText: string;
-  /** The cells the header's config and shard call for, in canonical order. */
-  expected: SweepCell[];
-  /** Finished cells by key: stats and the line's text as stored. */
-  found: Map<string, { stats: CellStats; text: string; line: number }>;
-  /** Cells whose line appears more than once, each time with the same text (kept once in `found`): two runs on one file, killed together, leave these. */
-  duplicates: { key: string; lines: number[] }[];
-  /** Byte length of the complete lines (a half-written last line starts here). */
-  completeBytes: number;
-  /** True when the file ends in a line without its newline (a write cut short). */
-  halfWrittenLast: boolean;
-}
+/** A sweep's results file as read (src/core/resultsFile.ts): `found` holds each finished cell's stats. */
+export type ScannedFile = ScannedResults<SweepHeader, SweepCell, string, CellStats>;
 
-function bad(path: string, message: string): never {
-  throw new ParamError('results', `invalid results file ${path}: ${message}`);
-}
-
-function parseHeader(path: string, text: string): SweepHeader {
-  let h: unknown;
-  try {
-    h = JSON.parse(text);
-  } catch {
-    bad(path, 'line 1 is not JSON');
-  }
+function parseHeader(h: unknown, bad: Refuse): SweepHeader {
   const o = h as Record<string, unknown>;
-  if (typeof o !== 'object' || o === null || o.type !== 'header') bad(path, 'line 1 is not a header');
-  if (o.format !== SWEEP_FORMAT) bad(path, `unsupported format ${JSON.stringify(o.format)} (expected "${SWEEP_FORMAT}")`);
+  if (typeof o !== 'object' || o === null || o.type !== 'header') bad('line 1 is not a header');
+  if (o.format !== SWEEP_FORMAT) bad(`unsupported format ${JSON.stringify(o.format)} (expected "${SWEEP_FORMAT}")`);
   const run = o.run as Record<string, unknown> | undefined;
-  if (typeof run !== 'object' || run === null || typeof run.version !== 'string' || typeof run.command !== 'string') bad(path, 'header has no run info');
+  if (typeof run !== 'object' || run === null || typeof run.version !== 'string' || typeof run.command !== 'string') bad('header has no run info');
   let config: SweepConfig;
   let shard: Shard | null;
   try {
     config = validateSweepConfig(o.config);
     shard = o.shard === null ? null : checkShard(o.shard as Shard);
   } catch (e) {
-    bad(path, `header: ${(e as Error).message}`);
+    bad(`header: ${(e as Error).message}`);
   }
   const header = makeHeader({ tool: 'hierdiff', version: run.version, command: run.command }, config, shard);
-  if (o.cells !== header.cells) bad(path, `header says ${String(o.cells)} cells, its config and shard make ${header.cells}`);
+  if (o.cells !== header.cells) bad(`header says ${String(o.cells)} cells, its config and shard make ${header.cells}`);
   return header;
 }
 
@@ -120,15 +85,15 @@ const LINE_FIELDS = new Set(['type', 'key', 'stats']);
  * L + 1 levels (a sweep always computes marginals), and the correlation arrays (tuple^L
  * distances, L + 1 tree distances) exactly when the config asks for them.
  */
-function checkStats(path: string, lineNo: number, stats: unknown, cell: SweepCell, config: SweepConfig): void {
-  const at: (what: string) => never = (what) => bad(path, `line ${lineNo}: cell ${cell.key}: ${what}`);
-  if (typeof stats !== 'object' || stats === null || Array.isArray(stats)) bad(path, `line ${lineNo}: no stats`);
+function checkStats(bad: Refuse, lineNo: number, stats: unknown, cell: SweepCell, config: SweepConfig): void {
+  const at: (what: string) => never = (what) => bad(`line ${lineNo}: cell ${cell.key}: ${what}`);
+  if (typeof stats !== 'object' || stats === null || Array.isArray(stats)) bad(`line ${lineNo}: no stats`);
   const s = stats as Record<string, unknown>;
   if (s.grammarSeed !== cell.grammarSeed || s.depth !== cell.depth || s.process !== cell.process || s.noise !== cell.noise) {
-    bad(path, `line ${lineNo}: stats do not belong to cell ${cell.key}`);
+    bad(`line ${lineNo}: stats do not belong to cell ${cell.key}`);
   }
   if (s.samples !== cell.samples || s.trajectories !== config.trajectories) {
-    bad(path, `line ${lineNo}: cell ${cell.key} has ${String(s.samples)} samples × ${String(s.trajectories)} trajectories (expected ${cell.samples} × ${config.trajectories})`);
+    bad(`line ${lineNo}: cell ${cell.key} has ${String(s.samples)} samples × ${String(s.trajectories)} trajectories (expected ${cell.samples} × ${config.trajectories})`);
   }
   for (const k of Object.keys(s)) if (!STATS_FIELDS.has(k)) at(`unexpected field stats.${k}`);
   const finite = (name: string, v: unknown) => {
@@ -168,37 +133,15 @@ function checkStats(path: string, lineNo: number, stats: unknown, cell: SweepCel
   }
 }
 
-/**
- * Reads a results file line by line and checks it: a header, then cell lines of this sweep and
- * shard, each with well-formed stats (see checkStats). A cell whose line appears again with the
- * same text is listed in `duplicates` (kept once); the same cell with different text is refused.
- * A last line without its newline (a write cut short by a crash) is reported, not parsed. Lines
- * of a CRLF file are read without their `\r`. Throws a ParamError (param `results`) naming the
- * file and line.
- */
-export function scanSweepFile(path: string): ScannedFile {
-  const { headerText, lines, completeBytes, halfWrittenLast } = readJsonLines(path, 'results file');
-  const header = parseHeader(path, headerText);
-  const expected = shardCells(sweepCells(header.config), header.shard);
-  const byKey = new Map(expected.map((c) => [c.key, c]));
-  const found = new Map<string, { stats: CellStats; text: string; line: number }>();
-  const duplicates = new Map<string, number[]>();
-  for (const { line: lineNo, text: lineText, value } of lines) {
-    const parsed = value as SweepCellLine;
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || parsed.type !== 'cell' || typeof parsed.key !== 'string') bad(path, `line ${lineNo} is not a cell line`);
-    for (const k of Object.keys(parsed)) if (!LINE_FIELDS.has(k)) bad(path, `line ${lineNo}: unexpected field ${k} in a cell line`);
-    const cell = byKey.get(parsed.key);
-    if (!cell) bad(path, `line ${lineNo}: cell ${parsed.key} is not part of this ${header.shard ? `shard (${header.shard.index}/${header.shard.count})` : 'sweep'}`);
-    checkStats(path, lineNo, parsed.stats, cell, header.config);
-    const seen = found.get(parsed.key);
-    if (seen) {
-      if (seen.text !== lineText) bad(path, `cell ${parsed.key} appears twice with different stats (lines ${seen.line} and ${lineNo}); keep the right one and delete the other, or start the file afresh`);
-      duplicates.set(parsed.key, [...(duplicates.get(parsed.key) ?? [seen.line]), lineNo]);
-      continue;
-    }
-    found.set(parsed.key, { stats: parsed.stats, text: lineText, line: lineNo });
-  }
-  return { header, headerText, expected, found, duplicates: [...duplicates].map(([key, l]) => ({ key, lines: l })), completeBytes, halfWrittenLast };
+/** A cell's line: its shape, its cell (of this sweep and shard) and its stats. */
+function parseLine(value: unknown, lineNo: number, header: SweepHeader, cells: ReadonlyMap<string, SweepCell>, bad: Refuse): { key: string; value: CellStats } {
+  const parsed = value as SweepCellLine;
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || parsed.type !== 'cell' || typeof parsed.key !== 'string') bad(`line ${lineNo} is not a cell line`);
+  for (const k of Object.keys(parsed)) if (!LINE_FIELDS.has(k)) bad(`line ${lineNo}: unexpected field ${k} in a cell line`);
+  const cell = cells.get(parsed.key);
+  if (!cell) bad(`line ${lineNo}: cell ${parsed.key} is not part of this ${header.shard ? `shard (${header.shard.index}/${header.shard.count})` : 'sweep'}`);
+  checkStats(bad, lineNo, parsed.stats, cell, header.config);
+  return { key: parsed.key, value: parsed.stats };
 }
 
 /** Why a file with duplicate cell lines is refused (outside `--resume`, which repairs it). */
@@ -206,6 +149,37 @@ export function duplicatesMessage(scan: ScannedFile): string {
   const d = scan.duplicates[0];
   const more = scan.duplicates.length > 1 ? ` and ${scan.duplicates.length - 1} more` : '';
   return `cell ${d.key} appears twice (lines ${d.lines.join(' and ')})${more}, with the same stats (repair the file with the sweep command and --resume)`;
+}
+
+/**
+ * A sweep's results file: a header, then cell lines of this sweep and shard, each with
+ * well-formed stats (see checkStats). A cell whose line appears again with the same text is kept
+ * once (resume repairs the file); the same cell with different text is refused.
+ */
+export const SWEEP_RESULTS: ResultsSchema<SweepHeader, SweepCell, string, CellStats> = {
+  what: 'results file',
+  header: parseHeader,
+  units: (header) => shardCells(sweepCells(header.config), header.shard),
+  keyOf: (cell) => cell.key,
+  line: parseLine,
+  twice: (key, _stats, [first, again], same) =>
+    same ? null : `cell ${key} appears twice with different stats (lines ${first} and ${again}); keep the right one and delete the other, or start the file afresh`,
+  duplicates: duplicatesMessage,
+  unfinished: {
+    halfWritten: 'the last line is half-written (resume the sweep with --resume to finish it)',
+    missing: (missing, expected) => `${missing.length} of ${expected.length} cells missing, e.g. ${missing.slice(0, 3).map((c) => c.key).join(', ')} (resume the sweep with --resume to finish it)`,
+    shard: (header, expected) =>
+      `it holds shard ${header.shard!.index}/${header.shard!.count} of a sweep, ${expected.length} of its ${sweepCells(header.config).length} cells (merge the shards with hierdiff merge, or give --partial to draw this shard alone)`,
+  },
+};
+
+/**
+ * Reads a results file line by line and checks it (see {@link SWEEP_RESULTS}). A last line
+ * without its newline (a write cut short by a crash) is reported, not parsed. Lines of a CRLF
+ * file are read without their `\r`. Throws a ParamError (param `results`) naming the file and line.
+ */
+export function scanSweepFile(path: string): ScannedFile {
+  return scanResults(SWEEP_RESULTS, path);
 }
 
 /** A results file as read by {@link readSweepFile}. */
@@ -224,16 +198,6 @@ export interface SweepFile {
  * figures while a sweep still runs. Throws a ParamError (param `results`).
  */
 export function readSweepFile(path: string, options: { partial?: boolean } = {}): SweepFile {
-  const scan = scanSweepFile(path);
-  if (scan.duplicates.length > 0) bad(path, duplicatesMessage(scan));
-  const missing = scan.expected.filter((c) => !scan.found.has(c.key)).map((c) => c.key);
-  if (!options.partial) {
-    if (scan.halfWrittenLast) bad(path, 'the last line is half-written (resume the sweep with --resume to finish it)');
-    if (missing.length > 0) bad(path, `${missing.length} of ${scan.expected.length} cells missing, e.g. ${missing.slice(0, 3).join(', ')} (resume the sweep with --resume to finish it)`);
-    // A shard is part of a sweep: drawn alone it would look like the whole sweep.
-    const shard = scan.header.shard;
-    if (shard) bad(path, `it holds shard ${shard.index}/${shard.count} of a sweep, ${scan.expected.length} of its ${sweepCells(scan.header.config).length} cells (merge the shards with hierdiff merge, or give --partial to draw this shard alone)`);
-  }
-  const cells = scan.expected.filter((c) => scan.found.has(c.key)).map((c) => scan.found.get(c.key)!.stats);
-  return { header: scan.header, cells, missing };
+  const read = readResults(SWEEP_RESULTS, path, options.partial ?? false);
+  return { header: read.header, cells: read.values, missing: read.missing.map((c) => c.key) };
 }

@@ -1,18 +1,16 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, truncateSync, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ParamError } from '../core/errors.ts';
 import { checkOption, OPTIONS } from '../core/options.ts';
+import { withResultsFile, type ResultsWriter } from '../core/resultsFile.ts';
+import { checkShard, parseShard, type Shard } from '../core/shard.ts';
 import type { CellStats } from '../experiment/cell.ts';
 import { CellWorkerPool } from '../experiment/parallelCell.ts';
-import { writeAtomic } from '../core/atomicWrite.ts';
 import { packageVersion } from '../core/packageVersion.ts';
-import { acquireLock, releaseOnExit } from '../core/fileLock.ts';
-import { sweepCells, type SweepCell } from './cells.ts';
+import { shardCells, sweepCells, type SweepCell } from './cells.ts';
 import { validateSweepConfig, type SweepConfig, type SweepConfigInput } from './config.ts';
-import { cellLine, fileText, headerDifference, headerLine, makeHeader, scanSweepFile, type SweepHeader } from './resultsFile.ts';
-import { checkShard, parseShard, shardCells, type Shard } from './shard.ts';
+import { cellLine, headerDifference, makeHeader, SWEEP_RESULTS, type SweepHeader } from './resultsFile.ts';
 import { sweepCellRuns } from './task.ts';
 
 /** Progress of a running sweep, reported after the start and after each finished cell. */
@@ -85,55 +83,24 @@ export async function runSweep(configInput: SweepConfigInput | SweepConfig, opti
   const header = makeHeader({ tool: 'hierdiff', version: packageVersion(), command: options.command ?? 'runSweep' }, config, shard);
   const cells = shardCells(sweepCells(config), shard);
 
-  if (existsSync(path) && !options.resume && !options.overwrite) {
-    throw new ParamError('out', `${options.out} already exists (continue it with resume, or choose another out)`);
-  }
-  try {
-    mkdirSync(dirname(path), { recursive: true });
-  } catch {
-    throw new ParamError('out', `invalid output path "${options.out}" (cannot create its folder)`);
-  }
-  // One run per results file: two runs on one file would both compute every cell and, killed
-  // together, leave each cell twice. Held until the file is finished, failed, or the process ends.
-  const lock = acquireLock(path, 'out', options.out);
-  const unhook = releaseOnExit(lock);
-  try {
-    return await runLocked(config, options, path, header, cells, workers);
-  } finally {
-    lock.release();
-    unhook();
-  }
+  const shardText = (s: Shard | null) => (s ? `shard ${s.index}/${s.count}` : 'the whole sweep');
+  const checkResume = (stored: SweepHeader) => {
+    const diff = headerDifference(stored, header);
+    if (diff !== null) throw new ParamError('resume', `cannot resume ${options.out}: it holds a different sweep (${diff})`);
+    if (shardText(stored.shard) !== shardText(shard)) throw new ParamError('resume', `cannot resume ${options.out}: it holds ${shardText(stored.shard)}, not ${shardText(shard)}`);
+  };
+  const open = { path, shownAs: options.out, header, resume: options.resume ?? false, overwrite: options.overwrite ?? false, checkResume };
+  const exists = `${options.out} already exists (continue it with resume, or choose another out)`;
+  return withResultsFile(SWEEP_RESULTS, { ...open, exists }, (file) => runLocked(config, options, file, cells, workers));
 }
 
-async function runLocked(config: SweepConfig, options: RunSweepOptions, path: string, header: SweepHeader, cells: SweepCell[], workers: number): Promise<SweepResult> {
-  const shard = header.shard;
-  let headerText = headerLine(header);
-  let fileHeader = header;
-  const lines = new Map<string, string>();
-  const stats = new Map<string, CellStats>();
-  if (existsSync(path) && options.resume) {
-    const scan = scanSweepFile(path);
-    const diff = headerDifference(scan.header, header);
-    if (diff !== null) throw new ParamError('resume', `cannot resume ${options.out}: it holds a different sweep (${diff})`);
-    const shardText = (s: Shard | null) => (s ? `shard ${s.index}/${s.count}` : 'the whole sweep');
-    if (shardText(scan.header.shard) !== shardText(shard)) throw new ParamError('resume', `cannot resume ${options.out}: it holds ${shardText(scan.header.shard)}, not ${shardText(shard)}`);
-    // Keep the header as first written: the run that started the file is the one it records.
-    headerText = scan.headerText;
-    fileHeader = scan.header;
-    for (const [key, found] of scan.found) {
-      lines.set(key, found.text);
-      stats.set(key, found.stats);
-    }
-    // A crash mid-write leaves a line without its newline: cut it off, its cell runs again.
-    if (scan.halfWrittenLast) truncateSync(path, scan.completeBytes);
-  } else {
-    writeAtomic(path, `${headerText}\n`, options.out);
-  }
-  const resumed = lines.size;
-
-  const todo = cells.filter((c) => !lines.has(c.key));
+async function runLocked(config: SweepConfig, options: RunSweepOptions, file: ResultsWriter<SweepHeader, string, CellStats>, cells: SweepCell[], workers: number): Promise<SweepResult> {
+  file.start();
+  const resumed = file.resumed;
+  const todo = cells.filter((c) => !file.has(c.key));
   const samplesTotal = cells.reduce((a, c) => a + c.samples, 0);
-  let samplesDone = cells.reduce((a, c) => a + (lines.has(c.key) ? c.samples : 0), 0);
+  let samplesDone = cells.reduce((a, c) => a + (file.has(c.key) ? c.samples : 0), 0);
+  let cellsDone = resumed;
   const samplesAtStart = samplesDone;
   const started = performance.now();
   const report = (lastKey: string | null) => {
@@ -142,7 +109,7 @@ async function runLocked(config: SweepConfig, options: RunSweepOptions, path: st
     const ran = samplesDone - samplesAtStart;
     const samplesPerSecond = ran > 0 && elapsedSeconds > 0 ? ran / elapsedSeconds : 0;
     options.onProgress({
-      cellsDone: lines.size,
+      cellsDone,
       cellsTotal: cells.length,
       cellsResumed: resumed,
       samplesDone,
@@ -158,26 +125,20 @@ async function runLocked(config: SweepConfig, options: RunSweepOptions, path: st
   if (todo.length > 0) {
     // Grammars and schedules first: a bad one fails before any worker starts.
     const runs = sweepCellRuns(config, todo.map((cell) => ({ cell, samples: cell.samples })));
-    const fd = openSync(path, 'a');
     const pool = new CellWorkerPool(Math.min(workers, todo.length));
     try {
       await pool.runCells(runs, (i, s) => {
         const cell = todo[i];
-        const text = cellLine(s);
-        writeSync(fd, `${text}\n`);
-        fsyncSync(fd);
-        lines.set(cell.key, text);
-        stats.set(cell.key, s);
+        file.append(cell.key, cellLine(s), s);
+        cellsDone++;
         samplesDone += cell.samples;
         report(cell.key);
       });
     } finally {
       await pool.close();
-      closeSync(fd);
     }
   }
 
-  // Every cell is done: rewrite in canonical order (atomically, so a crash here keeps the old file).
-  writeAtomic(path, fileText(headerText, cells.map((c) => lines.get(c.key)!)), options.out);
-  return { path, header: fileHeader, cells: cells.map((c) => stats.get(c.key)!), resumed };
+  // Every cell is done: the canonical file (cell order), atomically.
+  return { path: file.path, header: file.header, cells: file.finish(), resumed };
 }

@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
 import { ParamError } from '../core/errors.ts';
-import { sweepCells } from './cells.ts';
+import { shardCells, sweepCells } from './cells.ts';
 import { scanSweepFile } from './resultsFile.ts';
-import { shardCells } from './shard.ts';
 import { readSlurmRecord, shardFile, slurmFolder, type SlurmRecord } from './slurm.ts';
 
 /** How far one shard file of a sweep has got. */

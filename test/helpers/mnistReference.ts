@@ -1,14 +1,14 @@
 /**
- * A float64 reference of the MNIST image models (the U-Net of src/learn/imageUnet.ts and the
- * classifier of src/learn/digitClassifier.ts) and of their layers, written directly from their
+ * A float64 reference of the MNIST image models (the U-Net of src/mnist/unet.ts and the
+ * classifier of src/mnist/classifier.ts) and of their layers, written directly from their
  * doc comments with plain loops, no graph: the oracle that the nn/ graphs (float32, onnxruntime)
  * and their gradients are checked against. Gradients of the reference are taken by central
  * finite differences in float64 ({@link directionalDerivative}).
  *
  * Tensors are row-major, NCHW for images; weights in PyTorch's layouts.
  */
-import { classifierConvs, type DigitClassifierConfig } from '../../src/learn/digitClassifier.ts';
-import { GROUP_NORM_EPS, resBlocks, timeFrequencies, type ImageUnetConfig } from '../../src/learn/imageUnet.ts';
+import { classifierConvs, type DigitClassifierConfig } from '../../src/mnist/classifier.ts';
+import { GROUP_NORM_EPS, resBlocks, timeFrequencies, type ImageUnetConfig } from '../../src/mnist/unet.ts';
 import type { NamedParams } from '../../src/nn/params.ts';
 
 /**
@@ -173,7 +173,7 @@ export function crossEntropy(logits: T64, labels: ArrayLike<number>): number {
   return loss / N;
 }
 
-/** The U-Net of imageUnet.ts: x [N, C, S, S], timesteps N original steps → ε̂ [N, C, S, S]. */
+/** The U-Net of unet.ts: x [N, C, S, S], timesteps N original steps → ε̂ [N, C, S, S]. */
 export function imageUnetReference(p: Params64, config: ImageUnetConfig, x: T64, timesteps: ArrayLike<number>): T64 {
   const N = x.shape[0];
   const { channels: ch, groups, timeDim: D } = config;
@@ -216,7 +216,7 @@ export function imageUnetReference(p: Params64, config: ImageUnetConfig, x: T64,
   return conv3(silu(norm(h, 'out.norm')), 'out.conv');
 }
 
-/** The classifier of digitClassifier.ts: x [N, C, S, S] → logits [N, classes] and the stage outputs. */
+/** The classifier of classifier.ts: x [N, C, S, S] → logits [N, classes] and the stage outputs. */
 export function digitClassifierReference(p: Params64, config: DigitClassifierConfig, x: T64): { logits: T64; stages: T64[] } {
   const stages: T64[] = [];
   const convs = classifierConvs(config);

@@ -1,4 +1,5 @@
-import { createCpuSession, floatTensor } from '../../src/nn/session.ts';
+import { floatTensor } from '../../src/nn/runtime.ts';
+import { createCpuSession } from '../../src/nn/session.ts';
 
 /** Runs an ONNX model (bytes) once on one thread: float32 feeds by name → float32 outputs by name. */
 export async function runOnnx(bytes: Uint8Array, feeds: Record<string, { data: Float32Array; shape: number[] }>): Promise<Record<string, Float32Array>> {

@@ -24,7 +24,8 @@ import { sampleRules } from '../../src/grammar/sampleRules.ts';
 import { noiseKey } from '../../src/noise/level.ts';
 import { leafLogLikelihood, makeProcess, MASK, PROCESS_STREAM_IDS } from '../../src/noise/process.ts';
 import { makeSchedule, type Schedule } from '../../src/noise/schedule.ts';
-import { meanFieldCriticalNoise, meanFieldPrediction, populationPrediction } from '../../src/theory/predict.ts';
+import { evenlySpaced, predictAt, theoryGrid, type PopulationTheory } from '../../src/theory/grid.ts';
+import { meanFieldCriticalNoise } from '../../src/theory/predict.ts';
 import type { CurvesProgress, CurvesRequest, DatumRequest, DatumResult, GrammarSpec, LevelTheoryPoint, Reply, Request, TheoryPoint } from './protocol.ts';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
@@ -165,16 +166,10 @@ async function curves(r: CurvesRequest): Promise<void> {
   let dataPerPoint = 0;
 
   if (isEps) {
-    // Mean field is instant: the whole fine curve for every depth up front.
-    const [a, b] = [r.noises[0], r.noises[r.noises.length - 1]];
-    for (const depth of r.depths) {
-      for (let k = 0; k < THEORY_POINTS; k++) {
-        const noise = a + ((b - a) * k) / (THEORY_POINTS - 1);
-        const p = meanFieldPrediction(params, 'eps', noise, depth);
-        // Its level profile is upward-only, not the marginal estimator the data show: not drawn.
-        theory.push({ depth, noise, value: p.classKept });
-      }
-    }
+    // Mean field is instant: the whole fine curve for every depth up front. Its level profile is
+    // upward-only, not the marginal estimator the data show: not drawn.
+    const noises = evenlySpaced(r.noises[0], r.noises[r.noises.length - 1], THEORY_POINTS);
+    for (const p of theoryGrid({ method: 'mean-field', sizes: params, process: 'eps' }, r.depths, noises)) theory.push({ depth: p.depth, noise: p.noise, value: p.classKept });
   }
 
   const report = (finished: boolean) => {
@@ -196,9 +191,10 @@ async function curves(r: CurvesRequest): Promise<void> {
     post(progress);
   };
 
+  // Population theory one point per unit of work (predictAt), so newer messages wait at most one point.
+  const population: PopulationTheory = { method: 'population', grammarsAt: (depth) => [grammarOf(r.grammar, depth)], process: r.process, schedule, population: POPULATION, seed: r.grammar.gseed, levels: () => true };
   const theoryUnit = (depth: number, noise: number) => {
-    const g = grammarOf(r.grammar, depth);
-    const p = populationPrediction([g], { process: r.process, noise, schedule, population: POPULATION, seed: r.grammar.gseed, levels: true });
+    const p = predictAt(population, depth, noise, population.grammarsAt(depth));
     theory.push({ depth, noise, value: p.classKept });
     (p.levelKept ?? p.upwardKept).forEach((value, level) => levelTheory.push({ depth, level, noise, value }));
   };

@@ -77,77 +77,79 @@ export function registerForwardBackward(program: Command, argv: readonly string[
     .option('--out <file>', 'write results JSON')
     .option('--csv <file>', 'write results CSV');
   addOverwriteOption(cmd);
-  addGrammarOptions(cmd, { depth: '2,4,6', depthHelp: 'depths, e.g. 2,4,6' }).action(async (o: ForwardBackwardOptionValues, self: Command) => {
-    const processes = parseProcesses(o.process);
-    checkScheduleUsed(self, processes);
-    const noises = parseNoiseLevels('noise-levels', o.noiseLevels);
-    const schedule = makeSchedule(o.schedule);
-    const samples = parseOption(OPTIONS.samples, o.samples);
-    const trajectories = parseOption(OPTIONS.trajectories, o.trajectories);
-    const grammarCount = parseOption(OPTIONS.grammars, o.grammars);
-    const backend = resolveBackend(o.backend);
-    const marginals = o.marginals;
-    const workers = o.workers === undefined ? availableParallelism() : parseOption(OPTIONS.workers, o.workers);
-    const choice = resolveGrammarOptions(o, true);
-    if (choice.file && grammarCount !== 1) throw new ParamError('grammars', 'invalid --grammars with --grammar (a saved grammar is one grammar: expected 1)');
-    const grammarSeeds = Array.from({ length: grammarCount }, (_, i) => choice.seed + i);
-    // Output paths are checked before computing: a bad --csv must not leave an --out file behind.
-    if (o.out !== undefined) checkOutputFile('out', o.out);
-    if (o.csv !== undefined) checkOutputFile('csv', o.csv);
-    if (o.out !== undefined && o.csv !== undefined && resolve(o.out) === resolve(o.csv)) throw new ParamError('csv', `invalid --csv "${o.csv}" (the same file as --out)`);
-    refuseExistingFiles([['out', o.out], ['csv', o.csv]], o.overwrite);
-    // Memory of the whole request before anything runs (docs/limits.md): refuse, fall back from
-    // the fast kernels, or use fewer workers.
-    const plan = planGridResources(
-      (depth) => choice.grammarFor(choice.seed, depth),
-      { grammars: grammarSeeds.length, depths: choice.depths, processes: processes.length, noises: noises.length },
-      { samples, trajectories, correlations: o.correlations ?? false, backend, workers, json: o.out !== undefined },
+  addGrammarOptions(cmd, { depth: '2,4,6', depthHelp: 'depths, e.g. 2,4,6' }).action((o: ForwardBackwardOptionValues, self: Command) => runForwardBackward(o, self, argv));
+}
+
+async function runForwardBackward(o: ForwardBackwardOptionValues, self: Command, argv: readonly string[]): Promise<void> {
+  const processes = parseProcesses(o.process);
+  checkScheduleUsed(self, processes);
+  const noises = parseNoiseLevels('noise-levels', o.noiseLevels);
+  const schedule = makeSchedule(o.schedule);
+  const samples = parseOption(OPTIONS.samples, o.samples);
+  const trajectories = parseOption(OPTIONS.trajectories, o.trajectories);
+  const grammarCount = parseOption(OPTIONS.grammars, o.grammars);
+  const backend = resolveBackend(o.backend);
+  const marginals = o.marginals;
+  const workers = o.workers === undefined ? availableParallelism() : parseOption(OPTIONS.workers, o.workers);
+  const choice = resolveGrammarOptions(o, true);
+  if (choice.file && grammarCount !== 1) throw new ParamError('grammars', 'invalid --grammars with --grammar (a saved grammar is one grammar: expected 1)');
+  const grammarSeeds = Array.from({ length: grammarCount }, (_, i) => choice.seed + i);
+  // Output paths are checked before computing: a bad --csv must not leave an --out file behind.
+  if (o.out !== undefined) checkOutputFile('out', o.out);
+  if (o.csv !== undefined) checkOutputFile('csv', o.csv);
+  if (o.out !== undefined && o.csv !== undefined && resolve(o.out) === resolve(o.csv)) throw new ParamError('csv', `invalid --csv "${o.csv}" (the same file as --out)`);
+  refuseExistingFiles([['out', o.out], ['csv', o.csv]], o.overwrite);
+  // Memory of the whole request before anything runs (docs/limits.md): refuse, fall back from
+  // the fast kernels, or use fewer workers.
+  const plan = planGridResources(
+    (depth) => choice.grammarFor(choice.seed, depth),
+    { grammars: grammarSeeds.length, depths: choice.depths, processes: processes.length, noises: noises.length },
+    { samples, trajectories, correlations: o.correlations ?? false, backend, workers, json: o.out !== undefined },
+  );
+  for (const note of plan.notes) process.stderr.write(`${note}\n`);
+  const spec: GridSpec = { grammarSeeds, depths: choice.depths, processes, noises };
+  const total = grammarSeeds.length * choice.depths.length * processes.length * noises.length * samples;
+  const bar = startProgress('forward-backward', total);
+  let cells;
+  try {
+    cells = await runGridParallel(choice.grammarFor, spec, { samples, trajectories, schedule, marginals, correlations: o.correlations ?? false, backend }, { workers: plan.workers, backendByDepth: plan.backendByDepth }, (p) =>
+      bar.update(p.samplesDone, { cells: `${p.cellsDone}/${p.cellsTotal}` }),
     );
-    for (const note of plan.notes) process.stderr.write(`${note}\n`);
-    const spec: GridSpec = { grammarSeeds, depths: choice.depths, processes, noises };
-    const total = grammarSeeds.length * choice.depths.length * processes.length * noises.length * samples;
-    const bar = startProgress('forward-backward', total);
-    let cells;
-    try {
-      cells = await runGridParallel(choice.grammarFor, spec, { samples, trajectories, schedule, marginals, correlations: o.correlations ?? false, backend }, { workers: plan.workers, backendByDepth: plan.backendByDepth }, (p) =>
-        bar.update(p.samplesDone, { cells: `${p.cellsDone}/${p.cellsTotal}` }),
-      );
-    } finally {
-      bar.stop();
-    }
-    const rows = summariseCells(cells);
-    const theory = o.theory ? theoryForRows(rows, choice.grammarFor, { ...choice.params, schedule }) : undefined;
-    process.stdout.write(formatRows(rows, theory, { sampledLevels: !marginals }));
-    const parameters = {
-      ...choice.params,
-      depths: choice.depths,
-      ...grammarProvenance(choice),
-      // A saved grammar is one grammar, drawn with the seed it records (dataSeed seeds the data).
-      grammarSeeds: choice.origin ? (choice.origin.seed === null ? null : [choice.origin.seed]) : grammarSeeds,
-      processes,
-      noiseLevels: noises,
-      schedule: schedule.name,
-      samples,
-      trajectories,
-      correlations: o.correlations ?? false,
-      marginals,
-      levelEstimator: marginals ? 'marginal' : 'sampled',
-      backend: backend.name,
-      // Only where a depth fell back from the fast kernels (absent otherwise).
-      ...(plan.backendByDepth.size > 0 ? { backendByDepth: Object.fromEntries(choice.depths.map((d) => [String(d), (plan.backendByDepth.get(d) ?? backend).name])) } : {}),
-      theory: o.theory ?? false,
-    };
-    const outWasThere = o.out !== undefined && existsSync(o.out);
-    if (o.out !== undefined) writeFileAtomic(o.out, toJsonText({ run: { ...runInfo(argv), command: forwardBackwardCommand(argv) }, parameters, rows: theory ? rows.map((r, i) => ({ ...r, theory: theory[i] })) : rows, cells }));
-    try {
-      if (o.csv !== undefined) writeFileAtomic(o.csv, rowsToCsv(rows, theory, { sampledLevels: !marginals }));
-    } catch (e) {
-      // A failed command leaves no new file behind.
-      if (o.out !== undefined && !outWasThere) rmSync(o.out, { force: true });
-      throw e;
-    }
-    for (const path of [o.out, o.csv]) if (path !== undefined) process.stderr.write(`wrote ${path}\n`);
-  });
+  } finally {
+    bar.stop();
+  }
+  const rows = summariseCells(cells);
+  const theory = o.theory ? theoryForRows(rows, choice.grammarFor, { ...choice.params, schedule }) : undefined;
+  process.stdout.write(formatRows(rows, theory, { sampledLevels: !marginals }));
+  const parameters = {
+    ...choice.params,
+    depths: choice.depths,
+    ...grammarProvenance(choice),
+    // A saved grammar is one grammar, drawn with the seed it records (dataSeed seeds the data).
+    grammarSeeds: choice.origin ? (choice.origin.seed === null ? null : [choice.origin.seed]) : grammarSeeds,
+    processes,
+    noiseLevels: noises,
+    schedule: schedule.name,
+    samples,
+    trajectories,
+    correlations: o.correlations ?? false,
+    marginals,
+    levelEstimator: marginals ? 'marginal' : 'sampled',
+    backend: backend.name,
+    // Only where a depth fell back from the fast kernels (absent otherwise).
+    ...(plan.backendByDepth.size > 0 ? { backendByDepth: Object.fromEntries(choice.depths.map((d) => [String(d), (plan.backendByDepth.get(d) ?? backend).name])) } : {}),
+    theory: o.theory ?? false,
+  };
+  const outWasThere = o.out !== undefined && existsSync(o.out);
+  if (o.out !== undefined) writeFileAtomic(o.out, toJsonText({ run: { ...runInfo(argv), command: forwardBackwardCommand(argv) }, parameters, rows: theory ? rows.map((r, i) => ({ ...r, theory: theory[i] })) : rows, cells }));
+  try {
+    if (o.csv !== undefined) writeFileAtomic(o.csv, rowsToCsv(rows, theory, { sampledLevels: !marginals }));
+  } catch (e) {
+    // A failed command leaves no new file behind.
+    if (o.out !== undefined && !outWasThere) rmSync(o.out, { force: true });
+    throw e;
+  }
+  for (const path of [o.out, o.csv]) if (path !== undefined) process.stderr.write(`wrote ${path}\n`);
 }
 
 /** `sampledLevels`: the rows' levelKept/tokenKept are the sampled estimators (marginals were skipped). */

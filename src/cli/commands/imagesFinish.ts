@@ -5,7 +5,7 @@ import { runImagesExperiment, type RunImagesOptions, type RunImagesResult } from
 import { summariseImages, type ImagesSummary } from '../../images/experiment/summary.ts';
 import { writeImagesReport } from '../../report/imagesReport.ts';
 import { reportEntries, toJsonText, writeFileAtomic } from '../files.ts';
-import type { Shard } from '../../sweep/shard.ts';
+import type { Shard } from '../../core/shard.ts';
 import { startProgress } from '../progress.ts';
 import { significant } from '../table.ts';
 

@@ -4,7 +4,7 @@ import { sampleUnconditional } from '../../images/experiment/unconditional.ts';
 import { OnnxClassifier } from '../../images/models/classifier.ts';
 import { OnnxDenoiser } from '../../images/models/denoiser.ts';
 import { accuracy, classifyImages, confidenceStats, scoreClassified } from '../../images/score.ts';
-import { HELD_OUT_PER_CLASS, loadMnist, MNIST_SIZE } from '../../learn/mnist.ts';
+import { HELD_OUT_PER_CLASS, loadMnist, MNIST_SIZE } from '../../mnist/data.ts';
 import { checkOutputFile, refuseExistingFiles, toJsonText, writeFileAtomic } from '../files.ts';
 import { parseInteger } from '../parse.ts';
 import { startProgress } from '../progress.ts';
@@ -49,16 +49,7 @@ export function registerImagesScore(images: Command, argv: readonly string[]): v
       try {
         const classifier = await OnnxClassifier.open(o.classifier, { batchSize, threads });
         try {
-          const shape = model.inputShape;
-          if (!shape || (shape[0] !== 1 && shape[0] !== 3)) throw new ParamError('model', `invalid --model "${o.model}" (its image input must have a fixed 1- or 3-channel shape)`);
-          const expected = [1, MNIST_SIZE, MNIST_SIZE];
-          if (shape.join('×') !== expected.join('×')) throw new ParamError('model', `invalid --model "${o.model}" (its images are ${shape.join('×')}; the score compares with MNIST digits, ${expected.join('×')})`);
-          if (classifier.layerNames.length === 0) {
-            throw new ParamError('classifier', `invalid --classifier "${o.classifier}" (it has no probed layer outputs besides the logits: the Fréchet distance needs one)`);
-          }
-          if (classifier.inputShape?.join('×') !== expected.join('×')) {
-            throw new ParamError('classifier', `invalid --classifier "${o.classifier}" (its input is ${classifier.inputShape?.join('×') ?? 'not fixed'}; expected ${expected.join('×')} like the model's images)`);
-          }
+          const shape = checkScoreModels(model, classifier, o);
           // The yardstick first: it is quick, and a classifier that fails at run time fails before the sampling.
           const { heldOut } = loadMnist();
           const reference = await classifyImages(classifier, heldOut.images, heldOut.count);
@@ -110,6 +101,21 @@ export function registerImagesScore(images: Command, argv: readonly string[]): v
         await model.release();
       }
     });
+}
+
+/** The model's images and the classifier's input must be MNIST digits, and the classifier must have a probed layer; returns the model's image shape. */
+function checkScoreModels(model: OnnxDenoiser, classifier: OnnxClassifier, o: ScoreOptionValues): readonly number[] {
+  const shape = model.inputShape;
+  if (!shape || (shape[0] !== 1 && shape[0] !== 3)) throw new ParamError('model', `invalid --model "${o.model}" (its image input must have a fixed 1- or 3-channel shape)`);
+  const expected = [1, MNIST_SIZE, MNIST_SIZE];
+  if (shape.join('×') !== expected.join('×')) throw new ParamError('model', `invalid --model "${o.model}" (its images are ${shape.join('×')}; the score compares with MNIST digits, ${expected.join('×')})`);
+  if (classifier.layerNames.length === 0) {
+    throw new ParamError('classifier', `invalid --classifier "${o.classifier}" (it has no probed layer outputs besides the logits: the Fréchet distance needs one)`);
+  }
+  if (classifier.inputShape?.join('×') !== expected.join('×')) {
+    throw new ParamError('classifier', `invalid --classifier "${o.classifier}" (its input is ${classifier.inputShape?.join('×') ?? 'not fixed'}; expected ${expected.join('×')} like the model's images)`);
+  }
+  return shape;
 }
 
 /** At most this many training digits are scored for the fd yardstick (their whole set is 9 000). */

@@ -1,7 +1,8 @@
 import { readdirSync } from 'node:fs';
-import { readJsonLines } from '../../core/jsonLines.ts';
 import { dirname, join } from 'node:path';
 import { ParamError } from '../../core/errors.ts';
+import { mergeResults, readResults, scanResults, type MergeRules, type Refuse, type ResultsSchema, type ScannedResults } from '../../core/resultsFile.ts';
+import { inShard, type Shard } from '../../core/shard.ts';
 import type { SamplerSpec, VarianceMode } from '../diffusion/sampler.ts';
 import type { ClassifierPreset } from '../io/preprocess.ts';
 
@@ -46,10 +47,7 @@ export interface ImagesRunConfig {
 }
 
 /** Which part of the units a file holds: shard `index` of `count` (units u with u mod count = index). */
-export interface ImagesShard {
-  index: number;
-  count: number;
-}
+export type ImagesShard = Shard;
 
 export interface ImagesHeader {
   type: 'header';
@@ -101,8 +99,7 @@ export function unitCount(config: ImagesRunConfig): number {
 }
 
 export function unitsOfShard(config: ImagesRunConfig, shard: ImagesShard | null): number[] {
-  const all = Array.from({ length: unitCount(config) }, (_, u) => u);
-  return shard ? all.filter((u) => u % shard.count === shard.index) : all;
+  return Array.from({ length: unitCount(config) }, (_, u) => u).filter((u) => inShard(u, shard));
 }
 
 /** The file name of a run's results inside its output folder. */
@@ -110,19 +107,8 @@ export function resultsFileName(shard: ImagesShard | null): string {
   return shard ? `results.shard-${shard.index}-of-${shard.count}.jsonl` : 'results.jsonl';
 }
 
-function bad(path: string, message: string): never {
-  throw new ParamError('results', `invalid image results file ${path}: ${message}`);
-}
-
-/** A results file as read: header, unit lines by unit index (with their text), and where complete lines end. */
-export interface ScannedImagesFile {
-  header: ImagesHeader;
-  headerText: string;
-  units: Map<number, { line: UnitLine; text: string }>;
-  /** The units the header's config and shard call for. */
-  expected: number[];
-  halfWrittenLast: boolean;
-}
+/** A results file as read (src/core/resultsFile.ts): units by unit index, each with its line. */
+export type ScannedImagesFile = ScannedResults<ImagesHeader, number, number, UnitLine>;
 
 /** True when the text's first line is an image results header (to tell them from sweep files). */
 export function isImagesResults(firstLine: string): boolean {
@@ -134,26 +120,38 @@ export function isImagesResults(firstLine: string): boolean {
   }
 }
 
+function parseHeader(value: unknown, bad: Refuse): ImagesHeader {
+  const header = value as ImagesHeader | null;
+  if (header?.type !== 'header' || header.format !== IMAGES_FORMAT) bad(`line 1 is not a ${IMAGES_FORMAT} header`);
+  return header;
+}
+
+function parseLine(value: unknown, lineNo: number, header: ImagesHeader, units: ReadonlyMap<number, number>, bad: Refuse): { key: number; value: UnitLine } {
+  const line = value as UnitLine;
+  if (typeof line !== 'object' || line === null || line.type !== 'unit' || !units.has(line.unit)) bad(`line ${lineNo} is not a unit of this ${header.shard ? 'shard' : 'run'}`);
+  return { key: line.unit, value: line };
+}
+
+/** An image run's results file: a header, then one line per finished unit (image, step) of its run or shard. */
+export const IMAGES_RESULTS: ResultsSchema<ImagesHeader, number, number, UnitLine> = {
+  what: 'image results file',
+  header: parseHeader,
+  units: (header) => unitsOfShard(header.config, header.shard),
+  keyOf: (unit) => unit,
+  line: parseLine,
+  twice: (_unit, line) => `unit ${line.key} appears twice`,
+  duplicates: (scan) => `unit ${scan.duplicates[0].key} appears twice`,
+  unfinished: {
+    halfWritten: 'the last line is half-written (run again with --resume to finish it)',
+    missing: (missing, expected) => `${missing.length} of ${expected.length} units missing (run again with --resume to finish it)`,
+    shard: (header, expected, path) =>
+      `it holds shard ${header.shard!.index}/${header.shard!.count} of a run, ${expected.length} of its ${unitCount(header.config)} units (merge the shards with hierdiff images merge ${dirname(path)}, or give --partial to draw this shard alone)`,
+  },
+};
+
 /** Reads and checks a results file line by line; a last line without newline (a cut write) is reported, not parsed. */
 export function scanImagesFile(path: string): ScannedImagesFile {
-  const { headerText, lines, halfWrittenLast } = readJsonLines(path, 'image results file');
-  let header: ImagesHeader;
-  try {
-    header = JSON.parse(headerText) as ImagesHeader;
-  } catch {
-    bad(path, 'line 1 is not JSON');
-  }
-  if (header?.type !== 'header' || header.format !== IMAGES_FORMAT) bad(path, `line 1 is not a ${IMAGES_FORMAT} header`);
-  const expected = unitsOfShard(header.config, header.shard);
-  const allowed = new Set(expected);
-  const units = new Map<number, { line: UnitLine; text: string }>();
-  for (const { line: lineNo, text, value } of lines) {
-    const line = value as UnitLine;
-    if (typeof line !== 'object' || line === null || line.type !== 'unit' || !allowed.has(line.unit)) bad(path, `line ${lineNo} is not a unit of this ${header.shard ? 'shard' : 'run'}`);
-    if (units.has(line.unit)) bad(path, `unit ${line.key} appears twice`);
-    units.set(line.unit, { line, text });
-  }
-  return { header, headerText, units, expected, halfWrittenLast };
+  return scanResults(IMAGES_RESULTS, path);
 }
 
 /** A finished (or, with `partial`, unfinished) results file: its header and unit lines in unit order. */
@@ -165,18 +163,33 @@ export interface ImagesResults {
 }
 
 export function readImagesResults(path: string, options: { partial?: boolean } = {}): ImagesResults {
-  const scan = scanImagesFile(path);
-  const missing = scan.expected.filter((u) => !scan.units.has(u)).length;
-  const shard = scan.header.shard;
-  if (!options.partial) {
-    if (scan.halfWrittenLast) bad(path, 'the last line is half-written (run again with --resume to finish it)');
-    if (missing > 0) bad(path, `${missing} of ${scan.expected.length} units missing (run again with --resume to finish it)`);
-    // A shard is part of a run: drawn alone it would look like the whole run.
-    if (shard) bad(path, `it holds shard ${shard.index}/${shard.count} of a run, ${scan.expected.length} of its ${unitCount(scan.header.config)} units (merge the shards with hierdiff images merge ${dirname(path)}, or give --partial to draw this shard alone)`);
-  }
+  const read = readResults(IMAGES_RESULTS, path, options.partial ?? false);
   // Missing units of the whole run: those of this file and, for a shard, every unit of the other shards.
-  const present = scan.expected.filter((u) => scan.units.has(u));
-  return { header: scan.header, units: present.map((u) => scan.units.get(u)!.line), missing: unitCount(scan.header.config) - present.length };
+  return { header: read.header, units: read.values, missing: unitCount(read.header.config) - read.values.length };
+}
+
+/** The checks of `images merge`: every shard file of one count, of one run, finished, and none absent. */
+function imagesMergeRules(outDir: string, count: number): MergeRules<ImagesHeader, number, number, UnitLine> {
+  return {
+    input({ name, scan }, first) {
+      const h = scan.header;
+      if (!h.shard || h.shard.count !== count) return `invalid shard file ${name} (it is not one of ${count} shards)`;
+      if (JSON.stringify(h.config) !== JSON.stringify(first.scan.header.config) || h.run.version !== first.scan.header.run.version) {
+        return `invalid shard file ${name} (another run: its models, images, options or version differ from ${first.name})`;
+      }
+      const missing = scan.expected.filter((u) => !scan.found.has(u)).length;
+      return missing > 0 || scan.halfWrittenLast ? `invalid shard file ${name} (unfinished: ${missing} units missing; run it again with --resume)` : null;
+    },
+    // Two files of one shard: the absent shard is what to report.
+    twice: () => null,
+    complete(missing, _all, inputs) {
+      const seen = new Set(inputs.map((i) => i.scan.header.shard!.index));
+      const absent = Array.from({ length: count }, (_, i) => i).filter((i) => !seen.has(i));
+      if (absent.length) return `invalid folder ${outDir} (shards ${absent.join(', ')} of ${count} are missing)`;
+      return missing.length ? `invalid folder ${outDir} (${missing.length} units missing)` : null;
+    },
+    merged: (lead) => ({ ...lead, shard: null, units: unitCount(lead.config) }),
+  };
 }
 
 /**
@@ -192,25 +205,13 @@ export function mergeImagesShards(outDir: string, write: (path: string, text: st
     throw new ParamError('out', `invalid folder ${outDir} (cannot read: ${(e as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   if (names.length === 0) throw new ParamError('out', `invalid folder ${outDir} (no results.shard-i-of-N.jsonl files in it)`);
-  const scans = names.map((n) => ({ name: n, scan: scanImagesFile(join(outDir, n)) }));
-  const first = scans[0].scan.header;
-  const count = first.shard?.count ?? 0;
-  const seen = new Set<number>();
-  const lines = new Map<number, string>();
-  for (const { name, scan } of scans) {
-    const h = scan.header;
-    if (!h.shard || h.shard.count !== count) throw new ParamError('out', `invalid shard file ${name} (it is not one of ${count} shards)`);
-    if (JSON.stringify(h.config) !== JSON.stringify(first.config) || h.run.version !== first.run.version) throw new ParamError('out', `invalid shard file ${name} (another run: its models, images, options or version differ from ${scans[0].name})`);
-    const missing = scan.expected.filter((u) => !scan.units.has(u)).length;
-    if (missing > 0 || scan.halfWrittenLast) throw new ParamError('out', `invalid shard file ${name} (unfinished: ${missing} units missing; run it again with --resume)`);
-    seen.add(h.shard.index);
-    for (const [u, v] of scan.units) lines.set(u, v.text);
-  }
-  const absent = Array.from({ length: count }, (_, i) => i).filter((i) => !seen.has(i));
-  if (absent.length) throw new ParamError('out', `invalid folder ${outDir} (shards ${absent.join(', ')} of ${count} are missing)`);
-  const header: ImagesHeader = { ...first, shard: null, units: unitCount(first.config) };
-  const order = [...lines.keys()].sort((a, b) => a - b);
+  const inputs = names.map((n) => ({ name: n, scan: scanImagesFile(join(outDir, n)) }));
+  const count = inputs[0].scan.header.shard?.count ?? 0;
+  const fail = (message: string): never => {
+    throw new ParamError('out', message);
+  };
+  const merged = mergeResults(IMAGES_RESULTS, inputs, imagesMergeRules(outDir, count), fail);
   const path = join(outDir, resultsFileName(null));
-  write(path, `${JSON.stringify(header)}\n${order.map((u) => `${lines.get(u)!}\n`).join('')}`);
-  return { path, header, units: order.map((u) => JSON.parse(lines.get(u)!) as UnitLine), missing: 0, shards: count };
+  write(path, merged.text);
+  return { path, header: merged.header, units: merged.values, missing: 0, shards: count };
 }

@@ -1,5 +1,6 @@
 import { ParamError } from '../../core/errors.ts';
-import { checkName, floatTensor, nameList, OnnxModel, openOnnxSession, padTo, resolveImageShape, type Device, type ImageShape, type InferenceSession } from '../../nn/session.ts';
+import { floatTensor } from '../../nn/runtime.ts';
+import { checkName, nameList, OnnxModel, openOnnxSession, padTo, resolveImageShape, type Device, type ImageShape, type InferenceSession } from '../../nn/session.ts';
 
 export interface ClassifierOptions {
   /** Image input, N×C×H×W float32 (default: the model's first input). */

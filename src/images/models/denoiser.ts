@@ -1,6 +1,7 @@
 import { ParamError } from '../../core/errors.ts';
+import { floatTensor, tensor } from '../../nn/runtime.ts';
 import {
-  checkName, floatTensor, nameList, OnnxModel, openOnnxSession, padTo, resolveImageShape, tensor, tensorDims,
+  checkName, modelInputName, nameList, OnnxModel, openOnnxSession, padTo, resolveImageShape, tensorDims,
   type Device, type ImageShape, type InferenceSession, type Tensor,
 } from '../../nn/session.ts';
 
@@ -29,18 +30,6 @@ export interface DenoiserOutput {
 }
 
 export type TimestepType = 'int64' | 'int32' | 'float32';
-
-/**
- * The model input an option names, or its default. A name the user gave that the model lacks is
- * that option's mistake (`invalid --timestep-name "t" (the model's inputs are …)`); a default the
- * model lacks means the file is another kind of model (`invalid --model "m.onnx" (it has no input
- * "timesteps": …; <kind>)`), which also serves commands that have no option for the name.
- */
-export function modelInputName(param: string, given: string | undefined, fallback: string, names: readonly string[], path: string, kind: string): string {
-  if (given !== undefined) return checkName(param, given, names, 'input');
-  if (names.includes(fallback)) return fallback;
-  throw new ParamError('model', `invalid --model "${path}" (it has no input "${fallback}": its inputs are ${nameList(names)}; ${kind})`);
-}
 
 /** What {@link OnnxDenoiser} expects, for messages about a file that is something else. */
 const IMAGE_MODEL = 'an image diffusion model takes x (N×C×H×W) and timesteps (N)';

@@ -2,19 +2,19 @@ import { checkInt, checkNumber, ParamError } from '../core/errors.ts';
 import { createRng } from '../core/random.ts';
 import { EpochBatches } from '../nn/batches.ts';
 import type { Graph, Value } from '../nn/graph.ts';
-import { createCpuSession, defaultThreads, floatTensor } from '../nn/session.ts';
+import { defaultThreads, floatTensor } from '../nn/runtime.ts';
+import { createCpuSession } from '../nn/session.ts';
 import { trainModel } from '../nn/train.ts';
-import { checkDigitClassifierParams, digitClassifierParamShapes, initDigitClassifier, MNIST_CLASSIFIER_CONFIG, MNIST_CLASSIFIER_MODEL, type DigitClassifierConfig } from './digitClassifier.ts';
-import { crossEntropyGraph, digitClassifierGraph } from './digitClassifierGraph.ts';
-import { digitClassifierToOnnx } from './digitClassifierOnnx.ts';
-import type { NamedParams } from './imageUnet.ts';
-import { loadMnist, type DigitSet } from './mnist.ts';
-import type { ImageTrainProgress, ImageTrainResult } from './mnistDenoiser.ts';
+import { checkDigitClassifierParams, digitClassifierParamShapes, initDigitClassifier, MNIST_CLASSIFIER_CONFIG, MNIST_CLASSIFIER_MODEL, type DigitClassifierConfig } from './classifier.ts';
+import { crossEntropyGraph, digitClassifierGraph } from './classifierGraph.ts';
+import { digitClassifierToOnnx } from './classifierOnnx.ts';
+import type { NamedParams } from './unet.ts';
+import { loadMnist, type DigitSet } from './data.ts';
+import { runSpec, type ImageTrainResult, type MnistRunOptions } from './unetTrain.ts';
 
 export { MNIST_CLASSIFIER_MODEL };
 
-export interface DigitClassifierTrainOptions {
-  steps: number;
+export interface DigitClassifierTrainOptions extends MnistRunOptions {
   /** Default 64. */
   batch?: number;
   /** Default 3e−3. */
@@ -23,16 +23,7 @@ export interface DigitClassifierTrainOptions {
   emaDecay?: number;
   /** Largest random shift in pixels of the augmentation (default 1; 0: none). */
   shift?: number;
-  seed: number;
   config?: DigitClassifierConfig;
-  /** Training digits (default: the training split of {@link loadMnist}). */
-  data?: DigitSet;
-  checkpointDir?: string;
-  checkpointEvery?: number;
-  resume?: boolean;
-  /** onnxruntime intra-op threads (default: all cores). */
-  threads?: number;
-  onProgress?: (p: ImageTrainProgress) => void;
 }
 
 /**
@@ -116,11 +107,7 @@ export async function trainDigitClassifier(o: DigitClassifierTrainOptions): Prom
     },
     lr,
     emaDecay,
-    threads: o.threads,
-    checkpointDir: o.checkpointDir,
-    checkpointEvery: o.checkpointEvery,
-    resume: o.resume,
-    onProgress: o.onProgress,
+    ...runSpec(o),
   });
 }
 

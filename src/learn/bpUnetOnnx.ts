@@ -2,7 +2,7 @@ import type { Value } from '../nn/graph.ts';
 import { paramShapes, type BpUnetConfig, type BpUnetParams } from './bpUnet.ts';
 import { Graph } from '../nn/graph.ts';
 import { bpUnetGraph } from './bpUnetGraph.ts';
-import { bpUnetLength, checkBpUnetParams } from './reference.ts';
+import { bpUnetLength, checkBpUnetParams } from './bpUnetReference.ts';
 
 /** The graph name {@link bpUnetToOnnx} writes. */
 export const BPUNET_GRAPH_NAME = 'hierdiff-bpunet';

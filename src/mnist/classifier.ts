@@ -5,8 +5,8 @@ import { checkParams, initNamedParams, type NamedParams } from '../nn/params.ts'
 /**
  * The MNIST digit classifier (the ConvNeXt role of the image experiment: a classifier whose stage
  * outputs are probed): its config, parameter names and shapes, shared by the one graph
- * (digitClassifierGraph.ts) that is both trained (mnistClassifier.ts) and exported
- * (digitClassifierOnnx.ts), and by the checkpoints. Weights use PyTorch's layouts
+ * (classifierGraph.ts) that is both trained (classifierTrain.ts) and exported
+ * (classifierOnnx.ts), and by the checkpoints. Weights use PyTorch's layouts
  * (conv [out, in, 3, 3], linear [out, in]).
  *
  * Input x: N × C × S × S (C = `inChannels`, S = `imageSize`). Stage k = 1 … K (K =
@@ -37,7 +37,7 @@ export interface DigitClassifierConfig {
 /** The model name recorded in the classifier's checkpoints and ONNX metadata. */
 export const MNIST_CLASSIFIER_MODEL = 'mnist-classifier';
 
-/** The shipped MNIST classifier's architecture. */
+/** The shipped MNIST classifier's architecture (the rest of its recipe: MNIST_RECIPE in train.ts). */
 export const MNIST_CLASSIFIER_CONFIG: DigitClassifierConfig = { inChannels: 1, imageSize: 32, channels: [16, 32, 64, 64], convs: [1, 1, 2, 2], groups: 8, classes: 10 };
 
 /** The names of the probed stage outputs, in depth order ('stage1' … 'stageK'). */

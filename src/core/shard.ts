@@ -1,7 +1,9 @@
-import { ParamError } from '../core/errors.ts';
-import type { SweepCell } from './cells.ts';
+import { ParamError } from './errors.ts';
 
-/** Shard `index` of `count` (0 ≤ index < count): a deterministic subset of a sweep's cells. */
+/**
+ * Shard `index` of `count` (0 ≤ index < count): the units of a run (a sweep's cells, an image run's
+ * (image, step) pairs) whose canonical index ≡ index (mod count).
+ */
 export interface Shard {
   readonly index: number;
   readonly count: number;
@@ -31,12 +33,12 @@ export function checkShard(shard: Shard): Shard {
 }
 
 /**
- * The cells of one shard: those whose canonical index ≡ shard index (mod N). Round-robin rather
- * than contiguous blocks, so the expensive large-L cells spread evenly over the shards.
+ * Whether the unit at canonical position `index` belongs to `shard` (null: the whole run, every
+ * unit). Round-robin rather than contiguous blocks, so the expensive units
+ * (large-L cells, late steps) spread evenly over the shards.
  */
-export function shardCells(cells: readonly SweepCell[], shard: Shard | null): SweepCell[] {
-  if (shard === null) return [...cells];
-  return cells.filter((c) => c.index % shard.count === shard.index);
+export function inShard(index: number, shard: Shard | null): boolean {
+  return shard === null || index % shard.count === shard.index;
 }
 
 /** Where `--shard auto` finds its index and count: the environment of a job array's task. */

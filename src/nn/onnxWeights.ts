@@ -1,15 +1,15 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
 import { ParamError } from '../core/errors.ts';
-import type { NamedParams } from './imageUnet.ts';
+import type { NamedParams } from './params.ts';
 
 /** ONNX TensorProto.DataType.FLOAT. */
 const FLOAT = 1;
 
 /**
- * The float32 parameters of an ONNX model that one of our exporters wrote (imageUnetToOnnx,
- * digitClassifierToOnnx: every parameter is an initializer of its own name, raw little-endian
- * float32 data), read back in the given names and PyTorch shapes. Used to check that a model file
+ * The float32 parameters of an ONNX model that one of our exporters wrote (graph.toOnnx with
+ * `paramData`, as imageUnetToOnnx and digitClassifierToOnnx do: every parameter is an initializer
+ * of its own name, raw little-endian float32 data), read back in the given names and PyTorch shapes. Used to check that a model file
  * is what the exporter makes of its own weights. ParamError (param `model`) for a missing
  * initializer or one of another size.
  */

@@ -5,11 +5,11 @@ import { EpochBatches } from '../nn/batches.ts';
 import { learningRate, LR_DECAYS, type LrDecay } from '../nn/lrSchedule.ts';
 import type { Graph, Value } from '../nn/graph.ts';
 import { trainModel, type TrainProgress, type TrainResult } from '../nn/train.ts';
-import { imageUnetParamShapes, initImageUnet, MNIST_UNET_CONFIG, type ImageUnetConfig } from './imageUnet.ts';
-import { imageUnetGraph } from './imageUnetGraph.ts';
-import { loadMnist, type DigitSet } from './mnist.ts';
+import { imageUnetParamShapes, initImageUnet, MNIST_UNET_CONFIG, type ImageUnetConfig } from './unet.ts';
+import { imageUnetGraph } from './unetGraph.ts';
+import { loadMnist, type DigitSet } from './data.ts';
 
-/** The diffusion the MNIST model is trained for: guided-diffusion's linear schedule, T = 1000. */
+/** The diffusion the MNIST model is trained for: guided-diffusion's linear schedule, T = 1000 (part of the shipped recipe: MNIST_RECIPE in train.ts). */
 export const MNIST_DIFFUSION = { schedule: 'linear', originalSteps: 1000 } as const;
 
 /** One progress report of the image trainers (nn/train.ts's). */
@@ -18,8 +18,26 @@ export type ImageTrainProgress = TrainProgress;
 /** What the image trainers return: params, the EMA weights (the ones to ship), losses, resumedFrom, seconds. */
 export type ImageTrainResult = TrainResult;
 
-export interface MnistDenoiserTrainOptions {
+/** What both MNIST trainers take besides their hyper-parameters: seed, data, checkpoints, threads, progress. */
+export interface MnistRunOptions {
   steps: number;
+  seed: number;
+  /** Training digits, count × C × S × S (default: the training split of {@link loadMnist}). */
+  data?: DigitSet;
+  checkpointDir?: string;
+  checkpointEvery?: number;
+  resume?: boolean;
+  /** onnxruntime intra-op threads (default: all cores). */
+  threads?: number;
+  onProgress?: (p: ImageTrainProgress) => void;
+}
+
+/** The parts of nn/train.ts's spec that come straight from {@link MnistRunOptions}. */
+export function runSpec(o: MnistRunOptions): Pick<MnistRunOptions, 'threads' | 'checkpointDir' | 'checkpointEvery' | 'resume' | 'onProgress'> {
+  return { threads: o.threads, checkpointDir: o.checkpointDir, checkpointEvery: o.checkpointEvery, resume: o.resume, onProgress: o.onProgress };
+}
+
+export interface MnistDenoiserTrainOptions extends MnistRunOptions {
   /** Default 64. */
   batch?: number;
   /** Default 2e−3. */
@@ -30,16 +48,7 @@ export interface MnistDenoiserTrainOptions {
   lrDecay?: LrDecay;
   /** Default 0.995. */
   emaDecay?: number;
-  seed: number;
   config?: ImageUnetConfig;
-  /** Training images, count × C × S × S (default: the training split of {@link loadMnist}). */
-  data?: DigitSet;
-  checkpointDir?: string;
-  checkpointEvery?: number;
-  resume?: boolean;
-  /** onnxruntime intra-op threads (default: all cores). */
-  threads?: number;
-  onProgress?: (p: ImageTrainProgress) => void;
 }
 
 /**
@@ -111,10 +120,6 @@ export async function trainMnistDenoiser(o: MnistDenoiserTrainOptions): Promise<
     },
     lr: learningRate(lr, warmup, lrDecay, o.steps),
     emaDecay,
-    threads: o.threads,
-    checkpointDir: o.checkpointDir,
-    checkpointEvery: o.checkpointEvery,
-    resume: o.resume,
-    onProgress: o.onProgress,
+    ...runSpec(o),
   });
 }

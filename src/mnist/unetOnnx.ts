@@ -1,16 +1,16 @@
 import { Graph } from '../nn/graph.ts';
 import { checkParams } from '../nn/params.ts';
-import { imageUnetParamShapes, validateImageUnetConfig, type ImageUnetConfig, type NamedParams } from './imageUnet.ts';
-import { imageUnetGraph } from './imageUnetGraph.ts';
+import { imageUnetParamShapes, validateImageUnetConfig, type ImageUnetConfig, type NamedParams } from './unet.ts';
+import { imageUnetGraph } from './unetGraph.ts';
 
 /** The graph name {@link imageUnetToOnnx} writes. */
 export const IMAGE_UNET_GRAPH_NAME = 'hierdiff-image-unet';
 
 /**
- * The image U-Net of imageUnet.ts as an ONNX model (opset 17) in guided-diffusion's interface, so
+ * The image U-Net of unet.ts as an ONNX model (opset 17) in guided-diffusion's interface, so
  * that the image experiment runs it like an exported guided-diffusion model: inputs `x` float32
  * [N, C, S, S] and `timesteps` float32 [N] (original 0-based step indices), output `eps` float32
- * [N, C, S, S] (ε-prediction, fixed variance). The graph is imageUnetGraph.ts's, the one that is
+ * [N, C, S, S] (ε-prediction, fixed variance). The graph is unetGraph.ts's, the one that is
  * trained, emitted with the parameters as initializers and a symbolic batch 'N'.
  *
  * Metadata: `model` = 'image-unet', `prediction` = 'epsilon', `variance` = 'fixed', `schedule`

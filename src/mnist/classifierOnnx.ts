@@ -1,16 +1,16 @@
 import { Graph } from '../nn/graph.ts';
-import { checkDigitClassifierParams, classifierStageNames, digitClassifierParamShapes, MNIST_CLASSIFIER_MODEL, validateDigitClassifierConfig, type DigitClassifierConfig } from './digitClassifier.ts';
-import { digitClassifierGraph } from './digitClassifierGraph.ts';
-import type { NamedParams } from './imageUnet.ts';
+import { checkDigitClassifierParams, classifierStageNames, digitClassifierParamShapes, MNIST_CLASSIFIER_MODEL, validateDigitClassifierConfig, type DigitClassifierConfig } from './classifier.ts';
+import { digitClassifierGraph } from './classifierGraph.ts';
+import type { NamedParams } from './unet.ts';
 
 /** The graph name {@link digitClassifierToOnnx} writes. */
 export const DIGIT_CLASSIFIER_GRAPH_NAME = 'hierdiff-digit-classifier';
 
 /**
- * The digit classifier of digitClassifier.ts as an ONNX model (opset 17) in the layout the image
+ * The digit classifier of classifier.ts as an ONNX model (opset 17) in the layout the image
  * experiment's `OnnxClassifier` reads: input `x` float32 [N, C, S, S]; first output `logits`
  * float32 [N, classes], then the stage outputs `stage1` … `stageK` in depth order, NCHW
- * (N × c_k × S/2^(k−1) × S/2^(k−1)). The graph is digitClassifierGraph.ts's, the one that is
+ * (N × c_k × S/2^(k−1) × S/2^(k−1)). The graph is classifierGraph.ts's, the one that is
  * trained, emitted with the parameters as initializers and a symbolic batch 'N'.
  *
  * Model metadata_props: `model` = 'mnist-classifier', `config` (the config as JSON), `classes`.

@@ -1,7 +1,7 @@
 import { ParamError } from '../core/errors.ts';
 import type { Graph, Value } from '../nn/graph.ts';
-import { classifierConvs, validateDigitClassifierConfig, type DigitClassifierConfig } from './digitClassifier.ts';
-import { GROUP_NORM_EPS } from './imageUnet.ts';
+import { classifierConvs, validateDigitClassifierConfig, type DigitClassifierConfig } from './classifier.ts';
+import { GROUP_NORM_EPS } from './unet.ts';
 
 /** The classifier graph's outputs. */
 export interface DigitClassifierValues {
@@ -12,8 +12,8 @@ export interface DigitClassifierValues {
 }
 
 /**
- * The digit classifier of digitClassifier.ts as an nn/ graph: the one forward that training
- * (mnistClassifier.ts) and the ONNX export (digitClassifierOnnx.ts) both emit. `params`: a Value
+ * The digit classifier of classifier.ts as an nn/ graph: the one forward that training
+ * (classifierTrain.ts) and the ONNX export (classifierOnnx.ts) both emit. `params`: a Value
  * per parameter name of `digitClassifierParamShapes(config)`; `x`: N × C × S × S.
  *
  * Per convolution: h = ReLU(GroupNorm(conv3×3(h))) (pads 1, bias; GroupNorm eps 1e−5); AveragePool

@@ -4,8 +4,8 @@ import { countParams, initNamedParams, type NamedParams } from '../nn/params.ts'
 
 /**
  * A small image diffusion U-Net in guided-diffusion's style (the MNIST model): its config,
- * parameter names and shapes, shared by the one graph (imageUnetGraph.ts) that is both trained
- * (mnistDenoiser.ts) and exported (imageUnetOnnx.ts), and by the checkpoints. Weights use PyTorch's layouts (conv [out, in, kh, kw], linear [out, in]).
+ * parameter names and shapes, shared by the one graph (unetGraph.ts) that is both trained
+ * (unetTrain.ts) and exported (unetOnnx.ts), and by the checkpoints. Weights use PyTorch's layouts (conv [out, in, kh, kw], linear [out, in]).
  *
  * Input x: N × C × S × S (C = `inChannels`, S = `imageSize`), timesteps: N values of the original
  * 0-based step index (0 … 999, guided-diffusion's convention). Output: the predicted noise ε,
@@ -41,7 +41,7 @@ export interface ImageUnetConfig {
   embDim: number;
 }
 
-/** The shipped MNIST model's architecture. */
+/** The shipped MNIST model's architecture (the rest of its recipe: MNIST_RECIPE in train.ts). */
 export const MNIST_UNET_CONFIG: ImageUnetConfig = { inChannels: 1, imageSize: 32, channels: [16, 32, 64], groups: 8, timeDim: 32, embDim: 128 };
 
 export const GROUP_NORM_EPS = 1e-5;

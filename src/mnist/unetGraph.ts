@@ -1,11 +1,11 @@
 import { ParamError } from '../core/errors.ts';
 import type { Graph, Value } from '../nn/graph.ts';
-import { GROUP_NORM_EPS, resBlocks, timeFrequencies, validateImageUnetConfig, type ImageUnetConfig } from './imageUnet.ts';
+import { GROUP_NORM_EPS, resBlocks, timeFrequencies, validateImageUnetConfig, type ImageUnetConfig } from './unet.ts';
 
 /**
- * The image U-Net of imageUnet.ts as an nn/ graph: the one forward that training (mnistDenoiser.ts,
- * parameters as graph inputs, fixed batch) and the ONNX export (imageUnetOnnx.ts, parameters as
- * initializers, symbolic batch 'N') both emit. Follows imageUnet.ts's doc comment step by step.
+ * The image U-Net of unet.ts as an nn/ graph: the one forward that training (unetTrain.ts,
+ * parameters as graph inputs, fixed batch) and the ONNX export (unetOnnx.ts, parameters as
+ * initializers, symbolic batch 'N') both emit. Follows unet.ts's doc comment step by step.
  *
  * `params`: a Value per parameter name of `imageUnetParamShapes(config)` (PyTorch layouts);
  * `x`: N × C × S × S; `timesteps`: float32 [N], the original 0-based step indices (0 … 999).
