@@ -174,7 +174,10 @@ async function main(argv: string[]): Promise<void> {
   }
   let cli: CliBenchResult | null = null;
   if (withCli) {
-    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(new URL('./cli.ts', import.meta.url)), '--json', ...(quick ? ['--quick'] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(new URL('./cli.ts', import.meta.url)), '--json', ...(quick ? ['--quick'] : [])], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    });
     if (child.status !== 0) throw new Error(`bench cli section failed:\n${child.stderr}`);
     cli = JSON.parse(child.stdout) as CliBenchResult;
     process.stderr.write('done cli\n');
@@ -182,7 +185,9 @@ async function main(argv: string[]): Promise<void> {
   if (results.length > 0) process.stdout.write(table(results));
   if (cli) process.stdout.write(cliTable(cli));
   const loadAfter = loadavg();
-  process.stdout.write(`cores: ${availableParallelism()} (${cpus()[0]?.model ?? '?'}); load average before ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, after ${loadAfter.map((x) => x.toFixed(2)).join(' ')}\n`);
+  process.stdout.write(
+    `cores: ${availableParallelism()} (${cpus()[0]?.model ?? '?'}); load average before ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, after ${loadAfter.map((x) => x.toFixed(2)).join(' ')}\n`,
+  );
   const json = {
     command: `npm run bench${argv.length > 2 ? ' -- ' + argv.slice(2).join(' ') : ''}`,
     date: new Date().toISOString(),

@@ -59,8 +59,23 @@ export interface CliBenchResult {
 
 const cliArgs = (samples: number): string[] => [
   'forward-backward',
-  '--vocab', '32', '--synonyms', '8', '--tuple', '2', '--depth', '8',
-  '--process', 'eps', '--noise-levels', '0.7', '--samples', String(samples), '--trajectories', '1', '--no-marginals',
+  '--vocab',
+  '32',
+  '--synonyms',
+  '8',
+  '--tuple',
+  '2',
+  '--depth',
+  '8',
+  '--process',
+  'eps',
+  '--noise-levels',
+  '0.7',
+  '--samples',
+  String(samples),
+  '--trajectories',
+  '1',
+  '--no-marginals',
 ];
 
 /** Whether some source file is newer than the compiled command (then dist/ may not be what src/ says). */

@@ -13,16 +13,33 @@ import { linearSchedule } from '../src/noise/schedule.ts';
 
 const backend = (process.argv[2] ?? 'fast') as BackendName;
 const rounds = Number(process.argv[3] ?? 10);
-const runs = ([[8, 4096], [12, 256]] as const).map(([L, samples]) => {
+const runs = (
+  [
+    [8, 4096],
+    [12, 256],
+  ] as const
+).map(([L, samples]) => {
   const g = sampleRules({ vocab: 32, synonyms: 8, tuple: 2, depth: L }, 0);
   const cell: CellSpec = { grammarSeed: 0, depth: L, process: 'eps', noise: 0.7 };
   const options = { samples, trajectories: 1, schedule: linearSchedule(), marginals: false, correlations: false, backend: resolveBackend(backend) };
   runCell(g, cell, { ...options, samples: samples / 4 }); // warm-up: JIT and wasm tier-up
-  return { L, run: (): number => { const t0 = performance.now(); runCell(g, cell, options); return (samples / (performance.now() - t0)) * 1000; }, best: 0 };
+  return {
+    L,
+    run: (): number => {
+      const t0 = performance.now();
+      runCell(g, cell, options);
+      return (samples / (performance.now() - t0)) * 1000;
+    },
+    best: 0,
+  };
 });
 const ratios: number[] = [];
 for (let r = 0; r < rounds; r++) {
-  const rates = runs.map((x) => { const rate = x.run(); x.best = Math.max(x.best, rate); return rate; });
+  const rates = runs.map((x) => {
+    const rate = x.run();
+    x.best = Math.max(x.best, rate);
+    return rate;
+  });
   ratios.push(rates[0] / rates[1]);
 }
 ratios.sort((a, b) => a - b);

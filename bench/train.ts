@@ -58,4 +58,5 @@ else {
 const msPerStep = (performance.now() - tStart) / timed;
 const samplesPerSec = (1000 * batch) / msPerStep;
 if (values.json) console.log(JSON.stringify({ model, threads, batch, msPerStep: Number(msPerStep.toFixed(1)), samplesPerSec: Number(samplesPerSec.toFixed(1)) }));
-else console.log(`${model}: ${msPerStep.toFixed(1)} ms/step, ${samplesPerSec.toFixed(0)} samples/s (batch ${batch}, ${threads} thread${threads > 1 ? 's' : ''}, ${timed} steps after ${warmup} warm-up)`);
+else
+  console.log(`${model}: ${msPerStep.toFixed(1)} ms/step, ${samplesPerSec.toFixed(0)} samples/s (batch ${batch}, ${threads} thread${threads > 1 ? 's' : ''}, ${timed} steps after ${warmup} warm-up)`);

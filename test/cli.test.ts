@@ -16,7 +16,11 @@ describe('hierdiff CLI', () => {
     expect(runCli(['grammar', '--vocab', '8', '--synonyms', '3', '--depth', '3', '--seed', '42', '--rng', 'python', '--out', out]).code).toBe(0);
     const json = JSON.parse(readFileSync(out, 'utf8'));
     expect([json.vocab, json.classes, json.synonyms, json.tuple, json.depth]).toEqual([8, 8, 3, 2, 3]);
-    expect(json.rules[2][7]).toEqual([[0, 4], [7, 0], [1, 6]]);
+    expect(json.rules[2][7]).toEqual([
+      [0, 4],
+      [7, 0],
+      [1, 6],
+    ]);
     expect(json.run.command).toContain('hierdiff grammar');
   });
 
@@ -41,7 +45,24 @@ describe('hierdiff CLI', () => {
   });
 
   it('forward-backward writes the required row fields, CSV, and byte-identical files for the same command', () => {
-    const args = (out: string) => ['forward-backward', ...small, '--depth', '2,3', '--process', 'eps,mask', '--noise-levels', '0.2:0.6:3', '--samples', '40', '--grammars', '2', '--out', out, '--csv', `${out}.csv`];
+    const args = (out: string) => [
+      'forward-backward',
+      ...small,
+      '--depth',
+      '2,3',
+      '--process',
+      'eps,mask',
+      '--noise-levels',
+      '0.2:0.6:3',
+      '--samples',
+      '40',
+      '--grammars',
+      '2',
+      '--out',
+      out,
+      '--csv',
+      `${out}.csv`,
+    ];
     const a = runCli(args(join(dir, 'a.json')));
     expect(a.code, a.stderr).toBe(0);
     expect(runCli([...args(join(dir, 'a.json')), '--overwrite']).code).toBe(0);
@@ -66,7 +87,26 @@ describe('hierdiff CLI', () => {
   it('forward-backward --workers 1 and --workers 2 write byte-identical results (and --workers is not recorded)', () => {
     // Cells of 2 batches (256 data per batch at depth 2 and depth 8), so two workers share each cell.
     const out = join(dir, 'workers.json');
-    const args = (workers: string) => ['forward-backward', ...small, '--depth', '2,8', '--process', 'eps,mask', '--noise-levels', '0.3', '--samples', '300', '--trajectories', '2', '--workers', workers, '--out', out, '--csv', `${out}.csv`];
+    const args = (workers: string) => [
+      'forward-backward',
+      ...small,
+      '--depth',
+      '2,8',
+      '--process',
+      'eps,mask',
+      '--noise-levels',
+      '0.3',
+      '--samples',
+      '300',
+      '--trajectories',
+      '2',
+      '--workers',
+      workers,
+      '--out',
+      out,
+      '--csv',
+      `${out}.csv`,
+    ];
     const one = runCli(args('1'));
     expect(one.code, one.stderr).toBe(0);
     const [jsonOne, csvOne] = [readFileSync(out, 'utf8'), readFileSync(`${out}.csv`, 'utf8')];

@@ -114,7 +114,10 @@ describe('fast kernels on a deep grammar (several chunks and subtree blocks)', (
     const count = 37; // 3 chunks of float64 lanes, 2 of float32; 2^9 leaves = several blocks
     const lambda = Float64Array.from({ length: count * 512 * 32 }, (_, i) => 0.05 + ((i * 2654435761) % 1000) / 1000);
     const r = referenceBackend.upward(deep, lambda, count);
-    for (const [b, tol] of [[fastBackend, 1e-12], [fast32Backend, float32Tolerance(9)]] as const) {
+    for (const [b, tol] of [
+      [fastBackend, 1e-12],
+      [fast32Backend, float32Tolerance(9)],
+    ] as const) {
       const up = b.upward(deep, lambda, count);
       r.messages.forEach((m, l) => expect(maxAbsDiff(up.messages[l], m)).toBeLessThanOrEqual(tol));
       r.logEvidence.forEach((x, n) => expect(Math.abs(up.logEvidence[n] - x)).toBeLessThanOrEqual(tol * Math.abs(x)));
@@ -135,37 +138,41 @@ describe('fused batch from token evidence', () => {
     { name: 's3', grammar: g3, eps: 0.6 },
     { name: 'eps 0 (hard)', grammar: g, eps: 0 },
   ];
-  it.each(cases)('equals the λ path exactly, with and without marginals ($name)', ({ grammar, eps }) => {
-    const count = 37;
-    const d = grammar.tuple ** grammar.depth;
-    const v = grammar.vocab;
-    const truth = generate(grammar, count, createRng(1, 2));
-    const tokens = truth.levels[grammar.depth];
-    const process = makeProcess('eps', eps);
-    const obs = process.sample(tokens, v, createRng(3));
-    const te = process.tokenEvidence!(obs, v);
-    for (const backend of [fastBackend, fast32Backend]) {
-      for (const withTruth of [false, true]) {
-        const run = (tokenEvidence: typeof te | null) =>
-          backend.batch(grammar, {
-            count,
-            likelihood: (start, end, out) => process.likelihood({ kind: 'tokens', tokens: tokens.subarray(start * d, end * d) }, v, out),
-            rng: createRng(9),
-            trajectories: 2,
-            truth: withTruth ? truth : null,
-            tokenEvidence,
-          });
-        const a = run(te);
-        const b = run(null);
-        expect(a.logEvidence).toEqual(b.logEvidence);
-        expect(a.rootPosterior).toEqual(b.rootPosterior);
-        expect(a.posterior.levels).toEqual(b.posterior.levels);
-        expect(a.levelMarginalKept).toEqual(b.levelMarginalKept);
-        // A second call takes the pair table from the per-thread cache.
-        expect(run(te).posterior.levels).toEqual(a.posterior.levels);
+  it.each(cases)(
+    'equals the λ path exactly, with and without marginals ($name)',
+    ({ grammar, eps }) => {
+      const count = 37;
+      const d = grammar.tuple ** grammar.depth;
+      const v = grammar.vocab;
+      const truth = generate(grammar, count, createRng(1, 2));
+      const tokens = truth.levels[grammar.depth];
+      const process = makeProcess('eps', eps);
+      const obs = process.sample(tokens, v, createRng(3));
+      const te = process.tokenEvidence!(obs, v);
+      for (const backend of [fastBackend, fast32Backend]) {
+        for (const withTruth of [false, true]) {
+          const run = (tokenEvidence: typeof te | null) =>
+            backend.batch(grammar, {
+              count,
+              likelihood: (start, end, out) => process.likelihood({ kind: 'tokens', tokens: tokens.subarray(start * d, end * d) }, v, out),
+              rng: createRng(9),
+              trajectories: 2,
+              truth: withTruth ? truth : null,
+              tokenEvidence,
+            });
+          const a = run(te);
+          const b = run(null);
+          expect(a.logEvidence).toEqual(b.logEvidence);
+          expect(a.rootPosterior).toEqual(b.rootPosterior);
+          expect(a.posterior.levels).toEqual(b.posterior.levels);
+          expect(a.levelMarginalKept).toEqual(b.levelMarginalKept);
+          // A second call takes the pair table from the per-thread cache.
+          expect(run(te).posterior.levels).toEqual(a.posterior.levels);
+        }
       }
-    }
-  }, 30_000);
+    },
+    30_000,
+  );
 });
 
 describe('committed WebAssembly', () => {

@@ -23,24 +23,68 @@ describe('CPython-compatible random (docs/science.md §1 test vectors)', () => {
 
   it('reproduces sample() in both its pool and set methods (vectors from CPython 3.11)', () => {
     // random.Random(7).sample(range(1024), 200)[:10]: the "set" method (n > setsize).
-    expect(new PythonRandom(7).sample(Array.from({ length: 1024 }, (_, i) => i), 200).slice(0, 10)).toEqual([663, 970, 154, 404, 666, 49, 74, 840, 548, 96]);
+    expect(
+      new PythonRandom(7)
+        .sample(
+          Array.from({ length: 1024 }, (_, i) => i),
+          200,
+        )
+        .slice(0, 10),
+    ).toEqual([663, 970, 154, 404, 666, 49, 74, 840, 548, 96]);
     // random.Random(2**40 + 5).sample(range(30), 12): the "pool" method, a two-word seed.
-    expect(new PythonRandom(2 ** 40 + 5).sample(Array.from({ length: 30 }, (_, i) => i), 12)).toEqual([16, 29, 8, 21, 0, 28, 1, 5, 2, 4, 7, 20]);
+    expect(
+      new PythonRandom(2 ** 40 + 5).sample(
+        Array.from({ length: 30 }, (_, i) => i),
+        12,
+      ),
+    ).toEqual([16, 29, 8, 21, 0, 28, 1, 5, 2, 4, 7, 20]);
   });
 
   it("reproduces the published code's rules for (v=8, n_c=8, m=3, s=2, L=3, seed 42)", () => {
     const g = sampleRules({ vocab: 8, synonyms: 3, tuple: 2, depth: 3 }, 42, 'python');
     const rules = (level: number, a: number) => [0, 1, 2].map((k) => ruleTuple(g, level, a, k));
-    expect(rules(0, 0)).toEqual([[1, 6], [0, 1], [5, 7]]);
-    expect(rules(0, 1)).toEqual([[2, 1], [1, 7], [7, 7]]);
-    expect(rules(1, 0)).toEqual([[3, 1], [5, 5], [5, 1]]);
-    expect(rules(2, 7)).toEqual([[0, 4], [7, 0], [1, 6]]);
+    expect(rules(0, 0)).toEqual([
+      [1, 6],
+      [0, 1],
+      [5, 7],
+    ]);
+    expect(rules(0, 1)).toEqual([
+      [2, 1],
+      [1, 7],
+      [7, 7],
+    ]);
+    expect(rules(1, 0)).toEqual([
+      [3, 1],
+      [5, 5],
+      [5, 1],
+    ]);
+    expect(rules(2, 7)).toEqual([
+      [0, 4],
+      [7, 0],
+      [1, 6],
+    ]);
   });
 
   it('reproduces s = 3 and n_c ≠ v (vectors from CPython 3.11: seed 3, v=4, n_c=3, m=2, L=2)', () => {
     const g = sampleRules({ vocab: 4, classes: 3, synonyms: 2, tuple: 3, depth: 2 }, 3, 'python');
-    expect([0, 1, 2].flatMap((a) => [0, 1].map((k) => ruleTuple(g, 0, a, k)))).toEqual([[1, 3, 2], [2, 1, 1], [2, 0, 2], [0, 2, 0], [1, 1, 3], [3, 2, 2]]);
-    expect([0, 1, 2, 3].flatMap((a) => [0, 1].map((k) => ruleTuple(g, 1, a, k)))).toEqual([[3, 3, 0], [2, 2, 0], [2, 1, 1], [0, 1, 0], [2, 1, 2], [0, 0, 0], [3, 1, 1], [1, 3, 2]]);
+    expect([0, 1, 2].flatMap((a) => [0, 1].map((k) => ruleTuple(g, 0, a, k)))).toEqual([
+      [1, 3, 2],
+      [2, 1, 1],
+      [2, 0, 2],
+      [0, 2, 0],
+      [1, 1, 3],
+      [3, 2, 2],
+    ]);
+    expect([0, 1, 2, 3].flatMap((a) => [0, 1].map((k) => ruleTuple(g, 1, a, k)))).toEqual([
+      [3, 3, 0],
+      [2, 2, 0],
+      [2, 1, 1],
+      [0, 1, 0],
+      [2, 1, 2],
+      [0, 0, 0],
+      [3, 1, 1],
+      [1, 3, 2],
+    ]);
   });
 });
 
@@ -167,16 +211,22 @@ describe('grammar JSON', () => {
   it.each([
     ['not an object', 3],
     ['wrong schema', { schema: 'x' }],
-    ['ambiguous rules', (() => {
-      const j = grammarToJson(sampleRules({ vocab: 4, synonyms: 2, tuple: 2, depth: 1 }, 0));
-      j.rules[0][1][0] = [...j.rules[0][0][0]];
-      return j;
-    })()],
-    ['symbol out of range', (() => {
-      const j = grammarToJson(sampleRules({ vocab: 4, synonyms: 2, tuple: 2, depth: 1 }, 0));
-      j.rules[0][0][0] = [0, 9];
-      return j;
-    })()],
+    [
+      'ambiguous rules',
+      (() => {
+        const j = grammarToJson(sampleRules({ vocab: 4, synonyms: 2, tuple: 2, depth: 1 }, 0));
+        j.rules[0][1][0] = [...j.rules[0][0][0]];
+        return j;
+      })(),
+    ],
+    [
+      'symbol out of range',
+      (() => {
+        const j = grammarToJson(sampleRules({ vocab: 4, synonyms: 2, tuple: 2, depth: 1 }, 0));
+        j.rules[0][0][0] = [0, 9];
+        return j;
+      })(),
+    ],
   ])('rejects %s with a ParamError on "grammar"', (_label, value) => {
     expect(() => grammarFromJson(value)).toThrow(ParamError);
   });
@@ -198,7 +248,11 @@ describe('the inverse rule tables scale with the rules, not with v^s (issue 23)'
 
   it('hashed levels (v^s ≫ the rules) answer every code as the dense table did', () => {
     // 300^2 = 90 000 codes for 1 200 rules per level: hashed; 8^2: dense.
-    for (const [params, rng] of [[{ vocab: 300, synonyms: 4, tuple: 2, depth: 2 }, 'own'], [{ vocab: 70, synonyms: 10, tuple: 3, depth: 2 }, 'python'], [{ vocab: 8, synonyms: 3, tuple: 2, depth: 3 }, 'python']] as const) {
+    for (const [params, rng] of [
+      [{ vocab: 300, synonyms: 4, tuple: 2, depth: 2 }, 'own'],
+      [{ vocab: 70, synonyms: 10, tuple: 3, depth: 2 }, 'python'],
+      [{ vocab: 8, synonyms: 3, tuple: 2, depth: 3 }, 'python'],
+    ] as const) {
       const g = sampleRules(params, 5, rng);
       const tuples = params.vocab ** params.tuple;
       for (let level = 0; level < g.depth; level++) {

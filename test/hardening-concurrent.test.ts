@@ -15,7 +15,27 @@ const read = (path: string) => readFileSync(path, 'utf8');
 /** 16 cells of v8 m2 s2 L4 with 4000 data each: a few seconds on one worker. */
 const SLOW = ['sweep', '--vocab', '8', '--synonyms', '2', '--depth', '4', '--samples', '4000', '--trajectories', '2', '--process', 'eps,mask', '--noise-levels', '0.1:0.9:8', '--workers', '1'];
 /** 12 cells of a few ms each. */
-const TINY = ['sweep', '--vocab', '8', '--synonyms', '2', '--depth', '2,3', '--grammars', '2', '--samples', '30', '--trajectories', '3', '--noise-levels-eps', '0.3,0.6', '--noise-levels-mask', '0.2', '--workers', '2'];
+const TINY = [
+  'sweep',
+  '--vocab',
+  '8',
+  '--synonyms',
+  '2',
+  '--depth',
+  '2,3',
+  '--grammars',
+  '2',
+  '--samples',
+  '30',
+  '--trajectories',
+  '3',
+  '--noise-levels-eps',
+  '0.3,0.6',
+  '--noise-levels-mask',
+  '0.2',
+  '--workers',
+  '2',
+];
 
 interface Run {
   code: number | null;
@@ -60,7 +80,10 @@ describe('one writer per results file (real binary)', () => {
     expect(codes, `${ra.stderr}\n${rb.stderr}`).toEqual([0, 2]);
     const loser = ra.code === 2 ? ra : rb;
     const winner = ra.code === 2 ? b : a;
-    expectOneLineError(loser, new RegExp(`results file .*both\\.jsonl is being written by another run \\(pid ${winner.pid}, started [^)]+\\); wait for it or remove .*both\\.jsonl\\.lock if that run is gone`));
+    expectOneLineError(
+      loser,
+      new RegExp(`results file .*both\\.jsonl is being written by another run \\(pid ${winner.pid}, started [^)]+\\); wait for it or remove .*both\\.jsonl\\.lock if that run is gone`),
+    );
     expect(read(out)).toBe(clean);
     expect(existsSync(`${out}.lock`)).toBe(false);
   }, 120_000);

@@ -186,7 +186,12 @@ describe('contract property', () => {
           contract(() => generate(g, Math.abs(count) > 64 && Number.isInteger(count) ? 1e10 : count, createRng(1)));
           contract(() => decodeIndex(g, index as bigint));
           contract(() => parse(g, tokens));
-          contract(() => parse(g, tokens.slice(0, g.tuple ** g.depth).map((x) => (Number.isInteger(x) ? Math.abs(x) % (g.vocab + 1) : x))));
+          contract(() =>
+            parse(
+              g,
+              tokens.slice(0, g.tuple ** g.depth).map((x) => (Number.isInteger(x) ? Math.abs(x) % (g.vocab + 1) : x)),
+            ),
+          );
         },
       ),
       { seed: SEED, numRuns: 150 },
@@ -279,7 +284,14 @@ describe('batch of the fast backends validates its request (the kernels trust it
   const d = 4;
   const truth = generate(g, count, createRng(1));
   const flat = (_s: number, _e: number, out: Float64Array) => out.fill(1);
-  const request = () => ({ count, likelihood: flat, rng: createRng(2), trajectories: 2, truth: null as typeof truth | null, tokenEvidence: null as { tokens: Int32Array; floor: number; hit: number } | null });
+  const request = () => ({
+    count,
+    likelihood: flat,
+    rng: createRng(2),
+    trajectories: 2,
+    truth: null as typeof truth | null,
+    tokenEvidence: null as { tokens: Int32Array; floor: number; hit: number } | null,
+  });
   const tokens = new Int32Array(count * d);
 
   it.each([fastBackend, fast32Backend])('$name: ParamError naming the field for every malformed part', (backend) => {

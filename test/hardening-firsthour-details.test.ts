@@ -129,7 +129,7 @@ describe('progress bars: an ETA only once there is an estimate, never a non-fini
 });
 
 describe('train: the bar and the summary give the same rate, and the summary adds up', () => {
-  it.skipIf(!haveScript)('the last frame\'s steps/s is the summary\'s; steps / rate + set-up = the wall time', () => {
+  it.skipIf(!haveScript)("the last frame's steps/s is the summary's; steps / rate + set-up = the wall time", () => {
     const cwd = mkdtempSync(join(dir, 'train-'));
     const r = runInTerminal(['train', '--steps', '150', '--width', '8', '--threads', '1', '--train-size', '64', '--test-size', '16', '--checkpoint-every', '1000', '--out', 'run'], cwd);
     expect(r.code, r.text).toBe(0);
@@ -197,10 +197,16 @@ describe('every command that writes a file says so on stderr, like grammar --out
     const cwd = mkdtempSync(join(dir, 'wrote-'));
     const cases: [string[], string[]][] = [
       [['grammar', '--out', 'g.json'], ['g.json']],
-      [['sample', '--out', 's.json', '--csv', 's.csv'], ['s.json', 's.csv']],
+      [
+        ['sample', '--out', 's.json', '--csv', 's.csv'],
+        ['s.json', 's.csv'],
+      ],
       [['sample', '--csv', 's2.csv'], ['s2.csv']],
       [['posterior', '--tokens', '1,2,3,4,5,6,7,0', '--out', 'p.json'], ['p.json']],
-      [[...FB, '--noise-levels', '0.5', '--samples', '10', '--out', 'fb.json', '--csv', 'fb.csv'], ['fb.json', 'fb.csv']],
+      [
+        [...FB, '--noise-levels', '0.5', '--samples', '10', '--out', 'fb.json', '--csv', 'fb.csv'],
+        ['fb.json', 'fb.csv'],
+      ],
       [['theory', '--depth', '2', '--out', 't.json'], ['t.json']],
     ];
     for (const [args, files] of cases) {

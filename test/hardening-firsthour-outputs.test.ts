@@ -38,7 +38,12 @@ function interrupt(args: string[], cwd: string, ready: () => boolean, timeoutMs 
   });
 }
 
-const lineCount = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter((l) => l.endsWith('}')).length : 0);
+const lineCount = (path: string) =>
+  existsSync(path)
+    ? readFileSync(path, 'utf8')
+        .split('\n')
+        .filter((l) => l.endsWith('}')).length
+    : 0;
 
 describe('finished results are never overwritten silently', () => {
   it('forward-backward --out and --csv: refused in one line naming --overwrite, the file untouched; --overwrite writes the same bytes', () => {
@@ -58,11 +63,16 @@ describe('finished results are never overwritten silently', () => {
 
   it('report into the default ./hierdiff-report: a second report is refused, --overwrite redraws it', () => {
     const cwd = mkdtempSync(join(dir, 'report-'));
-    expect(runCli(['sweep', '--depth', '2', '--process', 'eps', '--noise-levels', '0.5', '--samples', '10', '--vocab', '4', '--synonyms', '2', '--workers', '1', '--out', 'r.jsonl'], cwd).code).toBe(0);
+    expect(runCli(['sweep', '--depth', '2', '--process', 'eps', '--noise-levels', '0.5', '--samples', '10', '--vocab', '4', '--synonyms', '2', '--workers', '1', '--out', 'r.jsonl'], cwd).code).toBe(
+      0,
+    );
     const first = runCli(['report', 'r.jsonl', '--population', '0'], cwd);
     expect(first.code, first.stderr).toBe(0);
     const html = readFileSync(join(cwd, 'hierdiff-report', 'report.html'));
-    expectOneLineError(runCli(['report', 'r.jsonl', '--population', '0'], cwd), /^hierdiff: invalid --out "hierdiff-report" \(it already holds report\.html, figures, theory\.json: add --overwrite to replace it/);
+    expectOneLineError(
+      runCli(['report', 'r.jsonl', '--population', '0'], cwd),
+      /^hierdiff: invalid --out "hierdiff-report" \(it already holds report\.html, figures, theory\.json: add --overwrite to replace it/,
+    );
     expect(runCli(['report', 'r.jsonl', '--population', '0', '--overwrite'], cwd).code).toBe(0);
     expect(readFileSync(join(cwd, 'hierdiff-report', 'report.html')).equals(html)).toBe(true);
   });
@@ -111,10 +121,15 @@ describe('finished results are never overwritten silently', () => {
     const args = ['train', '--steps', '100000', '--width', '8', '--threads', '1', '--checkpoint-every', '20', '--out', 'run'];
     const cut = await interrupt(args, cwd, () => existsSync(join(cwd, 'run', 'checkpoint.json')));
     expect(cut.code).toBe(130);
-    expect(cut.stderr.trim().split('\n').pop()).toBe('train: interrupted (SIGINT): run the same command with --resume to continue (from the last checkpoint in run, written every --checkpoint-every steps)');
+    expect(cut.stderr.trim().split('\n').pop()).toBe(
+      'train: interrupted (SIGINT): run the same command with --resume to continue (from the last checkpoint in run, written every --checkpoint-every steps)',
+    );
     const checkpoint = readFileSync(join(cwd, 'run', 'checkpoint.bin'));
     // Before: the same command threw the checkpoint away and trained from step 0.
-    expectOneLineError(runCli(args, cwd), /^hierdiff: invalid --out "run" \(it already holds checkpoint\.json, checkpoint\.bin, grammar\.json, data\.json: run the same command with --resume to continue it, or with --overwrite to start afresh\)$/);
+    expectOneLineError(
+      runCli(args, cwd),
+      /^hierdiff: invalid --out "run" \(it already holds checkpoint\.json, checkpoint\.bin, grammar\.json, data\.json: run the same command with --resume to continue it, or with --overwrite to start afresh\)$/,
+    );
     expect(readFileSync(join(cwd, 'run', 'checkpoint.bin')).equals(checkpoint)).toBe(true);
   }, 120_000);
 
@@ -122,7 +137,10 @@ describe('finished results are never overwritten silently', () => {
     const cwd = mkdtempSync(join(dir, 'demo-'));
     mkdirSync(join(cwd, 'mnist-demo'));
     writeFileSync(join(cwd, 'mnist-demo', 'results.jsonl'), 'mine\n');
-    expectOneLineError(runCli(['images', 'demo', '--quick'], cwd), /^hierdiff: invalid --out "mnist-demo" \(it already holds results\.jsonl: run the same command with --resume to continue it, or with --overwrite to start afresh\)$/);
+    expectOneLineError(
+      runCli(['images', 'demo', '--quick'], cwd),
+      /^hierdiff: invalid --out "mnist-demo" \(it already holds results\.jsonl: run the same command with --resume to continue it, or with --overwrite to start afresh\)$/,
+    );
     mkdirSync(join(cwd, 'mnist-models'));
     writeFileSync(join(cwd, 'mnist-models', 'card.json'), '{}');
     expectOneLineError(runCli(['images', 'train-mnist'], cwd), /invalid --out "mnist-models" \(it already holds card\.json: run the same command with --resume/);
@@ -137,7 +155,26 @@ describe('a shard of a run is not reported as the whole run', () => {
     await writeTestImages(join(d, 'images'), { count: 4, size: 32, channels: 3, classes: 2 });
     saveModel(d, 'unet.onnx', tinyUnetModel({ channels: 3, size: 32 }));
     saveModel(d, 'clf.onnx', tinyClassifierModel({ channels: 3, size: 32, classes: 2 }));
-    images = ['images', 'forward-backward', '--model', join(d, 'unet.onnx'), '--classifier', join(d, 'clf.onnx'), '--images', join(d, 'images'), '--respacing', '4', '--steps', '2,4', '--batch-size', '4', '--examples', '0', '--out', join(d, 'out')];
+    images = [
+      'images',
+      'forward-backward',
+      '--model',
+      join(d, 'unet.onnx'),
+      '--classifier',
+      join(d, 'clf.onnx'),
+      '--images',
+      join(d, 'images'),
+      '--respacing',
+      '4',
+      '--steps',
+      '2,4',
+      '--batch-size',
+      '4',
+      '--examples',
+      '0',
+      '--out',
+      join(d, 'out'),
+    ];
   });
 
   it('report of an image shard is refused without --partial, naming the shard and images merge; with --partial the page says so', () => {
@@ -145,7 +182,10 @@ describe('a shard of a run is not reported as the whole run', () => {
     expect(r.code, r.stderr).toBe(0);
     const shard = join(dir, 'img', 'out', 'results.shard-0-of-2.jsonl');
     const rep = join(dir, 'img', 'rep');
-    expectOneLineError(runCli(['report', shard, '--out', rep]), /it holds shard 0\/2 of a run, 4 of its 8 units \(merge the shards with hierdiff images merge .*out, or give --partial to draw this shard alone\)$/);
+    expectOneLineError(
+      runCli(['report', shard, '--out', rep]),
+      /it holds shard 0\/2 of a run, 4 of its 8 units \(merge the shards with hierdiff images merge .*out, or give --partial to draw this shard alone\)$/,
+    );
     expect(existsSync(join(rep, 'report.html'))).toBe(false);
     const partial = runCli(['report', shard, '--out', rep, '--partial']);
     expect(partial.code, partial.stderr).toBe(0);
@@ -156,7 +196,12 @@ describe('a shard of a run is not reported as the whole run', () => {
 
   it('an RHM sweep shard likewise', () => {
     const cwd = mkdtempSync(join(dir, 'sweep-shard-'));
-    expect(runCli(['sweep', '--depth', '2', '--process', 'eps', '--noise-levels', '0.3,0.5', '--samples', '10', '--vocab', '4', '--synonyms', '2', '--workers', '1', '--shard', '0/2', '--out', 's0.jsonl'], cwd).code).toBe(0);
+    expect(
+      runCli(
+        ['sweep', '--depth', '2', '--process', 'eps', '--noise-levels', '0.3,0.5', '--samples', '10', '--vocab', '4', '--synonyms', '2', '--workers', '1', '--shard', '0/2', '--out', 's0.jsonl'],
+        cwd,
+      ).code,
+    ).toBe(0);
     expectOneLineError(runCli(['report', 's0.jsonl', '--population', '0'], cwd), /it holds shard 0\/2 of a sweep, 1 of its 2 cells \(merge the shards with hierdiff merge, or give --partial/);
     expect(runCli(['report', 's0.jsonl', '--population', '0', '--partial'], cwd).code).toBe(0);
     expect(readFileSync(join(cwd, 'hierdiff-report', 'report.html'), 'utf8')).toContain('This is shard 0/2 of a sharded sweep');
@@ -164,10 +209,12 @@ describe('a shard of a run is not reported as the whole run', () => {
 });
 
 describe('results from a saved grammar record what the file says it is', () => {
-  it('forward-backward, sample and posterior --grammar: the file\'s seed and rng, its path and sha256; --seed as dataSeed', () => {
+  it("forward-backward, sample and posterior --grammar: the file's seed and rng, its path and sha256; --seed as dataSeed", () => {
     const cwd = mkdtempSync(join(dir, 'prov-'));
     expect(runCli(['grammar', '--vocab', '8', '--synonyms', '3', '--depth', '3', '--seed', '42', '--rng', 'python', '--out', 'g.json'], cwd).code).toBe(0);
-    const sha256 = createHash('sha256').update(readFileSync(join(cwd, 'g.json'))).digest('hex');
+    const sha256 = createHash('sha256')
+      .update(readFileSync(join(cwd, 'g.json')))
+      .digest('hex');
     const want = { seed: 42, rng: 'python', grammarFile: 'g.json', grammarSha256: sha256, dataSeed: 0 };
     expect(runCli(['forward-backward', '--grammar', 'g.json', '--process', 'eps', '--noise-levels', '0.5', '--samples', '10', '--workers', '1', '--out', 'fb.json'], cwd).code).toBe(0);
     const fb = JSON.parse(readFileSync(join(cwd, 'fb.json'), 'utf8')).parameters;

@@ -63,7 +63,9 @@ describe('conflicting options are refused in one line naming both', () => {
     const images = join(dir, 'images');
     for (const name of ['0/a.png', '0/b.png', '0/c.png', '1/a.png']) {
       mkdirSync(join(images, name, '..'), { recursive: true });
-      await sharp(new Uint8Array(2 * 2 * 3).fill(128), { raw: { width: 2, height: 2, channels: 3 } }).png().toFile(join(images, name));
+      await sharp(new Uint8Array(2 * 2 * 3).fill(128), { raw: { width: 2, height: 2, channels: 3 } })
+        .png()
+        .toFile(join(images, name));
     }
     writeFileSync(join(dir, 'm.onnx'), 'not a model');
     const r = runCli(['images', 'stats', '--model', join(dir, 'm.onnx'), '--classifier', join(dir, 'm.onnx'), '--images', images, '--per-class', '2', '--out', join(dir, 'st.json')]);
@@ -101,7 +103,9 @@ describe('errors name what the user gave, not options the command does not have'
   it("report on another command's file says what the file is and what reads it", () => {
     const fb = join(dir, 'fb.json');
     const csv = join(dir, 'fb.csv');
-    expect(runCli(['forward-backward', '--vocab', '8', '--synonyms', '2', '--depth', '2', '--noise-levels', '0.5', '--samples', '10', '--grammars', '1', '--workers', '1', '--out', fb, '--csv', csv]).code).toBe(0);
+    expect(
+      runCli(['forward-backward', '--vocab', '8', '--synonyms', '2', '--depth', '2', '--noise-levels', '0.5', '--samples', '10', '--grammars', '1', '--workers', '1', '--out', fb, '--csv', csv]).code,
+    ).toBe(0);
     const runs = join(dir, 'run');
     mkdirSync(runs, { recursive: true });
     writeFileSync(join(runs, 'results.jsonl'), '');
@@ -128,7 +132,10 @@ describe("the README's statement of which commands take the grammar options is e
     const all = new Map<string, string[]>();
     const walk = (cmd: Command, prefix: string): void => {
       for (const sub of cmd.commands) {
-        all.set(`${prefix}${sub.name()}`, sub.options.map((o) => o.long ?? ''));
+        all.set(
+          `${prefix}${sub.name()}`,
+          sub.options.map((o) => o.long ?? ''),
+        );
         walk(sub, `${prefix}${sub.name()} `);
       }
     };
@@ -147,7 +154,10 @@ describe("the README's statement of which commands take the grammar options is e
     for (const [name, options] of all) {
       if (drawing.includes(name) || name === 'evaluate') continue;
       expect(others.includes(name) || (others.includes('images') && name.startsWith('images')), `${name} is named in the README`).toBe(true);
-      expect(GRAMMAR.filter((f) => f !== '--seed' && options.includes(f)), name).toEqual([]);
+      expect(
+        GRAMMAR.filter((f) => f !== '--seed' && options.includes(f)),
+        name,
+      ).toEqual([]);
     }
   });
 });

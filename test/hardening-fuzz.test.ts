@@ -104,8 +104,29 @@ function snapshot(dir: string): Map<string, string> {
  * src/experiment/summary.ts, not estimable).
  */
 const NULL_OK = new Set([
-  'grammarFile', 'grammar', 'grammarSeeds', 'grammarSeed', 'populationLevels', 'shard', 'threshold', 'chi', 'chiSE', 'pStar', 'criticalNoise', 'criticalEps', 'lambda', 'nu',
-  'classKeptGrammarSD', 'classKeptSE', 'classKeptSampledSE', 'levelKeptSE', 'levelKeptSampledSE', 'tokenKeptSE', 'cosineSE', 'pixelChangeSE', 'classKeptLabelSE',
+  'grammarFile',
+  'grammar',
+  'grammarSeeds',
+  'grammarSeed',
+  'populationLevels',
+  'shard',
+  'threshold',
+  'chi',
+  'chiSE',
+  'pStar',
+  'criticalNoise',
+  'criticalEps',
+  'lambda',
+  'nu',
+  'classKeptGrammarSD',
+  'classKeptSE',
+  'classKeptSampledSE',
+  'levelKeptSE',
+  'levelKeptSampledSE',
+  'tokenKeptSE',
+  'cosineSE',
+  'pixelChangeSE',
+  'classKeptLabelSE',
 ]);
 
 function checkNoNullOrNaN(value: unknown, where: string): void {
@@ -189,7 +210,32 @@ function expectBothOutcomes(tally: string): void {
 // ---------------------------------------------------------------------------------------------
 // Flag values: small valid ones, and invalid ones of every kind.
 
-const INVALID = ['-1', 'NaN', '1e400', '0x10', '', 'abc', '1.5', 'Infinity', '-Infinity', '99999999999999999999', '4294967297', '1e12', ' 2', '2,', ',', '[]', 'null', 'true', '0b11', '1_000', '-0', '2e0', '1e-400', '٣'];
+const INVALID = [
+  '-1',
+  'NaN',
+  '1e400',
+  '0x10',
+  '',
+  'abc',
+  '1.5',
+  'Infinity',
+  '-Infinity',
+  '99999999999999999999',
+  '4294967297',
+  '1e12',
+  ' 2',
+  '2,',
+  ',',
+  '[]',
+  'null',
+  'true',
+  '0b11',
+  '1_000',
+  '-0',
+  '2e0',
+  '1e-400',
+  '٣',
+];
 const invalid = fc.constantFrom(...INVALID);
 const valid = (...xs: string[]) => fc.constantFrom(...xs);
 const either = (v: fc.Arbitrary<string>) => fc.oneof({ weight: 3, arbitrary: v }, { weight: 2, arbitrary: invalid });
@@ -229,9 +275,41 @@ const COMMAND_FLAGS: Record<string, string[]> = {
   grammar: ['--vocab', '--classes', '--synonyms', '--tuple', '--depth', '--seed', '--rng', '--validate'],
   sample: ['--vocab', '--classes', '--synonyms', '--tuple', '--depth', '--seed', '--rng', '--samples', '--index'],
   posterior: ['--vocab', '--synonyms', '--tuple', '--depth', '--seed', '--tokens', '--process', '--noise-level', '--schedule', '--posterior-samples'],
-  'forward-backward': ['--vocab', '--classes', '--synonyms', '--depth', '--seed', '--process', '--noise-levels', '--schedule', '--samples', '--trajectories', '--grammars', '--backend', '--workers', '--correlations', '--no-marginals', '--theory'],
+  'forward-backward': [
+    '--vocab',
+    '--classes',
+    '--synonyms',
+    '--depth',
+    '--seed',
+    '--process',
+    '--noise-levels',
+    '--schedule',
+    '--samples',
+    '--trajectories',
+    '--grammars',
+    '--backend',
+    '--workers',
+    '--correlations',
+    '--no-marginals',
+    '--theory',
+  ],
   theory: ['--vocab', '--synonyms', '--depth', '--seed', '--process', '--noise-levels', '--method', '--population', '--grammars', '--schedule', '--annealed', '--threshold', '--threshold-depth'],
-  sweep: ['--vocab', '--synonyms', '--depth', '--seed', '--process', '--noise-levels', '--samples', '--trajectories', '--grammars', '--depth-samples', '--shard', '--overwrite', '--resume', '--workers'],
+  sweep: [
+    '--vocab',
+    '--synonyms',
+    '--depth',
+    '--seed',
+    '--process',
+    '--noise-levels',
+    '--samples',
+    '--trajectories',
+    '--grammars',
+    '--depth-samples',
+    '--shard',
+    '--overwrite',
+    '--resume',
+    '--workers',
+  ],
 };
 /** Small sizes every run starts from (the defaults are large), before the fuzzed flags. */
 const BASE: Record<string, string[]> = {
@@ -246,9 +324,15 @@ const BASE: Record<string, string[]> = {
 /** Output options per command and the file name each writes (absolute paths in the case folder). */
 const OUTPUTS: Record<string, [flag: string, name: string][]> = {
   grammar: [['--out', 'g-out.json']],
-  sample: [['--out', 's.json'], ['--csv', 's.csv']],
+  sample: [
+    ['--out', 's.json'],
+    ['--csv', 's.csv'],
+  ],
   posterior: [['--out', 'p.json']],
-  'forward-backward': [['--out', 'fb.json'], ['--csv', 'fb.csv']],
+  'forward-backward': [
+    ['--out', 'fb.json'],
+    ['--csv', 'fb.csv'],
+  ],
   theory: [['--out', 'th.json']],
   sweep: [],
 };
@@ -278,7 +362,11 @@ function flagArb(command: string): fc.Arbitrary<string[]> {
 
 /** A command line of `command`: base sizes, 0–4 fuzzed flags, and some of its outputs (sometimes at a bad path). */
 function commandArb(command: string): fc.Arbitrary<{ flags: string[][]; outs: [string, string, 'ok' | 'dir' | 'missing-dir' | 'empty'][] }> {
-  const outs = OUTPUTS[command].map(([flag, name]) => fc.option(fc.tuple(fc.constant(flag), fc.constant(name), fc.constantFrom('ok', 'ok', 'ok', 'dir', 'missing-dir', 'empty') as fc.Arbitrary<'ok' | 'dir' | 'missing-dir' | 'empty'>), { nil: undefined }));
+  const outs = OUTPUTS[command].map(([flag, name]) =>
+    fc.option(fc.tuple(fc.constant(flag), fc.constant(name), fc.constantFrom('ok', 'ok', 'ok', 'dir', 'missing-dir', 'empty') as fc.Arbitrary<'ok' | 'dir' | 'missing-dir' | 'empty'>), {
+      nil: undefined,
+    }),
+  );
   return fc.record({
     flags: fc.array(flagArb(command), { maxLength: 4 }),
     outs: fc.tuple(...outs).map((xs) => xs.filter((x): x is [string, string, 'ok' | 'dir' | 'missing-dir' | 'empty'] => x !== undefined)),
@@ -408,7 +496,11 @@ describe('fuzz: grammar, sweep config and results files (in process)', () => {
     const g = join(dir, 'g.json');
     expect((await runInProcess(['grammar', '--vocab', '4', '--synonyms', '2', '--depth', '2', '--out', g])).code).toBe(0);
     grammarText = readFileSync(g, 'utf8');
-    configText = JSON.stringify({ vocab: 4, synonyms: 2, tuple: 2, depths: [2], processes: ['eps', 'mask'], noiseLevels: { eps: [0.5], mask: [0.3] }, samples: 2, trajectories: 1, grammars: 1 }, null, 2);
+    configText = JSON.stringify(
+      { vocab: 4, synonyms: 2, tuple: 2, depths: [2], processes: ['eps', 'mask'], noiseLevels: { eps: [0.5], mask: [0.3] }, samples: 2, trajectories: 1, grammars: 1 },
+      null,
+      2,
+    );
     const r = join(dir, 'r.jsonl');
     const sweep = await runInProcess(['sweep', ...BASE.sweep, '--process', 'eps,mask', '--out', r]);
     expect(sweep.code, sweep.stderr).toBe(0);
@@ -425,7 +517,10 @@ describe('fuzz: grammar, sweep config and results files (in process)', () => {
     (g, dir) => ({ args: ['grammar', '--grammar', g, '--out', join(dir, 'g2.json')], outputs: [join(dir, 'g2.json')] }),
     (g, dir) => ({ args: ['sample', '--grammar', g, '--samples', '2', '--out', join(dir, 's.json')], outputs: [join(dir, 's.json')] }),
     (g, dir) => ({ args: ['posterior', '--grammar', g, '--tokens', '0,1,2,3', '--process', 'mask', '--noise-level', '0.5', '--out', join(dir, 'p.json')], outputs: [join(dir, 'p.json')] }),
-    (g, dir) => ({ args: ['forward-backward', '--grammar', g, '--samples', '2', '--noise-levels', '0.5', '--workers', '1', '--trajectories', '2', '--out', join(dir, 'fb.json')], outputs: [join(dir, 'fb.json')] }),
+    (g, dir) => ({
+      args: ['forward-backward', '--grammar', g, '--samples', '2', '--noise-levels', '0.5', '--workers', '1', '--trajectories', '2', '--out', join(dir, 'fb.json')],
+      outputs: [join(dir, 'fb.json')],
+    }),
     (g, dir) => ({ args: ['theory', '--grammar', g, '--method', 'population', '--population', '20', '--noise-levels', '0.5', '--out', join(dir, 'th.json')], outputs: [join(dir, 'th.json')] }),
   ];
 

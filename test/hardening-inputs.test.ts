@@ -28,7 +28,10 @@ describe('--grammar with size options that contradict the file (real binary)', (
       [['sample', '--grammar', 'g.json', '--synonyms', '3', '--out', 'out.json'], /invalid --synonyms 3 \(the grammar in g\.json has synonyms 2\)/],
       [['sample', '--grammar', 'g.json', '--tuple', '3', '--out', 'out.json'], /invalid --tuple 3 \(the grammar in g\.json has tuple 2\)/],
       [['sample', '--grammar', 'g.json', '--classes', '4', '--out', 'out.json'], /invalid --classes 4 \(the grammar in g\.json has classes 8\)/],
-      [['forward-backward', '--grammar', 'g.json', '--depth', '3,6', '--process', 'eps', '--noise-levels', '0.3', '--samples', '10', '--out', 'out.json'], /invalid --depth 3,6 \(the grammar in g\.json has depth 3\)/],
+      [
+        ['forward-backward', '--grammar', 'g.json', '--depth', '3,6', '--process', 'eps', '--noise-levels', '0.3', '--samples', '10', '--out', 'out.json'],
+        /invalid --depth 3,6 \(the grammar in g\.json has depth 3\)/,
+      ],
       [['sweep', '--grammar', 'g.json', '--depth', '6', '--noise-levels-eps', '0.3', '--samples', '10', '--out', 'out.jsonl'], /invalid --depth 6 \(the grammar in g\.json has depth 3\)/],
     ];
     for (const [args, pattern] of cases) {
@@ -37,7 +40,7 @@ describe('--grammar with size options that contradict the file (real binary)', (
     }
   });
 
-  it('unspecified size options take the file\'s values; explicit ones that agree are accepted', () => {
+  it("unspecified size options take the file's values; explicit ones that agree are accepted", () => {
     // The file's depth 2, not sample's default 3 (nor the sweep's default 2,4,6).
     expect(runCli(['grammar', ...small, '--depth', '2', '--out', 'g2.json'], cwd).code).toBe(0);
     const s = runCli(['sample', '--grammar', 'g2.json', '--samples', '1', '--out', 's.json'], cwd);
@@ -79,7 +82,18 @@ describe('numbers are decimal literals whose value a double holds', () => {
     }
     expect(paramError(() => parseNumber('noise-levels', '0x1', 0, 1)).message).toBe('invalid --noise-levels "0x1" (not a decimal number; expected a number in [0, 1])');
     expect(paramError(() => parseNumber('noise-levels', '1e-400', 0, 1)).message).toBe('invalid --noise-levels "1e-400" (underflows to 0; expected a number in [0, 1])');
-    for (const [text, value] of [['0.5', 0.5], ['.5', 0.5], ['5.', 5], ['1e-3', 0.001], ['2.5E-1', 0.25], ['+1', 1], [' 0.25 ', 0.25], ['0e-999', 0], ['0.000', 0], ['1e-320', 1e-320]] as const) {
+    for (const [text, value] of [
+      ['0.5', 0.5],
+      ['.5', 0.5],
+      ['5.', 5],
+      ['1e-3', 0.001],
+      ['2.5E-1', 0.25],
+      ['+1', 1],
+      [' 0.25 ', 0.25],
+      ['0e-999', 0],
+      ['0.000', 0],
+      ['1e-320', 1e-320],
+    ] as const) {
       expect(parseNumber('x', text, 0, 10)).toBe(value);
     }
     expect(Object.is(parseNumber('x', '-0', 0, 1), 0)).toBe(true);
@@ -134,7 +148,10 @@ describe('bounded reads of input files', () => {
     closeSync(fd);
     const cwd = join(dir, 'bounded');
     mkdirSync(cwd);
-    for (const [file, pattern] of [['/dev/zero', /invalid --grammar "\/dev\/zero" \(not a regular file\)/], [big, /invalid --grammar ".*huge\.json" \(314572800 bytes, more than the \d+ allowed\)/]] as const) {
+    for (const [file, pattern] of [
+      ['/dev/zero', /invalid --grammar "\/dev\/zero" \(not a regular file\)/],
+      [big, /invalid --grammar ".*huge\.json" \(314572800 bytes, more than the \d+ allowed\)/],
+    ] as const) {
       const r = spawnSync(process.execPath, [BIN, 'sample', '--grammar', file, '--out', 'o.json'], { cwd, encoding: 'utf8', timeout: 20_000 });
       expectOneLineError({ code: r.status ?? -1, stderr: r.stderr }, pattern);
     }

@@ -10,7 +10,28 @@ const file = (name: string) => join(dir, name);
 const read = (path: string) => readFileSync(path, 'utf8');
 
 /** 12 cells of a few ms each, with correlations (so every CellStats field is present). */
-const TINY = ['sweep', '--vocab', '8', '--synonyms', '2', '--depth', '2,3', '--grammars', '2', '--samples', '30', '--trajectories', '3', '--noise-levels-eps', '0.3,0.6', '--noise-levels-mask', '0.2', '--correlations', '--workers', '2'];
+const TINY = [
+  'sweep',
+  '--vocab',
+  '8',
+  '--synonyms',
+  '2',
+  '--depth',
+  '2,3',
+  '--grammars',
+  '2',
+  '--samples',
+  '30',
+  '--trajectories',
+  '3',
+  '--noise-levels-eps',
+  '0.3,0.6',
+  '--noise-levels-mask',
+  '0.2',
+  '--correlations',
+  '--workers',
+  '2',
+];
 
 let clean = '';
 let lines: string[] = [];

@@ -74,7 +74,10 @@ describe('a grammar costs its rules, not v^s (item 4)', () => {
 describe('train takes every grammar (item 3)', () => {
   const trainArgs = ['--steps', '2', '--width', '4', '--batch', '4', '--train-size', '16', '--test-size', '8', '--threads', '1', '--checkpoint-every', '2'];
 
-  it.each([['python', []], ['own', ['--rng', 'own']]])('train --vocab 32 --synonyms 8 --depth 6 (rules: %s): P_max ≥ 2^53, sampled with our own generator and recorded', (_rng, extra) => {
+  it.each([
+    ['python', []],
+    ['own', ['--rng', 'own']],
+  ])('train --vocab 32 --synonyms 8 --depth 6 (rules: %s): P_max ≥ 2^53, sampled with our own generator and recorded', (_rng, extra) => {
     const out = join(dir, `deep-${_rng}`);
     const r = measured(['train', '--vocab', '32', '--synonyms', '8', '--depth', '6', ...extra, ...trainArgs, '--out', out], `train-${_rng}`, 120_000);
     expect(r.code, r.stderr).toBe(0);

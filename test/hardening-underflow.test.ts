@@ -202,7 +202,10 @@ describe('fast backends agree with the reference on underflowing evidence', () =
       const ref = referenceBackend.upward(g, lambda, count, logLambda);
       const refMu = referenceBackend.marginals(g, ref);
       const refDraws = referenceBackend.sample(g, ref, createRng(14), 3);
-      const slice = (start: number, end: number) => (obs.kind === 'tokens' ? { kind: 'tokens' as const, tokens: obs.tokens.subarray(start * d, end * d) } : { kind: 'vectors' as const, vectors: obs.vectors.subarray(start * d * g.vocab, end * d * g.vocab) });
+      const slice = (start: number, end: number) =>
+        obs.kind === 'tokens'
+          ? { kind: 'tokens' as const, tokens: obs.tokens.subarray(start * d, end * d) }
+          : { kind: 'vectors' as const, vectors: obs.vectors.subarray(start * d * g.vocab, end * d * g.vocab) };
       const r = backend.batch(g, {
         count,
         likelihood: (start, end, out) => p.likelihood(slice(start, end), g.vocab, out),
@@ -230,7 +233,11 @@ describe('fast backends agree with the reference on underflowing evidence', () =
 
 describe('forward-backward cells at near-hard evidence on every backend', () => {
   it.each(BACKENDS)('$name: moments stay within [0, count] (float32 round-off above 1 is clamped) and summarise', (backend) => {
-    for (const [process, noise] of [['gaussian', 0.001], ['uniform', 1e-300], ['eps', 1e-300]] as const) {
+    for (const [process, noise] of [
+      ['gaussian', 0.001],
+      ['uniform', 1e-300],
+      ['eps', 1e-300],
+    ] as const) {
       const stats = runCell(G8, { grammarSeed: 0, depth: 3, process, noise }, { samples: 50, trajectories: 2, schedule, backend });
       for (const m of [stats.classMarginal, ...stats.levelMarginal]) {
         expect(m.sum).toBeLessThanOrEqual(m.count);

@@ -55,7 +55,11 @@ describe('one writer per image results file', () => {
       expect(existsSync(`${file}.lock`)).toBe(true);
       const e = await paramErrorAsync(runImagesExperiment(exp, options(out, { resume: true })));
       expect(e.param).toBe('out');
-      expect(e.message).toMatch(new RegExp(`results file .*both/results\\.jsonl is being written by another run \\(pid ${process.pid}, started [^)]+\\); wait for it or remove .*both/results\\.jsonl\\.lock if that run is gone`));
+      expect(e.message).toMatch(
+        new RegExp(
+          `results file .*both/results\\.jsonl is being written by another run \\(pid ${process.pid}, started [^)]+\\); wait for it or remove .*both/results\\.jsonl\\.lock if that run is gone`,
+        ),
+      );
       await first;
     });
     expect(read(file)).toBe(clean);
@@ -68,7 +72,11 @@ describe('one writer per image results file', () => {
       const runs = [0, 1].map((index) => runImagesExperiment(exp, options(out, { shard: { index, count: 2 } })));
       await Promise.all(runs);
     });
-    expect(readdirSync(out).filter((n) => n.startsWith('results')).sort()).toEqual(['results.shard-0-of-2.jsonl', 'results.shard-1-of-2.jsonl']);
+    expect(
+      readdirSync(out)
+        .filter((n) => n.startsWith('results'))
+        .sort(),
+    ).toEqual(['results.shard-0-of-2.jsonl', 'results.shard-1-of-2.jsonl']);
   }, 120_000);
 
   it('a lock held by a live process refuses the CLI run in one line and leaves the folder alone', () => {

@@ -22,7 +22,13 @@ describe('bulk Gaussian noise and the fast exponential', () => {
     expect(Math.abs(m)).toBeLessThan(meanTolerance(1, n));
     expect(Math.abs(v - 1)).toBeLessThan(varianceTolerance(1, n));
     // Two-sided tails P(|z| > t) of the standard normal; t = 3.5 sits beyond the ziggurat's base edge R ≈ 3.44 (its tail path).
-    const tails: [number, number][] = [[0.5, 0.617075077], [1, 0.317310508], [2, 0.045500264], [3, 0.002699796], [3.5, 0.000465258]];
+    const tails: [number, number][] = [
+      [0.5, 0.617075077],
+      [1, 0.317310508],
+      [2, 0.045500264],
+      [3, 0.002699796],
+      [3.5, 0.000465258],
+    ];
     for (const [t, p] of tails) {
       const got = z.reduce((c, x) => c + (Math.abs(x) > t ? 1 : 0), 0) / n;
       expect(Math.abs(got - p), `P(|z| > ${t})`).toBeLessThan(monteCarloTolerance(p, n));
@@ -74,7 +80,12 @@ describe('respacing (guided-diffusion space_timesteps)', () => {
 describe('the respaced process (docs/science.md §6.1)', () => {
   const full = createImageDiffusion({ schedule: 'linear', originalSteps: 1000, respacing: '1000' });
   it('linear T = 1000 has the reference ᾱ at indices 100, 201, 301, 502, 999', () => {
-    const want: [number, number][] = [[100, 0.8951], [201, 0.6537], [301, 0.3916], [502, 0.0762]];
+    const want: [number, number][] = [
+      [100, 0.8951],
+      [201, 0.6537],
+      [301, 0.3916],
+      [502, 0.0762],
+    ];
     for (const [i, a] of want) expect(full.alphasCumprod[i]).toBeCloseTo(a, 4);
     expect(full.alphasCumprod[999] / 4.0e-5).toBeCloseTo(1, 1);
     const betas = originalBetas('linear', 1000);
@@ -83,7 +94,11 @@ describe('the respaced process (docs/science.md §6.1)', () => {
     expect(Math.abs(full.betas[999] - 0.02)).toBeLessThan(1e-12);
   });
   it('respacing keeps ᾱ at the kept indices and recomputes every quantity from β′ (closed forms)', () => {
-    for (const [schedule, respacing] of [['linear', '250'], ['cosine', '10,15,20'], ['linear', 'ddim50']] as const) {
+    for (const [schedule, respacing] of [
+      ['linear', '250'],
+      ['cosine', '10,15,20'],
+      ['linear', 'ddim50'],
+    ] as const) {
       const base = createImageDiffusion({ schedule, respacing: '1000' });
       const d = createImageDiffusion({ schedule, respacing });
       const K = d.steps;
@@ -116,7 +131,9 @@ describe('the respaced process (docs/science.md §6.1)', () => {
     const back = JSON.parse(JSON.stringify(imageDiffusionToJson(d))) as ReturnType<typeof imageDiffusionToJson>;
     expect(back.betas).toEqual(Array.from(d.betas));
     expect(back.timestepMap[249]).toBe(999);
-    expect(Object.keys(back)).toEqual(expect.arrayContaining(['timestepMap', 'betas', 'alphasCumprod', 'alphasCumprodPrev', 'posteriorVariance', 'posteriorLogVarianceClipped', 'posteriorMeanCoef1', 'posteriorMeanCoef2']));
+    expect(Object.keys(back)).toEqual(
+      expect.arrayContaining(['timestepMap', 'betas', 'alphasCumprod', 'alphasCumprodPrev', 'posteriorVariance', 'posteriorLogVarianceClipped', 'posteriorMeanCoef1', 'posteriorMeanCoef2']),
+    );
   });
   it('refuses bad options', () => {
     expect(() => createImageDiffusion({ schedule: 'quadratic' })).toThrow('invalid schedule "quadratic" (expected linear or cosine)');
@@ -186,7 +203,10 @@ describe('reverse chain with an exact Gaussian denoiser', () => {
 
   it('the whole chain from pure noise, 1000 steps, recovers the data law N(μ, s²)', () => {
     const fine = createImageDiffusion({ respacing: '1000' });
-    for (const [variance, sampler] of [['fixed-large', { kind: 'ddpm' }], ['fixed-large', { kind: 'ddim', eta: 0 }]] as const) {
+    for (const [variance, sampler] of [
+      ['fixed-large', { kind: 'ddpm' }],
+      ['fixed-large', { kind: 'ddim', eta: 0 }],
+    ] as const) {
       const got = moments(runChain(fine, fine.steps, 0, variance, sampler, 0));
       const law = gaussianLaw(fine, mu, s, { start: fine.steps, x0: 0, variance, sampler, vValue: 0 });
       // Sampling error, plus the discretisation bias of a 1000-step chain (the propagated law is 1.2 % (DDPM, β) and

@@ -31,7 +31,10 @@ describe('image forward–backward with an exact Gaussian denoiser', () => {
     const dir = join(root, `gauss-${publishedOffset}`);
     const images = join(dir, 'images');
     mkdirSync(images, { recursive: true });
-    for (let i = 0; i < 3; i++) await sharp({ create: { width: size, height: size, channels: 3, background: { r: grey, g: grey, b: grey } } }).png().toFile(join(images, `g${i}.png`));
+    for (let i = 0; i < 3; i++)
+      await sharp({ create: { width: size, height: size, channels: 3, background: { r: grey, g: grey, b: grey } } })
+        .png()
+        .toFile(join(images, `g${i}.png`));
     const d = createImageDiffusion({ respacing: '50' });
     const model = saveModel(dir, 'gauss.onnx', gaussianDenoiserModel(d, mu, s, { channels: 3, size, learnedValue: 0.2 }));
     const clf = saveModel(dir, 'clf.onnx', tinyClassifierModel({ channels: 3, size }));
@@ -79,7 +82,26 @@ describe('hierdiff images forward-backward, end to end', () => {
     await writeTestImages(join(dir, 'images'), { count: 4, size, channels: 3, classes: 2 });
     saveModel(dir, 'unet.onnx', tinyUnetModel({ channels: 3, size }));
     saveModel(dir, 'clf.onnx', tinyClassifierModel({ channels: 3, size, classes: 2 }));
-    args = ['images', 'forward-backward', '--model', join(dir, 'unet.onnx'), '--classifier', join(dir, 'clf.onnx'), '--images', join(dir, 'images'), '--respacing', '4', '--steps', '1,2,3,4', '--trajectories', '2', '--batch-size', '3', '--examples', '2'];
+    args = [
+      'images',
+      'forward-backward',
+      '--model',
+      join(dir, 'unet.onnx'),
+      '--classifier',
+      join(dir, 'clf.onnx'),
+      '--images',
+      join(dir, 'images'),
+      '--respacing',
+      '4',
+      '--steps',
+      '1,2,3,4',
+      '--trajectories',
+      '2',
+      '--batch-size',
+      '3',
+      '--examples',
+      '2',
+    ];
   });
 
   it('writes results, summary, figures, the example grid and report.html; same command, same bytes', () => {
@@ -111,7 +133,18 @@ describe('hierdiff images forward-backward, end to end', () => {
     }
     // The round trip changes more as t grows.
     expect(summary.rows[3].pixelChange).toBeGreaterThan(summary.rows[0].pixelChange);
-    for (const f of ['stats.json', 'report.html', 'figures/images-class-kept.svg', 'figures/images-class-kept.png', 'figures/images-layers.png', 'figures/images-chi.png', 'figures/images-examples.png', 'examples/i0-original.png', 'examples/i1-k4-generated.png', 'examples/i1-k2-noised.png']) {
+    for (const f of [
+      'stats.json',
+      'report.html',
+      'figures/images-class-kept.svg',
+      'figures/images-class-kept.png',
+      'figures/images-layers.png',
+      'figures/images-chi.png',
+      'figures/images-examples.png',
+      'examples/i0-original.png',
+      'examples/i1-k4-generated.png',
+      'examples/i1-k2-noised.png',
+    ]) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }
     expect(existsSync(join(out, 'examples/i2-original.png'))).toBe(false);
@@ -235,7 +268,11 @@ describe('hierdiff images schedule and stats', () => {
     const r = runCli(['images', 'stats', ...common, '--out', join(dir, 'stats.json')]);
     expect(r.code).toBe(0);
     const stats = JSON.parse(readFileSync(join(dir, 'stats.json'), 'utf8'));
-    expect(stats.layers.map((l: { name: string; channels: number }) => [l.name, l.channels])).toEqual([['stage1', 8], ['stage2', 16], ['stage3', 16]]);
+    expect(stats.layers.map((l: { name: string; channels: number }) => [l.name, l.channels])).toEqual([
+      ['stage1', 8],
+      ['stage2', 16],
+      ['stage3', 16],
+    ]);
     for (const l of stats.layers) for (let c = 0; c < l.channels; c++) expect(l.meanSquare[c]).toBeGreaterThanOrEqual(l.mean[c] ** 2 - 1e-9);
     const fb = runCli(['images', 'forward-backward', ...common, '--stats', join(dir, 'stats.json'), '--respacing', '3', '--steps', '3', '--out', join(dir, 'out'), '--no-report']);
     expect(fb.code).toBe(0);

@@ -141,7 +141,13 @@ describe('loadForDiffusion', () => {
   it('halves 64×40 once to 32×20, resizes to 26×16 and crops the centre: constant colour stays exact', async () => {
     const path = join(root, 'diffusion', 'const.png');
     const colour = [10, 100, 250];
-    await saveImage(path, pixels(64, 40, 3, (_x, _y, k) => colour[k]), 64, 40, 3);
+    await saveImage(
+      path,
+      pixels(64, 40, 3, (_x, _y, k) => colour[k]),
+      64,
+      40,
+      3,
+    );
     const out = await loadForDiffusion(path, 16, 3);
     expect(out).toBeInstanceOf(Float32Array);
     expect(out).toHaveLength(3 * 16 * 16);
@@ -156,7 +162,13 @@ describe('loadForDiffusion', () => {
 
   it('crops at floor((26 − 16)/2) = 5: a 64×40 two-colour image splits between output columns 7 and 8', async () => {
     const path = join(root, 'diffusion', 'halves.png');
-    await saveImage(path, pixels(64, 40, 1, (x) => (x < 32 ? 20 : 220)), 64, 40, 1);
+    await saveImage(
+      path,
+      pixels(64, 40, 1, (x) => (x < 32 ? 20 : 220)),
+      64,
+      40,
+      1,
+    );
     const out = await loadForDiffusion(path, 16, 1);
     // After halving the edge is at column 16 of 32; resized to 26 wide it is at 13, i.e. 8 after the crop.
     for (let y = 0; y < 16; y++) {
@@ -170,7 +182,13 @@ describe('loadForDiffusion', () => {
 
   it('upsamples a small image (10×20 → 16×32, cropped rows 8..23); grey input becomes three equal channels', async () => {
     const path = join(root, 'diffusion', 'small.png');
-    await saveImage(path, pixels(10, 20, 1, () => 77), 10, 20, 1);
+    await saveImage(
+      path,
+      pixels(10, 20, 1, () => 77),
+      10,
+      20,
+      1,
+    );
     const out = await loadForDiffusion(path, 16, 3);
     expect(out).toHaveLength(3 * 256);
     expect(new Set(out)).toEqual(new Set([unit(77)]));
@@ -200,7 +218,13 @@ describe('loadForDiffusion', () => {
 
   it('reads JPEG (ImageNet-style name) and halves twice when the short side allows (96×80 → 24×20 at size 16)', async () => {
     const path = join(root, 'diffusion', 'n01440764_10026.JPEG');
-    await saveImage(path, pixels(96, 80, 3, () => 128), 96, 80, 3);
+    await saveImage(
+      path,
+      pixels(96, 80, 3, () => 128),
+      96,
+      80,
+      3,
+    );
     const out = await loadForDiffusion(path, 16, 3);
     expect(out).toHaveLength(3 * 256);
     for (const v of out) expect(Math.abs(v - unit(128))).toBeLessThanOrEqual(2 / 127.5);
@@ -279,7 +303,22 @@ describe('writePng and imageGrid', () => {
       }
     }
 
-    const grey = await readRaw(await imageGrid([[chw(pixels(2, 2, 1, () => 0), 1)]], 1, 2, 2, { gap: 1 }));
+    const grey = await readRaw(
+      await imageGrid(
+        [
+          [
+            chw(
+              pixels(2, 2, 1, () => 0),
+              1,
+            ),
+          ],
+        ],
+        1,
+        2,
+        2,
+        { gap: 1 },
+      ),
+    );
     expect([grey.width, grey.height]).toEqual([4, 4]);
     await expect(imageGrid([[null]], 3, 2, 2, { scale: 0 })).rejects.toBeInstanceOf(ParamError);
   });
@@ -293,13 +332,27 @@ describe('classifierInput', () => {
 
   it("'imagenet' on a constant image gives ((c/255) − mean)/std per channel, size × size", async () => {
     const colour = [30, 140, 230];
-    const out = await classifierInput(pixels(40, 30, 3, (_x, _y, k) => colour[k]), 40, 30, 3, 'imagenet', { size: 16, channels: 3 });
+    const out = await classifierInput(
+      pixels(40, 30, 3, (_x, _y, k) => colour[k]),
+      40,
+      30,
+      3,
+      'imagenet',
+      { size: 16, channels: 3 },
+    );
     expect(out).toHaveLength(3 * 256);
     for (let k = 0; k < 3; k++) for (let i = 0; i < 256; i++) expect(out[k * 256 + i]).toBe(normalised(colour[k], k));
     expect(out[0]).toBeCloseTo((30 / 255 - 0.485) / 0.229, 6);
 
     // Grey input is replicated to RGB, then normalised per channel.
-    const grey = await classifierInput(pixels(20, 20, 1, () => 90), 20, 20, 1, 'imagenet', { size: 8, resize: 10, channels: 3 });
+    const grey = await classifierInput(
+      pixels(20, 20, 1, () => 90),
+      20,
+      20,
+      1,
+      'imagenet',
+      { size: 8, resize: 10, channels: 3 },
+    );
     for (let k = 0; k < 3; k++) for (let i = 0; i < 64; i++) expect(grey[k * 64 + i]).toBe(normalised(90, k));
   });
 
@@ -320,10 +373,24 @@ describe('classifierInput', () => {
     const same = await classifierInput(px, 8, 8, 3, 'identity', { size: 8, channels: 3 });
     for (let k = 0; k < 3; k++) for (let i = 0; i < 64; i++) expect(same[k * 64 + i]).toBe(unit(px[i * 3 + k]));
 
-    const resized = await classifierInput(pixels(20, 12, 3, () => 200), 20, 12, 3, 'identity', { size: 8, channels: 3 });
+    const resized = await classifierInput(
+      pixels(20, 12, 3, () => 200),
+      20,
+      12,
+      3,
+      'identity',
+      { size: 8, channels: 3 },
+    );
     expect(new Set(resized)).toEqual(new Set([unit(200)]));
 
-    const grey = await classifierInput(pixels(8, 8, 3, (_x, _y, k) => [10, 100, 250][k]), 8, 8, 3, 'identity', { size: 8, channels: 1 });
+    const grey = await classifierInput(
+      pixels(8, 8, 3, (_x, _y, k) => [10, 100, 250][k]),
+      8,
+      8,
+      3,
+      'identity',
+      { size: 8, channels: 1 },
+    );
     expect(new Set(grey)).toEqual(new Set([unit((10 * 19595 + 100 * 38470 + 250 * 7471 + 0x8000) >> 16)]));
   });
 });

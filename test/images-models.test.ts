@@ -50,13 +50,16 @@ describe('openOnnxSession and tensorDims', () => {
   it('runs a Mul-then-Add graph like its JS reference', async () => {
     const k = new Float32Array([0.5, -1.25, 3]);
     const c = new Float32Array([0.1, 0.2, -0.3]);
-    const path = save('muladd.onnx', new OnnxGraphBuilder('muladd')
-      .input('x', 'float32', ['N', 3])
-      .output('y', 'float32', ['N', 3])
-      .initializer('k', k, [3])
-      .initializer('c', c, [3])
-      .node('Mul', ['x', 'k'], ['xk'])
-      .node('Add', ['xk', 'c'], ['y']));
+    const path = save(
+      'muladd.onnx',
+      new OnnxGraphBuilder('muladd')
+        .input('x', 'float32', ['N', 3])
+        .output('y', 'float32', ['N', 3])
+        .initializer('k', k, [3])
+        .initializer('c', c, [3])
+        .node('Mul', ['x', 'k'], ['xk'])
+        .node('Add', ['xk', 'c'], ['y']),
+    );
     const session = await openOnnxSession(path, 'model', 'cpu');
     expect(session.inputMetadata[0]).toMatchObject({ name: 'x', isTensor: true, type: 'float32', shape: ['N', 3] });
     expect(tensorDims(session, 'x', 'input')).toEqual([null, 3]);
@@ -72,12 +75,18 @@ describe('openOnnxSession and tensorDims', () => {
 });
 
 // A stand-in for guided-diffusion's UNet: ε = coef[t]·x, followed by C constant variance channels.
-const C = 2, H = 3, W = 4, T = 10;
+const C = 2,
+  H = 3,
+  W = 4,
+  T = 10;
 const coef = Float32Array.from({ length: T }, (_, t) => 1 - 0.07 * t);
 const variance = new Float32Array([0.25, -0.5]);
 
 function denoiserModel(o: { batch?: number | string; tType?: OnnxElemType; hw?: (number | string)[]; outChannels?: 1 | 2 | 3 } = {}): OnnxGraphBuilder {
-  const batch = o.batch ?? 'N', tType = o.tType ?? 'int64', hw = o.hw ?? [H, W], k = o.outChannels ?? 2;
+  const batch = o.batch ?? 'N',
+    tType = o.tType ?? 'int64',
+    hw = o.hw ?? [H, W],
+    k = o.outChannels ?? 2;
   const b = new OnnxGraphBuilder('denoiser')
     .input('x', 'float32', [batch, C, ...hw])
     .input('timesteps', tType, [batch])
@@ -87,9 +96,7 @@ function denoiserModel(o: { batch?: number | string; tType?: OnnxElemType; hw?: 
   // Gather takes int32 or int64 indices; a float timestep is cast first.
   const idx = tType === 'float32' ? 'tIndex' : 'timesteps';
   if (tType === 'float32') b.node('Cast', ['timesteps'], ['tIndex'], { to: 7 });
-  b.node('Gather', ['coef', idx], ['c'], { axis: 0 })
-    .node('Reshape', ['c', 'shape4'], ['c4'])
-    .node('Mul', ['x', 'c4'], ['eps']);
+  b.node('Gather', ['coef', idx], ['c'], { axis: 0 }).node('Reshape', ['c', 'shape4'], ['c4']).node('Mul', ['x', 'c4'], ['eps']);
   if (k === 1) return b.node('Identity', ['eps'], ['out']);
   b.initializer('variance', variance, [1, C, 1, 1]).node('Shape', ['x'], ['xShape']).node('Expand', ['variance', 'xShape'], ['v']);
   return b.node('Concat', k === 2 ? ['eps', 'v'] : ['eps', 'v', 'v'], ['out'], { axis: 1 });
@@ -113,7 +120,8 @@ describe('OnnxDenoiser', () => {
       expect(d.timestepType).toBe(tType);
       expect(d.inputShape).toEqual([C, H, W]);
       expect(d.outputName).toBe('out');
-      const n = 3, ts = [0, 4, 9];
+      const n = 3,
+        ts = [0, 4, 9];
       const x = randomArray(n * C * H * W, 2);
       const { output, outputChannels } = await d.run(x, n, ts);
       expect(outputChannels).toBe(2 * C);
@@ -177,10 +185,18 @@ describe('OnnxDenoiser', () => {
 });
 
 // Tiny conv classifier: Conv3×3 pad 1 → Relu (stage1) → Conv3×3 stride 2 → Relu (stage2) → GAP → Gemm.
-const CI = 2, S = 6, C1 = 4, C2 = 5, K = 3, S2 = 2;
-const w1 = randomArray(C1 * CI * 9, 10, 0.5), b1 = randomArray(C1, 11, 0.1);
-const w2 = randomArray(C2 * C1 * 9, 12, 0.5), b2 = randomArray(C2, 13, 0.1);
-const wf = randomArray(K * C2, 14), bf = randomArray(K, 15, 0.1);
+const CI = 2,
+  S = 6,
+  C1 = 4,
+  C2 = 5,
+  K = 3,
+  S2 = 2;
+const w1 = randomArray(C1 * CI * 9, 10, 0.5),
+  b1 = randomArray(C1, 11, 0.1);
+const w2 = randomArray(C2 * C1 * 9, 12, 0.5),
+  b2 = randomArray(C2, 13, 0.1);
+const wf = randomArray(K * C2, 14),
+  bf = randomArray(K, 15, 0.1);
 
 function classifierModel(batch: number | string = 'N'): OnnxGraphBuilder {
   return new OnnxGraphBuilder('classifier')
@@ -188,9 +204,12 @@ function classifierModel(batch: number | string = 'N'): OnnxGraphBuilder {
     .output('logits', 'float32', [batch, K])
     .output('stage1', 'float32', [batch, C1, S, S])
     .output('stage2', 'float32', [batch, C2, S2, S2])
-    .initializer('w1', w1, [C1, CI, 3, 3]).initializer('b1', b1, [C1])
-    .initializer('w2', w2, [C2, C1, 3, 3]).initializer('b2', b2, [C2])
-    .initializer('wf', wf, [K, C2]).initializer('bf', bf, [K])
+    .initializer('w1', w1, [C1, CI, 3, 3])
+    .initializer('b1', b1, [C1])
+    .initializer('w2', w2, [C2, C1, 3, 3])
+    .initializer('b2', b2, [C2])
+    .initializer('wf', wf, [K, C2])
+    .initializer('bf', bf, [K])
     .node('Conv', ['image', 'w1', 'b1'], ['conv1'], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] })
     .node('Relu', ['conv1'], ['stage1'])
     .node('Conv', ['stage1', 'w2', 'b2'], ['conv2'], { kernel_shape: [3, 3], strides: [2, 2] })
@@ -211,7 +230,8 @@ function convRelu(x: Float32Array, ci: number, s: number, w: Float32Array, b: Fl
         for (let i = 0; i < ci; i++) {
           for (let u = 0; u < 3; u++) {
             for (let v = 0; v < 3; v++) {
-              const rr = r * stride + u - pad, cc = c * stride + v - pad;
+              const rr = r * stride + u - pad,
+                cc = c * stride + v - pad;
               if (rr >= 0 && rr < s && cc >= 0 && cc < s) acc += w[((o * ci + i) * 3 + u) * 3 + v] * x[(i * s + rr) * s + cc];
             }
           }
@@ -243,11 +263,15 @@ describe('OnnxClassifier', () => {
     expect(cls.logitsName).toBe('logits');
     expect(cls.layerNames).toEqual(['stage1', 'stage2']);
     expect(cls.inputShape).toEqual([CI, S, S]);
-    const n = 3, per = CI * S * S;
+    const n = 3,
+      per = CI * S * S;
     const x = randomArray(n * per, 20);
     const { logits, classes, layers } = await cls.run(x, n);
     expect(classes).toBe(K);
-    expect(layers.map((l) => [l.name, l.shape])).toEqual([['stage1', [n, C1, S, S]], ['stage2', [n, C2, S2, S2]]]);
+    expect(layers.map((l) => [l.name, l.shape])).toEqual([
+      ['stage1', [n, C1, S, S]],
+      ['stage2', [n, C2, S2, S2]],
+    ]);
     for (let i = 0; i < n; i++) {
       const ref = classifierReference(x.subarray(i * per, (i + 1) * per));
       expectClose(logits.subarray(i * K, (i + 1) * K), ref.logits, 1e-5);
@@ -294,7 +318,7 @@ describe('model file errors', () => {
     writeFileSync(path, 'this is not a protobuf\nsecond line\n');
     const e = await paramError(OnnxDenoiser.open(path, { batchSize: 1 }));
     expect(e.param).toBe('model');
-    expect(e.message).toMatch(new RegExp(`^invalid --model ".*notes\\.onnx" \\(not an ONNX model: .+\\)$`));
+    expect(e.message).toMatch(/^invalid --model ".*notes\.onnx" \(not an ONNX model: .+\)$/);
     expect(e.message).not.toContain('\n');
     expect(e.message.length).toBeLessThan(200 + path.length);
   });

@@ -45,7 +45,9 @@ describe('correlated pixel changes', () => {
     const K = changes.length;
     const n = gh * gw;
     const C = (i: number, j: number) => {
-      let mi = 0, mj = 0, mij = 0;
+      let mi = 0,
+        mj = 0,
+        mij = 0;
       for (const m of changes) {
         mi += m[i] / K;
         mj += m[j] / K;
@@ -53,18 +55,31 @@ describe('correlated pixel changes', () => {
       }
       return mij - mi * mj;
     };
-    let total = 0, diag = 0;
+    let total = 0,
+      diag = 0;
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) total += C(i, j);
     for (let i = 0; i < n; i++) diag += C(i, i);
     const R = Math.floor(Math.min(gh, gw) / 2);
     const corr: number[] = [];
     for (let r = 0; r <= R; r++) {
-      let s = 0, pairs = 0;
-      for (let y = 0; y < gh; y++) for (let x = 0; x < gw; x++) {
-        if (r === 0) { s += C(y * gw + x, y * gw + x); pairs++; continue; }
-        if (x + r < gw) { s += C(y * gw + x, y * gw + x + r); pairs++; }
-        if (y + r < gh) { s += C(y * gw + x, (y + r) * gw + x); pairs++; }
-      }
+      let s = 0,
+        pairs = 0;
+      for (let y = 0; y < gh; y++)
+        for (let x = 0; x < gw; x++) {
+          if (r === 0) {
+            s += C(y * gw + x, y * gw + x);
+            pairs++;
+            continue;
+          }
+          if (x + r < gw) {
+            s += C(y * gw + x, y * gw + x + r);
+            pairs++;
+          }
+          if (y + r < gh) {
+            s += C(y * gw + x, (y + r) * gw + x);
+            pairs++;
+          }
+        }
       corr.push(s / pairs);
     }
     return { total, diag, corr };
@@ -72,7 +87,8 @@ describe('correlated pixel changes', () => {
 
   it('χ numerator, denominator and C(r) equal the O(n²) definition', () => {
     const rng = createRng(3);
-    const gh = 5, gw = 6;
+    const gh = 5,
+      gw = 6;
     // Correlated changes: a shared blob plus independent noise.
     const changes = Array.from({ length: 7 }, () => {
       const blob = rng.nextFloat();

@@ -19,7 +19,7 @@ const CLASSIFIER = 'models/mnist/classifier.onnx';
 const SHIPPED_ACCURACY = (JSON.parse(readFileSync('models/mnist/card.json', 'utf8')) as { classifier: { heldOutAccuracy: number } }).classifier.heldOutAccuracy;
 
 /** A Gaussian given directly by its mean and covariance. */
-function fit(mean: number[], cov: number[][]): GaussianFit {
+function givenGaussian(mean: number[], cov: number[][]): GaussianFit {
   return { dim: mean.length, count: 0, mean: Float64Array.from(mean), cov: Float64Array.from(cov.flat()) };
 }
 
@@ -54,9 +54,9 @@ const trace = (f: GaussianFit) => Array.from({ length: f.dim }, (_, a) => f.cov[
 
 describe('Fréchet distance', () => {
   it('matches the closed form for diagonal covariances: Σ(μ₁−μ₂)² + Σ(σ₁−σ₂)²', () => {
-    const p = fit([0, 1, -2, 0.5], diag([1, 4, 0.25, 9]));
-    const q = fit([1, 1, 0, -0.5], diag([4, 1, 1, 0.01]));
-    const expected = (1 + 0 + 4 + 1) + ((1 - 2) ** 2 + (2 - 1) ** 2 + (0.5 - 1) ** 2 + (3 - 0.1) ** 2);
+    const p = givenGaussian([0, 1, -2, 0.5], diag([1, 4, 0.25, 9]));
+    const q = givenGaussian([1, 1, 0, -0.5], diag([4, 1, 1, 0.01]));
+    const expected = 1 + 0 + 4 + 1 + ((1 - 2) ** 2 + (2 - 1) ** 2 + (0.5 - 1) ** 2 + (3 - 0.1) ** 2);
     expect(frechetDistance(p, q)).toBeCloseTo(expected, 12);
     expect(Math.abs(frechetDistance(p, q) - expected)).toBeLessThanOrEqual(frechetTolerance(4, trace(p) + trace(q)));
   });
@@ -69,17 +69,23 @@ describe('Fréchet distance', () => {
     const b = Array.from({ length: d }, () => 0.1 + 3 * rng.nextFloat());
     const mu1 = Array.from({ length: d }, () => rng.normal());
     const mu2 = Array.from({ length: d }, () => rng.normal());
-    const p = fit(mu1, rotated(r, a));
-    const q = fit(mu2, rotated(r, b));
+    const p = givenGaussian(mu1, rotated(r, a));
+    const q = givenGaussian(mu2, rotated(r, b));
     const expected = mu1.reduce((s, m, i) => s + (m - mu2[i]) ** 2, 0) + a.reduce((s, x, i) => s + (Math.sqrt(x) - Math.sqrt(b[i])) ** 2, 0);
     expect(Math.abs(frechetDistance(p, q) - expected)).toBeLessThanOrEqual(frechetTolerance(d, trace(p) + trace(q)));
   });
 
   it('matches the 2 × 2 closed form for covariances that do not commute: tr √M = √(tr Σ₁Σ₂ + 2√(det Σ₁ det Σ₂))', () => {
-    const s1 = [[2, 0.7], [0.7, 1]];
-    const s2 = [[0.5, -0.3], [-0.3, 3]];
-    const p = fit([0.3, -1], s1);
-    const q = fit([1, 2], s2);
+    const s1 = [
+      [2, 0.7],
+      [0.7, 1],
+    ];
+    const s2 = [
+      [0.5, -0.3],
+      [-0.3, 3],
+    ];
+    const p = givenGaussian([0.3, -1], s1);
+    const q = givenGaussian([1, 2], s2);
     const tr12 = s1[0][0] * s2[0][0] + s1[0][1] * s2[1][0] + s1[1][0] * s2[0][1] + s1[1][1] * s2[1][1];
     const det = (s: number[][]) => s[0][0] * s[1][1] - s[0][1] * s[1][0];
     const expected = 0.7 ** 2 + 3 ** 2 + (3 + 3.5) - 2 * Math.sqrt(tr12 + 2 * Math.sqrt(det(s1) * det(s2)));
@@ -169,7 +175,14 @@ describe('score of given images with the shipped classifier', () => {
   });
 
   it('pure noise scores far from the digits: fd ≫ that of noised digits, all in one class', async () => {
-    const pure = scoreClassified(await classifyImages(classifier, noise.map((v) => Math.max(-1, Math.min(1, v))), heldOut.count), reference);
+    const pure = scoreClassified(
+      await classifyImages(
+        classifier,
+        noise.map((v) => Math.max(-1, Math.min(1, v))),
+        heldOut.count,
+      ),
+      reference,
+    );
     // The classifier is confidently wrong on noise (one class for everything), so only fd and
     // the class entropy expose it; fd of real digits is 0 and of lightly noised ones < 1.
     expect(pure.fd).toBeGreaterThan(30);
@@ -217,12 +230,16 @@ describe('hierdiff images score (CLI)', () => {
   });
 
   it('refuses bad input with one line naming the option, exit 2, and no file', () => {
-    const noProbes = saveModel(dir, 'no-probes.onnx', new OnnxGraphBuilder('logits-only')
-      .input('image', 'float32', ['N', 1, 32, 32])
-      .output('logits', 'float32', ['N', 1])
-      .node('GlobalAveragePool', ['image'], ['pool'])
-      .node('Flatten', ['pool'], ['logits'])
-      .toBytes());
+    const noProbes = saveModel(
+      dir,
+      'no-probes.onnx',
+      new OnnxGraphBuilder('logits-only')
+        .input('image', 'float32', ['N', 1, 32, 32])
+        .output('logits', 'float32', ['N', 1])
+        .node('GlobalAveragePool', ['image'], ['pool'])
+        .node('Flatten', ['pool'], ['logits'])
+        .toBytes(),
+    );
     const small = saveModel(dir, 'small.onnx', tinyClassifierModel({ channels: 1, size: 16 }));
     const out = join(dir, 'bad.json');
     const cases: [string[], RegExp][] = [

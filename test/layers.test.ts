@@ -5,17 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import {
-  diagramRows,
-  existingLayers,
-  findCycle,
-  forbiddenImports,
-  parseLayers,
-  readLayerImports,
-  specifiersOf,
-  unusedAllowances,
-  type LayerImport,
-} from './helpers/layers.ts';
+import { diagramRows, existingLayers, findCycle, forbiddenImports, parseLayers, readLayerImports, specifiersOf, unusedAllowances, type LayerImport } from './helpers/layers.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { table, diagram } = parseLayers(readFileSync(join(ROOT, 'docs/architecture.md'), 'utf8'));
@@ -27,7 +17,12 @@ describe('the layer table of docs/architecture.md', () => {
     const rows = [...table.keys()];
     expect(layers.filter((l) => !table.has(l)).map((l) => `${l} has no row in the layer table`)).toEqual([]);
     expect(rows.filter((r) => !layers.includes(r)).map((r) => `the layer table has a row for ${r}, which is not in src/`)).toEqual([]);
-    const unknown = rows.flatMap((r) => table.get(r)!.filter((to) => !table.has(to)).map((to) => `${r}'s row allows ${to}, which has no row`));
+    const unknown = rows.flatMap((r) =>
+      table
+        .get(r)!
+        .filter((to) => !table.has(to))
+        .map((to) => `${r}'s row allows ${to}, which has no row`),
+    );
     expect(unknown).toEqual([]);
     expect(rows.filter((r) => table.get(r)!.includes(r)).map((r) => `${r}'s row lists itself`)).toEqual([]);
   });
@@ -78,7 +73,7 @@ describe('the checker itself', () => {
       "type G = typeof import('../g/x.ts');",
       "const h = new URL(dev ? '../h/x.mjs' : '../h/x.js', import.meta.url);",
       "// import { no } from '../comment/x.ts';",
-      "const s = \"import { no } from '../string/x.ts'\";",
+      'const s = "import { no } from \'../string/x.ts\'";',
     ].join('\n');
     expect(specifiersOf('x.ts', text).map((s) => `${s.line} ${s.kind} ${s.specifier}`)).toEqual([
       '1 import ../a/x.ts',
@@ -94,8 +89,7 @@ describe('the checker itself', () => {
   });
 
   it('reads the imports of the real tree (type-only and dynamic ones included)', () => {
-    const seen = (file: string, to: string, kind: LayerImport['kind']): boolean =>
-      imports.some((i) => i.file === file && i.to === to && i.kind === kind);
+    const seen = (file: string, to: string, kind: LayerImport['kind']): boolean => imports.some((i) => i.file === file && i.to === to && i.kind === kind);
     expect(seen('src/report/figures/learning.ts', 'learn/', 'import type')).toBe(true);
     expect(seen('src/cli/main.ts', 'cli/', 'dynamic import')).toBe(true);
     expect(seen('src/index.ts', 'grammar/', 'export from')).toBe(true);
@@ -104,11 +98,22 @@ describe('the checker itself', () => {
 
   it('names the file, the import and the pair of layers of a forbidden import', () => {
     const bad: LayerImport = { file: 'src/core/x.ts', line: 3, specifier: '../cli/table.ts', kind: 'import', from: 'core/', to: 'cli/' };
-    const own = new Map([['cli/', ['core/']], ['core/', []]]);
+    const own = new Map([
+      ['cli/', ['core/']],
+      ['core/', []],
+    ]);
     expect(forbiddenImports([bad], own)).toEqual([
       "src/core/x.ts:3 imports '../cli/table.ts' (import): core/ → cli/ is not allowed by core/'s row of the layer table in docs/architecture.md (it may import nothing)",
     ]);
     expect(unusedAllowances([bad], own)).toEqual(["cli/'s row allows core/ but no file in cli/ imports core/: take it out of the row"]);
-    expect(findCycle(new Map([['a/', ['b/']], ['b/', ['c/']], ['c/', ['a/']]]))).toEqual(['a/', 'b/', 'c/', 'a/']);
+    expect(
+      findCycle(
+        new Map([
+          ['a/', ['b/']],
+          ['b/', ['c/']],
+          ['c/', ['a/']],
+        ]),
+      ),
+    ).toEqual(['a/', 'b/', 'c/', 'a/']);
   });
 });

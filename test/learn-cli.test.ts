@@ -31,7 +31,24 @@ describe('hierdiff train → evaluate, end to end', () => {
     expect(data.test.length).toBe(1024);
 
     const out = join(dir, 'e.json');
-    const e = runCli(['evaluate', '--model', join(dir, 'model.onnx'), '--grammar', join(dir, 'grammar.json'), '--train-data', join(dir, 'data.json'), '--samples', '300', '--forward-backward', '--times', '10,200', '--fb-samples', '100', '--out', out]);
+    const e = runCli([
+      'evaluate',
+      '--model',
+      join(dir, 'model.onnx'),
+      '--grammar',
+      join(dir, 'grammar.json'),
+      '--train-data',
+      join(dir, 'data.json'),
+      '--samples',
+      '300',
+      '--forward-backward',
+      '--times',
+      '10,200',
+      '--fb-samples',
+      '100',
+      '--out',
+      out,
+    ]);
     expect(e.code, e.stderr).toBe(0);
     const ev = JSON.parse(readFileSync(out, 'utf8'));
     // docs/science.md §7: uniformly random tokens are valid at layer 1 with probability f = 0.375 (300 samples × 4 nodes).
@@ -56,7 +73,11 @@ describe('hierdiff train → evaluate, end to end', () => {
       [['learn-study', '--train-sizes', '16', '--threads', '0', '--out', join(root, 'bad12')], /invalid --threads "0"/, join(root, 'bad12')],
       [['evaluate', '--model', join(root, 'not.onnx'), '--grammar', join(dir, 'grammar.json'), '--out', join(root, 'bad4.json')], /not an ONNX model/, join(root, 'bad4.json')],
       [['evaluate', '--model', join(dir, 'model.onnx'), '--grammar', join(root, 'missing.json'), '--out', join(root, 'bad5.json')], /--grammar/, join(root, 'bad5.json')],
-      [['evaluate', '--model', join(dir, 'model.onnx'), '--grammar', join(dir, 'grammar.json'), '--times', '0,500', '--forward-backward', '--out', join(root, 'bad6.json')], /--times/, join(root, 'bad6.json')],
+      [
+        ['evaluate', '--model', join(dir, 'model.onnx'), '--grammar', join(dir, 'grammar.json'), '--times', '0,500', '--forward-backward', '--out', join(root, 'bad6.json')],
+        /--times/,
+        join(root, 'bad6.json'),
+      ],
       [['learn-study', '--train-sizes', '0', '--out', join(root, 'bad7')], /--train-sizes/, join(root, 'bad7')],
       [['train', '--grammar', join(dir, 'grammar.json'), '--depth', '6', '--out', join(root, 'bad8')], /invalid --depth 6 \(the grammar in .* has depth 3\)/, join(root, 'bad8')],
     ];
@@ -81,7 +102,29 @@ describe('hierdiff train → evaluate, end to end', () => {
 describe('hierdiff learn-study, end to end on a tiny run', () => {
   it('trains two sizes with a test-loss curve, summarises crossings and class-kept gaps, and keeps finished sizes on --resume', () => {
     const out = join(root, 'study');
-    const args = ['learn-study', '--train-sizes', '64,32', '--steps', '40', '--test-every', '10', '--test-size', '64', '--width', '8', '--threads', '1', '--samples', '40', '--fb-samples', '10', '--times', '4,40', '--out', out];
+    const args = [
+      'learn-study',
+      '--train-sizes',
+      '64,32',
+      '--steps',
+      '40',
+      '--test-every',
+      '10',
+      '--test-size',
+      '64',
+      '--width',
+      '8',
+      '--threads',
+      '1',
+      '--samples',
+      '40',
+      '--fb-samples',
+      '10',
+      '--times',
+      '4,40',
+      '--out',
+      out,
+    ];
     const r = runCli(args);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/train P=32: /);

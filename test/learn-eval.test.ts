@@ -194,7 +194,13 @@ describe('publishedDataset (docs/science.md §7, "Data")', () => {
     expect(pythonSampleRange(new PythonRandom(9), 2 ** 40 + 12345, 3)).toEqual([585718914800, 408616915370, 743056980560]);
     expect(pythonSampleRange(new PythonRandom(2 ** 40 + 7), 2 ** 52 + 3, 5)).toEqual([2259403949877610, 3271002939367115, 3990004831840993, 3353772015322868, 4005391556896215]);
     // Below 2^32 it is the existing port's sample() on the materialised range, in both branches.
-    for (const [n, k] of [[30, 12], [100, 3], [1000, 200], [85, 10], [86, 10]] as const) {
+    for (const [n, k] of [
+      [30, 12],
+      [100, 3],
+      [1000, 200],
+      [85, 10],
+      [86, 10],
+    ] as const) {
       const list = Array.from({ length: n }, (_, i) => i);
       expect(pythonSampleRange(new PythonRandom(n + k), n, k)).toEqual(new PythonRandom(n + k).sample(list, k));
     }
@@ -271,7 +277,11 @@ describe('copies and rule frequencies', () => {
   it('counts the rules of valid nodes, near uniform for true data', () => {
     // Datum 0 of the published indexing: class 0, rule 0 everywhere.
     const one = ruleFrequencies(g, decodeIndex(g, 0n).levels[3]);
-    expect(one.map((u) => [u.layer, u.level, u.validNodes])).toEqual([[1, 2, 4], [2, 1, 2], [3, 0, 1]]);
+    expect(one.map((u) => [u.layer, u.level, u.validNodes])).toEqual([
+      [1, 2, 4],
+      [2, 1, 2],
+      [3, 0, 1],
+    ]);
     for (const u of one) {
       expect(u.counts.reduce((a, b) => a + b, 0)).toBe(u.validNodes);
       u.counts.forEach((c, r) => expect(c === 0 || r % 3 === 0).toBe(true));

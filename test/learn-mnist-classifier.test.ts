@@ -3,10 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../src/core/random.ts';
 import { channelAxis, OnnxClassifier, top1 } from '../src/images/models/classifier.ts';
-import {
-  classifierStageNames, digitClassifierParamShapes, initDigitClassifier, MNIST_CLASSIFIER_CONFIG,
-  validateDigitClassifierConfig, type DigitClassifierConfig,
-} from '../src/mnist/classifier.ts';
+import { classifierStageNames, digitClassifierParamShapes, initDigitClassifier, MNIST_CLASSIFIER_CONFIG, validateDigitClassifierConfig, type DigitClassifierConfig } from '../src/mnist/classifier.ts';
 import { digitClassifierGraph } from '../src/mnist/classifierGraph.ts';
 import { digitClassifierToOnnx } from '../src/mnist/classifierOnnx.ts';
 import { countParams, type NamedParams } from '../src/mnist/unet.ts';
@@ -17,9 +14,7 @@ import { Graph } from '../src/nn/graph.ts';
 import { buildTrainStep } from '../src/nn/train.ts';
 import { runOnnx } from './helpers/runOnnx.ts';
 import { paramError, paramErrorAsync } from './helpers/errors.ts';
-import {
-  crossEntropy, digitClassifierReference, directionalDerivative, FLOAT32_NETWORK, gradientError, outputError, t64, toParams64, type Params64,
-} from './helpers/mnistReference.ts';
+import { crossEntropy, digitClassifierReference, directionalDerivative, FLOAT32_NETWORK, gradientError, outputError, t64, toParams64, type Params64 } from './helpers/mnistReference.ts';
 import { randomArray, randomParams } from './helpers/random.ts';
 import { tempDir } from './helpers/tempDir.ts';
 
@@ -79,7 +74,7 @@ describe('digit classifier definition', () => {
 });
 
 describe('training graph', () => {
-  it('a training step\'s loss and gradient equal float64 central differences of the reference classifier', async () => {
+  it("a training step's loss and gradient equal float64 central differences of the reference classifier", async () => {
     const n = 4;
     const S = TINY.imageSize;
     const shapes = digitClassifierParamShapes(TINY);
@@ -104,7 +99,7 @@ describe('training graph', () => {
     });
   });
 
-  it('the export computes the training graph\'s forward', async () => {
+  it("the export computes the training graph's forward", async () => {
     const n = 3;
     const config = SMALL;
     const S = config.imageSize;

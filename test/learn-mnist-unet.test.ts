@@ -13,8 +13,26 @@ import { Graph, type Value } from '../src/nn/graph.ts';
 import { buildTrainStep } from '../src/nn/train.ts';
 import { runOnnx } from './helpers/runOnnx.ts';
 import {
-  addPerChannel, avgPool2, concatChannels, conv2d, crossEntropy, denoiserLossReference, directionalDerivative, globalMean, gradientError,
-  groupNorm, imageUnetReference, linear, outputError, relu, silu, t64, toParams64, upsample2, type Params64, type T64,
+  addPerChannel,
+  avgPool2,
+  concatChannels,
+  conv2d,
+  crossEntropy,
+  denoiserLossReference,
+  directionalDerivative,
+  globalMean,
+  gradientError,
+  groupNorm,
+  imageUnetReference,
+  linear,
+  outputError,
+  relu,
+  silu,
+  t64,
+  toParams64,
+  upsample2,
+  type Params64,
+  type T64,
 } from './helpers/mnistReference.ts';
 import { elementCount, mean } from './helpers/arrays.ts';
 import { randomArray, randomParams } from './helpers/random.ts';
@@ -104,8 +122,16 @@ describe('layers: forward against float64, gradient against float64 central diff
       for (const name of names) vals[name] = name === 'x' ? g.input('x', c.shapes.x, 'float32', { trainable: true }) : g.param(name, c.shapes[name]);
       const out = c.graph(g, vals);
       const r = c.isLoss ? null : g.input('r', out.shape);
-      const loss = r ? g.reduceSum(g.mul(out, r), out.shape.map((_, i) => i)) : out;
-      const grads = g.gradients(loss, names.map((n) => vals[n]));
+      const loss = r
+        ? g.reduceSum(
+            g.mul(out, r),
+            out.shape.map((_, i) => i),
+          )
+        : out;
+      const grads = g.gradients(
+        loss,
+        names.map((n) => vals[n]),
+      );
       const bytes = g.toOnnx({ name: 'layer', outputs: [['out', out], ['loss', loss], ...grads.map((v, i): [string, Value] => [`grad.${names[i]}`, v])] });
       const feeds: Record<string, { data: Float32Array; shape: number[] }> = { ...c.data };
       names.forEach((name, i) => (feeds[name] = { data: randomArray(elementCount(c.shapes[name]), 100 * k + i), shape: c.shapes[name] }));
@@ -147,7 +173,7 @@ describe('image U-Net', () => {
     expect(countParams(imageUnetParamShapes(MNIST_UNET_CONFIG))).toBe(379105);
   });
 
-  it('a training step\'s loss and gradient equal float64 central differences of the reference U-Net', async () => {
+  it("a training step's loss and gradient equal float64 central differences of the reference U-Net", async () => {
     const n = 3;
     const S = TINY.imageSize;
     const shapes = imageUnetParamShapes(TINY);
@@ -155,7 +181,9 @@ describe('image U-Net', () => {
     const { x, timesteps, eps } = tinyBatch(TINY, n, 22);
     const step = buildTrainStep(shapes, mnistDenoiserLoss(TINY, n));
     const feeds: Record<string, { data: Float32Array; shape: number[] }> = {
-      x: { data: x, shape: [n, 1, S, S] }, timesteps: { data: timesteps, shape: [n] }, eps: { data: eps, shape: [n, 1, S, S] },
+      x: { data: x, shape: [n, 1, S, S] },
+      timesteps: { data: timesteps, shape: [n] },
+      eps: { data: eps, shape: [n, 1, S, S] },
     };
     for (const [name, shape] of shapes) feeds[name] = { data: params[name].data, shape };
     const got = await run(step.bytes, feeds);
@@ -172,7 +200,10 @@ describe('image U-Net', () => {
     });
   });
 
-  for (const [label, config] of [['tiny', TINY], ['MNIST', MNIST_UNET_CONFIG]] as const) {
+  for (const [label, config] of [
+    ['tiny', TINY],
+    ['MNIST', MNIST_UNET_CONFIG],
+  ] as const) {
     it(`the export computes the training graph's forward and the float64 reference's (${label} config)`, async () => {
       const params = unetParams(config, 11);
       const S = config.imageSize;

@@ -6,10 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ParamError } from '../src/core/errors.ts';
 import { createRng } from '../src/core/random.ts';
 import { OnnxGraphBuilder } from '../src/nn/graphBuilder.ts';
-import {
-  embeddingAlphaBar, embeddingIndex, initBpUnet, paramShapes, timeEmbeddingConstants,
-  type BpUnetConfig, type LearnProcess,
-} from '../src/learn/bpUnet.ts';
+import { embeddingAlphaBar, embeddingIndex, initBpUnet, paramShapes, timeEmbeddingConstants, type BpUnetConfig, type LearnProcess } from '../src/learn/bpUnet.ts';
 import { oneHot } from '../src/learn/logitsModel.ts';
 import { BPUNET_GRAPH_NAME, bpUnetToOnnx } from '../src/learn/bpUnetOnnx.ts';
 import { bpUnetRows, embeddingAlphaBarOf } from '../src/learn/bpUnetGraph.ts';
@@ -19,8 +16,17 @@ import { floatTensor } from '../src/nn/runtime.ts';
 import { createCpuSession } from '../src/nn/session.ts';
 import { OnnxRhmDenoiser, readOnnxMetadata } from '../src/learn/onnxDenoiser.ts';
 import {
-  checkBpUnetParams, conv1d, convTranspose1d, erf, gelu, layerNormChannels, referenceLogits,
-  referenceTimeIndex, ReferenceModel, timeEmbedding, type Activation,
+  checkBpUnetParams,
+  conv1d,
+  convTranspose1d,
+  erf,
+  gelu,
+  layerNormChannels,
+  referenceLogits,
+  referenceTimeIndex,
+  ReferenceModel,
+  timeEmbedding,
+  type Activation,
 } from '../src/learn/bpUnetReference.ts';
 import { paramErrorAsync as paramError } from './helpers/errors.ts';
 import { randomParams } from './helpers/random.ts';
@@ -47,8 +53,16 @@ const param = (shape: number[], values: number[]) => ({ shape, data: Float32Arra
 describe('reference building blocks', () => {
   it('erf matches known values to 1e-12 (CPython math.erf)', () => {
     const known: [number, number][] = [
-      [0, 0], [0.1, 0.1124629160182849], [0.5, 0.5204998778130465], [1, 0.8427007929497149],
-      [2, 0.9953222650189527], [3, 0.9999779095030014], [-1.5, -0.9661051464753108], [4, 0.9999999845827421], [7, 1], [-9, -1],
+      [0, 0],
+      [0.1, 0.1124629160182849],
+      [0.5, 0.5204998778130465],
+      [1, 0.8427007929497149],
+      [2, 0.9953222650189527],
+      [3, 0.9999779095030014],
+      [-1.5, -0.9661051464753108],
+      [4, 0.9999999845827421],
+      [7, 1],
+      [-9, -1],
     ];
     for (const [x, y] of known) expect(Math.abs(erf(x) - y)).toBeLessThan(1e-12);
     // Φ(1) = 0.8413447460685429: GELU is the exact x·Φ(x).
@@ -66,7 +80,14 @@ describe('reference building blocks', () => {
 
   it('convTranspose1d: out[o, p·s + k] = Σ_c in[c, p]·w[c, o, k], weight [C_in, C_out, k]', () => {
     // in = [[1, 2], [3, 4]], w[c, o, k] = 1 + 6c + 2o + k (values 1 … 12 in order).
-    const out = convTranspose1d(act(2, 2, [1, 2, 3, 4]), param([2, 3, 2], Array.from({ length: 12 }, (_, k) => k + 1)), 2);
+    const out = convTranspose1d(
+      act(2, 2, [1, 2, 3, 4]),
+      param(
+        [2, 3, 2],
+        Array.from({ length: 12 }, (_, k) => k + 1),
+      ),
+      2,
+    );
     expect(out.channels).toBe(3);
     expect(out.length).toBe(4);
     // By hand, e.g. out[0, 0] = 1·1 + 3·7, out[2, 3] = 2·6 + 4·12.
@@ -156,7 +177,13 @@ describe('bpUnetToOnnx through OnnxRhmDenoiser vs the float64 reference', () => 
     const model = fromBinary(ModelProtoSchema, bytes);
     expect(model.graph?.name).toBe(BPUNET_GRAPH_NAME);
     expect(readOnnxMetadata(save('meta.onnx', bytes))).toEqual({
-      model: 'bpunet', process: 'mask', vocab: '4', length: '9', tuple: '3', depth: '2', width: '8',
+      model: 'bpunet',
+      process: 'mask',
+      vocab: '4',
+      length: '9',
+      tuple: '3',
+      depth: '2',
+      width: '8',
     });
   });
 
@@ -188,7 +215,7 @@ describe('OnnxRhmDenoiser errors', () => {
     return b;
   }
 
-  it('a wrong output or input name lists the model\'s names', async () => {
+  it("a wrong output or input name lists the model's names", async () => {
     const path = save('id.onnx', identityModel(['N', 4, 4], ['logits', 'other']).toBytes());
     const e = await paramError(OnnxRhmDenoiser.open(path, { batchSize: 2, outputName: 'out' }));
     expect(e.param).toBe('output-name');
@@ -236,8 +263,11 @@ describe('OnnxRhmDenoiser errors', () => {
 
   it('an output of the wrong shape is a one-line ParamError at run time', async () => {
     // Transposes x: the output is [N, 4, 2], not the [N, v, d] = [N, 2, 4] logits.
-    const b = new OnnxGraphBuilder('transposed').input('x', 'float32', ['N', 2, 4]).input('t', 'float32', ['N'])
-      .node('Transpose', ['x'], ['logits'], { perm: [0, 2, 1] }).output('logits', 'float32', ['N', 4, 2]);
+    const b = new OnnxGraphBuilder('transposed')
+      .input('x', 'float32', ['N', 2, 4])
+      .input('t', 'float32', ['N'])
+      .node('Transpose', ['x'], ['logits'], { perm: [0, 2, 1] })
+      .output('logits', 'float32', ['N', 4, 2]);
     const model = await OnnxRhmDenoiser.open(save('transposed.onnx', b.toBytes()), { batchSize: 2 });
     try {
       const e = await paramError(model.logits(new Float32Array(8), new Float32Array(1), 1));
@@ -273,8 +303,10 @@ describe('the exported model is the training graph', () => {
     // Same ops on the same float32 values, with the exported graph's products batched (MatMul) and the
     // training graph's flattened (Gemm): only summation order differs, a few ulps of the logits' scale.
     const scale = rows.reduce((m, a) => Math.max(m, Math.abs(a)), 0);
-    for (let i = 0; i < n; i++) for (let p = 0; p < d; p++) for (let b = 0; b < 8; b++) {
-      expect(Math.abs(exported[(i * 8 + b) * d + p] - rows[(i * d + p) * 8 + b])).toBeLessThan(1e-5 * scale);
-    }
+    for (let i = 0; i < n; i++)
+      for (let p = 0; p < d; p++)
+        for (let b = 0; b < 8; b++) {
+          expect(Math.abs(exported[(i * 8 + b) * d + p] - rows[(i * d + p) * 8 + b])).toBeLessThan(1e-5 * scale);
+        }
   });
 });

@@ -12,7 +12,8 @@ describe('learn-study summary', () => {
     times.forEach((t, i) => {
       const noise = 1 - schedule.alphaBar[t];
       // Nearest: no neighbouring time is closer to the level.
-      for (const u of [t - 1, t + 1]) if (u >= 1 && u <= schedule.steps) expect(Math.abs(noise - STUDY_NOISE_LEVELS[i])).toBeLessThanOrEqual(Math.abs(1 - schedule.alphaBar[u] - STUDY_NOISE_LEVELS[i]));
+      for (const u of [t - 1, t + 1])
+        if (u >= 1 && u <= schedule.steps) expect(Math.abs(noise - STUDY_NOISE_LEVELS[i])).toBeLessThanOrEqual(Math.abs(1 - schedule.alphaBar[u] - STUDY_NOISE_LEVELS[i]));
     });
     expect(1 - schedule.alphaBar[times[0]]).toBeLessThan(0.02);
     // A short schedule repeats no time.

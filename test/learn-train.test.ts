@@ -41,7 +41,10 @@ async function graphRunner(build: (g: Graph, inputs: Record<string, Value>) => V
   const inputs: Record<string, Value> = {};
   for (const [name, f] of Object.entries(feeds)) if (declare.includes(name)) inputs[name] = g.input(name, f.shape, 'float32', { trainable: wrt.includes(name) });
   const y = build(g, inputs);
-  const grads = g.gradients(y, wrt.map((n) => inputs[n]));
+  const grads = g.gradients(
+    y,
+    wrt.map((n) => inputs[n]),
+  );
   const session = await createCpuSession(g.toOnnx({ name: 't', outputs: [['y', y], ...grads.map((v, i): [string, Value] => [`g${i}`, v])] }), 1);
   const run = async (data: Record<string, Float32Array>) => {
     const out = await session.run(Object.fromEntries(Object.entries(feeds).map(([k, f]) => [k, floatTensor(data[k] ?? f.data, f.shape)])));
@@ -82,8 +85,17 @@ async function checkGradient(build: (g: Graph, inputs: Record<string, Value>) =>
 /** Σ y ⊙ R with a fixed random R: a scalar whose gradient exercises every output entry. */
 function probe(g: Graph, y: Value, seed: number): Value {
   const shape = y.shape as number[];
-  const r = g.constant(randn(shape.reduce((a, b) => a * b, 1), seed), shape);
-  return g.reduceSum(g.mul(y, r), shape.map((_, i) => i));
+  const r = g.constant(
+    randn(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+    ),
+    shape,
+  );
+  return g.reduceSum(
+    g.mul(y, r),
+    shape.map((_, i) => i),
+  );
 }
 
 test('training schedule: β linear from 1e−3 to 0.1, ᾱ_0 = 0.999, float64 products', () => {
@@ -106,7 +118,7 @@ test('learning rate: linear warm-up, then constant or cosine down to 0 at the la
   expect(cos(3)).toBe(0.01);
   expect(cos(4)).toBe(0.01);
   expect(cos(14)).toBeCloseTo(0.005, 15);
-  expect(cos(23)).toBeCloseTo(0.01 * (1 + Math.cos((Math.PI * 19) / 20)) / 2, 15);
+  expect(cos(23)).toBeCloseTo((0.01 * (1 + Math.cos((Math.PI * 19) / 20))) / 2, 15);
   expect(learningRate(0.01, 0)(0)).toBe(0.01);
 });
 
@@ -209,7 +221,10 @@ describe('bpUNet forward and loss', () => {
       const pv: Record<string, Value> = {};
       for (const [name, shape] of shapes) pv[name] = g.param(name, shape);
       const loss = bpUnetBatchLoss(g, pv, config, n);
-      const grads = g.gradients(loss, shapes.map(([name]) => pv[name]));
+      const grads = g.gradients(
+        loss,
+        shapes.map(([name]) => pv[name]),
+      );
       const session = await createCpuSession(g.toOnnx({ name: 'l', outputs: [['loss', loss], ...grads.map((v, i): [string, Value] => [`g${i}`, v])] }), 1);
       const feeds = bpUnetFeeds(config, x0, xt, t, schedule);
       const out = await session.run({
@@ -219,7 +234,12 @@ describe('bpUNet forward and loss', () => {
       await session.release();
       const reference = () => {
         const logits = Array.from({ length: n }, (_, i) =>
-          referenceForward(params, config, Array.from({ length: 3 }, (_, b) => Float64Array.from({ length: d }, (_, p) => input[(i * 3 + b) * d + p])), tOverT[i]).map((r) => Array.from(r)),
+          referenceForward(
+            params,
+            config,
+            Array.from({ length: 3 }, (_, b) => Float64Array.from({ length: d }, (_, p) => input[(i * 3 + b) * d + p])),
+            tOverT[i],
+          ).map((r) => Array.from(r)),
         );
         return referenceLoss(process, logits, x0, xt, t, schedule);
       };
@@ -263,7 +283,19 @@ describe('bpUNet forward and loss', () => {
       const loss = g.mul(g.reduceSum(d3pmLossGraph(g, process, logitsIn), [0]), 1 / (n * d));
       const session = await createCpuSession(g.toOnnx({ name: 'l', outputs: [['loss', loss]] }), 1);
       const run = async (rows: Float32Array) =>
-        ((await session.run({ logits: floatTensor(rows, [n, d, v]), ...Object.fromEntries(g.inputs().slice(1).map((x) => [x.name, floatTensor(consts[x.name], x.shape as number[])])) })).loss.data as Float32Array)[0];
+        (
+          (
+            await session.run({
+              logits: floatTensor(rows, [n, d, v]),
+              ...Object.fromEntries(
+                g
+                  .inputs()
+                  .slice(1)
+                  .map((x) => [x.name, floatTensor(consts[x.name], x.shape as number[])]),
+              ),
+            })
+          ).loss.data as Float32Array
+        )[0];
       const raw = randn(n * v * d, 31 + process.length, 2); // channel-first [n][v][d]
       const rows = new Float32Array(n * d * v);
       for (let i = 0; i < n; i++) for (let b = 0; b < v; b++) for (let p = 0; p < d; p++) rows[(i * d + p) * v + b] = raw[(i * v + b) * d + p];

@@ -29,7 +29,10 @@ describe('the shipped MNIST models', () => {
   it('fit in 15 MB, and card.json names their sizes, hashes, parameter counts and the held-out accuracy', () => {
     const total = readdirSync(paths.dir).reduce((a, f) => a + statSync(join(paths.dir, f)).size, 0);
     expect(total).toBeLessThanOrEqual(15 * 1024 * 1024);
-    for (const [entry, path] of [[card.denoiser, paths.denoiser], [card.classifier, paths.classifier]] as const) {
+    for (const [entry, path] of [
+      [card.denoiser, paths.denoiser],
+      [card.classifier, paths.classifier],
+    ] as const) {
       const bytes = readFileSync(path);
       expect(entry.bytes).toBe(bytes.length);
       expect(entry.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
@@ -72,7 +75,7 @@ describe('the shipped MNIST models', () => {
     expect(ref.error).toBeLessThanOrEqual(ref.allowed);
   });
 
-  it('the classifier file computes what the exporter makes of its weights, with the probed stages, and its accuracy is the card\'s', async () => {
+  it("the classifier file computes what the exporter makes of its weights, with the probed stages, and its accuracy is the card's", async () => {
     const bytes = readFileSync(paths.classifier);
     const params = readOnnxWeights(bytes, digitClassifierParamShapes(MNIST_CLASSIFIER_CONFIG));
     const exportedPath = join(dir, 'classifier-reexported.onnx');

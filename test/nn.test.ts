@@ -30,7 +30,10 @@ async function checkGradients(shapes: number[][], build: Build, { positive = fal
   const xs = shapes.map((s, i) => g.input(`x${i}`, s, 'float32', { trainable: true }));
   const y = build(g, xs);
   const r = g.input('r', y.shape as number[]);
-  const loss = g.reduceSum(g.mul(y, r), y.shape.map((_, i) => i));
+  const loss = g.reduceSum(
+    g.mul(y, r),
+    y.shape.map((_, i) => i),
+  );
   const grads = g.gradients(loss, xs);
   const session = await createCpuSession(g.toOnnx({ name: 'check', outputs: [['loss', loss], ...grads.map((v, i): [string, Value] => [`g${i}`, v])] }), 1);
   const rng = createRng(seed, 7);
@@ -69,8 +72,20 @@ async function checkGradients(shapes: number[][], build: Build, { positive = fal
 describe('backward rules against central finite differences (float32)', () => {
   test('elementwise ops with broadcasting', async () => {
     await checkGradients([[3, 4], [4]], (g, [a, b]) => g.add(a, b));
-    await checkGradients([[3, 4], [3, 1]], (g, [a, b]) => g.sub(a, b));
-    await checkGradients([[2, 3, 4], [1, 3, 1]], (g, [a, b]) => g.mul(a, b));
+    await checkGradients(
+      [
+        [3, 4],
+        [3, 1],
+      ],
+      (g, [a, b]) => g.sub(a, b),
+    );
+    await checkGradients(
+      [
+        [2, 3, 4],
+        [1, 3, 1],
+      ],
+      (g, [a, b]) => g.mul(a, b),
+    );
     await checkGradients([[3, 4], [4]], (g, [a, b]) => g.div(a, b), { positive: true });
     await checkGradients([[3, 4]], (g, [a]) => g.mul(g.neg(a), 3));
     await checkGradients([[3, 4]], (g, [a]) => g.sub(1, g.div(2, a)), { positive: true });
@@ -91,8 +106,23 @@ describe('backward rules against central finite differences (float32)', () => {
   test('shape ops', async () => {
     await checkGradients([[2, 3, 4]], (g, [a]) => g.reshape(a, [0, -1]));
     await checkGradients([[2, 3, 4]], (g, [a]) => g.transpose(a, [2, 0, 1]));
-    await checkGradients([[3, 4]], (g, [a]) => g.mul(g.unsqueeze(a, [0, 3]), g.constant(Float32Array.from({ length: 24 }, (_, i) => i / 10), [2, 3, 4, 1])));
-    await checkGradients([[2, 3, 4], [2, 1, 4], [2, 2, 4]], (g, [a, b, c]) => g.concat([a, b, c], 1));
+    await checkGradients([[3, 4]], (g, [a]) =>
+      g.mul(
+        g.unsqueeze(a, [0, 3]),
+        g.constant(
+          Float32Array.from({ length: 24 }, (_, i) => i / 10),
+          [2, 3, 4, 1],
+        ),
+      ),
+    );
+    await checkGradients(
+      [
+        [2, 3, 4],
+        [2, 1, 4],
+        [2, 2, 4],
+      ],
+      (g, [a, b, c]) => g.concat([a, b, c], 1),
+    );
     await checkGradients([[3, 6]], (g, [a]) => g.slice(a, [1, 2], [3, 5], [0, 1]));
     await checkGradients([[2, 3]], (g, [a]) => g.pad(a, [1, 0, 0, 2]));
     await checkGradients([[3, 1]], (g, [a]) => g.expand(a, [2, 3, 4]));
@@ -106,9 +136,27 @@ describe('backward rules against central finite differences (float32)', () => {
   });
 
   test('matrix products', async () => {
-    await checkGradients([[3, 4], [4, 5]], (g, [a, b]) => g.matmul(a, b));
-    await checkGradients([[2, 3, 4], [4, 5]], (g, [a, b]) => g.matmul(a, b));
-    await checkGradients([[2, 1, 3, 4], [3, 4, 2]], (g, [a, b]) => g.matmul(a, b));
+    await checkGradients(
+      [
+        [3, 4],
+        [4, 5],
+      ],
+      (g, [a, b]) => g.matmul(a, b),
+    );
+    await checkGradients(
+      [
+        [2, 3, 4],
+        [4, 5],
+      ],
+      (g, [a, b]) => g.matmul(a, b),
+    );
+    await checkGradients(
+      [
+        [2, 1, 3, 4],
+        [3, 4, 2],
+      ],
+      (g, [a, b]) => g.matmul(a, b),
+    );
     for (const transA of [false, true]) {
       for (const transB of [false, true]) {
         await checkGradients([transA ? [4, 3] : [3, 4], transB ? [5, 4] : [4, 5], [5]], (g, [a, b, c]) => g.gemm(a, b, c, { transA, transB }));
@@ -119,17 +167,65 @@ describe('backward rules against central finite differences (float32)', () => {
 
   test('convolutions', async () => {
     await checkGradients([[2, 3, 5, 6], [4, 3, 3, 3], [4]], (g, [x, w, b]) => g.conv(x, w, b, { pads: [1, 1] }));
-    await checkGradients([[2, 3, 5, 6], [4, 3, 3, 3]], (g, [x, w]) => g.conv(x, w, null));
+    await checkGradients(
+      [
+        [2, 3, 5, 6],
+        [4, 3, 3, 3],
+      ],
+      (g, [x, w]) => g.conv(x, w, null),
+    );
     // Both im2col branches of the weight gradient: fewer output than input channels, and equal.
     await checkGradients([[2, 4, 5, 6], [2, 4, 3, 3], [2]], (g, [x, w, b]) => g.conv(x, w, b, { pads: [1, 1] }));
-    await checkGradients([[2, 3, 4, 4], [3, 3, 3, 3]], (g, [x, w]) => g.conv(x, w, null, { pads: [1, 1] }));
-    await checkGradients([[2, 4, 6, 5], [3, 4, 3, 3]], (g, [x, w]) => g.conv(x, w, null));
-    await checkGradients([[2, 3, 7], [4, 3, 3]], (g, [x, w]) => g.conv(x, w, null, { pads: [1] }));
+    await checkGradients(
+      [
+        [2, 3, 4, 4],
+        [3, 3, 3, 3],
+      ],
+      (g, [x, w]) => g.conv(x, w, null, { pads: [1, 1] }),
+    );
+    await checkGradients(
+      [
+        [2, 4, 6, 5],
+        [3, 4, 3, 3],
+      ],
+      (g, [x, w]) => g.conv(x, w, null),
+    );
+    await checkGradients(
+      [
+        [2, 3, 7],
+        [4, 3, 3],
+      ],
+      (g, [x, w]) => g.conv(x, w, null, { pads: [1] }),
+    );
     await checkGradients([[2, 3, 4, 4], [5, 3, 1, 1], [5]], (g, [x, w, b]) => g.conv(x, w, b));
-    await checkGradients([[2, 3, 8], [4, 3, 2]], (g, [x, w]) => g.conv(x, w, null, { strides: [2] }));
-    await checkGradients([[2, 3, 4, 6], [4, 3, 2, 2]], (g, [x, w]) => g.conv(x, w, null, { strides: [2, 2] }));
-    await checkGradients([[2, 3, 5], [3, 4, 2]], (g, [x, w]) => g.convTranspose(x, w, { strides: [2] }));
-    await checkGradients([[2, 3, 2, 3], [3, 4, 2, 2]], (g, [x, w]) => g.convTranspose(x, w, { strides: [2, 2] }));
+    await checkGradients(
+      [
+        [2, 3, 8],
+        [4, 3, 2],
+      ],
+      (g, [x, w]) => g.conv(x, w, null, { strides: [2] }),
+    );
+    await checkGradients(
+      [
+        [2, 3, 4, 6],
+        [4, 3, 2, 2],
+      ],
+      (g, [x, w]) => g.conv(x, w, null, { strides: [2, 2] }),
+    );
+    await checkGradients(
+      [
+        [2, 3, 5],
+        [3, 4, 2],
+      ],
+      (g, [x, w]) => g.convTranspose(x, w, { strides: [2] }),
+    );
+    await checkGradients(
+      [
+        [2, 3, 2, 3],
+        [3, 4, 2, 2],
+      ],
+      (g, [x, w]) => g.convTranspose(x, w, { strides: [2, 2] }),
+    );
   });
 
   test('pooling and upsampling', async () => {
@@ -160,7 +256,14 @@ describe('export with a symbolic batch', () => {
     const beta = g.param('n.bias', [4]);
     const y = g.avgPool(g.silu(g.groupNorm(g.conv(x, w, null, { pads: [1, 1] }), gamma, beta, 2, 1e-5)), 2);
     expect(y.shape).toEqual(['N', 4, 2, 2]);
-    const params = initNamedParams([['w', [4, 2, 3, 3]], ['n.weight', [4]], ['n.bias', [4]]], createRng(3, 0));
+    const params = initNamedParams(
+      [
+        ['w', [4, 2, 3, 3]],
+        ['n.weight', [4]],
+        ['n.bias', [4]],
+      ],
+      createRng(3, 0),
+    );
     const session = await createCpuSession(g.toOnnx({ name: 'sym', outputs: [['y', y]], paramData: params }), 1);
     for (const n of [1, 3]) {
       const out = await session.run({ x: floatTensor(new Float32Array(n * 32).fill(0.5), [n, 2, 4, 4]) });
@@ -174,11 +277,27 @@ describe('export with a symbolic batch', () => {
 
 describe('the training loop', () => {
   const tmp = tempDirs('hierdiff-nn-');
-  const shapes: ParamShapes = [['c1.weight', [8, 1, 3, 3]], ['c1.bias', [8]], ['n.weight', [8]], ['n.bias', [8]], ['c2.weight', [1, 8, 3, 3]], ['c2.bias', [1]]];
+  const shapes: ParamShapes = [
+    ['c1.weight', [8, 1, 3, 3]],
+    ['c1.bias', [8]],
+    ['n.weight', [8]],
+    ['n.bias', [8]],
+    ['c2.weight', [1, 8, 3, 3]],
+    ['c2.bias', [1]],
+  ];
   const B = 8;
   const spec = (over: Partial<TrainSpec>): TrainSpec => ({
-    model: 'toy', config: { width: 8 }, shapes, init: initNamedParams(shapes, createRng(1, 0)), settings: { seed: 1 }, steps: 6, batch: B,
-    threads: 2, checkpointEvery: 3, lr: 1e-2, emaDecay: 0.99,
+    model: 'toy',
+    config: { width: 8 },
+    shapes,
+    init: initNamedParams(shapes, createRng(1, 0)),
+    settings: { seed: 1 },
+    steps: 6,
+    batch: B,
+    threads: 2,
+    checkpointEvery: 3,
+    lr: 1e-2,
+    emaDecay: 0.99,
     lossGraph: (g, p) => {
       const x = g.input('x', [B, 1, 8, 8]);
       const y = g.input('y', [B, 1, 8, 8]);
@@ -232,7 +351,9 @@ describe('the training loop', () => {
     const dir = tmp();
     const run = trainModel(spec({ checkpointDir: dir, feeds: (k) => ({ x: new Float32Array(B * 64).fill(k >= 4 ? Number.NaN : 0.5), y: new Float32Array(B * 64) }) }));
     await expect(run).rejects.toThrow(TrainingDivergedError);
-    await expect(trainModel(spec({ checkpointDir: tmp(), feeds: (k) => ({ x: new Float32Array(B * 64).fill(k >= 4 ? Number.NaN : 0.5), y: new Float32Array(B * 64) }) }))).rejects.toThrow(/diverged at step 5 .*last good checkpoint is step 3/);
+    await expect(trainModel(spec({ checkpointDir: tmp(), feeds: (k) => ({ x: new Float32Array(B * 64).fill(k >= 4 ? Number.NaN : 0.5), y: new Float32Array(B * 64) }) }))).rejects.toThrow(
+      /diverged at step 5 .*last good checkpoint is step 3/,
+    );
     expect(readCheckpoint(dir, shapes).header.step).toBe(3);
   });
 

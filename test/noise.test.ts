@@ -101,7 +101,13 @@ describe('noise processes (docs/science.md §3)', () => {
     const s = linearSchedule();
     const V = 32;
     const N = 20000;
-    const reference: [number, number][] = [[0.05, 0.999], [0.1, 0.703], [0.12, 0.513], [0.15, 0.307], [0.2, 0.143]];
+    const reference: [number, number][] = [
+      [0.05, 0.999],
+      [0.1, 0.703],
+      [0.12, 0.513],
+      [0.15, 0.307],
+      [0.2, 0.143],
+    ];
     for (const [fraction, expected] of reference) {
       const p = makeProcess('gaussian', fraction, s);
       const rng = createRng(5);
@@ -140,8 +146,6 @@ describe('noise levels', () => {
     expect(parseNoiseGrid('0.5:0.9:5', flag)).toEqual([0.5, 0.6, 0.7, 0.8, 0.9]);
     expect(parseNoiseGrid(' 0.1,.2 ', flag)).toEqual([0.1, 0.2]);
     expect(() => parseNoiseGrid('0.3,0.3000000000001', flag)).toThrow('invalid --noise-levels "0.3,0.3000000000001" (values must be distinct (to 1e-9))');
-    expect(() => parseNoiseGrid('0.2:1.5:3', { param: 'noiseLevels', label: 'sweep config noiseLevels: eps:' })).toThrow(
-      'invalid sweep config noiseLevels: eps: "1.5" (expected a number in [0, 1])',
-    );
+    expect(() => parseNoiseGrid('0.2:1.5:3', { param: 'noiseLevels', label: 'sweep config noiseLevels: eps:' })).toThrow('invalid sweep config noiseLevels: eps: "1.5" (expected a number in [0, 1])');
   });
 });

@@ -70,7 +70,22 @@ afterAll(() => {
 describe('the npm package', () => {
   it('holds the compiled library, the bin, the docs and the MNIST models, and no sources, tests or benches', async () => {
     const paths = packed.map((f) => f.path);
-    for (const p of ['package.json', 'README.md', 'bin/hierdiff.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/run.js', 'dist/sweep/task.js', 'dist/experiment/cellWorkerTask.js', 'dist/bp/wasm/kernelsBinary.js', 'models/mnist/denoiser.onnx', 'models/mnist/classifier.onnx', 'models/mnist/card.json', 'dist/web/index.html']) expect(paths).toContain(p);
+    for (const p of [
+      'package.json',
+      'README.md',
+      'bin/hierdiff.js',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/cli/run.js',
+      'dist/sweep/task.js',
+      'dist/experiment/cellWorkerTask.js',
+      'dist/bp/wasm/kernelsBinary.js',
+      'models/mnist/denoiser.onnx',
+      'models/mnist/classifier.onnx',
+      'models/mnist/card.json',
+      'dist/web/index.html',
+    ])
+      expect(paths).toContain(p);
     expect(paths.filter((p) => !/^(dist|docs|models\/mnist)\/|^(package\.json|README\.md|bin\/hierdiff\.js)$/.test(p))).toEqual([]);
     expect(paths.filter((p) => p.endsWith('.ts') && !p.endsWith('.d.ts'))).toEqual([]);
     expect(paths.filter((p) => p.endsWith('.mjs'))).toEqual([]);
@@ -146,7 +161,10 @@ console.log(JSON.stringify({ runtime, cuda }));
     const r = run(NPX, ['--no-install', 'hierdiff', 'images', 'demo', '--quick', '--out', out], project, 600_000);
     // The fallback is said, once, not silent.
     expect(r.stderr.match(/note: models run on onnxruntime-web \(WebAssembly.*because onnxruntime-node is not installed/g)).toHaveLength(1);
-    const lines = readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+    const lines = readFileSync(join(out, 'results.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string });
     expect(lines.filter((l) => l.type === 'unit')).toHaveLength(100); // 20 digits × 5 steps
     expect(existsSync(join(out, 'summary.json'))).toBe(true);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<html');
@@ -183,7 +201,16 @@ console.log(leaves.length);
 `,
     );
     // skipLibCheck as consumers have it: dependencies' own declarations are not ours to check.
-    const compilerOptions = { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, types: ['node'], typeRoots: [join(ROOT, 'node_modules', '@types')] };
+    const compilerOptions = {
+      target: 'ES2022',
+      module: 'NodeNext',
+      moduleResolution: 'NodeNext',
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      types: ['node'],
+      typeRoots: [join(ROOT, 'node_modules', '@types')],
+    };
     writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['use.ts'] }));
     run(process.execPath, [TSC, '-p', 'tsconfig.json'], project, 120_000);
   }, 120_000);

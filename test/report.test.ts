@@ -52,7 +52,9 @@ async function expectSnapshot(name: string, spec: TopLevelSpec, { update = proce
   mkdirSync(SNAPSHOTS, { recursive: true });
   if (!existsSync(path) && !update && ci) {
     writeFileSync(changed, svg);
-    expect.fail(`figure ${name} has no snapshot test/figures/${name}.svg (a missing snapshot fails in CI); review test/figures/${name}-changed.svg and commit it as ${name}.svg (or UPDATE_SNAPSHOTS=1 writes it)`);
+    expect.fail(
+      `figure ${name} has no snapshot test/figures/${name}.svg (a missing snapshot fails in CI); review test/figures/${name}-changed.svg and commit it as ${name}.svg (or UPDATE_SNAPSHOTS=1 writes it)`,
+    );
   }
   if (!existsSync(path) || update) {
     writeFileSync(path, svg);
@@ -80,11 +82,17 @@ describe('figure snapshots (synthetic rows, numbers rounded)', () => {
     await expectSnapshot('class-kept-gaussian', classKeptFigure(rows, { process: 'gaussian', theory: { label: 'population dynamics', points: syntheticTheory(GAUSS_LEVELS, 0.11) } }));
   });
   it('level profile at one depth, with theory', async () => {
-    const theory = { label: 'population dynamics', points: rows.filter((r) => r.process === 'eps' && r.depth === 6).flatMap((r) => r.levelKept.map((value, level) => ({ level, noise: r.noise, value: Math.max(0, value - 0.02) }))) };
+    const theory = {
+      label: 'population dynamics',
+      points: rows.filter((r) => r.process === 'eps' && r.depth === 6).flatMap((r) => r.levelKept.map((value, level) => ({ level, noise: r.noise, value: Math.max(0, value - 0.02) }))),
+    };
     await expectSnapshot('levels-eps', levelKeptFigure(rows, { process: 'eps', depth: 6, theory }));
   });
   it('finite-size collapse with a scaling function', async () => {
-    const scaling = { label: 'mean-field scaling function', points: Array.from({ length: 17 }, (_, i) => ({ x: -4 + i / 2, value: Math.round((0.03 + 0.97 / (1 + Math.exp(2 * (-4 + i / 2)))) * 100) / 100 })) };
+    const scaling = {
+      label: 'mean-field scaling function',
+      points: Array.from({ length: 17 }, (_, i) => ({ x: -4 + i / 2, value: Math.round((0.03 + 0.97 / (1 + Math.exp(2 * (-4 + i / 2)))) * 100) / 100 })),
+    };
     await expectSnapshot('collapse-eps', collapseFigure(rows, { process: 'eps', critical: 0.73, lambda: 1.44, scaling }));
   });
   it('susceptibility with error bands and critical rule', async () => {

@@ -27,7 +27,11 @@ describe('hierdiff report', () => {
     for (const name of ['class-kept-eps', 'class-kept-mask', 'levels-eps', 'collapse-eps', 'chi-eps', 'mean-field-map']) {
       expect(figures).toContain(`${name}.svg`);
       expect(figures).toContain(`${name}.png`);
-      expect(readFileSync(join(out, 'figures', `${name}.png`)).subarray(0, 4).toString('hex')).toBe('89504e47');
+      expect(
+        readFileSync(join(out, 'figures', `${name}.png`))
+          .subarray(0, 4)
+          .toString('hex'),
+      ).toBe('89504e47');
     }
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     expect(html).toContain('<pre>hierdiff sweep (test)</pre>');

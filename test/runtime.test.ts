@@ -61,9 +61,22 @@ describe('the onnxruntime of a process', () => {
       const { trainModel } = await import('../src/nn/train.ts');
       const { initNamedParams } = await import('../src/nn/params.ts');
       const B = 4;
-      const shapes: [string, number[]][] = [['c.weight', [2, 1, 3, 3]], ['c.bias', [2]], ['d.weight', [1, 2, 3, 3]], ['d.bias', [1]]];
+      const shapes: [string, number[]][] = [
+        ['c.weight', [2, 1, 3, 3]],
+        ['c.bias', [2]],
+        ['d.weight', [1, 2, 3, 3]],
+        ['d.bias', [1]],
+      ];
       const result = await trainModel({
-        model: 'toy', config: {}, shapes, init: initNamedParams(shapes, createRng(1, 0)), settings: {}, steps: 5, batch: B, threads: 1, lr: 1e-2,
+        model: 'toy',
+        config: {},
+        shapes,
+        init: initNamedParams(shapes, createRng(1, 0)),
+        settings: {},
+        steps: 5,
+        batch: B,
+        threads: 1,
+        lr: 1e-2,
         lossGraph: (g, p) => {
           const x = g.input('x', [B, 1, 6, 6]);
           const d = g.sub(g.conv(g.silu(g.conv(x, p['c.weight'], p['c.bias'], { pads: [1, 1] })), p['d.weight'], p['d.bias'], { pads: [1, 1] }), g.input('y', [B, 1, 6, 6]));

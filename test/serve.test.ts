@@ -100,7 +100,17 @@ describe('the static server', () => {
   });
 
   it('refuses path traversal in every spelling', async () => {
-    const attempts = ['/../secret.txt', '/assets/../../secret.txt', '/%2e%2e/secret.txt', '/%2E%2E%2Fsecret.txt', '/assets/..%2f..%2fsecret.txt', '/..%5csecret.txt', '/%00', '/%E0%A4%A', '/assets/%2e%2e/index.html'];
+    const attempts = [
+      '/../secret.txt',
+      '/assets/../../secret.txt',
+      '/%2e%2e/secret.txt',
+      '/%2E%2E%2Fsecret.txt',
+      '/assets/..%2f..%2fsecret.txt',
+      '/..%5csecret.txt',
+      '/%00',
+      '/%E0%A4%A',
+      '/assets/%2e%2e/index.html',
+    ];
     for (const path of attempts) {
       const r = await get(path);
       expect([path, r.status]).toEqual([path, 400]);

@@ -21,7 +21,12 @@ function localTiny(): string {
   if (!existsSync(local)) expect(runCli([...TINY, '--workers', '2', '--out', local]).code).toBe(0);
   return local;
 }
-const cellLines = (path: string) => (existsSync(path) ? read(path).split('\n').filter((l) => l.startsWith('{"type":"cell"')).length : 0);
+const cellLines = (path: string) =>
+  existsSync(path)
+    ? read(path)
+        .split('\n')
+        .filter((l) => l.startsWith('{"type":"cell"')).length
+    : 0;
 
 /** v8 m2 s2, 2 seeds × 2 depths × (2 eps + 1 mask) = 12 cells of a few ms each. */
 const TINY = ['sweep', '--vocab', '8', '--synonyms', '2', '--depth', '2,3', '--grammars', '2', '--samples', '30', '--trajectories', '3', '--noise-levels-eps', '0.3,0.6', '--noise-levels-mask', '0.2'];
@@ -33,7 +38,7 @@ function runWith(args: string[], env: NodeJS.ProcessEnv, cwd = dir) {
 }
 
 describe('sharding by the job array environment (--shard auto)', () => {
-  it('reads Slurm task id and count, Kubernetes index with a count, and a given count over Slurm\'s', () => {
+  it("reads Slurm task id and count, Kubernetes index with a count, and a given count over Slurm's", () => {
     expect(shardFromEnvironment({ SLURM_ARRAY_TASK_ID: '2', SLURM_ARRAY_TASK_COUNT: '3' }, null)).toEqual({ index: 2, count: 3 });
     expect(shardFromEnvironment({ JOB_COMPLETION_INDEX: '4' }, 5)).toEqual({ index: 4, count: 5 });
     // A hand-resubmitted `sbatch --array=1` has a task count of 1; the script's --shard-count keeps the sweep's.
@@ -83,7 +88,9 @@ describe('the batch script', () => {
       '#SBATCH --account=abc',
     ]);
     expect(script.startsWith('#!/bin/bash\n')).toBe(true);
-    expect(script).toContain(`exec /usr/bin/node /opt/hierdiff/bin/hierdiff.js sweep --config 'my sweep.json' \\\n  --shard auto --shard-count 4 --resume --workers "\${SLURM_CPUS_PER_TASK:-1}" \\\n  --out '/data/run one.slurm/shard-'"\${SLURM_ARRAY_TASK_ID}".jsonl\n`);
+    expect(script).toContain(
+      `exec /usr/bin/node /opt/hierdiff/bin/hierdiff.js sweep --config 'my sweep.json' \\\n  --shard auto --shard-count 4 --resume --workers "\${SLURM_CPUS_PER_TASK:-1}" \\\n  --out '/data/run one.slurm/shard-'"\${SLURM_ARRAY_TASK_ID}".jsonl\n`,
+    );
     expect(script).toContain(`#   hierdiff merge '/data/run one.slurm/shard-'*.jsonl --out '/data/run one.jsonl'`);
   });
 
@@ -91,7 +98,22 @@ describe('the batch script', () => {
     // Replace exec with echo of each argument on its own line, then run it as task 2.
     const r = spawnSync('bash', ['-c', script.replace('exec ', 'printf "%s\\n" ')], { encoding: 'utf8', env: { ...process.env, SLURM_ARRAY_TASK_ID: '2', SLURM_CPUS_PER_TASK: '2' } });
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout.trim().split('\n')).toEqual(['/usr/bin/node', '/opt/hierdiff/bin/hierdiff.js', 'sweep', '--config', 'my sweep.json', '--shard', 'auto', '--shard-count', '4', '--resume', '--workers', '2', '--out', '/data/run one.slurm/shard-2.jsonl']);
+    expect(r.stdout.trim().split('\n')).toEqual([
+      '/usr/bin/node',
+      '/opt/hierdiff/bin/hierdiff.js',
+      'sweep',
+      '--config',
+      'my sweep.json',
+      '--shard',
+      'auto',
+      '--shard-count',
+      '4',
+      '--resume',
+      '--workers',
+      '2',
+      '--out',
+      '/data/run one.slurm/shard-2.jsonl',
+    ]);
   });
 
   it('a path with a double quote cannot go into an #SBATCH line: one clear error', () => {
@@ -104,7 +126,29 @@ describe('the batch script', () => {
   });
 
   it('the recorded command leaves out the Slurm options, so tasks and a local run record the same', () => {
-    const argv = ['node', 'hierdiff', 'sweep', '--slurm', '--array', '3', '--cpus-per-task=2', '--time', '10', '--partition', 'p', '--sbatch-arg=--mem=1G', '--sbatch-arg', '--qos=x', '--wait', '--shard', 'auto', '--shard-count', '3', '--samples', '30'];
+    const argv = [
+      'node',
+      'hierdiff',
+      'sweep',
+      '--slurm',
+      '--array',
+      '3',
+      '--cpus-per-task=2',
+      '--time',
+      '10',
+      '--partition',
+      'p',
+      '--sbatch-arg=--mem=1G',
+      '--sbatch-arg',
+      '--qos=x',
+      '--wait',
+      '--shard',
+      'auto',
+      '--shard-count',
+      '3',
+      '--samples',
+      '30',
+    ];
     expect(sweepCommand(argv)).toBe('hierdiff sweep --samples 30');
   });
 });
@@ -200,7 +244,10 @@ describe.skipIf(unavailable !== null)('sweeps on a real Slurm (single node, star
     expect(status.stdout).toMatch(/0\/3\s+0\s+4\s+pending/);
     expect(status.stdout).toContain(`0/12 cells in the shards; 12 cells to do; job ${jobId} is still in the queue`);
     for (const flag of ['--resume', '--overwrite']) {
-      expectOneLineError(runWith([...TINY, '--slurm', '--array', '3', flag, '--out', out], slurm.env), new RegExp(`cannot ${flag.slice(2)} .*slurm\\.slurm yet: job ${jobId} still has 3 tasks in the queue`));
+      expectOneLineError(
+        runWith([...TINY, '--slurm', '--array', '3', flag, '--out', out], slurm.env),
+        new RegExp(`cannot ${flag.slice(2)} .*slurm\\.slurm yet: job ${jobId} still has 3 tasks in the queue`),
+      );
     }
     expect(spawnSync('scancel', [jobId], { env: slurm.env }).status).toBe(0);
     await untilQueueEmpty(jobId);
@@ -256,4 +303,3 @@ describe.skipIf(unavailable !== null)('sweeps on a real Slurm (single node, star
     expect(read(out)).toBe(read(local));
   }, 400_000);
 });
-

@@ -6,16 +6,7 @@ import { createRng } from '../src/core/random.ts';
 import { makeProcess, noiseControl, type ProcessName } from '../src/noise/process.ts';
 import { linearSchedule } from '../src/noise/schedule.ts';
 import { effectiveLeafBelief, gaussianLeafBelief } from '../src/theory/leafBelief.ts';
-import {
-  criticalPoint,
-  interiorFixedPoints,
-  leafBelief,
-  meanFieldDerivative,
-  meanFieldMap,
-  predictClassKept,
-  predictLevels,
-  type MeanFieldParams,
-} from '../src/theory/meanField.ts';
+import { criticalPoint, interiorFixedPoints, leafBelief, meanFieldDerivative, meanFieldMap, predictClassKept, predictLevels, type MeanFieldParams } from '../src/theory/meanField.ts';
 import { meanFieldCriticalNoise, meanFieldPrediction } from '../src/theory/predict.ts';
 import { runCli } from './helpers/cli.ts';
 import { tempDir } from './helpers/tempDir.ts';
@@ -53,7 +44,12 @@ describe('mean-field closed forms (docs/science.md §5)', () => {
   });
 
   it('the root finder for s > 2 reproduces the s = 2 closed form', () => {
-    for (const [v, m] of [[32, 8], [32, 16], [16, 3], [9, 4]]) {
+    for (const [v, m] of [
+      [32, 8],
+      [32, 16],
+      [16, 3],
+      [9, 4],
+    ]) {
       const roots = interiorFixedPoints({ vocab: v, synonyms: m, tuple: 2 });
       expect(roots).toHaveLength(1);
       expect(Math.abs(roots[0] - (m - 1) / (v - m))).toBeLessThan(ROOT_FINDER);
@@ -61,7 +57,11 @@ describe('mean-field closed forms (docs/science.md §5)', () => {
   });
 
   it('s > 2: p* is a fixed point, direct iteration of F leaves it on either side, and λ is its growth rate', () => {
-    for (const p of [{ vocab: 8, synonyms: 3, tuple: 3 }, { vocab: 10, synonyms: 10, tuple: 3 }, { vocab: 6, synonyms: 12, tuple: 4 }]) {
+    for (const p of [
+      { vocab: 8, synonyms: 3, tuple: 3 },
+      { vocab: 10, synonyms: 10, tuple: 3 },
+      { vocab: 6, synonyms: 12, tuple: 4 },
+    ]) {
       const c = criticalPoint(p);
       expect(c.transitionExists).toBe(true);
       const pStar = c.pStar!;
@@ -172,7 +172,12 @@ describe('effective leaf beliefs (docs/science.md §3)', () => {
   it('every process: E[λ(x_0)] equals a Monte Carlo of the process itself', () => {
     const v = 16;
     const n = 40000;
-    const cases: [ProcessName, number][] = [['eps', 0.4], ['mask', 0.3], ['uniform', 0.2], ['gaussian', 0.12]];
+    const cases: [ProcessName, number][] = [
+      ['eps', 0.4],
+      ['mask', 0.3],
+      ['uniform', 0.2],
+      ['gaussian', 0.12],
+    ];
     for (const [name, noise] of cases) {
       const process = makeProcess(name, noise, schedule);
       const x0 = Int32Array.from({ length: n }, (_, i) => i % v);
@@ -240,7 +245,10 @@ describe('hierdiff theory (binary)', () => {
     expect(row.theory.population.levelKept).toHaveLength(3);
     expect(Math.abs(row.theory.population.classKept - row.classKept)).toBeLessThan(0.1); // 50 data: a smoke check only
 
-    for (const args of [['--synonyms', '40'], ['--method', 'exact']]) {
+    for (const args of [
+      ['--synonyms', '40'],
+      ['--method', 'exact'],
+    ]) {
       const bad = runCli(['theory', ...args]);
       expect(bad.code).toBe(2);
       expect(bad.stderr.trim().split('\n')).toHaveLength(1);

@@ -65,7 +65,9 @@ describe('population dynamics', () => {
       const sim = summariseCells([runCell(g, { grammarSeed: 1, ...pt }, { samples: 1500, trajectories: 1, schedule, marginals: false, backend: referenceBackend })])[0];
       let pop = 0;
       for (let seed = 0; seed < replicas; seed++) pop += populationDynamics(g, { process: pt.process, noise: pt.noise, population: 2000, seed, levels: false }).classKept / replicas;
-      expect(Math.abs(pop - sim.classKept), `${pt.process} ${pt.noise} L=${pt.depth}: pop ${pop} sim ${sim.classKept} ± ${sim.classKeptSE}`).toBeLessThan(populationVsSimulation(sim.classKeptSE!, replicas));
+      expect(Math.abs(pop - sim.classKept), `${pt.process} ${pt.noise} L=${pt.depth}: pop ${pop} sim ${sim.classKept} ± ${sim.classKeptSE}`).toBeLessThan(
+        populationVsSimulation(sim.classKeptSE!, replicas),
+      );
     }
   });
 
@@ -93,7 +95,10 @@ describe('population dynamics', () => {
   });
 
   it('annealed rules: close to the mean-field map for the ε-process, deterministic', () => {
-    for (const [eps, L] of [[0.6, 4], [0.7, 6]]) {
+    for (const [eps, L] of [
+      [0.6, 4],
+      [0.7, 6],
+    ]) {
       const a = annealedPopulationDynamics({ ...SIZES, depth: L }, { process: 'eps', noise: eps, population: 2000 });
       // Annealed BP and the map differ only by the map's one-number summary of each message;
       // we measured gaps ≤ 0.02 on these points, 0.04 is the mean-field criterion of issue 3.

@@ -97,7 +97,24 @@ describe('hierdiff theory: the method that applies is the default', () => {
 
   it('--method population --threshold: each threshold names its process and method', () => {
     const out = join(dir, 'uniform-threshold.json');
-    const r = runCli(['theory', '--method', 'population', '--process', 'uniform', '--threshold', '--threshold-depth', '8', '--population', '100', '--depth', '2', '--noise-levels', '0.15', '--out', out]);
+    const r = runCli([
+      'theory',
+      '--method',
+      'population',
+      '--process',
+      'uniform',
+      '--threshold',
+      '--threshold-depth',
+      '8',
+      '--population',
+      '100',
+      '--depth',
+      '2',
+      '--noise-levels',
+      '0.15',
+      '--out',
+      out,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const lines = thresholdLines(r.stdout);
     const meanField = lines.filter((l) => l.includes('0.4815'));
@@ -118,7 +135,26 @@ describe('hierdiff forward-backward --theory: labels and the CSV', () => {
   const run = (process: string, noise: string, name: string) => {
     const csv = join(dir, `${name}.csv`);
     const out = join(dir, `${name}.json`);
-    const r = runCli(['forward-backward', '--process', process, '--depth', '2', '--noise-levels', noise, '--samples', '40', '--trajectories', '1', '--workers', '1', '--theory', '--csv', csv, '--out', out]);
+    const r = runCli([
+      'forward-backward',
+      '--process',
+      process,
+      '--depth',
+      '2',
+      '--noise-levels',
+      noise,
+      '--samples',
+      '40',
+      '--trajectories',
+      '1',
+      '--workers',
+      '1',
+      '--theory',
+      '--csv',
+      csv,
+      '--out',
+      out,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const [header, ...lines] = readFileSync(csv, 'utf8').trim().split('\n');
     const names = header.split(',');

@@ -5,7 +5,25 @@ import type { DatumResult } from '../web/src/protocol.ts';
 
 describe('web page state', () => {
   it('round-trips every control through the share URL', () => {
-    const st = { ...DEFAULTS, v: 6, m: 2, s: 3, L: 4, nc: 5, process: 'gaussian' as const, schedule: 'cosine' as const, noise: 0.135, gseed: 7, dseed: 9, precision: 'f32' as const, traj: 3, curveDepths: [2, 3], curveLevels: 8, curveData: 500, levelsDepth: 3 };
+    const st = {
+      ...DEFAULTS,
+      v: 6,
+      m: 2,
+      s: 3,
+      L: 4,
+      nc: 5,
+      process: 'gaussian' as const,
+      schedule: 'cosine' as const,
+      noise: 0.135,
+      gseed: 7,
+      dseed: 9,
+      precision: 'f32' as const,
+      traj: 3,
+      curveDepths: [2, 3],
+      curveLevels: 8,
+      curveData: 500,
+      levelsDepth: 3,
+    };
     expect(fromQuery(toQuery(st))).toEqual(st);
     expect(toQuery(DEFAULTS)).not.toContain('curve');
   });
@@ -18,7 +36,11 @@ describe('web page state', () => {
     expect(errors[0].message).toContain('synonyms 40');
     expect(validateState(DEFAULTS)).toEqual([]);
     expect(validateState({ ...DEFAULTS, v: NaN }).map((e) => e.message)).toEqual([expect.stringContaining('Invalid vocab (empty)')]);
-    expect(validateState({ ...DEFAULTS, gseed: -1, m: 40 }).map((e) => e.field).sort()).toEqual(['gseed', 'm']);
+    expect(
+      validateState({ ...DEFAULTS, gseed: -1, m: 40 })
+        .map((e) => e.field)
+        .sort(),
+    ).toEqual(['gseed', 'm']);
     expect(validateState({ ...DEFAULTS, L: 11 }).map((e) => e.field)).toEqual(['L']);
   });
 

@@ -222,7 +222,10 @@ describe.skipIf(!present && !required)('the explorer in chromium', () => {
     expect(await symbols(w.page, 'leaf')).toEqual(before);
 
     await setControl(w.page, '#param-m', m);
-    await message.first().waitFor({ state: 'detached', timeout: 10_000 }).catch(async () => expect(await message.isVisible()).toBe(false));
+    await message
+      .first()
+      .waitFor({ state: 'detached', timeout: 10_000 })
+      .catch(async () => expect(await message.isVisible()).toBe(false));
     await datumReady(w.page);
     expect(await symbols(w.page, 'leaf')).toEqual(before);
     expect(w.errors).toEqual([]);

@@ -13,7 +13,8 @@ export function checkBatchRequest(g: Grammar, req: BatchRequest): void {
   if (typeof req !== 'object' || req === null) throw new ParamError('request', 'invalid request (expected a BatchRequest object)');
   const count = checkInt('count', req.count, 1);
   if (typeof req.likelihood !== 'function') throw new ParamError('likelihood', 'invalid likelihood (expected a function (start, end, out) => void)');
-  if (req.logLikelihood !== undefined && typeof req.logLikelihood !== 'function') throw new ParamError('logLikelihood', 'invalid logLikelihood (expected a function (start, end, out) => void, or undefined)');
+  if (req.logLikelihood !== undefined && typeof req.logLikelihood !== 'function')
+    throw new ParamError('logLikelihood', 'invalid logLikelihood (expected a function (start, end, out) => void, or undefined)');
   if (typeof req.rng !== 'object' || req.rng === null || typeof req.rng.nextFloat !== 'function') throw new ParamError('rng', 'invalid rng (expected an Rng)');
   checkInt('trajectories', req.trajectories, 1);
   const { tuple: s, depth: L, vocab: v } = g;
@@ -35,7 +36,8 @@ export function checkBatchRequest(g: Grammar, req: BatchRequest): void {
     if (typeof te !== 'object' || !(te.tokens instanceof Int32Array) || te.tokens.length < count * d) {
       throw new ParamError('tokenEvidence', `invalid tokenEvidence.tokens (expected an Int32Array of at least count·tuple^depth = ${count * d} tokens)`);
     }
-    for (let i = 0; i < count * d; i++) if (!(te.tokens[i] >= 0 && te.tokens[i] < v)) throw new ParamError('tokenEvidence', `invalid tokenEvidence.tokens[${i}] ${te.tokens[i]} (expected a token in [0, ${v - 1}])`);
+    for (let i = 0; i < count * d; i++)
+      if (!(te.tokens[i] >= 0 && te.tokens[i] < v)) throw new ParamError('tokenEvidence', `invalid tokenEvidence.tokens[${i}] ${te.tokens[i]} (expected a token in [0, ${v - 1}])`);
     for (const key of ['floor', 'hit'] as const) {
       const x = te[key];
       if (!(typeof x === 'number' && x >= 0 && x < Infinity)) throw new ParamError('tokenEvidence', `invalid tokenEvidence.${key} ${String(x)} (expected a finite number >= 0)`);
@@ -59,7 +61,8 @@ export function checkWrittenLikelihood(out: Float64Array, v: number, stride: num
 /** What a request's `logLikelihood` wrote for data from n0 (`stride` floats per datum): numbers < Infinity, or −Infinity (ParamError). */
 export function checkWrittenLogLikelihood(out: Float64Array, stride: number, n0: number): void {
   for (let i = 0; i < out.length; i++) {
-    if (!(out[i] < Infinity)) throw new ParamError('logLikelihood', `invalid logLikelihood ${String(out[i])} written for datum ${n0 + Math.floor(i / stride)} (expected numbers < Infinity, or -Infinity)`);
+    if (!(out[i] < Infinity))
+      throw new ParamError('logLikelihood', `invalid logLikelihood ${String(out[i])} written for datum ${n0 + Math.floor(i / stride)} (expected numbers < Infinity, or -Infinity)`);
   }
 }
 

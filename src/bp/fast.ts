@@ -10,7 +10,18 @@ import { fastSample } from './fast/sample.ts';
 import { fastUpward } from './fast/upward.ts';
 import { overwriteLogDomainMarginals } from './logDomain.ts';
 import { referenceBackend } from './reference.ts';
-import { checkLogLambda, checkSampleInputs, checkUpwardInputs, checkUpwardMessages, type BatchRequest, type BatchResult, type BpBackend, type FloatArray, type Marginals, type UpwardMessages } from './types.ts';
+import {
+  checkLogLambda,
+  checkSampleInputs,
+  checkUpwardInputs,
+  checkUpwardMessages,
+  type BatchRequest,
+  type BatchResult,
+  type BpBackend,
+  type FloatArray,
+  type Marginals,
+  type UpwardMessages,
+} from './types.ts';
 
 function makeFastBackend(name: string, precision: Precision): BpBackend {
   return {

@@ -285,7 +285,13 @@ export function overwriteLogDomainMarginals(g: Grammar, up: UpwardMessages, marg
  * Redraws the trees of the data of `logDomain` (datum → log messages) with the same uniforms
  * (`uniform(level, row, node)`, level −1 the root), into datum-major `levels`. Shared by every backend.
  */
-export function resampleLogDomain(g: Grammar, logDomain: ReadonlyMap<number, readonly Float64Array[]>, K: number, levels: Int32Array[], uniform: (level: number, row: number, node: number) => number): void {
+export function resampleLogDomain(
+  g: Grammar,
+  logDomain: ReadonlyMap<number, readonly Float64Array[]>,
+  K: number,
+  levels: Int32Array[],
+  uniform: (level: number, row: number, node: number) => number,
+): void {
   for (const [n, logMessages] of logDomain) {
     logSampleDatum(
       g,

@@ -65,13 +65,7 @@ const SIZE_OPTIONS = ['vocab', 'classes', 'synonyms', 'tuple', 'depth'] as const
  * integer, below the option's minimum) gets its usual parse message; any other value than the
  * file's, in range or not, is a contradiction.
  */
-export function checkAgainstGrammar(
-  g: Grammar,
-  file: string,
-  values: Partial<Record<(typeof SIZE_OPTIONS)[number], string>>,
-  explicit: (name: string) => boolean,
-  allowDepthList = false,
-): void {
+export function checkAgainstGrammar(g: Grammar, file: string, values: Partial<Record<(typeof SIZE_OPTIONS)[number], string>>, explicit: (name: string) => boolean, allowDepthList = false): void {
   for (const name of SIZE_OPTIONS) {
     const text = values[name];
     if (text === undefined || !explicit(name)) continue;

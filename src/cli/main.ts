@@ -58,7 +58,10 @@ export async function buildProgram(argv: readonly string[]): Promise<Command> {
   // options a command cannot run without.
   const override = (cmds: readonly Command[]): void => {
     for (const cmd of cmds) {
-      cmd.exitOverride().configureOutput({ outputError: () => {} }).configureHelp({ optionDescription: describeOption });
+      cmd
+        .exitOverride()
+        .configureOutput({ outputError: () => {} })
+        .configureHelp({ optionDescription: describeOption });
       override(cmd.commands);
     }
   };

@@ -1,7 +1,6 @@
 import { packageVersion } from '../core/packageVersion.ts';
 import { shellQuote } from '../core/shellQuote.ts';
 
-
 /** What every results file records about the run that made it. */
 export interface RunInfo {
   tool: 'hierdiff';

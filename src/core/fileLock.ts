@@ -122,7 +122,10 @@ export function acquireLock(target: string, param: string, shownAs = target): Fi
     const stale = info.hostname === mine.hostname && info.pid !== process.pid && !alive(info.pid);
     if (!stale) {
       const where = info.hostname === mine.hostname ? '' : ` on ${info.hostname}`;
-      throw new ParamError(param, `results file ${shownAs} is being written by another run (pid ${info.pid}${where}, started ${info.started}); wait for it or remove ${shownAs}.lock if that run is gone`);
+      throw new ParamError(
+        param,
+        `results file ${shownAs} is being written by another run (pid ${info.pid}${where}, started ${info.started}); wait for it or remove ${shownAs}.lock if that run is gone`,
+      );
     }
     // Stale: remove it only if it is still the lock we judged (another run may have taken it over).
     const again = readLock(path);

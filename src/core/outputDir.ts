@@ -267,9 +267,7 @@ export function refuseExisting(param: string, shownAs: string, paths: readonly s
   if (found.length === 0) return;
   const single = found.length === 1 && resolve(found[0]) === resolve(shownAs);
   const what = single ? 'it already exists' : `it already holds ${found.map((p) => basename(p)).join(', ')}`;
-  const how = choice.resumable
-    ? 'run the same command with --resume to continue it, or with --overwrite to start afresh'
-    : 'add --overwrite to replace it, or choose another --' + param;
+  const how = choice.resumable ? 'run the same command with --resume to continue it, or with --overwrite to start afresh' : 'add --overwrite to replace it, or choose another --' + param;
   throw new ParamError(param, `invalid --${param} "${shownAs}" (${what}: ${how})`);
 }
 

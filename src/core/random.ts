@@ -110,7 +110,7 @@ export class Sfc32 implements Rng {
     const n = out.length;
     let i = 0;
     while (i < n) {
-      let t = (((a + b) | 0) + d) | 0;
+      const t = (((a + b) | 0) + d) | 0;
       d = (d + 1) | 0;
       a = b ^ (b >>> 9);
       b = (c + (c << 3)) | 0;
@@ -119,7 +119,7 @@ export class Sfc32 implements Rng {
       // Disjoint bits of one draw: 7 for the layer, 1 for the sign, the top 24 for the magnitude.
       const layer = t & 127;
       const sign = t & 128 ? -1 : 1;
-      const z = (t >>> 8) * 5.960464477539063e-8 * X[layer];
+      const z = (t >>> 8) * 5.9604644775390625e-8 * X[layer];
       if (z < X[layer + 1]) {
         out[i++] = sign * z;
         continue;

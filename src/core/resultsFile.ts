@@ -317,8 +317,19 @@ export function mergeResults<H extends ResultsHeader, U, K, V>(
   const lead = [...inputs].sort((a, b) => (a.scan.header.shard?.index ?? -1) - (b.scan.header.shard?.index ?? -1))[0];
   const header = rules.merged(lead.scan.header);
   const all = schema.units(header);
-  const refusal = rules.complete(all.filter((u) => !from.has(schema.keyOf(u))), all, inputs);
+  const refusal = rules.complete(
+    all.filter((u) => !from.has(schema.keyOf(u))),
+    all,
+    inputs,
+  );
   if (refusal !== null) fail(refusal);
   const units = all.map((u) => from.get(schema.keyOf(u))!.found);
-  return { header, text: resultsText(JSON.stringify(header), units.map((f) => f.text)), values: units.map((f) => f.value) };
+  return {
+    header,
+    text: resultsText(
+      JSON.stringify(header),
+      units.map((f) => f.text),
+    ),
+    values: units.map((f) => f.value),
+  };
 }

@@ -1,7 +1,18 @@
 import { createRng } from '../core/random.ts';
 import { ParamError } from '../core/errors.ts';
 import { checkOption, OPTIONS } from '../core/options.ts';
-import { cellJsonChars, cellResultBytes, fastBatchBytes, formatBytes, MAX_GRID_CELLS, MAX_STRING_CHARS, MEMORY_LIMIT_ENV, memoryLimit, referenceBatchBytes, WASM_MEMORY_BYTES } from '../core/resources.ts';
+import {
+  cellJsonChars,
+  cellResultBytes,
+  fastBatchBytes,
+  formatBytes,
+  MAX_GRID_CELLS,
+  MAX_STRING_CHARS,
+  MEMORY_LIMIT_ENV,
+  memoryLimit,
+  referenceBatchBytes,
+  WASM_MEMORY_BYTES,
+} from '../core/resources.ts';
 import { referenceBackend } from '../bp/reference.ts';
 import type { BpBackend, FloatArray } from '../bp/types.ts';
 import { defaultBackend } from '../bp/fast.ts';
@@ -90,12 +101,10 @@ export function prepareCell(grammar: Grammar, cell: CellSpec, options: CellOptio
 /** The observables' accumulator of a cell (fold {@link BatchOutcome}s into it in batch order). */
 export function cellAccumulator({ grammar, cell, options, process }: PreparedCell): ObservableAccumulator {
   const symbolsPerLevel = Array.from({ length: grammar.depth + 1 }, (_, l) => symbolsAt(grammar, l));
-  return new ObservableAccumulator(
-    { ...cell, control: process.control, trajectories: options.trajectories },
-    grammar.tuple,
-    symbolsPerLevel,
-    { marginals: options.marginals ?? true, correlations: options.correlations ?? false },
-  );
+  return new ObservableAccumulator({ ...cell, control: process.control, trajectories: options.trajectories }, grammar.tuple, symbolsPerLevel, {
+    marginals: options.marginals ?? true,
+    correlations: options.correlations ?? false,
+  });
 }
 
 /** Tokens [start, end) of an observation (a process's likelihood is token by token). */
@@ -201,17 +210,26 @@ export function planGridResources(
       const why = bytes > WASM_MEMORY_BYTES ? `the WebAssembly memory of the ${options.backend.name} kernels is at most ${formatBytes(WASM_MEMORY_BYTES)}` : `the limit is ${formatBytes(budget)}`;
       if (referenceBytes <= budget) {
         backendByDepth.set(depth, referenceBackend);
-        notes.push(`forward-backward: depth ${depth}: the ${options.backend.name} backend needs ≈ ${formatBytes(bytes)} (${why}); using the reference backend (≈ ${formatBytes(referenceBytes)}, slower)`);
+        notes.push(
+          `forward-backward: depth ${depth}: the ${options.backend.name} backend needs ≈ ${formatBytes(bytes)} (${why}); using the reference backend (≈ ${formatBytes(referenceBytes)}, slower)`,
+        );
         bytes = referenceBytes;
       } else {
-        throw new ParamError('depth', `invalid --depth ${depth} (needs ≈ ${formatBytes(Math.min(bytes, referenceBytes))} of memory for one datum's exact BP, the limit is ${formatBytes(budget)}: lower the depth, or raise ${MEMORY_LIMIT_ENV} on a larger machine)`);
+        throw new ParamError(
+          'depth',
+          `invalid --depth ${depth} (needs ≈ ${formatBytes(Math.min(bytes, referenceBytes))} of memory for one datum's exact BP, the limit is ${formatBytes(budget)}: lower the depth, or raise ${MEMORY_LIMIT_ENV} on a larger machine)`,
+        );
       }
     } else if (bytes > budget) {
-      throw new ParamError('depth', `invalid --depth ${depth} (needs ≈ ${formatBytes(bytes)} of memory for one batch of exact BP, the limit is ${formatBytes(budget)}: lower the depth, or raise ${MEMORY_LIMIT_ENV} on a larger machine)`);
+      throw new ParamError(
+        'depth',
+        `invalid --depth ${depth} (needs ≈ ${formatBytes(bytes)} of memory for one batch of exact BP, the limit is ${formatBytes(budget)}: lower the depth, or raise ${MEMORY_LIMIT_ENV} on a larger machine)`,
+      );
     }
     perWorker = Math.max(perWorker, bytes);
   }
   const workers = Math.max(1, Math.min(options.workers, Math.floor(budget / Math.max(1, perWorker))));
-  if (workers < options.workers) notes.push(`forward-backward: ${workers} worker${workers === 1 ? '' : 's'} instead of ${options.workers} (≈ ${formatBytes(perWorker)} per worker, the limit is ${formatBytes(limit)})`);
+  if (workers < options.workers)
+    notes.push(`forward-backward: ${workers} worker${workers === 1 ? '' : 's'} instead of ${options.workers} (≈ ${formatBytes(perWorker)} per worker, the limit is ${formatBytes(limit)})`);
   return { backendByDepth, workers, notes };
 }

@@ -20,8 +20,7 @@ export interface GridSpec {
 export function gridCells(spec: GridSpec): CellSpec[] {
   const cells: CellSpec[] = [];
   for (const grammarSeed of spec.grammarSeeds)
-    for (const depth of spec.depths)
-      for (const process of spec.processes) for (const noise of spec.noises) cells.push({ grammarSeed, depth, process, noise });
+    for (const depth of spec.depths) for (const process of spec.processes) for (const noise of spec.noises) cells.push({ grammarSeed, depth, process, noise });
   return cells;
 }
 

@@ -75,7 +75,7 @@ function isCount(x: unknown, min: number): boolean {
   return Number.isInteger(x) && (x as number) >= min && (x as number) <= Number.MAX_SAFE_INTEGER;
 }
 
-function isFinite(x: unknown): boolean {
+function isFiniteNumber(x: unknown): boolean {
   return typeof x === 'number' && Number.isFinite(x);
 }
 
@@ -96,7 +96,7 @@ function checkMoments(i: number, name: string, m: unknown): void {
 
 function checkFiniteArray(i: number, name: string, a: unknown): void {
   if (a === undefined) return;
-  if (!Array.isArray(a) || !a.every(isFinite)) badCell(i, `${name} must be an array of finite numbers`);
+  if (!Array.isArray(a) || !a.every(isFiniteNumber)) badCell(i, `${name} must be an array of finite numbers`);
 }
 
 /** Validates one cell's shape and ranges (ParamError on `cells`). */
@@ -104,8 +104,8 @@ function checkCell(c: CellStats, i: number): void {
   if (typeof c !== 'object' || c === null) badCell(i, 'expected an object');
   if (!isCount(c.depth, 1)) badCell(i, `depth ${String(c.depth)} (expected an integer >= 1)`);
   if (!(PROCESS_NAMES as readonly unknown[]).includes(c.process)) badCell(i, `process "${String(c.process)}" (expected ${PROCESS_NAMES.join(', ')})`);
-  if (!isFinite(c.noise)) badCell(i, `noise ${String(c.noise)} (expected a finite number)`);
-  if (!isFinite(c.control)) badCell(i, `control ${String(c.control)} (expected a finite number)`);
+  if (!isFiniteNumber(c.noise)) badCell(i, `noise ${String(c.noise)} (expected a finite number)`);
+  if (!isFiniteNumber(c.control)) badCell(i, `control ${String(c.control)} (expected a finite number)`);
   if (!isCount(c.grammarSeed, 0)) badCell(i, `grammarSeed ${String(c.grammarSeed)} (expected an integer >= 0)`);
   if (!isCount(c.samples, 1)) badCell(i, `samples ${String(c.samples)} (expected an integer >= 1)`);
   if (!isCount(c.trajectories, 1)) badCell(i, `trajectories ${String(c.trajectories)} (expected an integer >= 1)`);
@@ -118,8 +118,8 @@ function checkCell(c: CellStats, i: number): void {
     badCell(i, `levelMarginal must have 0 or depth + 1 = ${levels} entries`);
   }
   c.levelMarginal.forEach((m, l) => checkMoments(i, `levelMarginal[${l}]`, m));
-  if (!isFinite(c.chiNumerator)) badCell(i, `chiNumerator ${String(c.chiNumerator)} (expected a finite number)`);
-  if (!isFinite(c.chiDenominator)) badCell(i, `chiDenominator ${String(c.chiDenominator)} (expected a finite number)`);
+  if (!isFiniteNumber(c.chiNumerator)) badCell(i, `chiNumerator ${String(c.chiNumerator)} (expected a finite number)`);
+  if (!isFiniteNumber(c.chiDenominator)) badCell(i, `chiDenominator ${String(c.chiDenominator)} (expected a finite number)`);
   checkFiniteArray(i, 'correlationByDistance', c.correlationByDistance);
   checkFiniteArray(i, 'correlationByTreeDistance', c.correlationByTreeDistance);
 }

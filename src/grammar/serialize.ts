@@ -25,9 +25,7 @@ export interface GrammarJson {
 export function grammarToJson(g: Grammar, origin?: { seed: number; rng: string }): GrammarJson {
   const { synonyms: m, tuple: s } = g;
   const rules = g.rules.map((flat, level) =>
-    Array.from({ length: symbolsAt(g, level) }, (_, a) =>
-      Array.from({ length: m }, (_, k) => Array.from(flat.subarray((a * m + k) * s, (a * m + k + 1) * s))),
-    ),
+    Array.from({ length: symbolsAt(g, level) }, (_, a) => Array.from({ length: m }, (_, k) => Array.from(flat.subarray((a * m + k) * s, (a * m + k + 1) * s)))),
   );
   return {
     schema: GRAMMAR_SCHEMA,

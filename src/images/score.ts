@@ -56,9 +56,7 @@ export const CONFIDENT = 0.9;
  * over tokens of N×T×C, the vector itself for N×C). A classifier without a probed layer is a
  * ParamError 'classifier'.
  */
-export async function classifyImages(
-  classifier: OnnxClassifier, images: Float32Array, count: number, onProgress?: (done: number, total: number) => void,
-): Promise<ClassifiedSet> {
+export async function classifyImages(classifier: OnnxClassifier, images: Float32Array, count: number, onProgress?: (done: number, total: number) => void): Promise<ClassifiedSet> {
   const layer = classifier.layerNames.at(-1);
   if (layer === undefined) {
     throw new ParamError('classifier', `invalid --classifier "${classifier.path}" (it has no probed layer outputs besides the logits: the Fréchet distance needs one)`);
@@ -127,11 +125,7 @@ export function scoreClassified(samples: ClassifiedSet, reference: ClassifiedSet
  * Scores a given set of images (no sampling) against reference images with the classifier:
  * {@link classifyImages} on both, then {@link scoreClassified}. Images are count × C×H×W, row-major.
  */
-export async function scoreImages(
-  classifier: OnnxClassifier,
-  images: { data: Float32Array; count: number },
-  reference: { data: Float32Array; count: number },
-): Promise<ImageScore> {
+export async function scoreImages(classifier: OnnxClassifier, images: { data: Float32Array; count: number }, reference: { data: Float32Array; count: number }): Promise<ImageScore> {
   const samples = await classifyImages(classifier, images.data, images.count);
   const ref = await classifyImages(classifier, reference.data, reference.count);
   return scoreClassified(samples, ref);

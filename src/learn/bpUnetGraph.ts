@@ -1,5 +1,5 @@
 import { ParamError } from '../core/errors.ts';
-import { Graph, type Value } from '../nn/graph.ts';
+import type { Graph, Value } from '../nn/graph.ts';
 import { embeddingAlphaBar, LAYER_NORM_EPS, paramShapes, timeEmbeddingConstants, validateBpUnetConfig, type BpUnetConfig } from './bpUnet.ts';
 
 /**

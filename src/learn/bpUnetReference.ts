@@ -1,8 +1,5 @@
 import { ParamError } from '../core/errors.ts';
-import {
-  embeddingAlphaBar, LAYER_NORM_EPS, paramShapes, timeEmbeddingConstants, validateBpUnetConfig,
-  type BpUnetConfig, type BpUnetParams, type LearnProcess, type Param,
-} from './bpUnet.ts';
+import { embeddingAlphaBar, LAYER_NORM_EPS, paramShapes, timeEmbeddingConstants, validateBpUnetConfig, type BpUnetConfig, type BpUnetParams, type LearnProcess, type Param } from './bpUnet.ts';
 import type { LogitsModel } from './logitsModel.ts';
 
 /**
@@ -222,9 +219,7 @@ function forwardOne(params: BpUnetParams, config: BpUnetConfig, x: ArrayLike<num
  * @param tOverT N time fractions t/T.
  * @returns N×v×d logits, same layout. Throws ParamError on bad params/config, RangeError on sizes.
  */
-export function referenceLogits(
-  params: BpUnetParams, config: BpUnetConfig, x: Float32Array, tOverT: ArrayLike<number>, n: number,
-): Float64Array {
+export function referenceLogits(params: BpUnetParams, config: BpUnetConfig, x: Float32Array, tOverT: ArrayLike<number>, n: number): Float64Array {
   checkBpUnetParams(params, config);
   const v = config.vocab;
   const d = bpUnetLength(config);

@@ -181,7 +181,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     checkpointDir: options.checkpointDir,
     checkpointEvery,
     resume: options.resume ?? false,
-    ...(test !== undefined ? { monitor: { every: test.every, measure: async (params) => (await lossOn(params, config, test.data, schedule, { tWindows: [[1, schedule.steps]], seed: TEST_LOSS_SEED, threads }))[0].loss } } : {}),
+    ...(test !== undefined
+      ? { monitor: { every: test.every, measure: async (params) => (await lossOn(params, config, test.data, schedule, { tWindows: [[1, schedule.steps]], seed: TEST_LOSS_SEED, threads }))[0].loss } }
+      : {}),
     onProgress: options.onProgress,
   });
   return { params: result.params, losses: result.losses, resumedFrom: result.resumedFrom, seconds: result.seconds, testLoss: result.monitor };

@@ -69,7 +69,10 @@ export function publishedDataset(g: Grammar, seed: number, train: number, test: 
   checkInt('test', test, 0);
   const total = pMax(g);
   if (total >= PUBLISHED_SAMPLING_LIMIT) {
-    throw new ParamError('train', `invalid grammar for the published sampling: P_max = ${total} is at least 2^53, where CPython's random.sample(range(P_max)) is not reproducible here (ownDataset or trainingDataset draw such data with this library's generator)`);
+    throw new ParamError(
+      'train',
+      `invalid grammar for the published sampling: P_max = ${total} is at least 2^53, where CPython's random.sample(range(P_max)) is not reproducible here (ownDataset or trainingDataset draw such data with this library's generator)`,
+    );
   }
   if (BigInt(train + test) > total) {
     throw new ParamError('train', `invalid train + test ${train + test} (the grammar has only P_max = ${total} distinct data)`);

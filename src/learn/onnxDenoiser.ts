@@ -203,10 +203,7 @@ export class OnnxRhmDenoiser extends OnnxModel implements LogitsModel {
       xs.set(x.subarray(start * per, (start + m) * per));
       const ts = new Float32Array(B);
       ts.set(tOverT.subarray(start, start + m));
-      const result = await this.timedRun(
-        { [this.inputName]: floatTensor(xs, [B, v, d]), [this.timeName]: floatTensor(ts, [B]) },
-        [this.outputName],
-      );
+      const result = await this.timedRun({ [this.inputName]: floatTensor(xs, [B, v, d]), [this.timeName]: floatTensor(ts, [B]) }, [this.outputName]);
       const { data, dims } = this.floatOutput(result, this.outputName);
       if (dims.length !== 3 || dims[0] !== B || dims[1] !== v || dims[2] !== d) {
         throw this.bad(`output "${this.outputName}" is ${dims.join('×')} for input ${B}×${v}×${d}; expected ${B}×${v}×${d}`);

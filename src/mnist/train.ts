@@ -53,7 +53,19 @@ export interface MnistCardModel {
   architecture: string;
   config: unknown;
   parameters: number;
-  training: { steps: number; batch: number; lr: number; warmup?: number; lrDecay?: string; emaDecay: number; seed: number; threads: number; wallSeconds: number; finalLoss: number; shippedWeights: 'ema' };
+  training: {
+    steps: number;
+    batch: number;
+    lr: number;
+    warmup?: number;
+    lrDecay?: string;
+    emaDecay: number;
+    seed: number;
+    threads: number;
+    wallSeconds: number;
+    finalLoss: number;
+    shippedWeights: 'ema';
+  };
 }
 
 /** card.json: the models' card in machine-readable form. */
@@ -88,8 +100,16 @@ export async function trainMnistModels(o: TrainMnistOptions): Promise<MnistCard>
 
   const c = MNIST_RECIPE.classifier;
   const classifier = await trainDigitClassifier({
-    steps: classifierSteps, batch: c.batch, lr: c.lr, emaDecay: c.emaDecay, shift: c.shift, seed,
-    checkpointDir: join(checkpoints, 'classifier'), checkpointEvery: 100, resume: o.resume, threads,
+    steps: classifierSteps,
+    batch: c.batch,
+    lr: c.lr,
+    emaDecay: c.emaDecay,
+    shift: c.shift,
+    seed,
+    checkpointDir: join(checkpoints, 'classifier'),
+    checkpointEvery: 100,
+    resume: o.resume,
+    threads,
     onProgress: (p) => o.onProgress?.('classifier', p),
   });
   const accuracy = await classifierAccuracy(classifier.ema, MNIST_CLASSIFIER_CONFIG, heldOut, { threads });
@@ -97,8 +117,18 @@ export async function trainMnistModels(o: TrainMnistOptions): Promise<MnistCard>
 
   const d = MNIST_RECIPE.denoiser;
   const denoiser = await trainMnistDenoiser({
-    steps: denoiserSteps, batch: d.batch, lr: d.lr, warmup: d.warmup, lrDecay: d.lrDecay, emaDecay: d.emaDecay, seed, config: unet,
-    checkpointDir: join(checkpoints, 'denoiser'), checkpointEvery: 100, resume: o.resume, threads,
+    steps: denoiserSteps,
+    batch: d.batch,
+    lr: d.lr,
+    warmup: d.warmup,
+    lrDecay: d.lrDecay,
+    emaDecay: d.emaDecay,
+    seed,
+    config: unet,
+    checkpointDir: join(checkpoints, 'denoiser'),
+    checkpointEvery: 100,
+    resume: o.resume,
+    threads,
     onProgress: (p) => o.onProgress?.('denoiser', p),
   });
   const denoiserBytes = imageUnetToOnnx(denoiser.ema, unet, MNIST_DIFFUSION);
@@ -151,10 +181,19 @@ function fileEntry(file: string, bytes: Uint8Array): { file: string; bytes: numb
   return { file, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
-function trainingEntry(r: ImageTrainResult, s: { steps: number; batch: number; lr: number; warmup?: number; lrDecay?: string; emaDecay: number; seed: number; threads: number }): MnistCardModel['training'] {
+function trainingEntry(
+  r: ImageTrainResult,
+  s: { steps: number; batch: number; lr: number; warmup?: number; lrDecay?: string; emaDecay: number; seed: number; threads: number },
+): MnistCardModel['training'] {
   const tail = r.losses.slice(-100);
   return {
-    steps: s.steps, batch: s.batch, lr: s.lr, ...(s.warmup !== undefined ? { warmup: s.warmup, lrDecay: s.lrDecay } : {}), emaDecay: s.emaDecay, seed: s.seed, threads: s.threads,
+    steps: s.steps,
+    batch: s.batch,
+    lr: s.lr,
+    ...(s.warmup !== undefined ? { warmup: s.warmup, lrDecay: s.lrDecay } : {}),
+    emaDecay: s.emaDecay,
+    seed: s.seed,
+    threads: s.threads,
     wallSeconds: Math.round(r.seconds),
     finalLoss: tail.reduce((a, b) => a + b, 0) / tail.length,
     shippedWeights: 'ema',

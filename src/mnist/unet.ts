@@ -85,16 +85,25 @@ export function imageUnetParamShapes(c: ImageUnetConfig): [string, number[]][] {
   validateImageUnetConfig(c);
   const { inChannels: C, channels: ch, timeDim: D, embDim: E } = c;
   const s: [string, number[]][] = [
-    ['time.0.weight', [E, D]], ['time.0.bias', [E]], ['time.1.weight', [E, E]], ['time.1.bias', [E]],
-    ['input.weight', [ch[0], C, 3, 3]], ['input.bias', [ch[0]]],
+    ['time.0.weight', [E, D]],
+    ['time.0.bias', [E]],
+    ['time.1.weight', [E, E]],
+    ['time.1.bias', [E]],
+    ['input.weight', [ch[0], C, 3, 3]],
+    ['input.bias', [ch[0]]],
   ];
   for (const { prefix: p, cin, cout } of resBlocks(c)) {
     s.push(
-      [`${p}.norm1.weight`, [cin]], [`${p}.norm1.bias`, [cin]],
-      [`${p}.conv1.weight`, [cout, cin, 3, 3]], [`${p}.conv1.bias`, [cout]],
-      [`${p}.emb.weight`, [cout, E]], [`${p}.emb.bias`, [cout]],
-      [`${p}.norm2.weight`, [cout]], [`${p}.norm2.bias`, [cout]],
-      [`${p}.conv2.weight`, [cout, cout, 3, 3]], [`${p}.conv2.bias`, [cout]],
+      [`${p}.norm1.weight`, [cin]],
+      [`${p}.norm1.bias`, [cin]],
+      [`${p}.conv1.weight`, [cout, cin, 3, 3]],
+      [`${p}.conv1.bias`, [cout]],
+      [`${p}.emb.weight`, [cout, E]],
+      [`${p}.emb.bias`, [cout]],
+      [`${p}.norm2.weight`, [cout]],
+      [`${p}.norm2.bias`, [cout]],
+      [`${p}.conv2.weight`, [cout, cout, 3, 3]],
+      [`${p}.conv2.bias`, [cout]],
     );
     if (cin !== cout) s.push([`${p}.skip.weight`, [cout, cin, 1, 1]], [`${p}.skip.bias`, [cout]]);
   }

@@ -14,8 +14,14 @@ export interface AdamSettings {
  * the same bits on every machine.
  */
 export function adamStep(
-  shapes: ParamShapes, params: NamedParams, grads: Record<string, Float32Array>, m: NamedParams, v: NamedParams,
-  step: number, lr: number, { beta1, beta2, eps }: AdamSettings,
+  shapes: ParamShapes,
+  params: NamedParams,
+  grads: Record<string, Float32Array>,
+  m: NamedParams,
+  v: NamedParams,
+  step: number,
+  lr: number,
+  { beta1, beta2, eps }: AdamSettings,
 ): void {
   const stepSize = lr / (1 - beta1 ** step);
   const bc2Sqrt = Math.sqrt(1 - beta2 ** step);

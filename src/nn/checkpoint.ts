@@ -59,7 +59,12 @@ export interface Checkpoint {
   ema: NamedParams;
 }
 
-const GROUPS = [['', 'params'], ['adam.m.', 'adamM'], ['adam.v.', 'adamV'], ['ema.', 'ema']] as const;
+const GROUPS = [
+  ['', 'params'],
+  ['adam.m.', 'adamM'],
+  ['adam.v.', 'adamV'],
+  ['ema.', 'ema'],
+] as const;
 
 /** Writes `dir/checkpoint.bin` then `dir/checkpoint.json`, atomically (ParamError 'out' if the folder cannot be written). */
 export function writeCheckpoint(dir: string, shapes: ParamShapes, ck: Checkpoint): void {
@@ -124,7 +129,21 @@ export function readCheckpoint(dir: string, shapes: ParamShapes): Checkpoint {
   // Copied into an aligned buffer: a Buffer's byteOffset need not be a multiple of 4.
   const floats = new Float32Array(total);
   new Uint8Array(floats.buffer).set(raw.subarray(dataStart, dataStart + 4 * total));
-  const ck: Checkpoint = { header: { model: header.model, config: header.config, settings: header.settings, step: header.step, losses: header.losses, seconds: header.seconds, ...(Array.isArray(header.monitor) ? { monitor: header.monitor } : {}) }, params: {}, adamM: {}, adamV: {}, ema: {} };
+  const ck: Checkpoint = {
+    header: {
+      model: header.model,
+      config: header.config,
+      settings: header.settings,
+      step: header.step,
+      losses: header.losses,
+      seconds: header.seconds,
+      ...(Array.isArray(header.monitor) ? { monitor: header.monitor } : {}),
+    },
+    params: {},
+    adamM: {},
+    adamV: {},
+    ema: {},
+  };
   let offset = 0;
   for (const [, key] of GROUPS) {
     for (const [name, shape] of shapes) {

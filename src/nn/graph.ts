@@ -32,10 +32,7 @@ export class Graph extends GraphCore {
   /** a + b (NumPy broadcasting). */
   add(a: Operand, b: Operand): Value {
     const [x, y] = [this.operand(a), this.operand(b)];
-    return this.emit('Add', [x, y], {}, [broadcastShapes(x.shape, y.shape)], (gy, needs) => [
-      needs[0] ? this.unbroadcast(gy, x.shape) : null,
-      needs[1] ? this.unbroadcast(gy, y.shape) : null,
-    ])[0];
+    return this.emit('Add', [x, y], {}, [broadcastShapes(x.shape, y.shape)], (gy, needs) => [needs[0] ? this.unbroadcast(gy, x.shape) : null, needs[1] ? this.unbroadcast(gy, y.shape) : null])[0];
   }
 
   /** a − b (NumPy broadcasting). */
@@ -233,7 +230,14 @@ export class Graph extends GraphCore {
     const out = x.shape.map((d, i) => (pads[i] === 0 && pads[rank + i] === 0 ? d : (d as number) + pads[i] + pads[rank + i]));
     return this.emit('Pad', [x, this.ints(pads)], { mode: 'constant' }, [out], (gy) => {
       const axes = x.shape.map((_, i) => i).filter((i) => pads[i] !== 0 || pads[rank + i] !== 0);
-      return [this.slice(gy, axes.map((a) => pads[a]), axes.map((a) => pads[a] + (x.shape[a] as number)), axes)];
+      return [
+        this.slice(
+          gy,
+          axes.map((a) => pads[a]),
+          axes.map((a) => pads[a] + (x.shape[a] as number)),
+          axes,
+        ),
+      ];
     })[0];
   }
 
@@ -261,7 +265,11 @@ export class Graph extends GraphCore {
 
   /** Mean of every element: a scalar (shape []). */
   mean(x: Value): Value {
-    return this.reduceMean(x, x.shape.map((_, i) => i), false);
+    return this.reduceMean(
+      x,
+      x.shape.map((_, i) => i),
+      false,
+    );
   }
 
   // ---- linear algebra ---------------------------------------------------------------------
@@ -328,7 +336,14 @@ export class Graph extends GraphCore {
           // The adjoint of a stride-1 convolution: the kernel with in/out swapped and flipped in space, padding k − 1 − p.
           let wt = this.transpose(w, [1, 0, ...k.map((_, i) => i + 2)]);
           const flip = k.map((_, i) => i + 2).filter((a) => k[a - 2] > 1);
-          if (flip.length) wt = this.slice(wt, flip.map(() => -1), flip.map(() => -(2 ** 31)), flip, flip.map(() => -1));
+          if (flip.length)
+            wt = this.slice(
+              wt,
+              flip.map(() => -1),
+              flip.map(() => -(2 ** 31)),
+              flip,
+              flip.map(() => -1),
+            );
           gx = this.conv(gy, wt, null, { pads: k.map((ki, i) => ki - 1 - pads[i]) });
         }
       }
@@ -382,7 +397,15 @@ export class Graph extends GraphCore {
       this.emit('Conv', [v, oneHot(groups, flip)], { kernel_shape: { ints: k }, pads: { ints: [...p, ...p] }, group: groups }, [[n, groups * taps, v === gy ? h : h2, v === gy ? w : w2]])[0];
     const positionsLast = (v: Value, c: number, hw: number) => this.transpose(this.reshape(v, [n, c, hw]), [0, 2, 1]);
     if (cout <= cin) {
-      const cols = this.reshape(im2col(gy, cout, true, k.map((ki, i) => ki - 1 - pads[i])), [n, cout * taps, h * w]);
+      const cols = this.reshape(
+        im2col(
+          gy,
+          cout,
+          true,
+          k.map((ki, i) => ki - 1 - pads[i]),
+        ),
+        [n, cout * taps, h * w],
+      );
       const summed = this.reduceSum(this.matmul(cols, positionsLast(x, cin, h * w)), [0]); // [(o, κ), c]
       return this.reshape(this.transpose(this.reshape(summed, [cout, taps, cin]), [0, 2, 1]), [cout, cin, k[0], k[1]]);
     }
@@ -418,7 +441,8 @@ export class Graph extends GraphCore {
    */
   convTranspose(x: Value, w: Value, { strides }: { strides: number[] }): Value {
     const k = concreteShape(w.shape, 'convTranspose weight').slice(2);
-    if (k.some((ki, i) => ki !== strides[i]) || x.shape[1] !== w.shape[0]) throw new Error(`convTranspose: input ${shapeText(x.shape)}, weight ${shapeText(w.shape)}, strides [${strides.join(', ')}] (kernel = stride only)`);
+    if (k.some((ki, i) => ki !== strides[i]) || x.shape[1] !== w.shape[0])
+      throw new Error(`convTranspose: input ${shapeText(x.shape)}, weight ${shapeText(w.shape)}, strides [${strides.join(', ')}] (kernel = stride only)`);
     const out = [x.shape[0], w.shape[1], ...x.shape.slice(2).map((d, i) => (typeof d === 'number' ? d * k[i] : d))];
     return this.emit('ConvTranspose', [x, w], { kernel_shape: { ints: k }, strides: { ints: k } }, [out], (gy, needs) => {
       const gx = needs[0] ? this.conv(gy, w, null, { strides: k }) : null;
@@ -466,9 +490,7 @@ export class Graph extends GraphCore {
       const xhat = this.mul(this.sub(x, mean), rstd);
       const lead = x.shape.slice(0, -1).map((_, i) => i);
       const g = gamma ? this.mul(gy, gamma) : gy;
-      const gx = needs[0]
-        ? this.mul(this.sub(this.sub(g, this.reduceMean(g, [-1], true)), this.mul(xhat, this.reduceMean(this.mul(g, xhat), [-1], true))), rstd)
-        : null;
+      const gx = needs[0] ? this.mul(this.sub(this.sub(g, this.reduceMean(g, [-1], true)), this.mul(xhat, this.reduceMean(this.mul(g, xhat), [-1], true))), rstd) : null;
       return [gx, gamma && needs[1] ? this.reduceSum(this.mul(gy, xhat), lead) : null, beta && needs[2] ? this.reduceSum(gy, lead) : null];
     });
     return outs[0];
@@ -523,7 +545,12 @@ export class Graph extends GraphCore {
   /** The gradient of a reduction over `axes` broadcast back to x's shape. */
   private unreduce(gy: Value, x: Value, axes: number[], keepdims: boolean): Value {
     const full = concreteShape(x.shape, 'reduce');
-    const kept = keepdims ? gy : this.reshape(gy, full.map((d, i) => (axes.includes(i) ? 1 : d)));
+    const kept = keepdims
+      ? gy
+      : this.reshape(
+          gy,
+          full.map((d, i) => (axes.includes(i) ? 1 : d)),
+        );
     return this.expand(kept, full);
   }
 }

@@ -35,9 +35,7 @@ function valueInfo(name: string, elemType: OnnxElemType, dims: (number | string)
         value: {
           elemType: ELEM[elemType],
           shape: {
-            dim: dims.map((d) =>
-              typeof d === 'string' ? { value: { case: 'dimParam' as const, value: d } } : { value: { case: 'dimValue' as const, value: BigInt(d) } },
-            ),
+            dim: dims.map((d) => (typeof d === 'string' ? { value: { case: 'dimParam' as const, value: d } } : { value: { case: 'dimValue' as const, value: BigInt(d) } })),
           },
         },
       },
@@ -48,9 +46,7 @@ function valueInfo(name: string, elemType: OnnxElemType, dims: (number | string)
 function attribute(name: string, v: OnnxAttribute): AttributeProto {
   if (typeof v === 'string') return create(AttributeProtoSchema, { name, type: AttrType.STRING, s: new TextEncoder().encode(v) });
   if (typeof v === 'number') {
-    return Number.isInteger(v)
-      ? create(AttributeProtoSchema, { name, type: AttrType.INT, i: BigInt(v) })
-      : create(AttributeProtoSchema, { name, type: AttrType.FLOAT, f: v });
+    return Number.isInteger(v) ? create(AttributeProtoSchema, { name, type: AttrType.INT, i: BigInt(v) }) : create(AttributeProtoSchema, { name, type: AttrType.FLOAT, f: v });
   }
   if (Array.isArray(v)) return attribute(name, v.every(Number.isInteger) ? { ints: v } : { floats: v });
   if ('ints' in v) return create(AttributeProtoSchema, { name, type: AttrType.INTS, ints: v.ints.map((x) => BigInt(x)) });

@@ -126,7 +126,14 @@ export class GraphCore {
   ints(values: readonly number[]): Value {
     const key = `i${values.join(',')}`;
     let v = this.constantCache.get(key);
-    if (!v) this.constantCache.set(key, (v = this.constant(BigInt64Array.from(values, (x) => BigInt(x)), [values.length])));
+    if (!v)
+      this.constantCache.set(
+        key,
+        (v = this.constant(
+          BigInt64Array.from(values, (x) => BigInt(x)),
+          [values.length],
+        )),
+      );
     return v;
   }
 
@@ -234,7 +241,13 @@ export class GraphCore {
     }
     for (const c of this.constants.values()) if (used.has(c.value.id)) b.initializer(c.value.name, c.data, c.dims);
     for (const n of this.nodes) {
-      if (needed.has(n)) b.node(n.op, n.inputs.map((x) => (x ? x.name : '')), n.outputs.map((x) => x.name), n.attrs);
+      if (needed.has(n))
+        b.node(
+          n.op,
+          n.inputs.map((x) => (x ? x.name : '')),
+          n.outputs.map((x) => x.name),
+          n.attrs,
+        );
     }
     for (const [name, v] of o.outputs) {
       b.node('Identity', [v.name], [name]);

@@ -31,7 +31,10 @@ export interface OnnxRuntimeInfo {
 
 type OrtModule = typeof import('onnxruntime-web');
 /** The runtime's module and what {@link onnxRuntime} reports of it. */
-export interface Runtime { ort: OrtModule; info: OnnxRuntimeInfo }
+export interface Runtime {
+  ort: OrtModule;
+  info: OnnxRuntimeInfo;
+}
 
 let loading: Promise<Runtime> | undefined;
 let loaded: Runtime | undefined;
@@ -133,6 +136,9 @@ export function floatTensor(data: Float32Array, dims: readonly number[]): Tensor
 
 /** First line of an onnxruntime message, without its redundant "Load model from <path> failed:" prefix, at most ~120 chars. */
 export function shortOrtMessage(e: unknown): string {
-  const line = (e instanceof Error ? e.message : String(e)).split('\n')[0].replace(/^Load model from .* failed:\s*/, '').trim();
+  const line = (e instanceof Error ? e.message : String(e))
+    .split('\n')[0]
+    .replace(/^Load model from .* failed:\s*/, '')
+    .trim();
   return line.length > 120 ? `${line.slice(0, 117)}...` : line;
 }

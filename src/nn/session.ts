@@ -115,7 +115,7 @@ export async function openOnnxSession(path: string, param: string, device: Devic
  */
 export function tensorDims(session: InferenceSession, name: string, kind: 'input' | 'output'): (number | null)[] | null {
   const meta = (kind === 'input' ? session.inputMetadata : session.outputMetadata).find((m) => m.name === name);
-  if (!meta || !meta.isTensor) return null;
+  if (!meta?.isTensor) return null;
   // A scalar also has shape [] in onnxruntime's metadata; we cannot tell it from "unknown", and no model here takes one.
   if (meta.shape.length === 0) return null;
   return meta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : null));
@@ -152,9 +152,7 @@ export type ImageShape = [number, number, number];
  * model leaves them symbolic. Returns null when some dim is still unknown. Throws ParamError
  * 'image-size' when `given` contradicts a static dim, or `param` when the input is not 4-D.
  */
-export function resolveImageShape(
-  session: InferenceSession, input: string, given: ImageShape | undefined, param: string, path: string,
-): ImageShape | null {
+export function resolveImageShape(session: InferenceSession, input: string, given: ImageShape | undefined, param: string, path: string): ImageShape | null {
   const dims = tensorDims(session, input, 'input');
   if (dims && dims.length !== 4) {
     throw new ParamError(param, `invalid --${param} "${path}" (input "${input}" has ${dims.length} dims, expected N×C×H×W)`);
@@ -224,7 +222,7 @@ export abstract class OnnxModel {
   /** A float32 output's data and dims; a ParamError when it is missing or of another type. */
   protected floatOutput(out: InferenceSession.ReturnType, name: string): { data: Float32Array; dims: readonly number[] } {
     const value: OnnxValue | undefined = out[name];
-    if (!value || value.type !== 'float32') throw this.bad(`output "${name}" is ${value ? value.type : 'missing'}, expected float32`);
+    if (value?.type !== 'float32') throw this.bad(`output "${name}" is ${value ? value.type : 'missing'}, expected float32`);
     return { data: value.data as Float32Array, dims: value.dims };
   }
 

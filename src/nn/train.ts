@@ -111,10 +111,13 @@ export function buildTrainStep(shapes: ParamShapes, lossGraph: (g: Graph, params
   const grads = g.gradients(loss, list);
   const gradNames = shapes.map(([name]) => `grad.${name}`);
   const bytes = g.toOnnx({ name: 'hierdiff-train-step', outputs: [['loss', loss], ...grads.map((v, i): [string, Value] => [gradNames[i], v])] });
-  const inputs = g.inputs().map((v) => ({ name: v.name, shape: v.shape.map((d) => {
-    if (typeof d !== 'number') throw new Error(`training input ${v.name} has a symbolic dim`);
-    return d;
-  }) }));
+  const inputs = g.inputs().map((v) => ({
+    name: v.name,
+    shape: v.shape.map((d) => {
+      if (typeof d !== 'number') throw new Error(`training input ${v.name} has a symbolic dim`);
+      return d;
+    }),
+  }));
   return { bytes, inputs, gradNames };
 }
 
@@ -132,7 +135,13 @@ export function buildTrainStep(shapes: ParamShapes, lossGraph: (g: Graph, params
 export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
   const steps = checkInt('steps', spec.steps, 0, 1e9);
   const batch = checkInt('batch', spec.batch, 1, 1 << 20);
-  const lrAt = typeof spec.lr === 'function' ? spec.lr : ((lr: number) => () => lr)(checkNumber('lr', spec.lr, 0, 10));
+  const lrAt =
+    typeof spec.lr === 'function'
+      ? spec.lr
+      : (
+          (lr: number) => () =>
+            lr
+        )(checkNumber('lr', spec.lr, 0, 10));
   const [beta1, beta2] = spec.betas ?? [0.9, 0.999];
   if (!(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1)) throw new ParamError('betas', `invalid Adam betas ${beta1}, ${beta2} (expected numbers in [0, 1))`);
   const eps = checkNumber('eps', spec.eps ?? 1e-8, 0, 1);
@@ -183,7 +192,8 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
       const feeds: Record<string, ReturnType<typeof floatTensor>> = { ...paramFeeds };
       for (const { name, shape } of graph.inputs) {
         const d = data[name];
-        if (!(d instanceof Float32Array) || d.length !== sizeOf(shape)) throw new ParamError('feeds', `training input ${name}: expected ${sizeOf(shape)} float32 values ([${shape.join(', ')}]), got ${d instanceof Float32Array ? d.length : typeof d}`);
+        if (!(d instanceof Float32Array) || d.length !== sizeOf(shape))
+          throw new ParamError('feeds', `training input ${name}: expected ${sizeOf(shape)} float32 values ([${shape.join(', ')}]), got ${d instanceof Float32Array ? d.length : typeof d}`);
         feeds[name] = floatTensor(d, shape);
       }
       const out = await session.run(feeds);
@@ -209,7 +219,13 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
       if (dir !== undefined && (k % every === 0 || k === steps)) {
         seconds += (now - lastSave) / 1000;
         lastSave = now;
-        writeCheckpoint(dir, spec.shapes, { header: { model: spec.model, config: spec.config, settings: spec.settings, step: k, losses, seconds, ...(spec.monitor !== undefined ? { monitor } : {}) }, params, adamM, adamV, ema });
+        writeCheckpoint(dir, spec.shapes, {
+          header: { model: spec.model, config: spec.config, settings: spec.settings, step: k, losses, seconds, ...(spec.monitor !== undefined ? { monitor } : {}) },
+          params,
+          adamM,
+          adamV,
+          ema,
+        });
         lastGood = k;
       }
       const sps = (k - start) / ((now - t0) / 1000);
@@ -225,7 +241,8 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
 /** A ParamError unless the checkpoint was written by a run of the same model, config and settings. */
 function checkResumable(header: { model: string; config: unknown; settings: Record<string, number | string> }, spec: TrainSpec): void {
   if (header.model !== spec.model) throw new ParamError('resume', `cannot resume: the checkpoint trains ${header.model}, this run ${spec.model}`);
-  if (JSON.stringify(header.config) !== JSON.stringify(spec.config)) throw new ParamError('resume', `cannot resume: the checkpoint has another ${spec.model} config (${JSON.stringify(header.config)})`);
+  if (JSON.stringify(header.config) !== JSON.stringify(spec.config))
+    throw new ParamError('resume', `cannot resume: the checkpoint has another ${spec.model} config (${JSON.stringify(header.config)})`);
   for (const k of new Set([...Object.keys(header.settings), ...Object.keys(spec.settings)])) {
     if (header.settings[k] !== spec.settings[k]) throw new ParamError('resume', `cannot resume: the checkpoint has ${k} ${String(header.settings[k])}, this run ${String(spec.settings[k])}`);
   }

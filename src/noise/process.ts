@@ -24,9 +24,7 @@ export const MASK = -1;
  * uniform: substituted tokens; mask: tokens with {@link MASK}), or for gaussian the vectors x_t,
  * `count·d·v` floats, token-major.
  */
-export type Observation =
-  | { readonly kind: 'tokens'; readonly tokens: Int32Array }
-  | { readonly kind: 'vectors'; readonly vectors: Float64Array };
+export type Observation = { readonly kind: 'tokens'; readonly tokens: Int32Array } | { readonly kind: 'vectors'; readonly vectors: Float64Array };
 
 /**
  * A forward noise process at one noise level. `control` is ε for eps, uniform and mask, and ᾱ for

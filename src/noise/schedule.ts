@@ -60,7 +60,7 @@ export function linearSchedule(T = 1000, betaStart = 1e-4, betaEnd = 0.02): Sche
 export function cosineSchedule(T = 1000, maxBeta = 0.999): Schedule {
   checkInt('T', T, 2, 1e7);
   checkBeta('maxBeta', maxBeta);
-  const f = (t: number) => Math.cos((((t / T) + 0.008) / 1.008) * (Math.PI / 2)) ** 2;
+  const f = (t: number) => Math.cos(((t / T + 0.008) / 1.008) * (Math.PI / 2)) ** 2;
   const betas = new Float64Array(T + 1);
   for (let t = 1; t <= T; t++) betas[t] = Math.min(1 - f(t) / f(t - 1), maxBeta);
   return fromBetas('cosine', betas);

@@ -66,7 +66,9 @@ export function reportFigures(input: FigureSetInput): FigureEntry[] {
       caption:
         `The same experiment with real forward noise (${process === 'gaussian' ? 'Gaussian diffusion on one-hot tokens, against t/T' : process === 'mask' ? 'tokens masked with probability ε' : 'tokens resampled uniformly with probability ε'}). ` +
         'Look for the same sharpening crossing, but at a much lower noise than the mean-field ε* (one erased or wrong leaf spoils most of its parent’s evidence).' +
-        (pd ? ` Dashed: population dynamics of the exact BP messages on the same grammars (${pd.grammarSeeds.length} grammar${pd.grammarSeeds.length > 1 ? 's' : ''}, ${pd.population} messages per symbol).` : ''),
+        (pd
+          ? ` Dashed: population dynamics of the exact BP messages on the same grammars (${pd.grammarSeeds.length} grammar${pd.grammarSeeds.length > 1 ? 's' : ''}, ${pd.population} messages per symbol).`
+          : ''),
       spec: classKeptFigure(input.rows, {
         process,
         scheduleName: input.scheduleName,

@@ -59,8 +59,7 @@ nav ol { columns: 2; }
  */
 export function reportHtml(page: ReportPage): string {
   const e = escapeHtml;
-  const table = (rows: ReportPage['parameters']) =>
-    `<table>\n${rows.map(([k, v]) => `<tr><th>${e(k)}</th><td>${e(v)}</td></tr>`).join('\n')}\n</table>`;
+  const table = (rows: ReportPage['parameters']) => `<table>\n${rows.map(([k, v]) => `<tr><th>${e(k)}</th><td>${e(v)}</td></tr>`).join('\n')}\n</table>`;
   const figures = page.figures
     .map((f, i) => {
       const src = `data:image/svg+xml;base64,${Buffer.from(f.svg, 'utf8').toString('base64')}`;

@@ -52,10 +52,19 @@ async function exampleGrid(dir: string, config: ImagesRunConfig): Promise<{ png:
 
 function parameters(config: ImagesRunConfig, units: number, missing: number): [string, string][] {
   return [
-    ['diffusion model', `${config.model.path} (${(config.model.bytes / 1e6).toFixed(1)} MB, sha256 ${config.model.sha256.slice(0, 12)}…), variance ${config.model.variance}, timesteps ${config.model.timestepInput}`],
+    [
+      'diffusion model',
+      `${config.model.path} (${(config.model.bytes / 1e6).toFixed(1)} MB, sha256 ${config.model.sha256.slice(0, 12)}…), variance ${config.model.variance}, timesteps ${config.model.timestepInput}`,
+    ],
     ['classifier', `${config.classifier.path} (${config.classifier.layers.length} probed layers), preprocessing ${config.classifier.preset}`],
-    ['images', `${config.images.count} from ${config.images.dir}${config.images.perClass ? ` (first ${config.images.perClass} per class)` : ''}, ${config.imageSize}×${config.imageSize}×${config.channels}`],
-    ['process (docs/science.md §6.1)', `${config.schedule}, T = ${config.diffusionSteps}, respaced "${config.respacing}" to K = ${config.spacedSteps}; sampler ${config.sampler.kind}${config.sampler.kind === 'ddim' ? ` η = ${config.sampler.eta}` : ''}`],
+    [
+      'images',
+      `${config.images.count} from ${config.images.dir}${config.images.perClass ? ` (first ${config.images.perClass} per class)` : ''}, ${config.imageSize}×${config.imageSize}×${config.channels}`,
+    ],
+    [
+      'process (docs/science.md §6.1)',
+      `${config.schedule}, T = ${config.diffusionSteps}, respaced "${config.respacing}" to K = ${config.spacedSteps}; sampler ${config.sampler.kind}${config.sampler.kind === 'ddim' ? ` η = ${config.sampler.eta}` : ''}`,
+    ],
     ['steps k (t/T = k/K)', config.steps.join(', ')],
     ['offset', config.publishedOffset ? 'published: noised to index k, reverse chain from k−1' : 'consistent: noised to index k−1, reverse chain from k−1'],
     ['trajectories per image and step', String(config.trajectories)],
@@ -68,11 +77,26 @@ function parameters(config: ImagesRunConfig, units: number, missing: number): [s
 /** Figures of an image run: class kept, layer cosines, χ (when K ≥ 2). */
 export function imagesFigureSpecs(rows: readonly ImagesSummaryRow[]) {
   const figures = [
-    { name: 'images-class-kept', title: 'Class kept vs noise time', caption: 'Fraction of round trips (noise to t/T, denoise back) whose top-1 class is the original’s top-1 (and the label, when labels exist), ±1 standard error over images.', spec: imagesClassKeptFigure(rows) },
-    { name: 'images-layers', title: 'Hidden representations vs noise time', caption: 'Cosine similarity between the whitened activations of the original and the generated image, per probed layer (dark = early, bright = deep), ±1 s.e. over images.', spec: imagesLayersFigure(rows) },
+    {
+      name: 'images-class-kept',
+      title: 'Class kept vs noise time',
+      caption: 'Fraction of round trips (noise to t/T, denoise back) whose top-1 class is the original’s top-1 (and the label, when labels exist), ±1 standard error over images.',
+      spec: imagesClassKeptFigure(rows),
+    },
+    {
+      name: 'images-layers',
+      title: 'Hidden representations vs noise time',
+      caption: 'Cosine similarity between the whitened activations of the original and the generated image, per probed layer (dark = early, bright = deep), ±1 s.e. over images.',
+      spec: imagesLayersFigure(rows),
+    },
   ];
   if (rows.some((r) => r.chi !== null)) {
-    figures.push({ name: 'images-chi', title: 'Correlated changes vs noise time', caption: 'χ = Σ_ij C_ij / Σ_i C_ii of the patch change magnitudes over the trajectories of one image, averaged over images: how many patches change together.', spec: imagesChiFigure(rows) });
+    figures.push({
+      name: 'images-chi',
+      title: 'Correlated changes vs noise time',
+      caption: 'χ = Σ_ij C_ij / Σ_i C_ii of the patch change magnitudes over the trajectories of one image, averaged over images: how many patches change together.',
+      spec: imagesChiFigure(rows),
+    });
   }
   return figures;
 }

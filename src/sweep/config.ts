@@ -141,7 +141,12 @@ export function validateSweepConfig(input: unknown): SweepConfig {
     ({ vocab, classes, synonyms, tuple } = g);
     depths = [g.depth];
     // Fields given next to a saved grammar must agree with it, so a config never says two things.
-    for (const [field, value] of [['vocab', vocab], ['classes', classes], ['synonyms', synonyms], ['tuple', tuple]] as const) {
+    for (const [field, value] of [
+      ['vocab', vocab],
+      ['classes', classes],
+      ['synonyms', synonyms],
+      ['tuple', tuple],
+    ] as const) {
       if (o[field] !== undefined && o[field] !== value) fail(field, `${JSON.stringify(o[field])} differs from the saved grammar's ${value}`);
     }
     if (o.depths !== undefined && JSON.stringify(o.depths) !== JSON.stringify(depths)) fail('depths', `${JSON.stringify(o.depths)} differs from the saved grammar's depth [${g.depth}]`);

@@ -58,7 +58,10 @@ const SWEEP_MERGE: MergeRules<SweepHeader, SweepCell, string, CellStats> = {
         .map((i) => (given.has(i) ? `${given.get(i)} (shard ${i}/${n}) is unfinished: resume it` : `shard ${i}/${n} was not given`))
         .join('; ')})`;
     }
-    return `${missing.length} of ${all.length} cells missing, e.g. ${missing.slice(0, 3).map((c) => c.key).join(', ')}${hint}`;
+    return `${missing.length} of ${all.length} cells missing, e.g. ${missing
+      .slice(0, 3)
+      .map((c) => c.key)
+      .join(', ')}${hint}`;
   },
   merged: (lead) => makeHeader(lead.run, lead.config, null),
 };

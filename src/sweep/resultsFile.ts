@@ -75,7 +75,23 @@ function parseHeader(h: unknown, bad: Refuse): SweepHeader {
 }
 
 const MOMENT_FIELDS = ['count', 'sum', 'sumSq'] as const;
-const STATS_FIELDS = new Set(['grammarSeed', 'depth', 'process', 'noise', 'control', 'samples', 'trajectories', 'classMarginal', 'classSampled', 'levelMarginal', 'levelSampled', 'chiNumerator', 'chiDenominator', 'correlationByDistance', 'correlationByTreeDistance']);
+const STATS_FIELDS = new Set([
+  'grammarSeed',
+  'depth',
+  'process',
+  'noise',
+  'control',
+  'samples',
+  'trajectories',
+  'classMarginal',
+  'classSampled',
+  'levelMarginal',
+  'levelSampled',
+  'chiNumerator',
+  'chiDenominator',
+  'correlationByDistance',
+  'correlationByTreeDistance',
+]);
 const LINE_FIELDS = new Set(['type', 'key', 'stats']);
 
 /**
@@ -97,7 +113,7 @@ function checkStats(bad: Refuse, lineNo: number, stats: unknown, cell: SweepCell
   }
   for (const k of Object.keys(s)) if (!STATS_FIELDS.has(k)) at(`unexpected field stats.${k}`);
   const finite = (name: string, v: unknown) => {
-    if (typeof v !== 'number' || !Number.isFinite(v)) at(`stats.${name} is ${v === undefined ? 'missing' : JSON.stringify(v) ?? String(v)} (expected a finite number)`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) at(`stats.${name} is ${v === undefined ? 'missing' : (JSON.stringify(v) ?? String(v))} (expected a finite number)`);
   };
   const moments = (name: string, v: unknown) => {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) at(`stats.${name} is ${v === undefined ? 'missing' : 'not {count, sum, sumSq}'}`);
@@ -127,7 +143,10 @@ function checkStats(bad: Refuse, lineNo: number, stats: unknown, cell: SweepCell
   finite('chiNumerator', s.chiNumerator);
   finite('chiDenominator', s.chiDenominator);
   const correlations = config.correlations && config.trajectories >= 2;
-  for (const [name, length] of [['correlationByDistance', config.tuple ** L], ['correlationByTreeDistance', L + 1]] as const) {
+  for (const [name, length] of [
+    ['correlationByDistance', config.tuple ** L],
+    ['correlationByTreeDistance', L + 1],
+  ] as const) {
     if (correlations) array(name, s[name], length, finite);
     else if (s[name] !== undefined) at(`unexpected field stats.${name} (the config does not ask for correlations)`);
   }
@@ -167,7 +186,11 @@ export const SWEEP_RESULTS: ResultsSchema<SweepHeader, SweepCell, string, CellSt
   duplicates: duplicatesMessage,
   unfinished: {
     halfWritten: 'the last line is half-written (resume the sweep with --resume to finish it)',
-    missing: (missing, expected) => `${missing.length} of ${expected.length} cells missing, e.g. ${missing.slice(0, 3).map((c) => c.key).join(', ')} (resume the sweep with --resume to finish it)`,
+    missing: (missing, expected) =>
+      `${missing.length} of ${expected.length} cells missing, e.g. ${missing
+        .slice(0, 3)
+        .map((c) => c.key)
+        .join(', ')} (resume the sweep with --resume to finish it)`,
     shard: (header, expected) =>
       `it holds shard ${header.shard!.index}/${header.shard!.count} of a sweep, ${expected.length} of its ${sweepCells(header.config).length} cells (merge the shards with hierdiff merge, or give --partial to draw this shard alone)`,
   },

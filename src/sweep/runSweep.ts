@@ -124,7 +124,10 @@ async function runLocked(config: SweepConfig, options: RunSweepOptions, file: Re
 
   if (todo.length > 0) {
     // Grammars and schedules first: a bad one fails before any worker starts.
-    const runs = sweepCellRuns(config, todo.map((cell) => ({ cell, samples: cell.samples })));
+    const runs = sweepCellRuns(
+      config,
+      todo.map((cell) => ({ cell, samples: cell.samples })),
+    );
     const pool = new CellWorkerPool(Math.min(workers, todo.length));
     try {
       await pool.runCells(runs, (i, s) => {

@@ -135,7 +135,10 @@ function slurmCommand(command: string, args: readonly string[]): string {
   const r = spawnSync(command, args, { encoding: 'utf8', timeout: 60_000 });
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
-    throw new ParamError('slurm', code === 'ENOENT' ? `invalid --slurm: ${command} not found (run it where the Slurm client commands are, e.g. a login node)` : `${command} failed: ${r.error.message}`);
+    throw new ParamError(
+      'slurm',
+      code === 'ENOENT' ? `invalid --slurm: ${command} not found (run it where the Slurm client commands are, e.g. a login node)` : `${command} failed: ${r.error.message}`,
+    );
   }
   if (r.status !== 0) {
     const why = (r.stderr || r.stdout).trim().split('\n').filter(Boolean).at(-1) ?? `exit code ${String(r.status)}`;

@@ -43,7 +43,9 @@ export function sweepCellRuns(config: SweepConfig, tasks: readonly Omit<SweepTas
     const key = config.grammar ? 'file' : `${depth}|${grammarSeed}`;
     let g = grammars.get(key);
     if (!g) {
-      g = config.grammar ? grammarFromJson(config.grammar) : sampleRules({ vocab: config.vocab, classes: config.classes, synonyms: config.synonyms, tuple: config.tuple, depth }, grammarSeed, config.rng);
+      g = config.grammar
+        ? grammarFromJson(config.grammar)
+        : sampleRules({ vocab: config.vocab, classes: config.classes, synonyms: config.synonyms, tuple: config.tuple, depth }, grammarSeed, config.rng);
       grammars.set(key, g);
     }
     return g;

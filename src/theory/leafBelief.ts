@@ -63,7 +63,8 @@ function gaussianQuadrature(alphaBar: number, vocab: number): number {
     let acc = 0;
     for (let i = 0; i < nXi; i++) {
       const e = t + xiV[i];
-      if (e < -40) acc += xiW[i]; // exp(−e^e) = 1 − O(e^−40)
+      if (e < -40)
+        acc += xiW[i]; // exp(−e^e) = 1 − O(e^−40)
       else if (e < 5) acc += xiW[i] * Math.exp(-Math.exp(e));
     }
     phi[n] = acc;

@@ -30,19 +30,7 @@ const MAX_PROFILE_BYTES = 1.5 * 2 ** 30;
  * ([(b·N + n)·v + b']); `here` receives P·N·P messages ([(a·N + n)·P + a']). No allocation.
  * Returns the number of members with zero total weight (set uniform).
  */
-function upwardBlock(
-  rules: Int32Array,
-  parents: number,
-  m: number,
-  s: number,
-  v: number,
-  N: number,
-  a: number,
-  below: Float64Array,
-  here: Float64Array,
-  rng: Rng,
-  childOffset: Int32Array,
-): number {
+function upwardBlock(rules: Int32Array, parents: number, m: number, s: number, v: number, N: number, a: number, below: Float64Array, here: Float64Array, rng: Rng, childOffset: Int32Array): number {
   let degenerate = 0;
   for (let n = 0; n < N; n++) {
     // Rules stratified (member n uses rule n mod m): the population's mixture over rules is exact.
@@ -108,7 +96,12 @@ export function populationDynamics(g: Grammar, options: PopulationOptions): Popu
   const wantLevels = options.levels ?? true;
   const sizeOf = (level: number) => symbolsAt(g, level) ** 2 * N;
   // The whole run against the memory limit before anything is allocated (docs/limits.md).
-  checkMemory('population', N, populationBytes(g, L, N, wantLevels, false), 'population dynamics keeps v²·N message floats per level (two levels; every level for the level profile); lower the population');
+  checkMemory(
+    'population',
+    N,
+    populationBytes(g, L, N, wantLevels, false),
+    'population dynamics keeps v²·N message floats per level (two levels; every level for the level profile); lower the population',
+  );
   let degenerate = 0;
   if (wantLevels) {
     let total = 0;

@@ -21,7 +21,10 @@ export function paramError(f: () => unknown): ParamError {
 /** The ParamError a promise (or an async call) rejects with; same checks as {@link paramError}. */
 export async function paramErrorAsync(p: Promise<unknown> | (() => unknown)): Promise<ParamError> {
   const promise = typeof p === 'function' ? Promise.resolve().then(p) : p;
-  const e = await promise.then(() => undefined, (err: unknown) => err);
+  const e = await promise.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   if (e === undefined) throw new Error('expected a ParamError');
   return checked(e);
 }

@@ -27,7 +27,12 @@ export function gaussianEpsCoefficients(d: ImageDiffusion, mu: number, s: number
  * start, or steps − 1 for pure noise; the published offset uses start − 1). Each step is
  * x ← A x + B + σ z, so mean and variance propagate exactly (no clipping: x̂_0 stays in [−1, 1]).
  */
-export function gaussianLaw(d: ImageDiffusion, mu: number, s: number, o: { start: number; from?: number; x0: number; variance: VarianceMode; sampler: SamplerSpec; vValue: number }): { mean: number; variance: number } {
+export function gaussianLaw(
+  d: ImageDiffusion,
+  mu: number,
+  s: number,
+  o: { start: number; from?: number; x0: number; variance: VarianceMode; sampler: SamplerSpec; vValue: number },
+): { mean: number; variance: number } {
   const { a, b } = gaussianEpsCoefficients(d, mu, s);
   let mean = o.start === d.steps ? 0 : Math.sqrt(d.alphasCumprod[o.start]) * o.x0;
   let variance = o.start === d.steps ? 1 : 1 - d.alphasCumprod[o.start];

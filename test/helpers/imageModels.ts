@@ -145,12 +145,14 @@ export async function writeTestImages(dir: string, o: { count: number; size: num
       for (let x = 0; x < o.size; x++) {
         const blob = Math.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (0.1 * o.size * o.size));
         const stripes = 0.5 + 0.5 * Math.sin(freq * (label === 0 ? x : y));
-        for (let c = 0; c < o.channels; c++) data[(y * o.size + x) * o.channels + c] = Math.round(255 * (0.6 * blob + 0.4 * stripes * (c + 1) / o.channels));
+        for (let c = 0; c < o.channels; c++) data[(y * o.size + x) * o.channels + c] = Math.round(255 * (0.6 * blob + (0.4 * stripes * (c + 1)) / o.channels));
       }
     }
     const folder = join(dir, String(label));
     mkdirSync(folder, { recursive: true });
-    await sharp(data, { raw: { width: o.size, height: o.size, channels: o.channels } }).png().toFile(join(folder, `img${String(i).padStart(3, '0')}.png`));
+    await sharp(data, { raw: { width: o.size, height: o.size, channels: o.channels } })
+      .png()
+      .toFile(join(folder, `img${String(i).padStart(3, '0')}.png`));
   }
 }
 

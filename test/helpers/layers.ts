@@ -91,8 +91,11 @@ export function specifiersOf(fileName: string, text: string): Specifier[] {
     } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) {
       add(node, strings(node.argument.literal), 'type import()');
     } else if (
-      ts.isNewExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'URL' &&
-      node.arguments?.length === 2 && node.arguments[1].getText(source) === 'import.meta.url'
+      ts.isNewExpression(node) &&
+      ts.isIdentifier(node.expression) &&
+      node.expression.text === 'URL' &&
+      node.arguments?.length === 2 &&
+      node.arguments[1].getText(source) === 'import.meta.url'
     ) {
       add(node, strings(node.arguments[0]), 'new URL');
     }
@@ -131,7 +134,10 @@ export function existingLayers(root: string): string[] {
 
 /** `core` / `src/core/` / `` `core/` `` → `core/`; a file name (`index.ts`) stays as it is. */
 function layerName(cell: string): string {
-  const name = cell.replace(/`/g, '').trim().replace(/^src\//, '');
+  const name = cell
+    .replace(/`/g, '')
+    .trim()
+    .replace(/^src\//, '');
   return /\.[a-z]+$/.test(name) || name.endsWith('/') ? name : `${name}/`;
 }
 
@@ -153,7 +159,13 @@ export function parseLayers(markdown: string): Layers {
   if (open < 0 || close < 0) throw new Error('the "### Layers" section has no ```text diagram');
   const diagram = section.slice(open + 1, close);
 
-  const cells = (line: string): string[] => line.trim().replace(/^\|/, '').replace(/\|$/, '').split('|').map((c) => c.trim());
+  const cells = (line: string): string[] =>
+    line
+      .trim()
+      .replace(/^\|/, '')
+      .replace(/\|$/, '')
+      .split('|')
+      .map((c) => c.trim());
   const head = section.findIndex((l) => l.trimStart().startsWith('|'));
   if (head < 0) throw new Error('the "### Layers" section has no table');
   const mayImport = cells(section[head]).findIndex((c) => /may import/i.test(c));
@@ -163,7 +175,10 @@ export function parseLayers(markdown: string): Layers {
     const row = cells(section[i]);
     const layer = layerName(row[0]);
     if (table.has(layer)) throw new Error(`the layer table has two rows for ${layer}`);
-    table.set(layer, [...(row[mayImport] ?? '').matchAll(/`([^`]+)`/g)].map((m) => layerName(m[1])));
+    table.set(
+      layer,
+      [...(row[mayImport] ?? '').matchAll(/`([^`]+)`/g)].map((m) => layerName(m[1])),
+    );
   }
   if (table.size === 0) throw new Error('the layer table has no rows');
   return { table, diagram };
@@ -229,7 +244,10 @@ export function diagramRows(diagram: readonly string[], layers: Iterable<string>
   const rows = new Map<string, number[]>();
   for (const layer of layers) {
     const word = new RegExp(`(^|[\\s(│|])${layer.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}(?=$|[\\s),│|])`);
-    rows.set(layer, diagram.flatMap((line, i) => (word.test(line) ? [i] : [])));
+    rows.set(
+      layer,
+      diagram.flatMap((line, i) => (word.test(line) ? [i] : [])),
+    );
   }
   return rows;
 }

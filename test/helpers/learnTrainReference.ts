@@ -1,11 +1,4 @@
-import {
-  embeddingAlphaBar,
-  embeddingIndex,
-  LAYER_NORM_EPS,
-  timeEmbeddingConstants,
-  type BpUnetConfig,
-  type BpUnetParams,
-} from '../../src/learn/bpUnet.ts';
+import { embeddingAlphaBar, embeddingIndex, LAYER_NORM_EPS, timeEmbeddingConstants, type BpUnetConfig, type BpUnetParams } from '../../src/learn/bpUnet.ts';
 import type { DiscreteSchedule } from '../../src/learn/schedule.ts';
 
 /**
@@ -23,9 +16,7 @@ function erf(x: number): number {
     1 -
     t *
       Math.exp(
-        -x * x -
-          1.26551223 +
-          t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+        -x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
       );
   return x >= 0 ? y : -y;
 }
@@ -56,8 +47,7 @@ function convTranspose1d(x: Chan, w: Float32Array, cout: number, k: number, stri
   const lin = x[0].length;
   const lout = (lin - 1) * stride + k;
   const out: Chan = Array.from({ length: cout }, () => new Float64Array(lout));
-  for (let c = 0; c < cin; c++)
-    for (let p = 0; p < lin; p++) for (let o = 0; o < cout; o++) for (let j = 0; j < k; j++) out[o][p * stride + j] += x[c][p] * w[(c * cout + o) * k + j];
+  for (let c = 0; c < cin; c++) for (let p = 0; p < lin; p++) for (let o = 0; o < cout; o++) for (let j = 0; j < k; j++) out[o][p * stride + j] += x[c][p] * w[(c * cout + o) * k + j];
   for (const row of out) for (let i = 0; i < lout; i++) row[i] /= div;
   return out;
 }

@@ -49,18 +49,22 @@ export function conv2d(x: T64, w: T64, b: T64 | null, pad: number): T64 {
   const Ho = H + 2 * pad - K + 1;
   const Wo = W + 2 * pad - K + 1;
   const out = new Float64Array(N * O * Ho * Wo);
-  for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) for (let y = 0; y < Ho; y++) for (let xx = 0; xx < Wo; xx++) {
-    let s = b ? b.data[o] : 0;
-    for (let i = 0; i < I; i++) for (let ky = 0; ky < K; ky++) {
-      const sy = y + ky - pad;
-      if (sy < 0 || sy >= H) continue;
-      for (let kx = 0; kx < K; kx++) {
-        const sx = xx + kx - pad;
-        if (sx >= 0 && sx < W) s += x.data[((n * I + i) * H + sy) * W + sx] * w.data[((o * I + i) * K + ky) * K + kx];
-      }
-    }
-    out[((n * O + o) * Ho + y) * Wo + xx] = s;
-  }
+  for (let n = 0; n < N; n++)
+    for (let o = 0; o < O; o++)
+      for (let y = 0; y < Ho; y++)
+        for (let xx = 0; xx < Wo; xx++) {
+          let s = b ? b.data[o] : 0;
+          for (let i = 0; i < I; i++)
+            for (let ky = 0; ky < K; ky++) {
+              const sy = y + ky - pad;
+              if (sy < 0 || sy >= H) continue;
+              for (let kx = 0; kx < K; kx++) {
+                const sx = xx + kx - pad;
+                if (sx >= 0 && sx < W) s += x.data[((n * I + i) * H + sy) * W + sx] * w.data[((o * I + i) * K + ky) * K + kx];
+              }
+            }
+          out[((n * O + o) * Ho + y) * Wo + xx] = s;
+        }
   return { shape: [N, O, Ho, Wo], data: out };
 }
 
@@ -70,20 +74,21 @@ export function groupNorm(x: T64, gamma: T64, beta: T64, groups: number, eps = G
   const P = x.data.length / (N * C);
   const cg = C / groups;
   const out = new Float64Array(x.data.length);
-  for (let n = 0; n < N; n++) for (let g = 0; g < groups; g++) {
-    const from = (n * C + g * cg) * P;
-    const to = from + cg * P;
-    let mean = 0;
-    for (let i = from; i < to; i++) mean += x.data[i];
-    mean /= cg * P;
-    let v = 0;
-    for (let i = from; i < to; i++) v += (x.data[i] - mean) ** 2;
-    const rstd = 1 / Math.sqrt(v / (cg * P) + eps);
-    for (let i = from; i < to; i++) {
-      const c = Math.floor(i / P) % C;
-      out[i] = gamma.data[c] * (x.data[i] - mean) * rstd + beta.data[c];
+  for (let n = 0; n < N; n++)
+    for (let g = 0; g < groups; g++) {
+      const from = (n * C + g * cg) * P;
+      const to = from + cg * P;
+      let mean = 0;
+      for (let i = from; i < to; i++) mean += x.data[i];
+      mean /= cg * P;
+      let v = 0;
+      for (let i = from; i < to; i++) v += (x.data[i] - mean) ** 2;
+      const rstd = 1 / Math.sqrt(v / (cg * P) + eps);
+      for (let i = from; i < to; i++) {
+        const c = Math.floor(i / P) % C;
+        out[i] = gamma.data[c] * (x.data[i] - mean) * rstd + beta.data[c];
+      }
     }
-  }
   return { shape: [...x.shape], data: out };
 }
 
@@ -94,10 +99,12 @@ export const relu = (x: T64): T64 => map(x, (v) => Math.max(v, 0));
 export function avgPool2(x: T64): T64 {
   const [N, C, H, W] = x.shape;
   const out = new Float64Array((N * C * H * W) / 4);
-  for (let nc = 0; nc < N * C; nc++) for (let y = 0; y < H / 2; y++) for (let xx = 0; xx < W / 2; xx++) {
-    const at = (dy: number, dx: number) => x.data[(nc * H + 2 * y + dy) * W + 2 * xx + dx];
-    out[(nc * (H / 2) + y) * (W / 2) + xx] = (at(0, 0) + at(0, 1) + at(1, 0) + at(1, 1)) / 4;
-  }
+  for (let nc = 0; nc < N * C; nc++)
+    for (let y = 0; y < H / 2; y++)
+      for (let xx = 0; xx < W / 2; xx++) {
+        const at = (dy: number, dx: number) => x.data[(nc * H + 2 * y + dy) * W + 2 * xx + dx];
+        out[(nc * (H / 2) + y) * (W / 2) + xx] = (at(0, 0) + at(0, 1) + at(1, 0) + at(1, 1)) / 4;
+      }
   return { shape: [N, C, H / 2, W / 2], data: out };
 }
 
@@ -105,9 +112,11 @@ export function avgPool2(x: T64): T64 {
 export function upsample2(x: T64): T64 {
   const [N, C, H, W] = x.shape;
   const out = new Float64Array(N * C * H * W * 4);
-  for (let nc = 0; nc < N * C; nc++) for (let y = 0; y < 2 * H; y++) for (let xx = 0; xx < 2 * W; xx++) {
-    out[(nc * 2 * H + y) * 2 * W + xx] = x.data[(nc * H + (y >> 1)) * W + (xx >> 1)];
-  }
+  for (let nc = 0; nc < N * C; nc++)
+    for (let y = 0; y < 2 * H; y++)
+      for (let xx = 0; xx < 2 * W; xx++) {
+        out[(nc * 2 * H + y) * 2 * W + xx] = x.data[(nc * H + (y >> 1)) * W + (xx >> 1)];
+      }
   return { shape: [N, C, 2 * H, 2 * W], data: out };
 }
 
@@ -129,11 +138,12 @@ export function linear(x: T64, w: T64, b: T64): T64 {
   const [N, I] = x.shape;
   const O = w.shape[0];
   const out = new Float64Array(N * O);
-  for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) {
-    let s = b.data[o];
-    for (let i = 0; i < I; i++) s += x.data[n * I + i] * w.data[o * I + i];
-    out[n * O + o] = s;
-  }
+  for (let n = 0; n < N; n++)
+    for (let o = 0; o < O; o++) {
+      let s = b.data[o];
+      for (let i = 0; i < I; i++) s += x.data[n * I + i] * w.data[o * I + i];
+      out[n * O + o] = s;
+    }
   return { shape: [N, O], data: out };
 }
 
@@ -181,11 +191,12 @@ export function imageUnetReference(p: Params64, config: ImageUnetConfig, x: T64,
   // The embedding's argument as the float32 graph forms it: t·f with f rounded to float32, one rounding.
   const freqs = timeFrequencies(D);
   const e = new Float64Array(N * D);
-  for (let n = 0; n < N; n++) for (let k = 0; k < half; k++) {
-    const arg = Math.fround(Math.fround(timesteps[n]) * Math.fround(freqs[k]));
-    e[n * D + k] = Math.cos(arg);
-    e[n * D + half + k] = Math.sin(arg);
-  }
+  for (let n = 0; n < N; n++)
+    for (let k = 0; k < half; k++) {
+      const arg = Math.fround(Math.fround(timesteps[n]) * Math.fround(freqs[k]));
+      e[n * D + k] = Math.cos(arg);
+      e[n * D + half + k] = Math.sin(arg);
+    }
   const lin = (h: T64, prefix: string) => linear(h, p[`${prefix}.weight`], p[`${prefix}.bias`]);
   const conv3 = (h: T64, prefix: string) => conv2d(h, p[`${prefix}.weight`], p[`${prefix}.bias`], 1);
   const norm = (h: T64, prefix: string) => groupNorm(h, p[`${prefix}.weight`], p[`${prefix}.bias`], groups);
@@ -243,10 +254,13 @@ export function denoiserLossReference(p: Params64, config: ImageUnetConfig, x: T
  * by a central difference with step {@link FD_STEP}, in float64.
  */
 export function directionalDerivative(f: (inputs: Params64) => number, inputs: Params64, u: Record<string, ArrayLike<number>>): number {
-  const moved = (sign: number): Params64 => Object.fromEntries(Object.entries(inputs).map(([k, v]) => {
-    const d = u[k];
-    return [k, d ? { shape: v.shape, data: v.data.map((x, i) => x + sign * FD_STEP * d[i]) } : v];
-  }));
+  const moved = (sign: number): Params64 =>
+    Object.fromEntries(
+      Object.entries(inputs).map(([k, v]) => {
+        const d = u[k];
+        return [k, d ? { shape: v.shape, data: v.data.map((x, i) => x + sign * FD_STEP * d[i]) } : v];
+      }),
+    );
   return (f(moved(1)) - f(moved(-1))) / (2 * FD_STEP);
 }
 

@@ -22,7 +22,11 @@ export function haveChromium(): boolean {
 
 /** Builds the page into `outDir` (what `npm run build:web` does into dist/web); throws with vite's output on failure. */
 export function buildPage(outDir: string): void {
-  const r = spawnSync(process.execPath, [VITE, 'build', '--config', join(ROOT, 'web', 'vite.config.ts'), '--outDir', outDir, '--emptyOutDir', '--logLevel', 'warn'], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
+  const r = spawnSync(process.execPath, [VITE, 'build', '--config', join(ROOT, 'web', 'vite.config.ts'), '--outDir', outDir, '--emptyOutDir', '--logLevel', 'warn'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 180_000,
+  });
   if (r.status !== 0) throw new Error(`vite build exited ${r.status ?? r.signal}:\n${r.stdout}\n${r.stderr}`);
   if (!existsSync(join(outDir, 'index.html'))) throw new Error(`vite build wrote no index.html into ${outDir}`);
 }

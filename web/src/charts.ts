@@ -24,15 +24,17 @@ export class LiveChart {
 
   /** Draws a new spec (its marker layer is kept in step with {@link setMarker}). */
   render(spec: TopLevelSpec): Promise<void> {
-    this.pending = this.pending.catch(() => undefined).then(async () => {
-      const old = this.view;
-      const view = new View(parse(toVegaSpec(spec)), { renderer: 'svg', container: this.container, hover: true });
-      this.view = view;
-      old?.finalize();
-      await view.runAsync();
-      // The spec was built with the marker of its time; the slider may have moved since.
-      await this.applyMarker();
-    });
+    this.pending = this.pending
+      .catch(() => undefined)
+      .then(async () => {
+        const old = this.view;
+        const view = new View(parse(toVegaSpec(spec)), { renderer: 'svg', container: this.container, hover: true });
+        this.view = view;
+        old?.finalize();
+        await view.runAsync();
+        // The spec was built with the marker of its time; the slider may have moved since.
+        await this.applyMarker();
+      });
     return this.pending;
   }
 

@@ -252,8 +252,7 @@ function drawDatumView(d: DatumResult): void {
   for (let i = 0; i < leaves; i++) if (d.truth[L][i] === d.posterior[L][i]) kept++;
   const p0 = d.classPosterior[c];
   $('datum-status').innerHTML =
-    `Class ${c} → sampled class ${cHat}: <strong>${cHat === c ? 'kept' : 'changed'}</strong> ` +
-    `(exact probability of keeping it: μ₀ = ${p0.toFixed(3)}). Tokens kept: ${kept} of ${leaves}.`;
+    `Class ${c} → sampled class ${cHat}: <strong>${cHat === c ? 'kept' : 'changed'}</strong> ` + `(exact probability of keeping it: μ₀ = ${p0.toFixed(3)}). Tokens kept: ${kept} of ${leaves}.`;
 }
 
 type ChartName = keyof typeof charts;

@@ -98,7 +98,7 @@ export function curveNoises(process: ProcessName, count: number): number[] {
 export function noiseHint(process: ProcessName): string {
   switch (process) {
     case 'eps':
-      return 'The theory\'s noise: tokens are not changed, but the denoiser only trusts each one with weight 1 − ε.';
+      return "The theory's noise: tokens are not changed, but the denoiser only trusts each one with weight 1 − ε.";
     case 'uniform':
       return 'Each token is replaced by a uniformly random symbol with probability ε.';
     case 'mask':
@@ -254,7 +254,10 @@ export function fromQuery(search: string): PageState {
   st.noise = Math.min(range.max, Math.max(range.min, st.noise));
   const depths = q.get('curveDepths');
   if (depths !== null) {
-    const list = depths.split(',').map((x) => Math.round(Number(x))).filter((d) => Number.isFinite(d) && d >= 1 && d <= 20);
+    const list = depths
+      .split(',')
+      .map((x) => Math.round(Number(x)))
+      .filter((d) => Number.isFinite(d) && d >= 1 && d <= 20);
     if (list.length) st.curveDepths = [...new Set(list)].sort((a, b) => a - b);
   }
   st.curveLevels = clampInt(q.get('curveLevels'), DEFAULTS.curveLevels, 2, 64);

@@ -19,7 +19,13 @@ function hslHex(hue: number, sat: number, light: number): string {
   const k = (n: number) => (n + hue / 30) % 12;
   const amp = sat * Math.min(light, 1 - light);
   const f = (n: number) => light - amp * Math.max(-1, Math.min(k(n) - 3, 9 - k(n), 1));
-  return `#${[f(0), f(8), f(4)].map((x) => Math.round(x * 255).toString(16).padStart(2, '0')).join('')}`;
+  return `#${[f(0), f(8), f(4)]
+    .map((x) =>
+      Math.round(x * 255)
+        .toString(16)
+        .padStart(2, '0'),
+    )
+    .join('')}`;
 }
 
 export const MASK_COLOUR = '#9a9a9a';
@@ -33,7 +39,13 @@ export function veil(mu: number): number {
 /** A #rrggbb colour washed towards white by `amount` ∈ [0, 1] (the shade of a cell). */
 export function shade(hex: string, amount: number): string {
   const c = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
-  return `#${c.map((x) => Math.round(x + (255 - x) * amount).toString(16).padStart(2, '0')).join('')}`;
+  return `#${c
+    .map((x) =>
+      Math.round(x + (255 - x) * amount)
+        .toString(16)
+        .padStart(2, '0'),
+    )
+    .join('')}`;
 }
 
 interface Cell {
@@ -176,9 +188,7 @@ export function legendMarkup(v: number, classes: number, masked: boolean): strin
   const sw = (fill: string, label: string, extra = '') => `<span class="swatch"${extra}><i style="background:${fill}"></i>${label}</span>`;
   const symbols = Array.from({ length: v }, (_, a) => sw(symbolColour(a, v), String(a))).join('');
   const classesNote = classes === v ? 'classes (root) use the same colours' : `classes 0–${classes - 1} (root) use the colours of symbols 0–${classes - 1}`;
-  const shades = [1, 0.75, 0.5, 0.25, 0.05]
-    .map((mu) => `<span class="swatch"><i style="background:${shade(symbolColour(0, v), veil(mu))}"></i>μ = ${mu}</span>`)
-    .join('');
+  const shades = [1, 0.75, 0.5, 0.25, 0.05].map((mu) => `<span class="swatch"><i style="background:${shade(symbolColour(0, v), veil(mu))}"></i>μ = ${mu}</span>`).join('');
   return (
     `<div class="legend-row"><span class="legend-title">symbols</span>${symbols}${masked ? sw(MASK_COLOUR, 'masked') : ''}</div>` +
     `<div class="legend-row note">${classesNote}</div>` +

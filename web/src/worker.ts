@@ -192,7 +192,15 @@ async function curves(r: CurvesRequest): Promise<void> {
   };
 
   // Population theory one point per unit of work (predictAt), so newer messages wait at most one point.
-  const population: PopulationTheory = { method: 'population', grammarsAt: (depth) => [grammarOf(r.grammar, depth)], process: r.process, schedule, population: POPULATION, seed: r.grammar.gseed, levels: () => true };
+  const population: PopulationTheory = {
+    method: 'population',
+    grammarsAt: (depth) => [grammarOf(r.grammar, depth)],
+    process: r.process,
+    schedule,
+    population: POPULATION,
+    seed: r.grammar.gseed,
+    levels: () => true,
+  };
   const theoryUnit = (depth: number, noise: number) => {
     const p = predictAt(population, depth, noise, population.grammarsAt(depth));
     theory.push({ depth, noise, value: p.classKept });

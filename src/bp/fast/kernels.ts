@@ -21,18 +21,99 @@ const WASM = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 /** The entry points of kernels.as that exist in both precisions (exported with suffix 64 and 32). */
 export interface Kernels {
   leaves(lam: Ptr, dst: Ptr, d: number, i0: number, i1: number, v: number, T: number, real: number, zprod: Ptr, zexp: Ptr, zdef: Ptr): void;
-  upward(child: Ptr, parent: Ptr, rules: Ptr, off: Ptr, zs: Ptr, p0: number, width: number, N: number, m: number, v: number, s: number, T: number, real: number, zprod: Ptr, zexp: Ptr, zdef: Ptr): void;
+  upward(
+    child: Ptr,
+    parent: Ptr,
+    rules: Ptr,
+    off: Ptr,
+    zs: Ptr,
+    p0: number,
+    width: number,
+    N: number,
+    m: number,
+    v: number,
+    s: number,
+    T: number,
+    real: number,
+    zprod: Ptr,
+    zexp: Ptr,
+    zdef: Ptr,
+  ): void;
   sampleRoot(root: Ptr, N: number, u: Ptr, out: Ptr, w: Ptr, n0: number, real: number, K: number, T: number): void;
-  sampleLevel(below: Ptr, rules: Ptr, parents: Ptr, prs: number, pns: number, children: Ptr, crs: number, cns: number, u: Ptr, urs: number, uns: number, w: Ptr, n0: number, real: number, K: number, width: number, v: number, m: number, s: number, T: number): void;
+  sampleLevel(
+    below: Ptr,
+    rules: Ptr,
+    parents: Ptr,
+    prs: number,
+    pns: number,
+    children: Ptr,
+    crs: number,
+    cns: number,
+    u: Ptr,
+    urs: number,
+    uns: number,
+    w: Ptr,
+    n0: number,
+    real: number,
+    K: number,
+    width: number,
+    v: number,
+    m: number,
+    s: number,
+    T: number,
+  ): void;
   downward(down: Ptr, below: Ptr, childDown: Ptr, rules: Ptr, off: Ptr, width: number, N: number, m: number, v: number, s: number, T: number): void;
   marginals(childDown: Ptr, below: Ptr, nodes: number, v: number, T: number, real: number, n0: number, truth: Ptr, kept: Ptr, muOut: Ptr, zs: Ptr): void;
   toDatumMajor(src: Ptr, dst: Ptr, nodes: number, N: number, T: number, real: number, n0: number): void;
   fromDatumMajor(src: Ptr, dst: Ptr, nodes: number, N: number, T: number, real: number, n0: number): void;
   fill(dst: Ptr, rows: number, T: number, value: number): void;
   tokenLeaves(tok: Ptr, d: number, i0: number, i1: number, v: number, T: number, real: number, zt: Ptr, loT: Ptr, hiT: Ptr, tokL: Ptr, loL: Ptr, hiL: Ptr, dst: Ptr, zprod: Ptr, zexp: Ptr): void;
-  sampleLeavesTokens(tokL: Ptr, loL: Ptr, hiL: Ptr, rules: Ptr, parents: Ptr, prs: number, pns: number, children: Ptr, crs: number, cns: number, u: Ptr, urs: number, uns: number, w: Ptr, n0: number, real: number, K: number, width: number, m: number, T: number): void;
+  sampleLeavesTokens(
+    tokL: Ptr,
+    loL: Ptr,
+    hiL: Ptr,
+    rules: Ptr,
+    parents: Ptr,
+    prs: number,
+    pns: number,
+    children: Ptr,
+    crs: number,
+    cns: number,
+    u: Ptr,
+    urs: number,
+    uns: number,
+    w: Ptr,
+    n0: number,
+    real: number,
+    K: number,
+    width: number,
+    m: number,
+    T: number,
+  ): void;
   pairTable(loT: Ptr, hiT: Ptr, rules: Ptr, N: number, m: number, v: number, table: Ptr): void;
-  samplePairs(table: Ptr, tokL: Ptr, rules: Ptr, parents: Ptr, prs: number, pns: number, children: Ptr, crs: number, cns: number, u: Ptr, urs: number, uns: number, w: Ptr, n0: number, real: number, K: number, width: number, N: number, v: number, m: number, T: number): void;
+  samplePairs(
+    table: Ptr,
+    tokL: Ptr,
+    rules: Ptr,
+    parents: Ptr,
+    prs: number,
+    pns: number,
+    children: Ptr,
+    crs: number,
+    cns: number,
+    u: Ptr,
+    urs: number,
+    uns: number,
+    w: Ptr,
+    n0: number,
+    real: number,
+    K: number,
+    width: number,
+    N: number,
+    v: number,
+    m: number,
+    T: number,
+  ): void;
 }
 
 /** The exports of kernels.as (pointers are byte offsets into `memory`). */

@@ -108,7 +108,7 @@ export function sampleChunk(pass: Pass, sr: SampleRegions, chunk: Chunk, K: numb
     const wc = p.width[l + 1];
     x.transpose(sr.u + (sr.start[l + 1] + r0 * w) * 8, q.u, rows, w, w, 1, 1, rows, 8);
     if (t && l === p.L - 1) k.sampleLeavesTokens(t.tokL, t.loL, t.hiL, c.rules[l], par, 1, rows, chi, 1, rows, q.u, 1, rows, c.w, 0, real, K, w, p.m, p.T);
-    else if (t && t.pairs && l === p.L - 2) k.samplePairs(t.pairs, t.tokL, c.rules[l], par, 1, rows, chi, 1, rows, q.u, 1, rows, c.w, 0, real, K, w, p.symbols[l + 1], p.v, p.m, p.T);
+    else if (t?.pairs && l === p.L - 2) k.samplePairs(t.pairs, t.tokL, c.rules[l], par, 1, rows, chi, 1, rows, q.u, 1, rows, c.w, 0, real, K, w, p.symbols[l + 1], p.v, p.m, p.T);
     else k.sampleLevel(c.up[l + 1], c.rules[l], par, 1, rows, chi, 1, rows, q.u, 1, rows, c.w, 0, real, K, w, p.v, p.m, p.s, p.T);
     x.transpose(chi, sr.levels[l + 1] + r0 * wc * 4, rows, wc, 1, rows, wc, 1, 4);
     [par, chi] = [chi, par];

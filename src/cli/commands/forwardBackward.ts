@@ -57,22 +57,22 @@ export function forwardBackwardCommand(argv: readonly string[]): string {
 }
 
 export function registerForwardBackward(program: Command, argv: readonly string[]): void {
-  const cmd = program
-    .command('forward-backward')
-    .description('noise data to a level, denoise exactly with BP, and measure what survives (docs/science.md §4)');
+  const cmd = program.command('forward-backward').description('noise data to a level, denoise exactly with BP, and measure what survives (docs/science.md §4)');
   for (const option of [OPTIONS.process, OPTIONS.noiseLevels, OPTIONS.schedule, OPTIONS.samples]) addOption(cmd, option);
   addOption(cmd, OPTIONS.trajectories, {
     help: 'posterior samples per datum (chi needs >= 2); each one after the first adds roughly half the cost of a K = 1 datum (at L8, K = 4 is 2-3x slower than K = 1)',
   });
   for (const option of [OPTIONS.grammars, OPTIONS.correlations]) addOption(cmd, option);
-  cmd
-    .option(
-      '--no-marginals',
-      'skip the downward pass and the marginal estimators E[mu_l(z_true)] of P_l and tokens kept; that pass costs about twice the work of evidence + upward + one posterior sample (at L8 the run is about 3x faster without it at K = 1, 2x at K = 4); P_l and tokens kept then come from the K posterior samples (sampled estimator, columns marked "sampled"); P0 = E[mu_0(c)] needs no downward pass and is unchanged',
-    );
+  cmd.option(
+    '--no-marginals',
+    'skip the downward pass and the marginal estimators E[mu_l(z_true)] of P_l and tokens kept; that pass costs about twice the work of evidence + upward + one posterior sample (at L8 the run is about 3x faster without it at K = 1, 2x at K = 4); P_l and tokens kept then come from the K posterior samples (sampled estimator, columns marked "sampled"); P0 = E[mu_0(c)] needs no downward pass and is unchanged',
+  );
   addOption(cmd, OPTIONS.workers, { help: `${OPTIONS.workers.help}; 1 runs on this thread; starting a worker costs up to about 1 s (default: all cores, here ${availableParallelism()})` });
   cmd
-    .option('--theory', 'add mean-field and population-dynamics predictions (same grammars) beside each row, in the table, the JSON and the CSV; the mean field applies only to eps and is marked n/a for mask, uniform and gaussian (docs/theory.md)')
+    .option(
+      '--theory',
+      'add mean-field and population-dynamics predictions (same grammars) beside each row, in the table, the JSON and the CSV; the mean field applies only to eps and is marked n/a for mask, uniform and gaussian (docs/theory.md)',
+    )
     .option('--backend <name>', 'BP implementation: reference, fast (float64 SIMD) or fast32 (float32 SIMD)', 'fast')
     .option('--out <file>', 'write results JSON')
     .option('--csv <file>', 'write results CSV');
@@ -98,7 +98,13 @@ async function runForwardBackward(o: ForwardBackwardOptionValues, self: Command,
   if (o.out !== undefined) checkOutputFile('out', o.out);
   if (o.csv !== undefined) checkOutputFile('csv', o.csv);
   if (o.out !== undefined && o.csv !== undefined && resolve(o.out) === resolve(o.csv)) throw new ParamError('csv', `invalid --csv "${o.csv}" (the same file as --out)`);
-  refuseExistingFiles([['out', o.out], ['csv', o.csv]], o.overwrite);
+  refuseExistingFiles(
+    [
+      ['out', o.out],
+      ['csv', o.csv],
+    ],
+    o.overwrite,
+  );
   // Memory of the whole request before anything runs (docs/limits.md): refuse, fall back from
   // the fast kernels, or use fewer workers.
   const plan = planGridResources(
@@ -112,8 +118,12 @@ async function runForwardBackward(o: ForwardBackwardOptionValues, self: Command,
   const bar = startProgress('forward-backward', total);
   let cells;
   try {
-    cells = await runGridParallel(choice.grammarFor, spec, { samples, trajectories, schedule, marginals, correlations: o.correlations ?? false, backend }, { workers: plan.workers, backendByDepth: plan.backendByDepth }, (p) =>
-      bar.update(p.samplesDone, { cells: `${p.cellsDone}/${p.cellsTotal}` }),
+    cells = await runGridParallel(
+      choice.grammarFor,
+      spec,
+      { samples, trajectories, schedule, marginals, correlations: o.correlations ?? false, backend },
+      { workers: plan.workers, backendByDepth: plan.backendByDepth },
+      (p) => bar.update(p.samplesDone, { cells: `${p.cellsDone}/${p.cellsTotal}` }),
     );
   } finally {
     bar.stop();
@@ -141,7 +151,11 @@ async function runForwardBackward(o: ForwardBackwardOptionValues, self: Command,
     theory: o.theory ?? false,
   };
   const outWasThere = o.out !== undefined && existsSync(o.out);
-  if (o.out !== undefined) writeFileAtomic(o.out, toJsonText({ run: { ...runInfo(argv), command: forwardBackwardCommand(argv) }, parameters, rows: theory ? rows.map((r, i) => ({ ...r, theory: theory[i] })) : rows, cells }));
+  if (o.out !== undefined)
+    writeFileAtomic(
+      o.out,
+      toJsonText({ run: { ...runInfo(argv), command: forwardBackwardCommand(argv) }, parameters, rows: theory ? rows.map((r, i) => ({ ...r, theory: theory[i] })) : rows, cells }),
+    );
   try {
     if (o.csv !== undefined) writeFileAtomic(o.csv, rowsToCsv(rows, theory, { sampledLevels: !marginals }));
   } catch (e) {
@@ -164,25 +178,36 @@ export interface LevelColumnsOptions {
 export function formatRows(rows: readonly ForwardBackwardRow[], theory?: readonly RowTheory[], options: LevelColumnsOptions = {}): string {
   const sampled = options.sampledLevels ?? false;
   const notApplying = theory ? [...new Set(rows.filter((_, i) => !theory[i].meanField.applies).map((r) => r.process))] : [];
-  const note = notApplying.length
-    ? `n/a: the mean-field map does not apply to ${notApplying.join(', ')} noise (it holds only for the eps-process); P0 population is the prediction there\n`
-    : '';
+  const note = notApplying.length ? `n/a: the mean-field map does not apply to ${notApplying.join(', ')} noise (it holds only for the eps-process); P0 population is the prediction there\n` : '';
   const theoryCell = (t: RowTheory['meanField'] | RowTheory['population']) => fixed(t.classKept) + (t.applies ? '' : ' (n/a)');
-  return formatTable(
-    ['L', 'process', 'noise', 'P0', 'SE', 'P0(sampled)', ...(theory ? ['P0 mean-field', 'P0 population'] : []), sampled ? 'tokens kept (sampled)' : 'tokens kept', 'chi', sampled ? 'P_l sampled (root..leaves)' : 'P_l (root..leaves)'],
-    rows.map((r, i) => [
-      r.depth,
-      r.process,
-      r.noise,
-      fixed(r.classKept),
-      significant(r.classKeptSE),
-      fixed(r.classKeptSampled),
-      ...(theory ? [theoryCell(theory[i].meanField), theoryCell(theory[i].population)] : []),
-      fixed(r.tokenKept),
-      fixed(r.chi, 2),
-      r.levelKept.map((x) => x.toFixed(2)).join(' '),
-    ]),
-  ) + note;
+  return (
+    formatTable(
+      [
+        'L',
+        'process',
+        'noise',
+        'P0',
+        'SE',
+        'P0(sampled)',
+        ...(theory ? ['P0 mean-field', 'P0 population'] : []),
+        sampled ? 'tokens kept (sampled)' : 'tokens kept',
+        'chi',
+        sampled ? 'P_l sampled (root..leaves)' : 'P_l (root..leaves)',
+      ],
+      rows.map((r, i) => [
+        r.depth,
+        r.process,
+        r.noise,
+        fixed(r.classKept),
+        significant(r.classKeptSE),
+        fixed(r.classKeptSampled),
+        ...(theory ? [theoryCell(theory[i].meanField), theoryCell(theory[i].population)] : []),
+        fixed(r.tokenKept),
+        fixed(r.chi, 2),
+        r.levelKept.map((x) => x.toFixed(2)).join(' '),
+      ]),
+    ) + note
+  );
 }
 
 /**
@@ -194,16 +219,42 @@ export function rowsToCsv(rows: readonly ForwardBackwardRow[], theory?: readonly
   const maxL = Math.max(...rows.map((r) => r.depth));
   const tag = options.sampledLevels ? 'Sampled' : '';
   const header = [
-    'depth', 'process', 'noise', 'control', 'samples', 'trajectories', 'classKept', 'classKeptSE', 'classKeptSampled', 'classKeptSampledSE', 'classKeptGrammarSD',
+    'depth',
+    'process',
+    'noise',
+    'control',
+    'samples',
+    'trajectories',
+    'classKept',
+    'classKeptSE',
+    'classKeptSampled',
+    'classKeptSampledSE',
+    'classKeptGrammarSD',
     ...(theory ? ['classKeptMeanField', 'meanFieldApplies', 'classKeptPopulation', 'populationApplies'] : []),
-    `tokenKept${tag}`, `tokenKept${tag}SE`, 'chi', ...Array.from({ length: maxL + 1 }, (_, l) => `levelKept${tag}${l}`),
+    `tokenKept${tag}`,
+    `tokenKept${tag}SE`,
+    'chi',
+    ...Array.from({ length: maxL + 1 }, (_, l) => `levelKept${tag}${l}`),
   ];
   return toCsv(
     header,
     rows.map((r, i) => [
-      r.depth, r.process, r.noise, r.control, r.samples, r.trajectories, r.classKept, r.classKeptSE, r.classKeptSampled, r.classKeptSampledSE, r.classKeptGrammarSD,
+      r.depth,
+      r.process,
+      r.noise,
+      r.control,
+      r.samples,
+      r.trajectories,
+      r.classKept,
+      r.classKeptSE,
+      r.classKeptSampled,
+      r.classKeptSampledSE,
+      r.classKeptGrammarSD,
       ...(theory ? [theory[i].meanField.classKept, String(theory[i].meanField.applies), theory[i].population.classKept, String(theory[i].population.applies)] : []),
-      r.tokenKept, r.tokenKeptSE, r.chi, ...Array.from({ length: maxL + 1 }, (_, l) => r.levelKept[l] ?? null),
+      r.tokenKept,
+      r.tokenKeptSE,
+      r.chi,
+      ...Array.from({ length: maxL + 1 }, (_, l) => r.levelKept[l] ?? null),
     ]),
   );
 }

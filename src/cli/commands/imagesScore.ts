@@ -31,9 +31,14 @@ export function registerImagesScore(images: Command, argv: readonly string[]): v
   addSamplingOptions(
     images
       .command('score')
-      .description('sample-quality score of an MNIST diffusion model: draws unconditional samples as `images sample` does, classifies them, and writes the fraction classified with confidence ≥ 0.9, the class histogram and its entropy, and the Fréchet distance of classifier features to the held-out digits (docs/images.md)')
+      .description(
+        'sample-quality score of an MNIST diffusion model: draws unconditional samples as `images sample` does, classifies them, and writes the fraction classified with confidence ≥ 0.9, the class histogram and its entropy, and the Fréchet distance of classifier features to the held-out digits (docs/images.md)',
+      )
       .requiredOption('--model <file>', 'diffusion model (ONNX): inputs x and timesteps, output ε (or ε + variance)')
-      .requiredOption('--classifier <file>', 'classifier (ONNX) with logits first and probed layers after; the last probed layer, averaged over positions, gives the features (e.g. models/mnist/classifier.onnx)')
+      .requiredOption(
+        '--classifier <file>',
+        'classifier (ONNX) with logits first and probed layers after; the last probed layer, averaged over positions, gives the features (e.g. models/mnist/classifier.onnx)',
+      )
       .option('--count <n>', 'samples', '1000'),
     'seed (sample i uses its own stream, as in `images sample`)',
   )
@@ -68,8 +73,17 @@ export function registerImagesScore(images: Command, argv: readonly string[]): v
             run: runInfo(argv),
             seed,
             parameters: {
-              model: o.model, classifier: o.classifier, count, schedule: d.schedule, diffusionSteps, respacing: o.respacing,
-              variance, sampler: o.sampler, seed, batchSize, threads: threads ?? null,
+              model: o.model,
+              classifier: o.classifier,
+              count,
+              schedule: d.schedule,
+              diffusionSteps,
+              respacing: o.respacing,
+              variance,
+              sampler: o.sampler,
+              seed,
+              batchSize,
+              threads: threads ?? null,
             },
             count,
             confident90: score.confident90,
@@ -108,12 +122,16 @@ function checkScoreModels(model: OnnxDenoiser, classifier: OnnxClassifier, o: Sc
   const shape = model.inputShape;
   if (!shape || (shape[0] !== 1 && shape[0] !== 3)) throw new ParamError('model', `invalid --model "${o.model}" (its image input must have a fixed 1- or 3-channel shape)`);
   const expected = [1, MNIST_SIZE, MNIST_SIZE];
-  if (shape.join('×') !== expected.join('×')) throw new ParamError('model', `invalid --model "${o.model}" (its images are ${shape.join('×')}; the score compares with MNIST digits, ${expected.join('×')})`);
+  if (shape.join('×') !== expected.join('×'))
+    throw new ParamError('model', `invalid --model "${o.model}" (its images are ${shape.join('×')}; the score compares with MNIST digits, ${expected.join('×')})`);
   if (classifier.layerNames.length === 0) {
     throw new ParamError('classifier', `invalid --classifier "${o.classifier}" (it has no probed layer outputs besides the logits: the Fréchet distance needs one)`);
   }
   if (classifier.inputShape?.join('×') !== expected.join('×')) {
-    throw new ParamError('classifier', `invalid --classifier "${o.classifier}" (its input is ${classifier.inputShape?.join('×') ?? 'not fixed'}; expected ${expected.join('×')} like the model's images)`);
+    throw new ParamError(
+      'classifier',
+      `invalid --classifier "${o.classifier}" (its input is ${classifier.inputShape?.join('×') ?? 'not fixed'}; expected ${expected.join('×')} like the model's images)`,
+    );
   }
   return shape;
 }

@@ -22,9 +22,7 @@ export function registerPosterior(program: Command, argv: readonly string[]): vo
   addOption(cmd, OPTIONS.process, { arg: '<name>', help: 'eps, uniform, mask or gaussian' });
   cmd.option('--noise-level <x>', 'ε for eps/uniform/mask, t/T for gaussian (t = 0 is clean)', '0.5');
   addOption(cmd, OPTIONS.schedule, { help: 'linear or cosine (gaussian only)' });
-  cmd
-    .option('--posterior-samples <k>', 'also draw k exact posterior samples', '0')
-    .option('--out <file>', 'write JSON: levels[ℓ][node] = marginal vector, logEvidence');
+  cmd.option('--posterior-samples <k>', 'also draw k exact posterior samples', '0').option('--out <file>', 'write JSON: levels[ℓ][node] = marginal vector, logEvidence');
   addOverwriteOption(cmd);
   addGrammarOptions(cmd, { depth: '3' }).action(
     (o: GrammarOptionValues & { tokens: string; process: string; noiseLevel: string; schedule: string; posteriorSamples: string; out?: string; overwrite?: boolean }, self: Command) => {
@@ -53,9 +51,7 @@ export function registerPosterior(program: Command, argv: readonly string[]): vo
         return Array.from({ length: flat.length / N }, (_, i) => Array.from(flat.subarray(i * N, (i + 1) * N)));
       });
       const samples = k > 0 ? referenceBackend.sample(g, up, createRng(choice.seed, STREAM_POSTERIOR_CLI, 1), k) : null;
-      const sampleTrees = samples
-        ? Array.from({ length: k }, (_, t) => samples.levels.map((lv) => Array.from(lv.subarray((t * lv.length) / k, ((t + 1) * lv.length) / k))))
-        : undefined;
+      const sampleTrees = samples ? Array.from({ length: k }, (_, t) => samples.levels.map((lv) => Array.from(lv.subarray((t * lv.length) / k, ((t + 1) * lv.length) / k)))) : undefined;
       if (o.out !== undefined) {
         const json = {
           run: runInfo(argv),

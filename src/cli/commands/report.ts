@@ -60,7 +60,10 @@ function list(xs: readonly (number | string)[]): string {
 function parameterRows(config: SweepConfig, file: SweepFile, theory: ReportTheoryOptions): [string, string][] {
   const seeds = grammarSeeds(config);
   const rows: [string, string][] = [
-    ['grammar (docs/science.md §1)', `v = ${config.vocab}, n_c = ${config.classes}, m = ${config.synonyms}, s = ${config.tuple}${config.grammar ? ' (saved grammar)' : `, rules drawn by ${config.rng === 'python' ? 'the CPython-compatible generator (--rng python)' : 'hierdiff’s own generator'}`}`],
+    [
+      'grammar (docs/science.md §1)',
+      `v = ${config.vocab}, n_c = ${config.classes}, m = ${config.synonyms}, s = ${config.tuple}${config.grammar ? ' (saved grammar)' : `, rules drawn by ${config.rng === 'python' ? 'the CPython-compatible generator (--rng python)' : 'hierdiff’s own generator'}`}`,
+    ],
     ['depths L', list(config.depths)],
     ['grammar seeds', seeds.length > 6 ? `${seeds[0]} … ${seeds[seeds.length - 1]} (${seeds.length})` : list(seeds)],
     ['data per cell N', config.depths.map((L) => `L = ${L}: ${samplesAtDepth(config, L)}`).join('; ')],
@@ -91,7 +94,10 @@ function theoryRows(mf: MeanFieldTheory | null, processes: readonly string[], po
       ];
   for (const p of processes.filter((x) => x !== 'eps')) {
     const drawn = population.some((c) => c.process === p);
-    rows.push([`${p}: mean field does not apply`, `the map holds only for the ε-process; ${drawn ? 'its prediction is population dynamics (dashed in its figure)' : 'its prediction is population dynamics (skipped here: --population 0)'}`]);
+    rows.push([
+      `${p}: mean field does not apply`,
+      `the map holds only for the ε-process; ${drawn ? 'its prediction is population dynamics (dashed in its figure)' : 'its prediction is population dynamics (skipped here: --population 0)'}`,
+    ]);
   }
   return rows;
 }
@@ -123,7 +129,8 @@ export async function writeReport(file: SweepFile, o: WriteReportOptions): Promi
       const started = Date.now();
       if (process !== 'eps') population.push(populationCurves({ process, depths, noises, grammarSeeds: seeds, grammarFor: grammars, schedule, population: o.population }));
       // The level figure shows eps (else the first process) at the deepest depth.
-      if (process === levelProcess && depths.length) levels = populationLevels({ process, depth: depths[depths.length - 1], noises, grammarSeeds: seeds, grammarFor: grammars, schedule, population: o.population });
+      if (process === levelProcess && depths.length)
+        levels = populationLevels({ process, depth: depths[depths.length - 1], noises, grammarSeeds: seeds, grammarFor: grammars, schedule, population: o.population });
       o.log(`report: population dynamics for ${process} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
     }
   }

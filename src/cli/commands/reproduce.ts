@@ -104,7 +104,10 @@ export function registerReproduce(program: Command, argv: readonly string[]): vo
   cmd
     .option('--resume', 'continue an interrupted run in --out (skips finished cells)')
     .option('--overwrite', 'replace the results and report already in --out (without it, or --resume, they are never replaced)');
-  addTheoryOptions(cmd, { population: `${THEORY_DEFAULTS.full.population}, ${THEORY_DEFAULTS.quick.population} with --quick`, populationGrammars: `${THEORY_DEFAULTS.full.populationGrammars}, ${THEORY_DEFAULTS.quick.populationGrammars} with --quick` }).action(async (o: ReproduceOptionValues) => {
+  addTheoryOptions(cmd, {
+    population: `${THEORY_DEFAULTS.full.population}, ${THEORY_DEFAULTS.quick.population} with --quick`,
+    populationGrammars: `${THEORY_DEFAULTS.full.populationGrammars}, ${THEORY_DEFAULTS.quick.populationGrammars} with --quick`,
+  }).action(async (o: ReproduceOptionValues) => {
     // Everything is checked before anything is written.
     const quick = o.quick ?? false;
     const theory = parseTheoryOptions(o, quick ? THEORY_DEFAULTS.quick : THEORY_DEFAULTS.full);
@@ -130,7 +133,9 @@ export function registerReproduce(program: Command, argv: readonly string[]): vo
       bar.stop();
     }
     const sweepMs = Date.now() - started;
-    process.stderr.write(`reproduce: sweep of ${result.cells.length} cells on ${workers} worker(s) in ${seconds(sweepMs)}${result.resumed ? ` (${result.resumed} found finished)` : ''} -> ${resultsPath}\n`);
+    process.stderr.write(
+      `reproduce: sweep of ${result.cells.length} cells on ${workers} worker(s) in ${seconds(sweepMs)}${result.resumed ? ` (${result.resumed} found finished)` : ''} -> ${resultsPath}\n`,
+    );
     const reportStarted = Date.now();
     let written;
     try {

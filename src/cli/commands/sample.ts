@@ -36,7 +36,13 @@ export function registerSample(program: Command, argv: readonly string[]): void 
     if (o.index !== undefined && explicitOption(self, 'samples')) throw new ParamError('samples', 'invalid --samples with --index (--index decodes one datum)');
     const choice = resolveGrammarOptions(o, false);
     const g = singleGrammar(choice);
-    refuseExistingFiles([['out', o.out], ['csv', o.csv]], o.overwrite);
+    refuseExistingFiles(
+      [
+        ['out', o.out],
+        ['csv', o.csv],
+      ],
+      o.overwrite,
+    );
     let batch: TreeBatch;
     if (o.index !== undefined) {
       if (!/^\d+$/.test(o.index.trim())) throw new ParamError('index', `invalid --index "${o.index}" (expected an integer in [0, ${pMax(g) - 1n}])`);

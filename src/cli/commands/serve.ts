@@ -182,7 +182,8 @@ export function parsePort(value: string): number {
 
 /** `--host`: a name or address without a scheme, port or path. */
 export function parseHost(value: string): string {
-  if (value === '' || /[\s/?#@]/.test(value) || /^\w+:\/\//.test(value)) throw new ParamError('host', `invalid --host ${JSON.stringify(value)} (expected a host name or IP address, e.g. 127.0.0.1 or 0.0.0.0)`);
+  if (value === '' || /[\s/?#@]/.test(value) || /^\w+:\/\//.test(value))
+    throw new ParamError('host', `invalid --host ${JSON.stringify(value)} (expected a host name or IP address, e.g. 127.0.0.1 or 0.0.0.0)`);
   return value;
 }
 

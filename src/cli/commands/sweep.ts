@@ -152,9 +152,7 @@ function configFromOptions(o: SweepOptionValues, explicit: (name: string) => boo
 }
 
 export function registerSweep(program: Command, argv: readonly string[]): void {
-  const cmd = program
-    .command('sweep')
-    .description('run a grid of forward-backward cells on worker threads into a resumable JSON-lines file (docs/sweeps.md)');
+  const cmd = program.command('sweep').description('run a grid of forward-backward cells on worker threads into a resumable JSON-lines file (docs/sweeps.md)');
   addOption(cmd, OPTIONS.process);
   addOption(cmd, OPTIONS.noiseLevels, { help: 'noise grid for every process: list 0.6,0.7 or range start:end:count' });
   cmd
@@ -166,14 +164,16 @@ export function registerSweep(program: Command, argv: readonly string[]): void {
   addOption(cmd, OPTIONS.samples, { help: 'data per cell' });
   cmd.option('--depth-samples <L=n,...>', 'data per cell at given depths, e.g. 8=600');
   for (const option of [OPTIONS.trajectories, OPTIONS.grammars, OPTIONS.correlations]) addOption(cmd, option);
-  cmd
-    .option('--config <file>', 'the sweep as JSON (instead of the grammar and noise options; see docs/sweeps.md)');
+  cmd.option('--config <file>', 'the sweep as JSON (instead of the grammar and noise options; see docs/sweeps.md)');
   addOption(cmd, OPTIONS.workers, { help: `worker threads (default: all cores, here ${availableParallelism()})` });
   cmd
     .option('--resume', 'continue --out: skip finished cells, drop a half-written last line')
     .option('--overwrite', 'replace --out if it exists')
-    .option('--shard <i/N|auto>', 'run shard i of N (0 <= i < N): cells whose index is i mod N; auto: the shard of this job array task (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX of --shard-count)')
-    .option('--shard-count <N>', 'with --shard auto: the number of shards (needed by a Kubernetes Indexed Job; overrides Slurm\'s task count)')
+    .option(
+      '--shard <i/N|auto>',
+      'run shard i of N (0 <= i < N): cells whose index is i mod N; auto: the shard of this job array task (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX of --shard-count)',
+    )
+    .option('--shard-count <N>', "with --shard auto: the number of shards (needed by a Kubernetes Indexed Job; overrides Slurm's task count)")
     .option('--out <file>', 'results file (JSON lines)', 'results.jsonl')
     .option('--slurm', 'submit the sweep to Slurm as a job array (sbatch); its script, shard files and logs go to the folder beside --out (results.jsonl -> results.slurm/)')
     .option('--array <n>', 'with --slurm: array tasks, one shard each (default: one per cell, at most 100)')

@@ -76,13 +76,17 @@ function prepareFolder(folder: string, config: SweepConfig, tasks: number, o: Sl
   const lastJob = record?.jobs.at(-1);
   const queued = queuedOrNull(lastJob);
   if (queued !== null && queued.size > 0) {
-    throw new ParamError(o.resume ? 'resume' : 'overwrite', `cannot ${o.resume ? 'resume' : 'overwrite'} ${shown(folder)} yet: job ${lastJob} still has ${queued.size} task${queued.size === 1 ? '' : 's'} in the queue (wait for it, or cancel it with scancel ${lastJob})`);
+    throw new ParamError(
+      o.resume ? 'resume' : 'overwrite',
+      `cannot ${o.resume ? 'resume' : 'overwrite'} ${shown(folder)} yet: job ${lastJob} still has ${queued.size} task${queued.size === 1 ? '' : 's'} in the queue (wait for it, or cancel it with scancel ${lastJob})`,
+    );
   }
   if (o.resume) {
     if (record === null) return fresh;
     const diff = configDifference(record.config, config);
     if (diff !== null) throw new ParamError('resume', `cannot resume ${shown(folder)}: it holds a different sweep (${diff})`);
-    if (record.tasks !== tasks) throw new ParamError('array', `invalid --array ${tasks} with --resume (${shown(folder)} holds a ${record.tasks}-task array: give --array ${record.tasks}, or --overwrite to start afresh)`);
+    if (record.tasks !== tasks)
+      throw new ParamError('array', `invalid --array ${tasks} with --resume (${shown(folder)} holds a ${record.tasks}-task array: give --array ${record.tasks}, or --overwrite to start afresh)`);
     return record;
   }
   return fresh;
@@ -146,7 +150,10 @@ export async function submitSweepToSlurm(config: SweepConfig, definingArgs: read
     process.exitCode = 1;
     return;
   }
-  const merged = mergeSweepFiles(progress.map((p) => p.file), o.out);
+  const merged = mergeSweepFiles(
+    progress.map((p) => p.file),
+    o.out,
+  );
   process.stdout.write(formatRows(summariseCells(merged.cells)));
   process.stderr.write(`sweep: ${merged.cells.length} cells from ${tasks} Slurm task${tasks === 1 ? '' : 's'} (job ${jobId}) -> ${o.out}\n`);
 }
@@ -212,7 +219,12 @@ export function printSweepStatus(out: string): void {
     const lastJob = s.record.jobs.at(-1);
     const queued = queuedOrNull(lastJob);
     process.stdout.write(`${lines.join('\n')}\n`);
-    process.stdout.write(formatTable(['shard', 'cells done', 'of', 'state'], s.shards.map((p) => [`${p.index}/${p.count}`, p.done, p.total, shardState(p, queued)])));
+    process.stdout.write(
+      formatTable(
+        ['shard', 'cells done', 'of', 'state'],
+        s.shards.map((p) => [`${p.index}/${p.count}`, p.done, p.total, shardState(p, queued)]),
+      ),
+    );
     const done = s.shards.reduce((n, p) => n + p.done, 0);
     const total = s.shards.reduce((n, p) => n + p.total, 0);
     let next: string;

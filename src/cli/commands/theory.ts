@@ -75,9 +75,7 @@ export interface TheoryRow {
 }
 
 export function registerTheory(program: Command, argv: readonly string[]): void {
-  const cmd = program
-    .command('theory')
-    .description('mean-field map and population dynamics of BP messages: critical noise and predicted P_0, P_l (docs/science.md §5)');
+  const cmd = program.command('theory').description('mean-field map and population dynamics of BP messages: critical noise and predicted P_0, P_l (docs/science.md §5)');
   for (const option of [OPTIONS.vocab, OPTIONS.classes, OPTIONS.synonyms, OPTIONS.tuple]) addOption(cmd, option);
   addOption(cmd, OPTIONS.process, { arg: '<name>', help: 'eps, uniform, mask or gaussian' });
   addOption(cmd, OPTIONS.depth, { arg: '<list>', help: 'depths, e.g. 2,4,8,30', default: '2,4,6,8' });
@@ -240,8 +238,16 @@ function printTheory(o: TheoryOptionValues, t: TheorySettings, critical: Critica
       : [`  no transition (s*m(v-1)/(v^s-1) >= 1 or no unstable fixed point)`]),
   ];
   if (method === 'population' || threshold) {
-    const source = annealed ? 'annealed rules' : t.saved ? `grammar ${o.grammar}` : grammarSeeds.length > 1 ? `grammar seeds ${grammarSeeds[0]}..${grammarSeeds[grammarSeeds.length - 1]}` : `grammar seed ${grammarSeeds[0]}`;
-    lines.push(`population dynamics of the BP messages: N = ${t.population} per level and symbol, ${source}${method === 'population' && o.method === undefined ? `; the default method for ${processName}` : ''}`);
+    const source = annealed
+      ? 'annealed rules'
+      : t.saved
+        ? `grammar ${o.grammar}`
+        : grammarSeeds.length > 1
+          ? `grammar seeds ${grammarSeeds[0]}..${grammarSeeds[grammarSeeds.length - 1]}`
+          : `grammar seed ${grammarSeeds[0]}`;
+    lines.push(
+      `population dynamics of the BP messages: N = ${t.population} per level and symbol, ${source}${method === 'population' && o.method === undefined ? `; the default method for ${processName}` : ''}`,
+    );
   }
   if (threshold) {
     lines.push(
@@ -264,7 +270,8 @@ function printTheory(o: TheoryOptionValues, t: TheorySettings, critical: Critica
       ]),
     ),
   );
-  if (!theoryApplies(method, processName)) process.stdout.write(`n/a: the mean-field map does not apply to ${processName} noise (it holds only for the eps-process); use --method population, the default for ${processName}\n`);
+  if (!theoryApplies(method, processName))
+    process.stdout.write(`n/a: the mean-field map does not apply to ${processName} noise (it holds only for the eps-process); use --method population, the default for ${processName}\n`);
 }
 
 function theoryJson(argv: readonly string[], t: TheorySettings, critical: CriticalPoint, criticalNoise: number | null, rows: TheoryRow[], threshold: ThresholdResult | null): unknown {

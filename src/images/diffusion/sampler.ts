@@ -66,7 +66,7 @@ const POW2 = Float64Array.from({ length: 2046 }, (_, i) => 2 ** (i - 1022));
  */
 export function exp2(y: number): number {
   const k = Math.floor(y);
-  if (!(k > -1022 && k < 1023)) return Math.pow(2, y);
+  if (!(k > -1022 && k < 1023)) return 2 ** y;
   const t = (y - k) * Math.LN2;
   const p = 1 + t * (1 + t * (0.5 + t * (1 / 6 + t * (1 / 24 + t * (1 / 120 + t * (1 / 720 + t * (1 / 5040 + t * (1 / 40320 + t / 362880))))))));
   return POW2[k + 1022] * p;

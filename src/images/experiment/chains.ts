@@ -194,7 +194,13 @@ export class ChainScheduler {
     const { exp } = this;
     while (this.toClassify.length >= exp.classifierBatchSize || (all && this.toClassify.length > 0)) {
       const batch = this.toClassify.splice(0, exp.classifierBatchSize);
-      const out = await exp.classifier.run(await classifierBatch(exp, batch.map((b) => b.unit.generated[b.trajectory]!)), batch.length);
+      const out = await exp.classifier.run(
+        await classifierBatch(
+          exp,
+          batch.map((b) => b.unit.generated[b.trajectory]!),
+        ),
+        batch.length,
+      );
       batch.forEach(({ unit, trajectory }, i) => {
         const o = this.originals.get(unit.image)!;
         const label = exp.entries[unit.image].labelIndex;
@@ -218,7 +224,12 @@ export class ChainScheduler {
     const entry = this.exp.entries[u.image];
     const gh = Math.ceil(size / config.patch);
     let corr: ReturnType<typeof changeCorrelations> | null = null;
-    if (config.trajectories >= 2) corr = changeCorrelations(u.generated.map((g) => patchChanges(o.x0, g!, channels, size, size, config.patch)), gh, gh);
+    if (config.trajectories >= 2)
+      corr = changeCorrelations(
+        u.generated.map((g) => patchChanges(o.x0, g!, channels, size, size, config.patch)),
+        gh,
+        gh,
+      );
     const line: UnitLine = {
       type: 'unit',
       key: `${u.image}:${u.step}`,

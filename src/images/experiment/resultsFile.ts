@@ -23,7 +23,7 @@ export interface ModelFileInfo {
 export interface ImagesRunConfig {
   model: ModelFileInfo & { inputName: string; timestepName: string; outputName: string; timestepInput: 'original' | 'spaced'; variance: VarianceMode };
   classifier: ModelFileInfo & { inputName: string; logitsName: string; layers: string[]; preset: ClassifierPreset; size: number; resize: number | null };
-  images: { dir: string; perClass: number | null; count: number; /** sha256 of the selected names, one per line. */ namesSha256: string };
+  images: { dir: string; perClass: number | null; count: number /** sha256 of the selected names, one per line. */; namesSha256: string };
   imageSize: number;
   channels: 1 | 3;
   schedule: string;

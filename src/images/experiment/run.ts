@@ -94,7 +94,14 @@ export async function runImagesExperiment(exp: ImagesExperiment, options: RunIma
   }
   const outDir = resolve(options.outDir);
   const name = resultsFileName(shard);
-  const header: ImagesHeader = { type: 'header', format: IMAGES_FORMAT, run: { tool: 'hierdiff', version: options.version, command: options.command }, config, shard, units: unitsOfShard(config, shard).length };
+  const header: ImagesHeader = {
+    type: 'header',
+    format: IMAGES_FORMAT,
+    run: { tool: 'hierdiff', version: options.version, command: options.command },
+    config,
+    shard,
+    units: unitsOfShard(config, shard).length,
+  };
   const checkResume = (stored: ImagesHeader) => {
     if (JSON.stringify(stored.config) !== JSON.stringify(config) || JSON.stringify(stored.shard) !== JSON.stringify(shard)) {
       throw new ParamError('resume', `invalid --resume: ${options.outDir} holds results of another run (different models, images or options); use --overwrite or another --out`);

@@ -128,8 +128,23 @@ export async function openImagesExperiment(input: ImagesExperimentInput): Promis
     if (input.stats) checkStatsLayers(input.stats, classifier.layerNames);
     const names = entries.map((e) => e.name).join('\n');
     const config: ImagesRunConfig = {
-      model: { ...modelFileInfo(input.model), inputName: denoiser.inputName, timestepName: denoiser.timestepName, outputName: denoiser.outputName, timestepInput, variance: variance === 'auto' ? 'learned-range' : variance },
-      classifier: { ...modelFileInfo(input.classifier), inputName: classifier.inputName, logitsName: classifier.logitsName, layers: [...classifier.layerNames], preset, size: cshape[1], resize: preset === 'imagenet' ? (input.classifierResize ?? Math.round((cshape[1] * 232) / 224)) : null },
+      model: {
+        ...modelFileInfo(input.model),
+        inputName: denoiser.inputName,
+        timestepName: denoiser.timestepName,
+        outputName: denoiser.outputName,
+        timestepInput,
+        variance: variance === 'auto' ? 'learned-range' : variance,
+      },
+      classifier: {
+        ...modelFileInfo(input.classifier),
+        inputName: classifier.inputName,
+        logitsName: classifier.logitsName,
+        layers: [...classifier.layerNames],
+        preset,
+        size: cshape[1],
+        resize: preset === 'imagenet' ? (input.classifierResize ?? Math.round((cshape[1] * 232) / 224)) : null,
+      },
       images: { dir: input.images, perClass: input.perClass ?? null, count: entries.length, namesSha256: createHash('sha256').update(names).digest('hex') },
       imageSize: size,
       channels,
@@ -181,7 +196,10 @@ export async function openImagesExperiment(input: ImagesExperimentInput): Promis
 export function checkStatsLayers(stats: ClassifierStats, layers: readonly string[]): void {
   const names = stats.layers.map((l) => l.name);
   if (names.length !== layers.length || names.some((n, i) => n !== layers[i])) {
-    throw new ParamError('stats', `invalid --stats (its layers ${names.slice(0, 4).join(', ')}${names.length > 4 ? ', …' : ''} are not the classifier's probed layers ${layers.slice(0, 4).join(', ')}${layers.length > 4 ? ', …' : ''})`);
+    throw new ParamError(
+      'stats',
+      `invalid --stats (its layers ${names.slice(0, 4).join(', ')}${names.length > 4 ? ', …' : ''} are not the classifier's probed layers ${layers.slice(0, 4).join(', ')}${layers.length > 4 ? ', …' : ''})`,
+    );
   }
 }
 

@@ -35,7 +35,8 @@ export function validateClassifierStats(value: unknown, shownAs: string): Classi
   if (typeof s !== 'object' || s === null || s.format !== 'hierdiff.image-stats/1') bad('not a hierdiff image statistics file');
   if (!Array.isArray(s.layers)) bad('no layers');
   for (const l of s.layers) {
-    if (typeof l.name !== 'string' || !Array.isArray(l.mean) || !Array.isArray(l.meanSquare) || l.mean.length !== l.channels || l.meanSquare.length !== l.channels) bad(`layer ${String(l.name)} is malformed`);
+    if (typeof l.name !== 'string' || !Array.isArray(l.mean) || !Array.isArray(l.meanSquare) || l.mean.length !== l.channels || l.meanSquare.length !== l.channels)
+      bad(`layer ${String(l.name)} is malformed`);
   }
   return s;
 }

@@ -137,7 +137,10 @@ export function listImages(dir: string, options: ListImagesOptions = {}): ImageE
   }
   found.sort((a, b) => byCodeUnit(a.name, b.name));
 
-  const indexOf = labelIndexer(found.map((f) => f.label), classIndexFile);
+  const indexOf = labelIndexer(
+    found.map((f) => f.label),
+    classIndexFile,
+  );
   let entries: ImageEntry[] = found.map((f) => ({ ...f, labelIndex: f.label === null ? null : indexOf(f.label) }));
 
   if (perClass !== undefined) {
@@ -151,7 +154,10 @@ export function listImages(dir: string, options: ListImagesOptions = {}): ImageE
     // A class with fewer images would silently unbalance the run: refuse it (docs/limits.md).
     const [label, n] = [...kept].reduce((a, b) => (b[1] < a[1] ? b : a));
     if (n < perClass) {
-      throw new ParamError('per-class', `invalid --per-class ${perClass} (${label === null ? 'the unlabelled images' : `class "${label}"`} of --images ${dir} ha${label === null ? 've' : 's'} only ${n} image${n === 1 ? '' : 's'})`);
+      throw new ParamError(
+        'per-class',
+        `invalid --per-class ${perClass} (${label === null ? 'the unlabelled images' : `class "${label}"`} of --images ${dir} ha${label === null ? 've' : 's'} only ${n} image${n === 1 ? '' : 's'})`,
+      );
     }
   }
   return entries;
@@ -168,10 +174,7 @@ function labelIndexer(labels: (string | null)[], classIndexFile: string | undefi
     };
   }
   const distinct = [...new Set(labels.filter((l): l is string => l !== null))];
-  const wnidOrder =
-    distinct.length === IMAGENET_CLASSES && distinct.every((l) => WNID.test(l))
-      ? new Map(distinct.sort(byCodeUnit).map((l, i) => [l, i]))
-      : null;
+  const wnidOrder = distinct.length === IMAGENET_CLASSES && distinct.every((l) => WNID.test(l)) ? new Map(distinct.sort(byCodeUnit).map((l, i) => [l, i])) : null;
   return (label) => {
     if (INTEGER.test(label) && Number.isSafeInteger(Number(label))) return Number(label);
     return wnidOrder?.get(label) ?? null;

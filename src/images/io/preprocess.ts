@@ -81,8 +81,7 @@ function halve(raw: Raw): Raw {
 /** Resamples to exactly `width` × `height` with a libvips kernel, keeping the channel count. */
 async function resize(raw: Raw, width: number, height: number, kernel: 'cubic' | 'linear'): Promise<Raw> {
   if (width === raw.width && height === raw.height) return raw;
-  let img = sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: raw.channels as 1 | 3 } })
-    .resize(width, height, { kernel, fit: 'fill' });
+  let img = sharp(raw.data, { raw: { width: raw.width, height: raw.height, channels: raw.channels as 1 | 3 } }).resize(width, height, { kernel, fit: 'fill' });
   // Without this sharp hands one-channel input back as three equal sRGB channels.
   if (raw.channels === 1) img = img.toColourspace('b-w');
   const { data, info } = await img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
@@ -214,14 +213,7 @@ const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
  * @throws ParamError on an invalid channel count (param `channels`), preset (`classifier`), target
  *   size, resize or channel count (`classifier size`, `classifier resize`, `classifier channels`).
  */
-export async function classifierInput(
-  image: Uint8Array,
-  width: number,
-  height: number,
-  channels: number,
-  preset: ClassifierPreset,
-  target: ClassifierTarget,
-): Promise<Float32Array> {
+export async function classifierInput(image: Uint8Array, width: number, height: number, channels: number, preset: ClassifierPreset, target: ClassifierTarget): Promise<Float32Array> {
   checkInt('channels', channels, 1, 4);
   if (image.length !== width * height * channels) {
     throw new RangeError(`classifierInput: ${image.length} bytes for a ${width}×${height}×${channels} image`);

@@ -49,13 +49,7 @@ export interface ImageGridOptions {
  *   rows·(height·scale) + (rows+1)·gap high, greyscale for 1 channel, RGB for 3.
  * @throws ParamError (param `gap` or `scale`) on a negative gap or a scale below 1.
  */
-export async function imageGrid(
-  tiles: (Float32Array | null)[][],
-  channels: 1 | 3,
-  height: number,
-  width: number,
-  options: ImageGridOptions = {},
-): Promise<Uint8Array> {
+export async function imageGrid(tiles: (Float32Array | null)[][], channels: 1 | 3, height: number, width: number, options: ImageGridOptions = {}): Promise<Uint8Array> {
   const gap = checkInt('gap', options.gap ?? 2, 0);
   const scale = checkInt('scale', options.scale ?? 1, 1);
   const rows = tiles.length;

@@ -89,10 +89,7 @@ export class OnnxClassifier extends OnnxModel {
     const B = this.fedBatch(n);
     if (x.length !== n * C * H * W) throw new RangeError(`x has ${x.length} values, expected ${n}×${C}×${H}×${W}`);
 
-    const out = await this.timedRun(
-      { [this.inputName]: floatTensor(padTo(x, B * C * H * W), [B, C, H, W]) },
-      [this.logitsName, ...this.layerNames],
-    );
+    const out = await this.timedRun({ [this.inputName]: floatTensor(padTo(x, B * C * H * W), [B, C, H, W]) }, [this.logitsName, ...this.layerNames]);
     const logits = this.floatOutput(out, this.logitsName);
     if (logits.dims.length !== 2 || logits.dims[0] !== B) {
       throw this.bad(`logits "${this.logitsName}" are ${logits.dims.join('×')}; expected ${B}×classes`);

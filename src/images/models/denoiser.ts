@@ -1,8 +1,18 @@
 import { ParamError } from '../../core/errors.ts';
 import { floatTensor, tensor } from '../../nn/runtime.ts';
 import {
-  checkName, modelInputName, nameList, OnnxModel, openOnnxSession, padTo, resolveImageShape, tensorDims,
-  type Device, type ImageShape, type InferenceSession, type Tensor,
+  checkName,
+  modelInputName,
+  nameList,
+  OnnxModel,
+  openOnnxSession,
+  padTo,
+  resolveImageShape,
+  tensorDims,
+  type Device,
+  type ImageShape,
+  type InferenceSession,
+  type Tensor,
 } from '../../nn/session.ts';
 
 export interface DenoiserOptions {

@@ -59,7 +59,10 @@ export function classKeptFigure(rows: readonly ClassKeptRow[], options: ClassKep
   const depths = data.map((d) => d.L);
   const colours = depthColorScale(depths);
   for (const d of data) d.colour = colours.range[colours.domain.indexOf(d.L)];
-  const [x0, x1] = xDomainOf(data.map((d) => d.x), options);
+  const [x0, x1] = xDomainOf(
+    data.map((d) => d.x),
+    options,
+  );
   const theory = (options.theory?.points ?? [])
     .filter((p) => depths.includes(p.depth) && p.noise >= x0 && p.noise <= x1)
     .map((p) => ({ L: p.depth, x: p.noise, y: p.value, source: options.theory!.label }));

@@ -41,9 +41,7 @@ export function collapseFigure(rows: readonly CollapseRow[], options: CollapseOp
     .sort((a, b) => a.L - b.L || a.x - b.x);
   const colours = depthColorScale(data.map((d) => d.L));
   for (const d of data) d.colour = colours.range[colours.domain.indexOf(d.L)];
-  const scaling = (options.scaling?.points ?? [])
-    .filter((p) => p.x >= w0 && p.x <= w1)
-    .map((p) => ({ x: p.x, y: p.value, source: options.scaling!.label }));
+  const scaling = (options.scaling?.points ?? []).filter((p) => p.x >= w0 && p.x <= w1).map((p) => ({ x: p.x, y: p.value, source: options.scaling!.label }));
   const sym = noiseSymbol(options.process);
   const xScale = { domain: [w0, w1], nice: false, zero: false };
   const xAxis = {

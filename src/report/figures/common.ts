@@ -128,7 +128,13 @@ function interpolate(stops: readonly string[], t: number): string {
   const f = x - i;
   const a = hex(stops[i]);
   const b = hex(stops[i + 1]);
-  return `#${a.map((c, k) => Math.round(c + (b[k] - c) * f).toString(16).padStart(2, '0')).join('')}`;
+  return `#${a
+    .map((c, k) =>
+      Math.round(c + (b[k] - c) * f)
+        .toString(16)
+        .padStart(2, '0'),
+    )
+    .join('')}`;
 }
 
 function hex(c: string): number[] {

@@ -34,7 +34,11 @@ export function imagesClassKeptFigure(rows: readonly ImagesSummaryRow[], options
     layer: [
       errorBandLayer(data, { scale: X_SCALE, axis: X_AXIS }, y, { groupBy: 'series' }),
       { data: { values: data }, mark: { type: 'line', strokeWidth: 2 }, encoding: { x: { field: 'x', type: 'quantitative', scale: X_SCALE, axis: X_AXIS }, y, color: colour } },
-      { data: { values: data }, mark: { type: 'point', filled: true, size: 28 }, encoding: { x: { field: 'x', type: 'quantitative', scale: X_SCALE, axis: X_AXIS }, y, fill: { field: 'colour', type: 'nominal', scale: null } } },
+      {
+        data: { values: data },
+        mark: { type: 'point', filled: true, size: 28 },
+        encoding: { x: { field: 'x', type: 'quantitative', scale: X_SCALE, axis: X_AXIS }, y, fill: { field: 'colour', type: 'nominal', scale: null } },
+      },
     ],
   } as TopLevelSpec;
 }
@@ -48,7 +52,9 @@ export function imagesLayersFigure(rows: readonly ImagesSummaryRow[], options: {
   const names = rows[0]?.layers.map((l) => l.name) ?? [];
   const n = names.length;
   const colourOf = (j: number) => plasma(n <= 1 ? 0 : (0.85 * j) / (n - 1));
-  const data = rows.flatMap((r) => r.layers.map((l) => ({ x: r.tOverT, y: l.cosine, lo: l.cosine - (l.cosineSE ?? 0), hi: l.cosine + (l.cosineSE ?? 0), layer: l.name, depth: l.depth, colour: colourOf(l.depth) })));
+  const data = rows.flatMap((r) =>
+    r.layers.map((l) => ({ x: r.tOverT, y: l.cosine, lo: l.cosine - (l.cosineSE ?? 0), hi: l.cosine + (l.cosineSE ?? 0), layer: l.name, depth: l.depth, colour: colourOf(l.depth) })),
+  );
   const y = { field: 'y', type: 'quantitative' as const, title: 'cosine similarity of whitened activations' };
   // Many layers (ConvNeXt: 41) make a long legend: show the depth scale only when it stays readable.
   const legend = n <= 12 ? { orient: 'bottom-left' as const, title: 'layer (depth order)' } : null;

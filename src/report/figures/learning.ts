@@ -29,8 +29,21 @@ export function validityVsDataFigure(points: readonly StudyPoint[], baseline: re
   const base = baseline.flatMap((b, i) => [Math.min(...sizes), Math.max(...sizes)].map((P) => ({ P, y: b, layer: layers[i], source: 'random tokens' })));
   const x = { field: 'P', type: 'quantitative' as const, title: 'training data P', scale: { type: 'log' as const, base: 2 }, axis: { values: sizes, format: 'd' } };
   const y = { field: 'y', type: 'quantitative' as const, title: 'valid fraction of the samples’ nodes', scale: { domain: [0, 1] } };
-  const colour = { field: 'layer', type: 'nominal' as const, title: null, sort: layers, scale: { domain: layers, range: layers.map((_, i) => layerColour(i + 1, L)) }, legend: { orient: 'bottom-right' as const } };
-  const dash = { field: 'source', type: 'nominal' as const, title: null, scale: { domain: ['trained model', 'random tokens'], range: [[...DASH.data], [...DASH.critical]] }, legend: { orient: 'top-left' as const } };
+  const colour = {
+    field: 'layer',
+    type: 'nominal' as const,
+    title: null,
+    sort: layers,
+    scale: { domain: layers, range: layers.map((_, i) => layerColour(i + 1, L)) },
+    legend: { orient: 'bottom-right' as const },
+  };
+  const dash = {
+    field: 'source',
+    type: 'nominal' as const,
+    title: null,
+    scale: { domain: ['trained model', 'random tokens'], range: [[...DASH.data], [...DASH.critical]] },
+    legend: { orient: 'top-left' as const },
+  };
   return {
     $schema: SCHEMA,
     title: { text: 'Which rules a trained model has learned', subtitle: 'samples of the trained denoiser, valid nodes per layer, against the training-set size' },
@@ -55,7 +68,15 @@ export function learnedClassKeptFigure(points: readonly StudyPoint[], process: s
   const names = [...withFb.map((p) => `trained, P = ${p.trainSize}`), 'exact BP'];
   const colours = [...withFb.map((_, i) => viridis(withFb.length <= 1 ? 0.4 : 0.1 + (0.75 * i) / (withFb.length - 1))), '#000000'];
   const rows = [
-    ...withFb.flatMap((p) => p.forwardBackward!.map((r) => ({ x: r.noise, y: r.model.classKept, lo: clamp01(r.model.classKept - r.model.classKeptSE), hi: clamp01(r.model.classKept + r.model.classKeptSE), series: `trained, P = ${p.trainSize}` }))),
+    ...withFb.flatMap((p) =>
+      p.forwardBackward!.map((r) => ({
+        x: r.noise,
+        y: r.model.classKept,
+        lo: clamp01(r.model.classKept - r.model.classKeptSE),
+        hi: clamp01(r.model.classKept + r.model.classKeptSE),
+        series: `trained, P = ${p.trainSize}`,
+      })),
+    ),
     ...bpRows.map((r) => ({ x: r.noise, y: r.bp.classKept, lo: clamp01(r.bp.classKept - r.bp.classKeptSE), hi: clamp01(r.bp.classKept + r.bp.classKeptSE), series: 'exact BP' })),
   ].map((r) => ({ ...r, colour: colours[names.indexOf(r.series)] }));
   const xScale = { domain: [0, 1], nice: false, zero: true };
@@ -117,10 +138,12 @@ export function learnedLevelKeptFigure(point: StudyPoint, process: string): TopL
   const depth = (rowsFb[0]?.model.levelKept.length ?? 1) - 1;
   const levels = Array.from({ length: depth + 1 }, (_, l) => (l === 0 ? 'class (ℓ = 0)' : l === depth ? `tokens (ℓ = ${l})` : `ℓ = ${l}`));
   const sources = [`trained, P = ${point.trainSize}`, 'exact BP'];
-  const rows = rowsFb.flatMap((r) => levels.flatMap((level, l) => [
-    { x: r.noise, y: r.model.levelKept[l], level, source: sources[0] },
-    { x: r.noise, y: r.bp.levelKept[l], level, source: sources[1] },
-  ]));
+  const rows = rowsFb.flatMap((r) =>
+    levels.flatMap((level, l) => [
+      { x: r.noise, y: r.model.levelKept[l], level, source: sources[0] },
+      { x: r.noise, y: r.bp.levelKept[l], level, source: sources[1] },
+    ]),
+  );
   const xAxis = { title: `noise 1 − ᾱ_t (${process === 'mask' ? 'masked fraction' : 'resampled fraction'})`, tickCount: 10 };
   return {
     $schema: SCHEMA,
@@ -132,10 +155,23 @@ export function learnedLevelKeptFigure(point: StudyPoint, process: string): TopL
     encoding: {
       x: { field: 'x', type: 'quantitative', scale: { domain: [0, 1], nice: false }, axis: xAxis },
       y: { field: 'y', type: 'quantitative', title: 'level kept', scale: { domain: [0, 1] } },
-      color: { field: 'level', type: 'nominal', title: null, sort: levels, scale: { domain: levels, range: levels.map((_, l) => viridis(depth === 0 ? 0 : (0.85 * l) / depth)) }, legend: { orient: 'bottom-left' } },
+      color: {
+        field: 'level',
+        type: 'nominal',
+        title: null,
+        sort: levels,
+        scale: { domain: levels, range: levels.map((_, l) => viridis(depth === 0 ? 0 : (0.85 * l) / depth)) },
+        legend: { orient: 'bottom-left' },
+      },
     },
     layer: [
-      { mark: { type: 'line', strokeWidth: 2 }, encoding: { strokeDash: { field: 'source', type: 'nominal', title: null, scale: { domain: sources, range: [[...DASH.data], [...DASH.critical]] }, legend: { orient: 'top-right' } }, detail: { field: 'source' } } },
+      {
+        mark: { type: 'line', strokeWidth: 2 },
+        encoding: {
+          strokeDash: { field: 'source', type: 'nominal', title: null, scale: { domain: sources, range: [[...DASH.data], [...DASH.critical]] }, legend: { orient: 'top-right' } },
+          detail: { field: 'source' },
+        },
+      },
       { mark: { type: 'point', filled: true, size: 14 } },
     ],
   } as TopLevelSpec;

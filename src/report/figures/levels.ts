@@ -59,7 +59,10 @@ export function levelKeptFigure(rows: readonly LevelKeptRow[], options: LevelKep
       })),
     )
     .sort((a, b) => a.level - b.level || a.x - b.x);
-  const [x0, x1] = xDomainOf(data.map((d) => d.x), options);
+  const [x0, x1] = xDomainOf(
+    data.map((d) => d.x),
+    options,
+  );
   const theory = (options.theory?.points ?? [])
     .filter((p) => p.level >= 0 && p.level <= L && p.noise >= x0 && p.noise <= x1)
     .map((p) => ({ level: p.level, x: p.noise, y: p.value, source: options.theory!.label }));

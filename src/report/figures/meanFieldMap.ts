@@ -59,7 +59,13 @@ export function meanFieldMapFigure(input: MeanFieldMapData): TopLevelSpec {
         encoding: {
           x: { field: 'x', type: 'quantitative' as const, scale, axis: axis('belief at level ℓ,  p_ℓ') },
           y: { field: 'y', type: 'quantitative' as const, scale, axis: axis('belief one level up,  p_ℓ₋₁ = F(p_ℓ)') },
-          color: { field: 'source', type: 'nominal' as const, title: null, scale: { domain: [CURVE, DIAGONAL], range: ['#111', '#aaa'] }, legend: { orient: 'top-left' as const, symbolType: 'stroke' } },
+          color: {
+            field: 'source',
+            type: 'nominal' as const,
+            title: null,
+            scale: { domain: [CURVE, DIAGONAL], range: ['#111', '#aaa'] },
+            legend: { orient: 'top-left' as const, symbolType: 'stroke' },
+          },
         },
       })),
       {
@@ -69,7 +75,13 @@ export function meanFieldMapFigure(input: MeanFieldMapData): TopLevelSpec {
           x: { field: 'x', type: 'quantitative', scale },
           y: { field: 'y', type: 'quantitative', scale },
           order: { field: 'order', type: 'quantitative' },
-          stroke: { field: 'cobweb', type: 'nominal', title: 'cobweb from the leaves', scale: { domain: input.cobwebs.map((c) => c.label), range: COBWEB_COLOURS.slice(0, input.cobwebs.length) }, legend: { orient: 'bottom-right', symbolType: 'stroke' } },
+          stroke: {
+            field: 'cobweb',
+            type: 'nominal',
+            title: 'cobweb from the leaves',
+            scale: { domain: input.cobwebs.map((c) => c.label), range: COBWEB_COLOURS.slice(0, input.cobwebs.length) },
+            legend: { orient: 'bottom-right', symbolType: 'stroke' },
+          },
         },
       },
       {
@@ -78,7 +90,13 @@ export function meanFieldMapFigure(input: MeanFieldMapData): TopLevelSpec {
         encoding: {
           x: { field: 'x', type: 'quantitative', scale },
           y: { field: 'y', type: 'quantitative', scale },
-          fill: { field: 'kind', type: 'nominal', title: null, scale: { domain: ['stable fixed point', 'unstable fixed point'], range: ['#111', '#fff'] }, legend: { orient: 'bottom-right', symbolStrokeColor: '#111' } },
+          fill: {
+            field: 'kind',
+            type: 'nominal',
+            title: null,
+            scale: { domain: ['stable fixed point', 'unstable fixed point'], range: ['#111', '#fff'] },
+            legend: { orient: 'bottom-right', symbolStrokeColor: '#111' },
+          },
         },
       },
       // Labels avoid the curves: right of a point near the origin, below-right of 1, above-left of

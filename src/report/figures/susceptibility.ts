@@ -1,7 +1,23 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { ForwardBackwardRow } from '../../experiment/summary.ts';
 import type { ProcessName } from '../../noise/process.ts';
-import { baseConfig, DASH, depthColorScale, extent, HEIGHT, noiseAxisTitle, processLabel, SCHEMA, WIDTH, type CriticalMark, errorBandLayer, criticalRuleLayer, markerLayers, xDomainOf, type LiveOptions } from './common.ts';
+import {
+  baseConfig,
+  DASH,
+  depthColorScale,
+  extent,
+  HEIGHT,
+  noiseAxisTitle,
+  processLabel,
+  SCHEMA,
+  WIDTH,
+  type CriticalMark,
+  errorBandLayer,
+  criticalRuleLayer,
+  markerLayers,
+  xDomainOf,
+  type LiveOptions,
+} from './common.ts';
 
 /** The fields this figure reads: a result row plus the standard error of χ (null when unknown). */
 export type SusceptibilityRow = Pick<ForwardBackwardRow, 'depth' | 'process' | 'noise' | 'chi'> & { chiSE?: number | null };
@@ -27,7 +43,10 @@ export function susceptibilityFigure(rows: readonly SusceptibilityRow[], options
     .sort((a, b) => a.L - b.L || a.x - b.x);
   const colours = depthColorScale(data.map((d) => d.L));
   for (const d of data) d.colour = colours.range[colours.domain.indexOf(d.L)];
-  const [x0, x1] = xDomainOf(data.map((d) => d.x), options);
+  const [x0, x1] = xDomainOf(
+    data.map((d) => d.x),
+    options,
+  );
   const [, yMax] = extent(data.map((d) => d.hi));
   const critical = options.critical && options.critical.value >= x0 && options.critical.value <= x1 ? [options.critical] : [];
   const xScale = { domain: [x0, x1], nice: false, zero: false };
@@ -42,7 +61,21 @@ export function susceptibilityFigure(rows: readonly SusceptibilityRow[], options
     config: baseConfig(),
     layer: [
       errorBandLayer(data, { scale: xScale, axis: xAxis }, yEnc, { groupBy: 'L' }),
-      ...(critical.length ? [criticalRuleLayer(critical, { scale: xScale, axis: xAxis }, { field: 'source', type: 'nominal' as const, title: null, scale: { domain: critical.map((c) => c.label), range: [[...DASH.critical]] }, legend: { orient: 'top-right' as const, symbolStrokeColor: '#444', symbolSize: 300 } })] : []),
+      ...(critical.length
+        ? [
+            criticalRuleLayer(
+              critical,
+              { scale: xScale, axis: xAxis },
+              {
+                field: 'source',
+                type: 'nominal' as const,
+                title: null,
+                scale: { domain: critical.map((c) => c.label), range: [[...DASH.critical]] },
+                legend: { orient: 'top-right' as const, symbolStrokeColor: '#444', symbolSize: 300 },
+              },
+            ),
+          ]
+        : []),
       {
         data: { values: data },
         mark: { type: 'line', strokeWidth: 2, point: { filled: true, size: 24 } },
