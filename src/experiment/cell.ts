@@ -32,3 +32,6 @@ export interface CellStats {
   /** Σ over data of the mean of C_ij over pairs whose lowest common ancestor is ℓ̃ levels up (ℓ̃ = 0..L), when asked. */
   correlationByTreeDistance?: number[];
 }
+
+/** The fields that set a cell's conditions besides its grammar, in the order results list them (CSV columns, stats lines). */
+export const CELL_CONDITION_FIELDS = ['depth', 'process', 'noise', 'control', 'samples', 'trajectories'] as const satisfies readonly (keyof CellStats)[];

@@ -3,11 +3,12 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { StringStringEntryProtoSchema } from 'onnx-buf';
 import { checkInt, ParamError } from '../core/errors.ts';
 import { floatTensor } from '../nn/runtime.ts';
-import { checkName, modelInputName, nameList, OnnxModel, openOnnxSession, tensorDims, type Device, type InferenceSession } from '../nn/session.ts';
+import { modelInputName, OnnxModel, openOnnxSession, tensorDims, type Device, type InferenceSession, type TimeInput } from '../nn/session.ts';
 import { LEARN_PROCESSES, type LearnProcess } from './bpUnet.ts';
 
 /** What {@link OnnxRhmDenoiser} expects, for messages about a file that is something else. */
 const RHM_MODEL = 'an RHM denoiser takes x (one-hot N×v×d) and t (t/T)';
+const TIME_INPUT: TimeInput = { param: 'time-name', fallback: 't', dataRole: 'token input', kind: RHM_MODEL, besides: (input, time) => `besides "${input}" and "${time}"` };
 import type { LogitsModel } from './logitsModel.ts';
 
 export interface RhmDenoiserOptions {
@@ -117,11 +118,7 @@ export class OnnxRhmDenoiser extends OnnxModel implements LogitsModel {
     const inputName = modelInputName('input-name', o.inputName, 'x', session.inputNames, path, RHM_MODEL);
     super(session, inputName, o.batchSize, 'model', path);
     this.inputName = inputName;
-    this.timeName = modelInputName('time-name', o.timeName, 't', session.inputNames, path, RHM_MODEL);
-    if (this.timeName === inputName) throw new ParamError('time-name', `invalid --time-name "${inputName}" (it is the token input)`);
-    this.outputName = checkName('output-name', o.outputName ?? session.outputNames[0], session.outputNames, 'output');
-    const extra = session.inputNames.filter((n) => n !== inputName && n !== this.timeName);
-    if (extra.length) throw this.bad(`it has inputs ${nameList(extra)} besides "${inputName}" and "${this.timeName}"`);
+    ({ time: this.timeName, output: this.outputName } = this.denoiserNames(inputName, TIME_INPUT, o.timeName, o.outputName));
 
     const xType = session.inputMetadata.find((m) => m.name === inputName);
     if (xType?.isTensor && xType.type !== 'float32') throw this.bad(`input "${inputName}" is ${xType.type}, expected float32`);
@@ -129,10 +126,7 @@ export class OnnxRhmDenoiser extends OnnxModel implements LogitsModel {
     if (tMeta?.isTensor && tMeta.type !== 'float32') {
       throw new ParamError('time-name', `invalid --time-name "${this.timeName}" (its type is ${tMeta.type}; expected float32 t/T)`);
     }
-    const tDims = tensorDims(session, this.timeName, 'input');
-    if (tDims && tDims.length !== 1) {
-      throw new ParamError('time-name', `invalid --time-name "${this.timeName}" (it has ${tDims.length} dims; expected [N])`);
-    }
+    this.checkTimeDims('time-name', this.timeName);
     const dims = tensorDims(session, inputName, 'input');
     if (dims && dims.length !== 3) throw this.bad(`input "${inputName}" has ${dims.length} dims, expected N×v×d`);
 

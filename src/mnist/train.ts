@@ -10,7 +10,7 @@ import { countParams, imageUnetParamShapes, MNIST_UNET_CONFIG, validateImageUnet
 import { imageUnetToOnnx } from './unetOnnx.ts';
 import { HELD_OUT_PER_CLASS, loadMnist } from './data.ts';
 import { classifierAccuracy, trainDigitClassifier } from './classifierTrain.ts';
-import { MNIST_DIFFUSION, trainMnistDenoiser, type ImageTrainProgress, type ImageTrainResult } from './unetTrain.ts';
+import { MNIST_DIFFUSION, trainMnistDenoiser, type ImageTrainProgress, type ImageTrainResult, type MnistRunOptions } from './unetTrain.ts';
 import { MNIST_FILES } from './shipped.ts';
 
 /**
@@ -98,39 +98,22 @@ export async function trainMnistModels(o: TrainMnistOptions): Promise<MnistCard>
   for (const m of ['classifier', 'denoiser']) checkOutputFile('checkpoints', join(checkpoints, m, 'checkpoint.bin'));
   const { train, heldOut } = loadMnist();
 
-  const c = MNIST_RECIPE.classifier;
-  const classifier = await trainDigitClassifier({
-    steps: classifierSteps,
-    batch: c.batch,
-    lr: c.lr,
-    emaDecay: c.emaDecay,
-    shift: c.shift,
+  // What both trainings share: the seed, the threads, and a resumable checkpoint folder each.
+  const run = (model: 'classifier' | 'denoiser'): Omit<MnistRunOptions, 'steps' | 'data'> => ({
     seed,
-    checkpointDir: join(checkpoints, 'classifier'),
+    checkpointDir: join(checkpoints, model),
     checkpointEvery: 100,
     resume: o.resume,
     threads,
-    onProgress: (p) => o.onProgress?.('classifier', p),
+    onProgress: (p) => o.onProgress?.(model, p),
   });
+  const c = MNIST_RECIPE.classifier;
+  const classifier = await trainDigitClassifier({ steps: classifierSteps, batch: c.batch, lr: c.lr, emaDecay: c.emaDecay, shift: c.shift, ...run('classifier') });
   const accuracy = await classifierAccuracy(classifier.ema, MNIST_CLASSIFIER_CONFIG, heldOut, { threads });
   const classifierBytes = digitClassifierToOnnx(classifier.ema, MNIST_CLASSIFIER_CONFIG);
 
   const d = MNIST_RECIPE.denoiser;
-  const denoiser = await trainMnistDenoiser({
-    steps: denoiserSteps,
-    batch: d.batch,
-    lr: d.lr,
-    warmup: d.warmup,
-    lrDecay: d.lrDecay,
-    emaDecay: d.emaDecay,
-    seed,
-    config: unet,
-    checkpointDir: join(checkpoints, 'denoiser'),
-    checkpointEvery: 100,
-    resume: o.resume,
-    threads,
-    onProgress: (p) => o.onProgress?.('denoiser', p),
-  });
+  const denoiser = await trainMnistDenoiser({ steps: denoiserSteps, batch: d.batch, lr: d.lr, warmup: d.warmup, lrDecay: d.lrDecay, emaDecay: d.emaDecay, config: unet, ...run('denoiser') });
   const denoiserBytes = imageUnetToOnnx(denoiser.ema, unet, MNIST_DIFFUSION);
 
   writeAtomic(join(o.out, MNIST_FILES.classifier), classifierBytes);

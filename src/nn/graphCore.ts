@@ -2,12 +2,13 @@ import { OnnxGraphBuilder, type OnnxAttribute } from './graphBuilder.ts';
 import type { NamedParams } from './params.ts';
 
 /**
- * The core of the neural-network graph (graph.ts adds the ops): typed values with static shapes,
- * nodes recorded in creation (= topological) order, each with its backward rule, reverse-mode
- * differentiation that appends the backward nodes to the same graph, and emission as an ONNX
- * model. A model is written once against {@link GraphCore}'s subclass `Graph`; the forward-only
- * export (parameters as initializers, a symbolic batch) and the training step (parameters as
- * inputs, loss and gradients as outputs) are two emissions of graphs built by the same function.
+ * The core of the neural-network graph (graphTensor.ts, graphLinear.ts and graph.ts add the
+ * ops): typed values with static shapes, nodes recorded in creation (= topological) order, each
+ * with its backward rule, reverse-mode differentiation that appends the backward nodes to the
+ * same graph, and emission as an ONNX model. A model is written once against {@link GraphCore}'s
+ * subclass `Graph`; the forward-only export (parameters as initializers, a symbolic batch) and
+ * the training step (parameters as inputs, loss and gradients as outputs) are two emissions of
+ * graphs built by the same function.
  */
 
 /** A dimension: a number, or a symbol (e.g. 'N') for a batch size left open in an exported model. */

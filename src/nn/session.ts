@@ -167,6 +167,20 @@ export function resolveImageShape(session: InferenceSession, input: string, give
   return shape.every((d) => d !== null) ? (shape as ImageShape) : null;
 }
 
+/** A denoiser's time input as {@link OnnxModel.denoiserNames} resolves it; the strings word its messages. */
+export interface TimeInput {
+  /** The option naming it, e.g. 'timestep-name'. */
+  param: string;
+  /** Its name when the option is not given. */
+  fallback: string;
+  /** The data input, as "it is the <dataRole>" says. */
+  dataRole: string;
+  /** What the model should take (see {@link modelInputName}). */
+  kind: string;
+  /** Ends the refusal of further inputs: "it has inputs … <besides>". */
+  besides: (inputName: string, timeName: string) => string;
+}
+
 /**
  * What the model wrappers share: the session, the batch size (checked against a static batch
  * dim, which run() then pads to) and timing counters for benchmarks.
@@ -200,6 +214,27 @@ export abstract class OnnxModel {
   /** A one-line ParamError about this model: `invalid --<param> "<path>" (<why>)`. */
   protected bad(why: string): ParamError {
     return new ParamError(this.param, `invalid --${this.param} "${this.path}" (${why})`);
+  }
+
+  /**
+   * The time input and the output of a denoiser whose only inputs are its data input and the time:
+   * the time input is option `time.param` (`given`) or its default `time.fallback` and must not be
+   * the data input; any further input is refused, `time.besides` saying what the model should have.
+   */
+  protected denoiserNames(inputName: string, time: TimeInput, given: string | undefined, outputName: string | undefined): { time: string; output: string } {
+    const names = this.session.inputNames;
+    const timeName = modelInputName(time.param, given, time.fallback, names, this.path, time.kind);
+    if (timeName === inputName) throw new ParamError(time.param, `invalid --${time.param} "${inputName}" (it is the ${time.dataRole})`);
+    const output = checkName('output-name', outputName ?? this.session.outputNames[0], this.session.outputNames, 'output');
+    const extra = names.filter((n) => n !== inputName && n !== timeName);
+    if (extra.length) throw this.bad(`it has inputs ${nameList(extra)} ${time.besides(inputName, timeName)}`);
+    return { time: timeName, output };
+  }
+
+  /** Refuses a time input (option `param`) declared with other than one dim, [N]. */
+  protected checkTimeDims(param: string, timeName: string): void {
+    const dims = tensorDims(this.session, timeName, 'input');
+    if (dims && dims.length !== 1) throw new ParamError(param, `invalid --${param} "${timeName}" (it has ${dims.length} dims; expected [N])`);
   }
 
   /** The batch dim to feed for n items (n itself unless the model fixes it). */

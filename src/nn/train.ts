@@ -133,6 +133,61 @@ export function buildTrainStep(shapes: ParamShapes, lossGraph: (g: Graph, params
  * checkpoint, which is left as it was).
  */
 export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
+  const s = runSettings(spec);
+  const st = startState(spec, s);
+  if (st.start === s.steps) return resultOf(st);
+  const graph = buildTrainStep(spec.shapes, spec.lossGraph);
+  const session: InferenceSession = await createCpuSession(graph.bytes, s.threads, spec.device ?? 'cpu');
+  // The parameter tensors wrap the arrays Adam updates in place: built once.
+  const paramFeeds = Object.fromEntries(spec.shapes.map(([name, shape]) => [name, floatTensor(st.params[name].data, shape)]));
+  try {
+    await runSteps(spec, s, st, graph, session, paramFeeds);
+    return resultOf(st);
+  } finally {
+    await session.release();
+  }
+}
+
+type Tensor = ReturnType<typeof floatTensor>;
+
+/** The checked settings of a {@link trainModel} run. */
+interface RunSettings {
+  steps: number;
+  batch: number;
+  lrAt: (step: number) => number;
+  adam: { beta1: number; beta2: number; eps: number };
+  emaDecay: number;
+  threads: number;
+  /** Checkpoint cadence. */
+  every: number;
+  dir: string | undefined;
+  /** Monitor cadence (0 without a monitor). */
+  monitorEvery: number;
+}
+
+/** What a run carries from step to step: the checkpoint's content (fresh or resumed). */
+interface RunState {
+  /** The step the run started from (0, or the resumed checkpoint's). */
+  start: number;
+  losses: number[];
+  seconds: number;
+  monitor: MonitorPoint[];
+  params: NamedParams;
+  ema: NamedParams;
+  adamM: NamedParams;
+  adamV: NamedParams;
+}
+
+/** The clocks of the step loop (ms): `t0` for speed, `lastSave` for `seconds`, both moved past monitor time. */
+interface RunClock {
+  t0: number;
+  lastSave: number;
+  /** The step of the last checkpoint written (named when the loss diverges). */
+  lastGood: number;
+}
+
+/** Checks the spec's settings (ParamError on a bad one), in the order errors are reported. */
+function runSettings(spec: TrainSpec): RunSettings {
   const steps = checkInt('steps', spec.steps, 0, 1e9);
   const batch = checkInt('batch', spec.batch, 1, 1 << 20);
   const lrAt =
@@ -150,92 +205,89 @@ export async function trainModel(spec: TrainSpec): Promise<TrainResult> {
   const every = checkInt('checkpointEvery', spec.checkpointEvery ?? 100, 1);
   const dir = spec.checkpointDir;
   if (spec.resume && dir === undefined) throw new ParamError('resume', 'resume needs a checkpoint folder');
-
-  let start = 0;
-  let losses: number[] = [];
-  let seconds = 0;
-  let monitor: MonitorPoint[] = [];
   const monitorEvery = spec.monitor === undefined ? 0 : checkInt('monitor.every', spec.monitor.every, 1);
-  let params: NamedParams;
-  let ema: NamedParams;
-  let adamM: NamedParams;
-  let adamV: NamedParams;
-  if (spec.resume && dir !== undefined && hasCheckpoint(dir)) {
-    const ck = readCheckpoint(dir, spec.shapes);
-    checkResumable(ck.header, spec);
-    if (ck.header.step > steps) throw new ParamError('steps', `the checkpoint is at step ${ck.header.step}, beyond steps ${steps}`);
-    ({ params, ema, adamM, adamV } = ck);
-    start = ck.header.step;
-    losses = ck.header.losses.slice();
-    seconds = ck.header.seconds;
-    monitor = (ck.header.monitor ?? []).slice();
-  } else {
-    checkParams(spec.init, spec.shapes);
-    params = cloneParams(spec.init, spec.shapes);
-    ema = cloneParams(spec.init, spec.shapes);
-    const zeros = () => Object.fromEntries(spec.shapes.map(([name, shape]) => [name, { shape: [...shape], data: new Float32Array(sizeOf(shape)) }]));
-    adamM = zeros();
-    adamV = zeros();
-  }
-  if (start === steps) return { params, ema, losses, resumedFrom: start, seconds, monitor };
+  return { steps, batch, lrAt, adam: { beta1, beta2, eps }, emaDecay, threads, every, dir, monitorEvery };
+}
 
-  const graph = buildTrainStep(spec.shapes, spec.lossGraph);
-  const session: InferenceSession = await createCpuSession(graph.bytes, threads, spec.device ?? 'cpu');
-  // The parameter tensors wrap the arrays Adam updates in place: built once.
-  const paramFeeds = Object.fromEntries(spec.shapes.map(([name, shape]) => [name, floatTensor(params[name].data, shape)]));
-  let lastGood = start;
-  try {
-    let t0 = performance.now();
-    let lastSave = t0;
-    for (let step = start; step < steps; step++) {
-      const data = spec.feeds(step);
-      const feeds: Record<string, ReturnType<typeof floatTensor>> = { ...paramFeeds };
-      for (const { name, shape } of graph.inputs) {
-        const d = data[name];
-        if (!(d instanceof Float32Array) || d.length !== sizeOf(shape))
-          throw new ParamError('feeds', `training input ${name}: expected ${sizeOf(shape)} float32 values ([${shape.join(', ')}]), got ${d instanceof Float32Array ? d.length : typeof d}`);
-        feeds[name] = floatTensor(d, shape);
-      }
-      const out = await session.run(feeds);
-      const loss = (out.loss.data as Float32Array)[0];
-      const k = step + 1;
-      if (!Number.isFinite(loss)) {
-        const where = dir !== undefined && lastGood > 0 ? `the last good checkpoint is step ${lastGood} in ${dir}` : 'no checkpoint was written';
-        throw new TrainingDivergedError(`training diverged at step ${k} (loss ${loss}); ${where}: try a lower learning rate`);
-      }
-      const grads = Object.fromEntries(spec.shapes.map(([name], i) => [name, out[graph.gradNames[i]].data as Float32Array]));
-      adamStep(spec.shapes, params, grads, adamM, adamV, k, lrAt(step), { beta1, beta2, eps });
-      emaStep(spec.shapes, ema, params, emaDecay === 0 ? 0 : Math.min(emaDecay, (1 + k) / (10 + k)));
-      losses.push(loss);
-      if (spec.monitor !== undefined && (k % monitorEvery === 0 || k === steps)) {
-        // Measured outside the training clock: `seconds` counts optimisation only.
-        const before = performance.now();
-        monitor.push({ step: k, value: await spec.monitor.measure(emaDecay === 0 ? params : ema, k) });
-        const spent = performance.now() - before;
-        t0 += spent;
-        lastSave += spent;
-      }
-      const now = performance.now();
-      if (dir !== undefined && (k % every === 0 || k === steps)) {
-        seconds += (now - lastSave) / 1000;
-        lastSave = now;
-        writeCheckpoint(dir, spec.shapes, {
-          header: { model: spec.model, config: spec.config, settings: spec.settings, step: k, losses, seconds, ...(spec.monitor !== undefined ? { monitor } : {}) },
-          params,
-          adamM,
-          adamV,
-          ema,
-        });
-        lastGood = k;
-      }
-      const sps = (k - start) / ((now - t0) / 1000);
-      spec.onProgress?.({ step: k, steps, loss, stepsPerSecond: sps, samplesPerSecond: sps * batch, etaSeconds: (steps - k) / sps });
-    }
-    if (dir === undefined) seconds += (performance.now() - t0) / 1000;
-    return { params, ema, losses, resumedFrom: start, seconds, monitor };
-  } finally {
-    await session.release();
+/** The state to start from: the checkpoint's when resuming from one, else the initial parameters and zero Adam moments. */
+function startState(spec: TrainSpec, s: RunSettings): RunState {
+  if (spec.resume && s.dir !== undefined && hasCheckpoint(s.dir)) {
+    const ck = readCheckpoint(s.dir, spec.shapes);
+    checkResumable(ck.header, spec);
+    if (ck.header.step > s.steps) throw new ParamError('steps', `the checkpoint is at step ${ck.header.step}, beyond steps ${s.steps}`);
+    const { params, ema, adamM, adamV } = ck;
+    return { start: ck.header.step, losses: ck.header.losses.slice(), seconds: ck.header.seconds, monitor: (ck.header.monitor ?? []).slice(), params, ema, adamM, adamV };
   }
+  checkParams(spec.init, spec.shapes);
+  const zeros = () => Object.fromEntries(spec.shapes.map(([name, shape]) => [name, { shape: [...shape], data: new Float32Array(sizeOf(shape)) }]));
+  return { start: 0, losses: [], seconds: 0, monitor: [], params: cloneParams(spec.init, spec.shapes), ema: cloneParams(spec.init, spec.shapes), adamM: zeros(), adamV: zeros() };
+}
+
+function resultOf(st: RunState): TrainResult {
+  return { params: st.params, ema: st.ema, losses: st.losses, resumedFrom: st.start, seconds: st.seconds, monitor: st.monitor };
+}
+
+/** The step loop from `st.start` to `s.steps`: updates `st` in place, checkpointing and reporting as it goes. */
+async function runSteps(spec: TrainSpec, s: RunSettings, st: RunState, graph: TrainStepGraph, session: InferenceSession, paramFeeds: Record<string, Tensor>): Promise<void> {
+  const t0 = performance.now();
+  const clock: RunClock = { t0, lastSave: t0, lastGood: st.start };
+  const { lrAt } = s; // called unbound, as the caller's function always was
+  for (let step = st.start; step < s.steps; step++) {
+    const out = await session.run(stepFeeds(spec, graph, paramFeeds, step));
+    const loss = (out.loss.data as Float32Array)[0];
+    const k = step + 1;
+    if (!Number.isFinite(loss)) {
+      const where = s.dir !== undefined && clock.lastGood > 0 ? `the last good checkpoint is step ${clock.lastGood} in ${s.dir}` : 'no checkpoint was written';
+      throw new TrainingDivergedError(`training diverged at step ${k} (loss ${loss}); ${where}: try a lower learning rate`);
+    }
+    const grads = Object.fromEntries(spec.shapes.map(([name], i) => [name, out[graph.gradNames[i]].data as Float32Array]));
+    adamStep(spec.shapes, st.params, grads, st.adamM, st.adamV, k, lrAt(step), s.adam);
+    emaStep(spec.shapes, st.ema, st.params, s.emaDecay === 0 ? 0 : Math.min(s.emaDecay, (1 + k) / (10 + k)));
+    st.losses.push(loss);
+    if (spec.monitor !== undefined && (k % s.monitorEvery === 0 || k === s.steps)) await measureMonitor(spec.monitor, s, st, clock, k);
+    const now = performance.now();
+    if (s.dir !== undefined && (k % s.every === 0 || k === s.steps)) saveCheckpoint(spec, s.dir, st, clock, k, now);
+    const sps = (k - st.start) / ((now - clock.t0) / 1000);
+    spec.onProgress?.({ step: k, steps: s.steps, loss, stepsPerSecond: sps, samplesPerSecond: sps * s.batch, etaSeconds: (s.steps - k) / sps });
+  }
+  if (s.dir === undefined) st.seconds += (performance.now() - clock.t0) / 1000;
+}
+
+/** The feeds of step `step`: the parameters and the caller's data, checked against the inputs the loss declared. */
+function stepFeeds(spec: TrainSpec, graph: TrainStepGraph, paramFeeds: Record<string, Tensor>, step: number): Record<string, Tensor> {
+  const data = spec.feeds(step);
+  const feeds: Record<string, Tensor> = { ...paramFeeds };
+  for (const { name, shape } of graph.inputs) {
+    const d = data[name];
+    if (!(d instanceof Float32Array) || d.length !== sizeOf(shape))
+      throw new ParamError('feeds', `training input ${name}: expected ${sizeOf(shape)} float32 values ([${shape.join(', ')}]), got ${d instanceof Float32Array ? d.length : typeof d}`);
+    feeds[name] = floatTensor(d, shape);
+  }
+  return feeds;
+}
+
+/** Records the monitored metric at step k on the weights the run would ship. */
+async function measureMonitor(monitor: NonNullable<TrainSpec['monitor']>, s: RunSettings, st: RunState, clock: RunClock, k: number): Promise<void> {
+  // Measured outside the training clock: `seconds` counts optimisation only.
+  const before = performance.now();
+  st.monitor.push({ step: k, value: await monitor.measure(s.emaDecay === 0 ? st.params : st.ema, k) });
+  const spent = performance.now() - before;
+  clock.t0 += spent;
+  clock.lastSave += spent;
+}
+
+/** Writes the checkpoint of step k, adding the training time since the last one to `seconds`. */
+function saveCheckpoint(spec: TrainSpec, dir: string, st: RunState, clock: RunClock, k: number, now: number): void {
+  st.seconds += (now - clock.lastSave) / 1000;
+  clock.lastSave = now;
+  writeCheckpoint(dir, spec.shapes, {
+    header: { model: spec.model, config: spec.config, settings: spec.settings, step: k, losses: st.losses, seconds: st.seconds, ...(spec.monitor !== undefined ? { monitor: st.monitor } : {}) },
+    params: st.params,
+    adamM: st.adamM,
+    adamV: st.adamV,
+    ema: st.ema,
+  });
+  clock.lastGood = k;
 }
 
 /** A ParamError unless the checkpoint was written by a run of the same model, config and settings. */

@@ -89,6 +89,25 @@ function softEvidence(eps: number): Pick<NoiseProcess, 'likelihood' | 'logLikeli
   };
 }
 
+/** x_0 with each token replaced, with probability ε, by `replacement()` (drawn after that token's coin). */
+function corruptTokens(x0: Int32Array, eps: number, rng: Rng, replacement: () => number): Observation {
+  const xt = x0.slice();
+  for (let i = 0; i < xt.length; i++) if (rng.nextFloat() < eps) xt[i] = replacement();
+  return { kind: 'tokens', tokens: xt };
+}
+
+/** Hard evidence of masked tokens: `masked` on every symbol of a masked leaf, else `on` at the token and `off` elsewhere. */
+function maskEvidence(tokens: Int32Array, v: number, out: Float64Array, value: { masked: number; off: number; on: number }): void {
+  for (let i = 0; i < tokens.length; i++) {
+    const x = tokens[i];
+    if (x === MASK) out.fill(value.masked, i * v, (i + 1) * v);
+    else {
+      out.fill(value.off, i * v, (i + 1) * v);
+      out[i * v + x] = value.on;
+    }
+  }
+}
+
 /** ε-process (theory): no corruption, soft evidence on the clean token. */
 export function epsProcess(eps: number): NoiseProcess {
   return {
@@ -104,11 +123,7 @@ export function uniformProcess(eps: number): NoiseProcess {
   return {
     name: 'uniform',
     control: eps,
-    sample(x0, v, rng) {
-      const xt = x0.slice();
-      for (let i = 0; i < xt.length; i++) if (rng.nextFloat() < eps) xt[i] = rng.nextInt(v);
-      return { kind: 'tokens', tokens: xt };
-    },
+    sample: (x0, v, rng) => corruptTokens(x0, eps, rng, () => rng.nextInt(v)),
     ...softEvidence(eps),
   };
 }
@@ -118,35 +133,29 @@ export function maskProcess(eps: number): NoiseProcess {
   return {
     name: 'mask',
     control: eps,
-    sample(x0, _v, rng) {
-      const xt = x0.slice();
-      for (let i = 0; i < xt.length; i++) if (rng.nextFloat() < eps) xt[i] = MASK;
-      return { kind: 'tokens', tokens: xt };
-    },
-    likelihood(obs, v, out) {
-      const tokens = expectTokens(obs);
-      for (let i = 0; i < tokens.length; i++) {
-        const x = tokens[i];
-        // A masked leaf says nothing: a flat 1/v keeps every leaf normalised.
-        if (x === MASK) out.fill(1 / v, i * v, (i + 1) * v);
-        else {
-          out.fill(0, i * v, (i + 1) * v);
-          out[i * v + x] = 1;
-        }
-      }
-    },
-    logLikelihood(obs, v, out) {
-      const tokens = expectTokens(obs);
-      for (let i = 0; i < tokens.length; i++) {
-        const x = tokens[i];
-        if (x === MASK) out.fill(-Math.log(v), i * v, (i + 1) * v);
-        else {
-          out.fill(-Infinity, i * v, (i + 1) * v);
-          out[i * v + x] = 0;
-        }
-      }
-    },
+    sample: (x0, _v, rng) => corruptTokens(x0, eps, rng, () => MASK),
+    // A masked leaf says nothing: a flat 1/v keeps every leaf normalised.
+    likelihood: (obs, v, out) => maskEvidence(expectTokens(obs), v, out, { masked: 1 / v, off: 0, on: 1 }),
+    logLikelihood: (obs, v, out) => maskEvidence(expectTokens(obs), v, out, { masked: -Math.log(v), off: -Infinity, on: 0 }),
   };
+}
+
+/**
+ * Walks the leaves of gaussian vectors x_t (`v` values each): at ᾱ = 1 (`scale` infinite) writes
+ * the one-hot `hard` of each leaf's argmax, otherwise has `soft` write the leaf from its max.
+ */
+function gaussianLeaves(obs: Observation, v: number, out: Float64Array, scale: number, hard: { off: number; on: number }, soft: (x: Float64Array, i: number, max: number) => void): void {
+  if (obs.kind !== 'vectors') throw new ParamError('observation', 'invalid observation: the gaussian process observes vectors, not tokens');
+  const x = obs.vectors;
+  const d = x.length / v;
+  for (let i = 0; i < d; i++) {
+    let best = 0;
+    for (let b = 1; b < v; b++) if (x[i * v + b] > x[i * v + best]) best = b;
+    if (scale === Infinity) {
+      out.fill(hard.off, i * v, (i + 1) * v);
+      out[i * v + best] = hard.on;
+    } else soft(x, i, x[i * v + best]);
+  }
 }
 
 /**
@@ -169,19 +178,8 @@ export function gaussianProcess(alphaBar: number): NoiseProcess {
       }
       return { kind: 'vectors', vectors };
     },
-    likelihood(obs, v, out) {
-      if (obs.kind !== 'vectors') throw new ParamError('observation', 'invalid observation: the gaussian process observes vectors, not tokens');
-      const x = obs.vectors;
-      const d = x.length / v;
-      for (let i = 0; i < d; i++) {
-        let best = 0;
-        for (let b = 1; b < v; b++) if (x[i * v + b] > x[i * v + best]) best = b;
-        if (scale === Infinity) {
-          out.fill(0, i * v, (i + 1) * v);
-          out[i * v + best] = 1;
-          continue;
-        }
-        const max = x[i * v + best];
+    likelihood: (obs, v, out) =>
+      gaussianLeaves(obs, v, out, scale, { off: 0, on: 1 }, (x, i, max) => {
         let sum = 0;
         for (let b = 0; b < v; b++) {
           const e = Math.exp((x[i * v + b] - max) * scale);
@@ -189,23 +187,11 @@ export function gaussianProcess(alphaBar: number): NoiseProcess {
           sum += e;
         }
         for (let b = 0; b < v; b++) out[i * v + b] /= sum;
-      }
-    },
-    logLikelihood(obs, v, out) {
-      if (obs.kind !== 'vectors') throw new ParamError('observation', 'invalid observation: the gaussian process observes vectors, not tokens');
-      const x = obs.vectors;
-      const d = x.length / v;
-      // log softmax_b(x_t[b]·√ᾱ/(1−ᾱ)) = (x_t[b] − max)·scale − log Σ_b' exp((x_t[b'] − max)·scale):
-      // finite for every b however large the scale (the Gaussian log-likelihood up to a constant).
-      for (let i = 0; i < d; i++) {
-        let best = 0;
-        for (let b = 1; b < v; b++) if (x[i * v + b] > x[i * v + best]) best = b;
-        if (scale === Infinity) {
-          out.fill(-Infinity, i * v, (i + 1) * v);
-          out[i * v + best] = 0;
-          continue;
-        }
-        const max = x[i * v + best];
+      }),
+    // log softmax_b(x_t[b]·√ᾱ/(1−ᾱ)) = (x_t[b] − max)·scale − log Σ_b' exp((x_t[b'] − max)·scale):
+    // finite for every b however large the scale (the Gaussian log-likelihood up to a constant).
+    logLikelihood: (obs, v, out) =>
+      gaussianLeaves(obs, v, out, scale, { off: -Infinity, on: 0 }, (x, i, max) => {
         let sum = 0;
         for (let b = 0; b < v; b++) {
           out[i * v + b] = (x[i * v + b] - max) * scale;
@@ -213,8 +199,7 @@ export function gaussianProcess(alphaBar: number): NoiseProcess {
         }
         const lz = Math.log(sum);
         for (let b = 0; b < v; b++) out[i * v + b] -= lz;
-      }
-    },
+      }),
   };
 }
 

@@ -118,60 +118,62 @@ function intList(o: Record<string, unknown>, option: IntegerOption): number[] {
   return x as number[];
 }
 
-/**
- * Checks a sweep config (any JSON value: a `--config` file, a results header, or a
- * {@link SweepConfigInput}) and returns its normalised {@link SweepConfig}. Throws a ParamError
- * naming the field. Idempotent: a normalised config validates to an equal one.
- */
-export function validateSweepConfig(input: unknown): SweepConfig {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ParamError('config', 'invalid sweep config (expected a JSON object)');
-  const o = input as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!KNOWN_FIELDS.has(k)) fail(k, `unknown field (expected one of ${[...KNOWN_FIELDS].join(', ')})`);
+/** The grammar part of a config: a saved grammar, or the parameters and depths to draw grammars with. */
+type GrammarFields = Pick<SweepConfig, 'grammar' | 'vocab' | 'classes' | 'synonyms' | 'tuple' | 'depths'>;
 
-  let grammar: GrammarJson | null = null;
-  let vocab: number, classes: number, synonyms: number, tuple: number, depths: number[];
-  if (o.grammar !== undefined && o.grammar !== null) {
-    let g;
+/** A saved grammar fixes v, n_c, m, s and the one depth; fields given next to it must agree with it, so a config never says two things. */
+function savedGrammarFields(o: Record<string, unknown>): GrammarFields {
+  let g;
+  try {
+    g = grammarFromJson(o.grammar);
+  } catch (e) {
+    fail('grammar', (e as Error).message);
+  }
+  const grammar = grammarToJson(g);
+  const { vocab, classes, synonyms, tuple } = g;
+  const depths = [g.depth];
+  for (const [field, value] of [
+    ['vocab', vocab],
+    ['classes', classes],
+    ['synonyms', synonyms],
+    ['tuple', tuple],
+  ] as const) {
+    if (o[field] !== undefined && o[field] !== value) fail(field, `${JSON.stringify(o[field])} differs from the saved grammar's ${value}`);
+  }
+  if (o.depths !== undefined && JSON.stringify(o.depths) !== JSON.stringify(depths)) fail('depths', `${JSON.stringify(o.depths)} differs from the saved grammar's depth [${g.depth}]`);
+  if (o.grammars !== undefined && o.grammars !== 1) fail('grammars', `${JSON.stringify(o.grammars)} (a saved grammar is one grammar: expected 1)`);
+  return { grammar, vocab, classes, synonyms, tuple, depths };
+}
+
+/** Grammar parameters and depths given as fields, with the docs/science.md §1 constraints checked for every depth before any work starts. */
+function drawnGrammarFields(o: Record<string, unknown>): GrammarFields {
+  const vocab = intField(o, OPTIONS.vocab);
+  const classes = intField(o, OPTIONS.classes, vocab);
+  const synonyms = intField(o, OPTIONS.synonyms);
+  const tuple = intField(o, OPTIONS.tuple, Number(OPTIONS.tuple.default));
+  const depths = intList(o, OPTIONS.depth);
+  for (const depth of depths) {
     try {
-      g = grammarFromJson(o.grammar);
+      validateParams({ vocab, classes, synonyms, tuple, depth });
     } catch (e) {
-      fail('grammar', (e as Error).message);
-    }
-    grammar = grammarToJson(g);
-    ({ vocab, classes, synonyms, tuple } = g);
-    depths = [g.depth];
-    // Fields given next to a saved grammar must agree with it, so a config never says two things.
-    for (const [field, value] of [
-      ['vocab', vocab],
-      ['classes', classes],
-      ['synonyms', synonyms],
-      ['tuple', tuple],
-    ] as const) {
-      if (o[field] !== undefined && o[field] !== value) fail(field, `${JSON.stringify(o[field])} differs from the saved grammar's ${value}`);
-    }
-    if (o.depths !== undefined && JSON.stringify(o.depths) !== JSON.stringify(depths)) fail('depths', `${JSON.stringify(o.depths)} differs from the saved grammar's depth [${g.depth}]`);
-    if (o.grammars !== undefined && o.grammars !== 1) fail('grammars', `${JSON.stringify(o.grammars)} (a saved grammar is one grammar: expected 1)`);
-  } else {
-    vocab = intField(o, OPTIONS.vocab);
-    classes = intField(o, OPTIONS.classes, vocab);
-    synonyms = intField(o, OPTIONS.synonyms);
-    tuple = intField(o, OPTIONS.tuple, Number(OPTIONS.tuple.default));
-    depths = intList(o, OPTIONS.depth);
-    // docs/science.md §1 constraints, checked for every depth before any work starts.
-    for (const depth of depths) {
-      try {
-        validateParams({ vocab, classes, synonyms, tuple, depth });
-      } catch (e) {
-        fail((e as ParamError).param ?? 'grammar', (e as Error).message);
-      }
+      fail((e as ParamError).param ?? 'grammar', (e as Error).message);
     }
   }
+  return { grammar: null, vocab, classes, synonyms, tuple, depths };
+}
+
+/** The rule generator and the grammar seeds seed, …, seed + grammars − 1. */
+function seedFields(o: Record<string, unknown>): Pick<SweepConfig, 'rng' | 'seed' | 'grammars'> {
   if (o.rng !== undefined && typeof o.rng !== 'string') fail('rng', 'expected a string');
   const rng = resolveRuleRng((o.rng as string | undefined) ?? OPTIONS.rng.default);
   const seed = intField(o, OPTIONS.seed, Number(OPTIONS.seed.default));
   const grammars = intField(o, OPTIONS.grammars, Number(OPTIONS.grammars.default));
   if (seed + grammars - 1 > Number.MAX_SAFE_INTEGER) fail('grammars', 'seed + grammars − 1 exceeds the largest safe integer');
+  return { rng, seed, grammars };
+}
 
+/** The processes (given, or the keys of `noiseLevels` in canonical order) and each one's noise grid. */
+function noiseFields(o: Record<string, unknown>): Pick<SweepConfig, 'processes' | 'noiseLevels'> {
   const levels = o.noiseLevels;
   if (typeof levels !== 'object' || levels === null || Array.isArray(levels)) fail('noiseLevels', 'expected an object { process: [levels] }');
   const levelsIn = levels as Record<string, unknown>;
@@ -193,8 +195,11 @@ export function validateSweepConfig(input: unknown): SweepConfig {
     else if (Array.isArray(given)) noiseLevels[p] = checkNoiseGrid(given, source, JSON.stringify(given));
     else fail('noiseLevels', `${p}: expected a non-empty list of numbers in [0, 1]`);
   }
+  return { processes, noiseLevels };
+}
 
-  const samples = intField(o, OPTIONS.samples);
+/** Per-depth overrides of `samples`, keyed by the canonical decimal depth in ascending order. */
+function samplesByDepthField(o: Record<string, unknown>, depths: readonly number[]): Record<string, number> {
   const byDepthIn = o.samplesByDepth ?? {};
   if (typeof byDepthIn !== 'object' || byDepthIn === null || Array.isArray(byDepthIn)) fail('samplesByDepth', 'expected an object { depth: samples }');
   const samplesByDepth: Record<string, number> = {};
@@ -203,6 +208,25 @@ export function validateSweepConfig(input: unknown): SweepConfig {
     if (!/^\d+$/.test(k) || !depths.includes(Number(k))) fail('samplesByDepth', `"${k}" is not one of the depths (${depths.join(', ')})`);
     samplesByDepth[String(Number(k))] = intField(byDepthIn as Record<string, unknown>, OPTIONS.samples, undefined, k);
   }
+  return samplesByDepth;
+}
+
+/**
+ * Checks a sweep config (any JSON value: a `--config` file, a results header, or a
+ * {@link SweepConfigInput}) and returns its normalised {@link SweepConfig}. Throws a ParamError
+ * naming the field. Idempotent: a normalised config validates to an equal one.
+ */
+export function validateSweepConfig(input: unknown): SweepConfig {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ParamError('config', 'invalid sweep config (expected a JSON object)');
+  const o = input as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!KNOWN_FIELDS.has(k)) fail(k, `unknown field (expected one of ${[...KNOWN_FIELDS].join(', ')})`);
+
+  // The checks run in field order, so the first error reported does not depend on how this is split up.
+  const { grammar, vocab, classes, synonyms, tuple, depths } = o.grammar !== undefined && o.grammar !== null ? savedGrammarFields(o) : drawnGrammarFields(o);
+  const { rng, seed, grammars } = seedFields(o);
+  const { processes, noiseLevels } = noiseFields(o);
+  const samples = intField(o, OPTIONS.samples);
+  const samplesByDepth = samplesByDepthField(o, depths);
   const trajectories = intField(o, OPTIONS.trajectories, Number(OPTIONS.trajectories.default));
   if (o.schedule !== undefined && typeof o.schedule !== 'string') fail('schedule', 'expected a string');
   const schedule = resolveVariant('schedule', (o.schedule as string | undefined) ?? OPTIONS.schedule.default, SCHEDULE_NAMES);

@@ -1,6 +1,6 @@
 import { readResults, scanResults, type Refuse, type ResultsSchema, type ScannedResults } from '../core/resultsFile.ts';
 import { checkShard, type Shard } from '../core/shard.ts';
-import type { CellStats } from '../experiment/cell.ts';
+import { CELL_CONDITION_FIELDS, type CellStats } from '../experiment/cell.ts';
 import { validateSweepConfig, configDifference, type SweepConfig } from './config.ts';
 import { cellKey, shardCells, sweepCells, type SweepCell } from './cells.ts';
 
@@ -77,12 +77,7 @@ function parseHeader(h: unknown, bad: Refuse): SweepHeader {
 const MOMENT_FIELDS = ['count', 'sum', 'sumSq'] as const;
 const STATS_FIELDS = new Set([
   'grammarSeed',
-  'depth',
-  'process',
-  'noise',
-  'control',
-  'samples',
-  'trajectories',
+  ...CELL_CONDITION_FIELDS,
   'classMarginal',
   'classSampled',
   'levelMarginal',

@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { ParamError } from '../../core/errors.ts';
 import { OPTIONS } from '../../core/options.ts';
+import { CELL_CONDITION_FIELDS } from '../../experiment/cell.ts';
 import { runGridParallel, type GridSpec } from '../../experiment/grid.ts';
 import { planGridResources } from '../../experiment/forwardBackward.ts';
 import { summariseCells, type ForwardBackwardRow } from '../../experiment/summary.ts';
@@ -95,16 +96,7 @@ async function runForwardBackward(o: ForwardBackwardOptionValues, self: Command,
   if (choice.file && grammarCount !== 1) throw new ParamError('grammars', 'invalid --grammars with --grammar (a saved grammar is one grammar: expected 1)');
   const grammarSeeds = Array.from({ length: grammarCount }, (_, i) => choice.seed + i);
   // Output paths are checked before computing: a bad --csv must not leave an --out file behind.
-  if (o.out !== undefined) checkOutputFile('out', o.out);
-  if (o.csv !== undefined) checkOutputFile('csv', o.csv);
-  if (o.out !== undefined && o.csv !== undefined && resolve(o.out) === resolve(o.csv)) throw new ParamError('csv', `invalid --csv "${o.csv}" (the same file as --out)`);
-  refuseExistingFiles(
-    [
-      ['out', o.out],
-      ['csv', o.csv],
-    ],
-    o.overwrite,
-  );
+  checkOutputPaths(o);
   // Memory of the whole request before anything runs (docs/limits.md): refuse, fall back from
   // the fast kernels, or use fewer workers.
   const plan = planGridResources(
@@ -166,6 +158,20 @@ async function runForwardBackward(o: ForwardBackwardOptionValues, self: Command,
   for (const path of [o.out, o.csv]) if (path !== undefined) process.stderr.write(`wrote ${path}\n`);
 }
 
+/** --out and --csv: writable, not the same file, and not there already unless --overwrite. */
+function checkOutputPaths(o: Pick<ForwardBackwardOptionValues, 'out' | 'csv' | 'overwrite'>): void {
+  if (o.out !== undefined) checkOutputFile('out', o.out);
+  if (o.csv !== undefined) checkOutputFile('csv', o.csv);
+  if (o.out !== undefined && o.csv !== undefined && resolve(o.out) === resolve(o.csv)) throw new ParamError('csv', `invalid --csv "${o.csv}" (the same file as --out)`);
+  refuseExistingFiles(
+    [
+      ['out', o.out],
+      ['csv', o.csv],
+    ],
+    o.overwrite,
+  );
+}
+
 /** `sampledLevels`: the rows' levelKept/tokenKept are the sampled estimators (marginals were skipped). */
 export interface LevelColumnsOptions {
   readonly sampledLevels?: boolean;
@@ -219,12 +225,7 @@ export function rowsToCsv(rows: readonly ForwardBackwardRow[], theory?: readonly
   const maxL = Math.max(...rows.map((r) => r.depth));
   const tag = options.sampledLevels ? 'Sampled' : '';
   const header = [
-    'depth',
-    'process',
-    'noise',
-    'control',
-    'samples',
-    'trajectories',
+    ...CELL_CONDITION_FIELDS,
     'classKept',
     'classKeptSE',
     'classKeptSampled',

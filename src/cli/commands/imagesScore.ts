@@ -44,77 +44,80 @@ export function registerImagesScore(images: Command, argv: readonly string[]): v
   )
     .requiredOption('--out <file>', 'score file to write (JSON)')
     .option('--overwrite', 'replace --out if it exists')
-    .action(async (o: ScoreOptionValues) => {
-      const count = parseInteger('count', o.count, 2, 100000);
-      const { diffusion: d, diffusionSteps, variance, sampler, seed, batchSize, threads } = parseSamplingOptions(o);
-      checkOutputFile('out', o.out);
-      refuseExistingFiles([['out', o.out]], o.overwrite);
-      const started = performance.now();
-      const model = await OnnxDenoiser.open(o.model, { batchSize, threads });
-      try {
-        const classifier = await OnnxClassifier.open(o.classifier, { batchSize, threads });
-        try {
-          const shape = checkScoreModels(model, classifier, o);
-          // The yardstick first: it is quick, and a classifier that fails at run time fails before the sampling.
-          const { heldOut } = loadMnist();
-          const reference = await classifyImages(classifier, heldOut.images, heldOut.count);
-          const real = await classifyImages(classifier, ...trainingDigits(Math.min(count, TRAINING_YARDSTICK_MAX)));
+    .action((o: ScoreOptionValues) => runImagesScore(o, argv));
+}
 
-          const bar = startProgress('images score', count, 'samples');
-          const xs = await sampleUnconditional(model, d, { count, variance, sampler, seed, onProgress: (done) => bar.update(done) });
-          bar.stop();
-          const px = shape[0] * shape[1] * shape[2];
-          const flat = new Float32Array(count * px);
-          xs.forEach((x, i) => flat.set(x, i * px));
-          const samples = await classifyImages(classifier, flat, count);
-          const score = scoreClassified(samples, reference);
-          const result = {
-            format: IMAGES_SCORE_FORMAT,
-            run: runInfo(argv),
-            seed,
-            parameters: {
-              model: o.model,
-              classifier: o.classifier,
-              count,
-              schedule: d.schedule,
-              diffusionSteps,
-              respacing: o.respacing,
-              variance,
-              sampler: o.sampler,
-              seed,
-              batchSize,
-              threads: threads ?? null,
-            },
-            count,
-            confident90: score.confident90,
-            meanMaxProb: score.meanMaxProb,
-            classCounts: score.classCounts,
-            classEntropy: score.classEntropy,
-            classEntropyUnit: 'bits',
-            classEntropyMax: Math.log2(samples.classes),
-            features: score.features,
-            featureDim: score.featureDim,
-            fd: score.fd,
-            heldOut: {
-              images: `MNIST held-out digits: the last ${HELD_OUT_PER_CLASS} of each class`,
-              ...confidenceStats(reference),
-              accuracy: accuracy(reference, heldOut.labels),
-              trainingDigits: real.count,
-              fdTrainingDigits: scoreClassified(real, reference).fd,
-            },
-          };
-          writeFileAtomic(o.out, toJsonText(result));
-          const seconds = (performance.now() - started) / 1000;
-          process.stderr.write(
-            `images score: ${count} samples, ${d.steps} steps each: confident90 ${pct(score.confident90)} (held-out ${pct(result.heldOut.confident90)}), fd ${score.fd.toPrecision(4)} (${result.heldOut.trainingDigits} training digits: ${result.heldOut.fdTrainingDigits.toPrecision(3)}), class entropy ${score.classEntropy.toFixed(3)} of ${result.classEntropyMax.toFixed(3)} bits, ${seconds.toFixed(0)} s -> ${o.out}\n`,
-          );
-        } finally {
-          await classifier.release();
-        }
-      } finally {
-        await model.release();
-      }
-    });
+/** The command's action: samples, scores and writes --out. */
+async function runImagesScore(o: ScoreOptionValues, argv: readonly string[]): Promise<void> {
+  const count = parseInteger('count', o.count, 2, 100000);
+  const { diffusion: d, diffusionSteps, variance, sampler, seed, batchSize, threads } = parseSamplingOptions(o);
+  checkOutputFile('out', o.out);
+  refuseExistingFiles([['out', o.out]], o.overwrite);
+  const started = performance.now();
+  const model = await OnnxDenoiser.open(o.model, { batchSize, threads });
+  try {
+    const classifier = await OnnxClassifier.open(o.classifier, { batchSize, threads });
+    try {
+      const shape = checkScoreModels(model, classifier, o);
+      // The yardstick first: it is quick, and a classifier that fails at run time fails before the sampling.
+      const { heldOut } = loadMnist();
+      const reference = await classifyImages(classifier, heldOut.images, heldOut.count);
+      const real = await classifyImages(classifier, ...trainingDigits(Math.min(count, TRAINING_YARDSTICK_MAX)));
+
+      const bar = startProgress('images score', count, 'samples');
+      const xs = await sampleUnconditional(model, d, { count, variance, sampler, seed, onProgress: (done) => bar.update(done) });
+      bar.stop();
+      const px = shape[0] * shape[1] * shape[2];
+      const flat = new Float32Array(count * px);
+      xs.forEach((x, i) => flat.set(x, i * px));
+      const samples = await classifyImages(classifier, flat, count);
+      const score = scoreClassified(samples, reference);
+      const result = {
+        format: IMAGES_SCORE_FORMAT,
+        run: runInfo(argv),
+        seed,
+        parameters: {
+          model: o.model,
+          classifier: o.classifier,
+          count,
+          schedule: d.schedule,
+          diffusionSteps,
+          respacing: o.respacing,
+          variance,
+          sampler: o.sampler,
+          seed,
+          batchSize,
+          threads: threads ?? null,
+        },
+        count,
+        confident90: score.confident90,
+        meanMaxProb: score.meanMaxProb,
+        classCounts: score.classCounts,
+        classEntropy: score.classEntropy,
+        classEntropyUnit: 'bits',
+        classEntropyMax: Math.log2(samples.classes),
+        features: score.features,
+        featureDim: score.featureDim,
+        fd: score.fd,
+        heldOut: {
+          images: `MNIST held-out digits: the last ${HELD_OUT_PER_CLASS} of each class`,
+          ...confidenceStats(reference),
+          accuracy: accuracy(reference, heldOut.labels),
+          trainingDigits: real.count,
+          fdTrainingDigits: scoreClassified(real, reference).fd,
+        },
+      };
+      writeFileAtomic(o.out, toJsonText(result));
+      const seconds = (performance.now() - started) / 1000;
+      process.stderr.write(
+        `images score: ${count} samples, ${d.steps} steps each: confident90 ${pct(score.confident90)} (held-out ${pct(result.heldOut.confident90)}), fd ${score.fd.toPrecision(4)} (${result.heldOut.trainingDigits} training digits: ${result.heldOut.fdTrainingDigits.toPrecision(3)}), class entropy ${score.classEntropy.toFixed(3)} of ${result.classEntropyMax.toFixed(3)} bits, ${seconds.toFixed(0)} s -> ${o.out}\n`,
+      );
+    } finally {
+      await classifier.release();
+    }
+  } finally {
+    await model.release();
+  }
 }
 
 /** The model's images and the classifier's input must be MNIST digits, and the classifier must have a probed layer; returns the model's image shape. */

@@ -1,19 +1,6 @@
 import { ParamError } from '../../core/errors.ts';
 import { floatTensor, tensor } from '../../nn/runtime.ts';
-import {
-  checkName,
-  modelInputName,
-  nameList,
-  OnnxModel,
-  openOnnxSession,
-  padTo,
-  resolveImageShape,
-  tensorDims,
-  type Device,
-  type ImageShape,
-  type InferenceSession,
-  type Tensor,
-} from '../../nn/session.ts';
+import { modelInputName, OnnxModel, openOnnxSession, padTo, resolveImageShape, type Device, type ImageShape, type InferenceSession, type Tensor, type TimeInput } from '../../nn/session.ts';
 
 export interface DenoiserOptions {
   /** Image input, N×C×H×W float32 (default 'x'). */
@@ -43,6 +30,13 @@ export type TimestepType = 'int64' | 'int32' | 'float32';
 
 /** What {@link OnnxDenoiser} expects, for messages about a file that is something else. */
 const IMAGE_MODEL = 'an image diffusion model takes x (N×C×H×W) and timesteps (N)';
+const TIMESTEP_INPUT: TimeInput = {
+  param: 'timestep-name',
+  fallback: 'timesteps',
+  dataRole: 'image input',
+  kind: IMAGE_MODEL,
+  besides: () => 'besides image and timesteps; class-conditional models are not supported',
+};
 
 /**
  * An image diffusion model as `torch.onnx.export` writes guided-diffusion's UNet: inputs `x`
@@ -73,11 +67,7 @@ export class OnnxDenoiser extends OnnxModel {
     const inputName = modelInputName('input-name', o.inputName, 'x', session.inputNames, path, IMAGE_MODEL);
     super(session, inputName, o.batchSize, 'model', path);
     this.inputName = inputName;
-    this.timestepName = modelInputName('timestep-name', o.timestepName, 'timesteps', session.inputNames, path, IMAGE_MODEL);
-    if (this.timestepName === inputName) throw new ParamError('timestep-name', `invalid --timestep-name "${inputName}" (it is the image input)`);
-    this.outputName = checkName('output-name', o.outputName ?? session.outputNames[0], session.outputNames, 'output');
-    const extra = session.inputNames.filter((n) => n !== inputName && n !== this.timestepName);
-    if (extra.length) throw this.bad(`it has inputs ${nameList(extra)} besides image and timesteps; class-conditional models are not supported`);
+    ({ time: this.timestepName, output: this.outputName } = this.denoiserNames(inputName, TIMESTEP_INPUT, o.timestepName, o.outputName));
 
     const meta = session.inputMetadata.find((m) => m.name === this.timestepName);
     const type = meta?.isTensor ? meta.type : 'unknown';
@@ -85,10 +75,7 @@ export class OnnxDenoiser extends OnnxModel {
       throw new ParamError('timestep-name', `invalid --timestep-name "${this.timestepName}" (its type is ${type}; expected int64, int32 or float32)`);
     }
     this.timestepType = type;
-    const tDims = tensorDims(session, this.timestepName, 'input');
-    if (tDims && tDims.length !== 1) {
-      throw new ParamError('timestep-name', `invalid --timestep-name "${this.timestepName}" (it has ${tDims.length} dims; expected [N])`);
-    }
+    this.checkTimeDims('timestep-name', this.timestepName);
     this.inputShape = resolveImageShape(session, inputName, o.imageShape, 'model', path);
   }
 
