@@ -132,8 +132,9 @@ describe('hierdiff learn-study, end to end on a tiny run', () => {
     expect(study.points.map((p: { trainSize: number }) => p.trainSize)).toEqual([32, 64]);
     for (const p of study.points) {
       expect(p.testLoss.map((q: { step: number }) => q.step)).toEqual([10, 20, 30, 40]);
-      // 80 % of 40 steps is step 32: the nearest measurement is step 30.
-      expect(p.convergence.rule).toContain('from step 30 to step 40');
+      // The windows (24, 32] and (32, 40] hold the measurements at steps 30 and 40.
+      expect(p.convergence.rule).toContain('over steps 32–40');
+      expect(p.convergence.rule).toContain('1 and 1 measurements');
       expect(typeof p.convergence.converged).toBe('boolean');
     }
     expect(study.summary.validityThreshold).toBe(0.9);
@@ -145,5 +146,50 @@ describe('hierdiff learn-study, end to end on a tiny run', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).not.toMatch(/train P=/);
     expect(JSON.parse(readFileSync(join(out, 'study.json'), 'utf8')).points).toEqual(study.points);
+  });
+  it('--max-steps keeps a size that converged at --steps, and is refused with a decay that depends on the total steps', () => {
+    const out = join(root, 'study-max');
+    // The tiny model's held-out loss is flat from the start: converged at 20 steps, nothing continued (the decisions: test/learn-study.test.ts).
+    const args = [
+      'learn-study',
+      '--train-sizes',
+      '32',
+      '--steps',
+      '20',
+      '--max-steps',
+      '80',
+      '--test-every',
+      '2',
+      '--test-size',
+      '64',
+      '--width',
+      '8',
+      '--threads',
+      '1',
+      '--samples',
+      '20',
+      '--fb-samples',
+      '5',
+      '--times',
+      '4',
+      '--lr-decay',
+      'none',
+      '--out',
+      out,
+    ];
+    const r = runCli(args);
+    expect(r.code, r.stderr).toBe(0);
+    const [p] = JSON.parse(readFileSync(join(out, 'study.json'), 'utf8')).points;
+    expect(p.convergence.converged).toBe(true);
+    expect(p.steps).toBe(20);
+    expect(r.stderr).not.toMatch(/continued to/);
+    expect(r.stdout).toMatch(/ {4}steps {2}train s/);
+    const again = runCli([...args, '--resume']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/train P=/);
+    const cosine = runCli([...args.slice(0, -4), '--lr-decay', 'cosine', '--out', join(root, 'study-cosine')]);
+    expect(cosine.code).toBe(2);
+    expect(cosine.stderr.trim().split('\n')).toHaveLength(1);
+    expect(cosine.stderr).toMatch(/--max-steps.*--lr-decay none/);
   });
 });

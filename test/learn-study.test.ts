@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import type { LearnedForwardBackwardRow } from '../src/learn/forwardBackward.ts';
 import { discreteSchedule } from '../src/learn/schedule.ts';
-import { classKeptGaps, layerCrossings, STUDY_NOISE_LEVELS, studyTimes } from '../src/learn/study.ts';
+import { classKeptGaps, continueTo, layerCrossings, STUDY_NOISE_LEVELS, studyTimes } from '../src/learn/study.ts';
 
 describe('learn-study summary', () => {
   test('study times: the t whose noise 1 − ᾱ_t is nearest each level, dense at low noise', () => {
@@ -58,5 +58,25 @@ describe('learn-study summary', () => {
     expect(gaps[0].maxGap).toBeCloseTo(0.2, 12);
     expect(gaps[0].atNoise).toBe(0.3);
     expect(gaps[0].zAtMax).toBeCloseTo(0.2 / 0.05, 9);
+  });
+});
+
+describe('training to convergence (learn-study --max-steps)', () => {
+  test('continues a run short of --steps to --steps, one not converged to twice its steps up to --max-steps', () => {
+    expect(continueTo(10000, null, 20000, 20000)).toBe(20000);
+    expect(continueTo(10000, true, 20000, 80000)).toBe(20000);
+    expect(continueTo(20000, false, 20000, 80000)).toBe(40000);
+    expect(continueTo(40000, false, 20000, 80000)).toBe(80000);
+    expect(continueTo(40000, false, 20000, 60000)).toBe(60000);
+  });
+
+  test('stops at convergence, at --max-steps, and where the criterion has no verdict', () => {
+    expect(continueTo(20000, true, 20000, 80000)).toBeNull();
+    expect(continueTo(40000, true, 20000, 80000)).toBeNull();
+    expect(continueTo(80000, false, 20000, 80000)).toBeNull();
+    expect(continueTo(20000, false, 20000, 20000)).toBeNull();
+    expect(continueTo(20000, null, 20000, 80000)).toBeNull();
+    // A run of more steps than asked is kept as it is.
+    expect(continueTo(40000, false, 20000, 20000)).toBeNull();
   });
 });

@@ -281,34 +281,38 @@ export async function lossOn(params: BpUnetParams, config: BpUnetConfig, data: I
 export interface Convergence {
   /** The criterion in words. */
   rule: string;
-  /** Held-out loss at the measurement nearest 80 % of the steps, and at the end. */
-  at80: number;
-  atEnd: number;
-  /** Relative fall (at80 − atEnd) / at80; negative when the loss rose. */
+  /** Mean held-out loss over the 20 % of the steps before the last 20 %, and over the last 20 %. */
+  before: number;
+  last: number;
+  /** Relative fall (before − last) / before; negative when the loss rose. */
   relativeFall: number;
   converged: boolean;
 }
 
-/** A run has converged when its held-out loss fell by less than this fraction over the last 20 % of its steps. */
+/** A run has converged when its mean held-out loss fell by less than this fraction from one 20 % window of its steps to the last. */
 export const CONVERGENCE_TOLERANCE = 0.01;
 
 /**
- * The criterion: the held-out loss no longer falls over the last 20 % of the steps (it fell by
- * less than {@link CONVERGENCE_TOLERANCE} of its value, or rose). Null without at least two
- * measurements, the earlier one within the first 80 %.
+ * The criterion: the held-out loss no longer falls over the last 20 % of the steps — its mean
+ * over steps (0.8·steps, steps] is less than {@link CONVERGENCE_TOLERANCE} below its mean over
+ * (0.6·steps, 0.8·steps] (or above it). Means over windows, not two single measurements: with a
+ * constant learning rate one measurement can sit a few per cent off its neighbours. Null unless
+ * both windows hold a measurement.
  */
 export function convergence(curve: readonly MonitorPoint[], steps: number): Convergence | null {
-  if (curve.length < 2) return null;
-  const end = curve[curve.length - 1];
-  const mark = 0.8 * steps;
-  const earlier = curve.filter((p) => p.step <= mark);
-  if (earlier.length === 0) return null;
-  const ref = earlier.reduce((a, b) => (Math.abs(b.step - mark) < Math.abs(a.step - mark) ? b : a));
-  const relativeFall = (ref.value - end.value) / ref.value;
+  const mean = (a: readonly MonitorPoint[]) => a.reduce((sum, p) => sum + p.value, 0) / a.length;
+  const [from, mid] = [0.6 * steps, 0.8 * steps];
+  const previous = curve.filter((p) => p.step > from && p.step <= mid);
+  const lastWindow = curve.filter((p) => p.step > mid && p.step <= steps);
+  if (previous.length === 0 || lastWindow.length === 0) return null;
+  const before = mean(previous);
+  const last = mean(lastWindow);
+  const relativeFall = (before - last) / before;
+  const fmt = (x: number) => String(Math.round(x));
   return {
-    rule: `held-out loss fell by less than ${CONVERGENCE_TOLERANCE * 100} % from step ${ref.step} to step ${end.step} (the last 20 % of the steps)`,
-    at80: ref.value,
-    atEnd: end.value,
+    rule: `mean held-out loss over steps ${fmt(mid)}–${steps} fell by less than ${CONVERGENCE_TOLERANCE * 100} % from its mean over steps ${fmt(from)}–${fmt(mid)} (the last 20 % of the steps against the 20 % before; ${lastWindow.length} and ${previous.length} measurements)`,
+    before,
+    last,
     relativeFall,
     converged: relativeFall < CONVERGENCE_TOLERANCE,
   };

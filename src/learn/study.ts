@@ -93,3 +93,15 @@ export function classKeptGaps(points: readonly StudySizePoint[]): ClassKeptGap[]
       return { trainSize: p.trainSize, ...best };
     });
 }
+
+/**
+ * Training to convergence: the steps to continue a finished run of `ran` steps to, or null when it
+ * needs no more — it ran the `steps` asked and either converged (`converged` not false; null, no
+ * verdict, counts as done) or reached `maxSteps`. A run short of `steps` goes on to `steps`; a
+ * run not converged goes on to twice its steps, at most `maxSteps`.
+ */
+export function continueTo(ran: number, converged: boolean | null, steps: number, maxSteps: number): number | null {
+  if (ran < steps) return steps;
+  if (ran >= maxSteps || converged !== false) return null;
+  return Math.min(maxSteps, 2 * ran);
+}

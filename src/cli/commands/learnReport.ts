@@ -18,7 +18,7 @@ function largestWithForwardBackward(points: readonly ReportPoint[]): ReportPoint
 
 /** Figures (SVG + PNG) and report.html of a study. */
 /** A study's point as the report draws it. */
-type ReportPoint = StudyPoint & { testLoss: TrainLog['testLoss'] };
+type ReportPoint = StudyPoint & { testLoss: TrainLog['testLoss']; steps?: number };
 
 export async function writeLearningReport(out: string, points: ReportPoint[], baseline: number[], g: Grammar, o: TrainOptionValues): Promise<string[]> {
   // Through a temporary folder that replaces the previous report's files as a set (core/outputDir.ts).
@@ -73,7 +73,7 @@ async function writeLearningReportFiles(out: string, points: ReportPoint[], base
     tool: `hierdiff ${packageVersion()}`,
     parameters: [
       ['grammar', `v = ${g.vocab}, n_c = ${g.classes}, m = ${g.synonyms}, s = ${g.tuple}, L = ${g.depth}`],
-      ['model', `companion U-Net, width ${o.width}, process ${o.process}, ${o.steps} steps of batch ${o.batch}, Adam lr ${o.lr}, warm-up ${o.warmup} steps, decay ${o.lrDecay}`],
+      ['model', `companion U-Net, width ${o.width}, process ${o.process}, ${stepsText(points, o.steps)} of batch ${o.batch}, Adam lr ${o.lr}, warm-up ${o.warmup} steps, decay ${o.lrDecay}`],
       ['training-set sizes P', points.map((p) => p.trainSize).join(', ')],
     ],
     theory: [],
@@ -82,4 +82,11 @@ async function writeLearningReportFiles(out: string, points: ReportPoint[], base
   writeFileAtomic(join(out, 'report.html'), html);
   written.push(join(out, 'report.html'));
   return written;
+}
+
+/** "20000 steps", or the steps per size where a study continued some sizes until they converged. */
+function stepsText(points: readonly ReportPoint[], asked: string): string {
+  const steps = points.map((p) => p.steps ?? Number(asked));
+  if (steps.every((x) => x === steps[0])) return `${steps[0] ?? asked} steps`;
+  return `${asked} steps, continued until converged (steps per P: ${points.map((p, i) => `${p.trainSize}: ${steps[i]}`).join(', ')})`;
 }

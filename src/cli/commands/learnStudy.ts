@@ -5,7 +5,7 @@ import { ParamError, resolveVariant } from '../../core/errors.ts';
 import type { Grammar } from '../../grammar/grammar.ts';
 import { pMax } from '../../grammar/count.ts';
 import { leafCount } from '../../grammar/params.ts';
-import { classKeptGaps, layerCrossings, STUDY_NOISE_LEVELS, studyTimes } from '../../learn/study.ts';
+import { classKeptGaps, continueTo, layerCrossings, STUDY_NOISE_LEVELS, studyTimes } from '../../learn/study.ts';
 import { convergence, LR_DECAYS, type Convergence } from '../../learn/bpUnetTrain.ts';
 import { explicitOption } from '../grammarOptions.ts';
 import { evaluateModel, type ModelEvaluation } from '../../learn/evaluateModel.ts';
@@ -27,6 +27,7 @@ interface StudyOptionValues extends TrainOptionValues {
   fbSamples: string;
   times?: string;
   batchSize: string;
+  maxSteps?: string;
 }
 
 /** Validity of uniformly random tokens per layer: a subtree of height h is valid with the product of its nodes' valid-tuple fractions N_ℓ·m/v^s. */
@@ -54,7 +55,11 @@ export function registerLearnStudy(program: Command, argv: readonly string[]): v
       ),
   )
     .requiredOption('--train-sizes <list>', 'training-set sizes P, e.g. 128,512,2048,8192')
-    .option('--samples <n>', 'samples per model for the validity', '1000');
+    .option('--samples <n>', 'samples per model for the validity', '1000')
+    .option(
+      '--max-steps <n>',
+      'train each size until it converges (the held-out criterion of docs/learning.md): a size not converged after --steps is continued to twice its steps, and so on, up to this many (default: --steps, no extension; needs --lr-decay none)',
+    );
   addOption(cmd, OPTIONS.fbSamples, { help: 'data per time of the forward–backward comparison', default: '300' });
   addOption(cmd, OPTIONS.times, { help: `times t of the forward–backward comparison (default: the t whose noise 1 − ᾱ_t is nearest each of ${STUDY_NOISE_LEVELS.join(', ')})` });
   addOption(cmd, OPTIONS.batchSize, { help: 'samples per model call in the evaluation', default: '256' });
@@ -64,7 +69,15 @@ export function registerLearnStudy(program: Command, argv: readonly string[]): v
 }
 
 /** A study's point: the trained model's evaluation and its training log. */
-type StudyRow = StudyPoint & { seconds: number; windows: TrainLog['windows']; copies: number | null; testLoss: TrainLog['testLoss']; convergence: Convergence | null };
+type StudyRow = StudyPoint & {
+  steps: number;
+  seconds: number;
+  trainingSeconds: number | null;
+  windows: TrainLog['windows'];
+  copies: number | null;
+  testLoss: TrainLog['testLoss'];
+  convergence: Convergence | null;
+};
 
 /** What every size of a study is evaluated with. */
 interface StudyEvaluation {
@@ -74,6 +87,9 @@ interface StudyEvaluation {
   fbSamples: number;
   batch: number;
   times: number[];
+  /** Steps of a first run, and the most a size is continued to while not converged. */
+  steps: number;
+  maxSteps: number;
 }
 
 async function runLearnStudy(o: StudyOptionValues, self: Command, argv: readonly string[]): Promise<void> {
@@ -91,6 +107,9 @@ async function runLearnStudy(o: StudyOptionValues, self: Command, argv: readonly
   parseNumber('lr', o.lr, 0, 10);
   parseInteger('warmup', o.warmup, 0, 1e9);
   resolveVariant('lr-decay', o.lrDecay, LR_DECAYS);
+  const steps = parseInteger('steps', o.steps, 1, 1e9);
+  const maxSteps = o.maxSteps === undefined ? steps : parseInteger('max-steps', o.maxSteps, steps, 1e9);
+  if (maxSteps > steps && o.lrDecay !== 'none') throw new ParamError('max-steps', `invalid --max-steps: continuing a run needs --lr-decay none (a ${o.lrDecay} decay depends on the total steps)`);
   const T = schedule.steps;
   const times = o.times === undefined ? studyTimes(schedule) : parseIntegerList('times', o.times, 1, T);
   for (const P of sizes) if (BigInt(P) > pMax(g)) throw new ParamError('train-sizes', `invalid --train-sizes: ${P} > P_max = ${pMax(g)}`);
@@ -99,7 +118,7 @@ async function runLearnStudy(o: StudyOptionValues, self: Command, argv: readonly
   const points: StudyRow[] = [];
   const unhook = explainInterrupt('learn-study', resumeHint(`finished sizes and the last checkpoint are saved in ${o.out}`));
   try {
-    for (const P of sizes) points.push(await studyPoint(o, argv, explicit, P, { g, schedule, samples, fbSamples, batch, times }));
+    for (const P of sizes) points.push(await studyPoint(o, argv, explicit, P, { g, schedule, samples, fbSamples, batch, times, steps, maxSteps }));
   } finally {
     unhook();
   }
@@ -123,18 +142,41 @@ async function runLearnStudy(o: StudyOptionValues, self: Command, argv: readonly
   process.stderr.write(`learn-study: ${written.length} files -> ${join(o.out, 'report.html')}\n`);
 }
 
+/** A size's training log, if its folder holds a finished run. */
+function finishedRun(dir: string): TrainLog | null {
+  const logPath = join(dir, 'train.json');
+  return existsSync(logPath) && existsSync(join(dir, 'model.onnx')) ? (JSON.parse(readFileSync(logPath, 'utf8')) as TrainLog) : null;
+}
+
+/** The criterion read afresh from a log's held-out curve (a log may have been written under an older rule). */
+function logConvergence(log: TrainLog): Convergence | null {
+  return convergence(log.testLoss ?? [], log.train.steps);
+}
+
+/** Trains size P to `steps`, then (while not converged) continues it to twice its steps, up to `maxSteps`. */
+async function trainSize(o: StudyOptionValues, argv: readonly string[], explicit: (name: string) => boolean, P: number, e: StudyEvaluation): Promise<TrainLog> {
+  const dir = join(o.out, `P${P}`);
+  const kept = o.overwrite ? null : finishedRun(dir);
+  let log = kept ?? (await runTraining({ ...o, steps: String(e.steps), trainSize: String(P), out: dir, resume: !o.overwrite }, argv, explicit, `train P=${P}`));
+  const nextSteps = (l: TrainLog) => continueTo(l.train.steps, logConvergence(l)?.converged ?? null, e.steps, e.maxSteps);
+  for (let next = nextSteps(log); next !== null; next = nextSteps(log)) {
+    if (log.train.steps >= e.steps) process.stderr.write(`train P=${P}: not converged after ${log.train.steps} steps: continued to ${next}\n`);
+    log = await runTraining({ ...o, steps: String(next), trainSize: String(P), out: dir, resume: true }, argv, explicit, `train P=${P}`);
+  }
+  return log;
+}
+
 /** One training-set size: trained (or its finished run kept) and evaluated (or its evaluation kept). */
 async function studyPoint(o: StudyOptionValues, argv: readonly string[], explicit: (name: string) => boolean, P: number, e: StudyEvaluation): Promise<StudyRow> {
   const { g, schedule, samples, fbSamples, batch, times } = e;
   const dir = join(o.out, `P${P}`);
   const evalPath = join(dir, 'evaluation.json');
-  let log: TrainLog;
-  const logPath = join(dir, 'train.json');
-  const done = !o.overwrite && existsSync(logPath) && existsSync(join(dir, 'model.onnx')) && (JSON.parse(readFileSync(logPath, 'utf8')) as TrainLog).train.steps === Number(o.steps);
-  if (done) log = JSON.parse(readFileSync(logPath, 'utf8')) as TrainLog;
-  else log = await runTraining({ ...o, trainSize: String(P), out: dir, resume: !o.overwrite }, argv, explicit, `train P=${P}`);
+  const before = o.overwrite ? null : finishedRun(dir);
+  const log = await trainSize(o, argv, explicit, P, e);
+  // An evaluation is kept only when the model it evaluated is the one trained now.
+  const sameModel = before !== null && before.train.steps === log.train.steps && before.resumedFrom === log.resumedFrom && before.seconds === log.seconds;
   let evaluation: ModelEvaluation;
-  if (done && existsSync(evalPath)) evaluation = JSON.parse(readFileSync(evalPath, 'utf8')) as ModelEvaluation;
+  if (sameModel && existsSync(evalPath)) evaluation = JSON.parse(readFileSync(evalPath, 'utf8')) as ModelEvaluation;
   else {
     const model = await OnnxRhmDenoiser.open(join(dir, 'model.onnx'), { batchSize: batch, vocab: g.vocab, length: leafCount(g) });
     try {
@@ -146,37 +188,43 @@ async function studyPoint(o: StudyOptionValues, argv: readonly string[], explici
     }
     writeFileAtomic(evalPath, toJsonText(evaluation));
   }
-  // Runs logged before the held-out curve existed have none.
-  const testLoss = log.testLoss ?? [];
   return {
     trainSize: P,
+    steps: log.train.steps,
     validByLayer: evaluation.validByLayer,
     fullyValid: evaluation.fullyValid,
     forwardBackward: evaluation.forwardBackward,
     seconds: log.seconds,
+    // Runs logged before the summed training time existed have none.
+    trainingSeconds: log.trainingSeconds ?? null,
     windows: log.windows,
     copies: evaluation.copies,
-    testLoss,
-    convergence: log.convergence ?? convergence(testLoss, log.train.steps),
+    // Runs logged before the held-out curve existed have none.
+    testLoss: log.testLoss ?? [],
+    convergence: logConvergence(log),
   };
 }
 
 /** The study's table, root first as every other table (layer L = the root's rules … layer 1 = the lowest). */
 function printStudy(g: Grammar, points: readonly StudyRow[], gaps: ReturnType<typeof classKeptGaps>, crossings: ReturnType<typeof layerCrossings>): void {
-  process.stdout.write(`    P  ${Array.from({ length: g.depth }, (_, i) => `layer ${g.depth - i}`.padStart(8)).join('')}  fully valid  copies  train s  converged  max |class kept − BP|\n`);
+  const layers = Array.from({ length: g.depth }, (_, i) => `layer ${g.depth - i}`.padStart(8)).join('');
+  process.stdout.write(`    P  ${layers}  fully valid  copies    steps  train s  converged  max |class kept − BP|\n`);
   for (const p of points) {
     const gap = gaps.find((x) => x.trainSize === p.trainSize);
     const converged = p.convergence === null ? '—' : p.convergence.converged ? 'yes' : 'no';
-    process.stdout.write(
-      `${String(p.trainSize).padStart(5)}  ${[...p.validByLayer]
-        .reverse()
-        .map((x) => x.toFixed(3).padStart(8))
-        .join(
-          '',
-        )}  ${p.fullyValid.toFixed(3).padStart(11)}  ${(p.copies ?? 0).toFixed(3).padStart(6)}  ${p.seconds.toFixed(0).padStart(7)}  ${converged.padStart(9)}  ${gap ? `${gap.maxGap.toFixed(3)} at noise ${gap.atNoise.toFixed(3)}` : '—'}\n`,
-    );
+    const valid = [...p.validByLayer].reverse().map((x) => x.toFixed(3).padStart(8));
+    const seconds = (p.trainingSeconds ?? p.seconds).toFixed(0);
+    const cells = [
+      String(p.trainSize).padStart(5),
+      valid.join(''),
+      p.fullyValid.toFixed(3).padStart(11),
+      (p.copies ?? 0).toFixed(3).padStart(6),
+      String(p.steps).padStart(7),
+      seconds.padStart(7),
+      converged.padStart(9),
+    ];
+    process.stdout.write(`${cells.join('  ')}  ${gap ? `${gap.maxGap.toFixed(3)} at noise ${gap.atNoise.toFixed(3)}` : '—'}\n`);
   }
-  process.stdout.write(
-    `validity ${VALIDITY_THRESHOLD} reached for good at P ≈ ${crossings.map((c) => `layer ${c.layer}: ${c.size === null ? (c.reached ? 'not for good' : 'never') : Math.round(c.size)}`).join(', ')}\n`,
-  );
+  const reached = crossings.map((c) => `layer ${c.layer}: ${c.size === null ? (c.reached ? 'not for good' : 'never') : Math.round(c.size)}`);
+  process.stdout.write(`validity ${VALIDITY_THRESHOLD} reached for good at P ≈ ${reached.join(', ')}\n`);
 }

@@ -41,6 +41,8 @@ export interface TrainLog {
   };
   /** Wall seconds of this call's training, set-up and saving included (a resumed call counts only its own steps). */
   seconds: number;
+  /** Optimisation seconds of all the steps, summed over the calls that resumed the run (set-up, saving and test-loss measurements excluded). */
+  trainingSeconds: number;
   /** The training loop's rate: this call's steps over the seconds since its first step began (set-up excluded), as on the progress bar and the summary line. */
   stepsPerSecond: number;
   resumedFrom: number;
@@ -108,7 +110,9 @@ function printTrainingSummary(label: string, log: TrainLog, steps: number, rate:
   const seconds = log.seconds;
   if (log.convergence) {
     const c = log.convergence;
-    process.stderr.write(`${label}: test loss ${c.at80.toPrecision(4)} -> ${c.atEnd.toPrecision(4)} over the last 20 % of the steps: ${c.converged ? 'converged' : 'still falling (not converged)'}\n`);
+    process.stderr.write(
+      `${label}: mean test loss ${c.before.toPrecision(4)} -> ${c.last.toPrecision(4)} over the last 20 % of the steps: ${c.converged ? 'converged' : 'still falling (not converged)'}\n`,
+    );
   }
   // The rate is the training loop's, as on the bar (steps over the seconds since the first step
   // began); the rest of the wall time is set-up (graph, session) and saving.
@@ -178,6 +182,7 @@ export async function runTraining(o: TrainOptionValues, argv: readonly string[],
       schedule: { steps: schedule.steps, betaStart: schedule.betaStart, betaEnd: schedule.betaEnd },
     },
     seconds,
+    trainingSeconds: result.seconds,
     stepsPerSecond: rate,
     resumedFrom: result.resumedFrom,
     lossEvery: thin.every,
