@@ -159,6 +159,17 @@ describe('images demo', () => {
     expectOneLineError(runCli(['images', 'train-mnist', '--out', join(file, 'm')]), /--out/);
     const models = join(dir, 'models-bad');
     expectOneLineError(runCli(['images', 'train-mnist', '--out', models, '--checkpoints', file]), /--checkpoints/);
+    expectOneLineError(runCli(['images', 'train-mnist', '--out', models, '--channels', '16,32,60']), /invalid --channels "16,32,60": .*not divisible by groups 8/);
     expect(existsSync(models)).toBe(false);
   });
+
+  it('train-mnist --channels trains another U-Net, and the card describes the one it trained', () => {
+    const out = join(dir, 'models-2-levels');
+    const r = runCli(['images', 'train-mnist', '--steps', '2', '--classifier-steps', '2', '--channels', '8,16', '--threads', '1', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const card = JSON.parse(readFileSync(join(out, 'card.json'), 'utf8'));
+    expect(card.denoiser.config.channels).toEqual([8, 16]);
+    expect(card.denoiser.architecture).toContain('at 32, 16 px with 8, 16 channels');
+    expect(card.trainingCommand).toContain('--channels 8,16');
+  }, 240_000);
 });

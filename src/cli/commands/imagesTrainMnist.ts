@@ -2,10 +2,12 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { packageVersion } from '../../core/packageVersion.ts';
 import { MNIST_RECIPE, trainMnistModels } from '../../mnist/train.ts';
+import { MNIST_UNET_CONFIG, validateImageUnetConfig, type ImageUnetConfig } from '../../mnist/unet.ts';
+import { ParamError } from '../../core/errors.ts';
 import { refuseExisting } from '../files.ts';
 import { explainInterrupt, resumeHint } from '../interrupt.ts';
 import { OPTIONS } from '../../core/options.ts';
-import { addOption, parseInteger, parseOption } from '../parse.ts';
+import { addOption, parseInteger, parseIntegerList, parseOption } from '../parse.ts';
 import { startTrainingProgress } from '../progress.ts';
 import { runInfo } from '../runInfo.ts';
 
@@ -18,6 +20,7 @@ interface TrainMnistOptionValues {
   resume?: boolean;
   overwrite?: boolean;
   threads?: string;
+  channels?: string;
 }
 
 /** `hierdiff images train-mnist`: the shipped MNIST models trained from scratch. */
@@ -31,6 +34,10 @@ export function registerImagesTrainMnist(images: Command, argv: readonly string[
     .option('--checkpoints <dir>', 'checkpoint folder, written every 100 steps (default: OUT/checkpoints)');
   addOption(cmd, OPTIONS.steps, { help: 'diffusion model training steps', default: String(MNIST_RECIPE.denoiser.steps) });
   cmd.option('--classifier-steps <n>', 'classifier training steps', String(MNIST_RECIPE.classifier.steps));
+  cmd.option(
+    '--channels <list>',
+    `the diffusion U-Net's channels per level, one level per entry, each a multiple of ${MNIST_UNET_CONFIG.groups} (default: the shipped ${MNIST_UNET_CONFIG.channels.join(',')})`,
+  );
   addOption(cmd, OPTIONS.seed, { help: 'seed of initialisation, batches and noise', default: String(MNIST_RECIPE.seed) });
   cmd.option('--resume', 'continue from the checkpoints (same options required)').option('--overwrite', 'start afresh where --out holds models or checkpoints (they are replaced)');
   addOption(cmd, OPTIONS.threads);
@@ -47,6 +54,7 @@ export function registerImagesTrainMnist(images: Command, argv: readonly string[
       denoiserSteps: parseInteger('steps', o.steps, 1, 1e7),
       classifierSteps: parseInteger('classifier-steps', o.classifierSteps, 1, 1e7),
       seed: parseInteger('seed', o.seed, 0),
+      ...(o.channels === undefined ? {} : { denoiserConfig: channelsConfig(o.channels) }),
       resume: o.resume ?? false,
       threads: o.threads === undefined ? undefined : parseOption(OPTIONS.threads, o.threads),
       version: packageVersion(),
@@ -61,4 +69,19 @@ export function registerImagesTrainMnist(images: Command, argv: readonly string[
       `images train-mnist: classifier held-out accuracy ${(100 * card.classifier.heldOutAccuracy).toFixed(1)}%, denoiser final loss ${card.denoiser.training.finalLoss.toFixed(4)} -> ${o.out}\n`,
     );
   });
+}
+
+/** The shipped U-Net with other channels per level, checked here so that the error names --channels. */
+function channelsConfig(text: string): ImageUnetConfig {
+  const config = { ...MNIST_UNET_CONFIG, channels: parseIntegerList('channels', text, 1, 4096) };
+  try {
+    return validateImageUnetConfig(config);
+  } catch (e) {
+    if (e instanceof ParamError)
+      throw new ParamError(
+        'channels',
+        `invalid --channels "${text}": ${e.message} (1 to 6 levels, each a multiple of ${MNIST_UNET_CONFIG.groups}; the image size ${MNIST_UNET_CONFIG.imageSize} must halve at every level)`,
+      );
+    throw e;
+  }
 }
