@@ -166,7 +166,7 @@ describe('a shard of a run is not reported as the whole run', () => {
       join(d, 'images'),
       '--respacing',
       '4',
-      '--steps',
+      '--times',
       '2,4',
       '--batch-size',
       '4',

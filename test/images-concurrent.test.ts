@@ -84,7 +84,7 @@ describe('one writer per image results file', () => {
     mkdirSync(out, { recursive: true });
     const lock = JSON.stringify({ pid: process.pid, hostname: hostname(), started: '2026-01-01T00:00:00.000Z' });
     writeFileSync(join(out, 'results.jsonl.lock'), lock);
-    const args = ['images', 'forward-backward', '--model', input.model, '--classifier', input.classifier, '--images', input.images, '--respacing', '3', '--steps', '1,3', '--out', out, '--no-report'];
+    const args = ['images', 'forward-backward', '--model', input.model, '--classifier', input.classifier, '--images', input.images, '--respacing', '3', '--times', '1,3', '--out', out, '--no-report'];
     expectOneLineError(runCli(args), new RegExp(`held/results\\.jsonl is being written by another run \\(pid ${process.pid}, started 2026-01-01T00:00:00.000Z\\)`));
     expect(readdirSync(out)).toEqual(['results.jsonl.lock']);
     expect(read(join(out, 'results.jsonl.lock'))).toBe(lock);

@@ -93,7 +93,7 @@ describe('hierdiff images forward-backward, end to end', () => {
       join(dir, 'images'),
       '--respacing',
       '4',
-      '--steps',
+      '--times',
       '1,2,3,4',
       '--trajectories',
       '2',
@@ -196,7 +196,7 @@ describe('hierdiff images forward-backward, end to end', () => {
     expect(existsSync(join(sharded, 'report.html'))).toBe(true);
     // A missing shard is refused.
     const lone = join(dir, 'lone');
-    expect(runCli([...args, '--out', lone, '--shard', '0/3', '--steps', '1']).code).toBe(0);
+    expect(runCli([...args, '--out', lone, '--shard', '0/3', '--times', '1']).code).toBe(0);
     const bad = runCli(['images', 'merge', lone]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/shards 1, 2 of 3 are missing/);
@@ -225,8 +225,8 @@ describe('hierdiff images forward-backward, end to end', () => {
       [['--images', empty], /no \.png, \.jpg, \.jpeg files/],
       [['--images', join(dir, 'missing')], /not found/],
       [['--images', corrupt], /b\.png" \(cannot decode/],
-      [['--steps', '0,5'], /--steps/],
-      [['--steps', '5'], /steps/],
+      [['--times', '0,5'], /--times/],
+      [['--times', '5'], /--times|steps/],
       [['--layers', 'stage9'], /stage9/],
       [['--respacing', 'ddim3x'], /--respacing/],
       [['--sampler', 'euler'], /sampler/],
@@ -274,7 +274,7 @@ describe('hierdiff images schedule and stats', () => {
       ['stage3', 16],
     ]);
     for (const l of stats.layers) for (let c = 0; c < l.channels; c++) expect(l.meanSquare[c]).toBeGreaterThanOrEqual(l.mean[c] ** 2 - 1e-9);
-    const fb = runCli(['images', 'forward-backward', ...common, '--stats', join(dir, 'stats.json'), '--respacing', '3', '--steps', '3', '--out', join(dir, 'out'), '--no-report']);
+    const fb = runCli(['images', 'forward-backward', ...common, '--stats', join(dir, 'stats.json'), '--respacing', '3', '--times', '3', '--out', join(dir, 'out'), '--no-report']);
     expect(fb.code).toBe(0);
     expect(existsSync(join(dir, 'out', 'stats.json'))).toBe(false);
     const bad = runCli(['images', 'forward-backward', ...common, '--stats', join(dir, 'images', '0', 'img000.png'), '--respacing', '3', '--out', join(dir, 'out2')]);

@@ -86,3 +86,22 @@ describe('the evaluation batch is --batch-size everywhere', () => {
     }
   });
 });
+
+describe('images forward-backward: --steps is now --times', () => {
+  // The times are parsed before the models are opened: a range error shows which option got the value.
+  const fb = ['images', 'forward-backward', '--model', 'missing.onnx', '--classifier', 'missing.onnx', '--images', 'missing', '--out', 'fb'];
+
+  it('the old spelling is read as --times, with a note', () => {
+    const bad = runCli([...fb, '--steps', '0,5'], dir);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('hierdiff: --steps is deprecated here, use --times\nhierdiff: invalid --times "0" (expected an integer in [1, 100000])\n');
+    const now = runCli([...fb, '--times', '0,5'], dir);
+    expect(now.stderr).toBe('hierdiff: invalid --times "0" (expected an integer in [1, 100000])\n');
+  });
+
+  it('help shows only the new spelling', () => {
+    const help = runCli(['images', 'forward-backward', '--help']).stdout;
+    expect(help).toMatch(/--times <list>/);
+    expect(help).not.toMatch(/--steps/);
+  });
+});

@@ -82,6 +82,7 @@ export const RENAMED_OPTIONS = [
   { old: 'steps', option: OPTIONS.diffusionSteps, commands: ['images schedule'] },
   { old: 'batch', option: OPTIONS.batchSize, commands: ['evaluate'] },
   { old: 'eval-batch', option: OPTIONS.batchSize, commands: ['learn-study'] },
+  { old: 'steps', option: OPTIONS.times, commands: ['images forward-backward'] },
 ] as const satisfies readonly { old: string; option: OptionSpec; commands: readonly string[] }[];
 
 /** An option with an integer range. */

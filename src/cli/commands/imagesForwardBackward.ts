@@ -10,13 +10,14 @@ import { openImagesExperiment } from '../../images/experiment/setup.ts';
 import { validateClassifierStats } from '../../images/experiment/stats.ts';
 import { checkReportFolder, readJsonFile, refuseExisting } from '../files.ts';
 import { explainInterrupt, resumeHint } from '../interrupt.ts';
-import { parseInteger, parseIntegerList } from '../parse.ts';
+import { OPTIONS } from '../../core/options.ts';
+import { addOption, addRenamedOptions, parseInteger, parseIntegerList } from '../parse.ts';
 import { runInfo } from '../runInfo.ts';
 import { finishRun, imagesRunOutputs, runWithProgress } from './imagesFinish.ts';
 import { addExperimentOptions, experimentInput, resultsArgv, type ExperimentOptionValues } from './imagesOptions.ts';
 
 interface ForwardBackwardOptionValues extends ExperimentOptionValues {
-  steps?: string;
+  times?: string;
   publishedOffset?: boolean;
   trajectories: string;
   seed: string;
@@ -33,11 +34,10 @@ interface ForwardBackwardOptionValues extends ExperimentOptionValues {
 
 /** `hierdiff images forward-backward`: the image experiment (docs/images.md). */
 export function registerImagesForwardBackward(images: Command, argv: readonly string[]): void {
-  addExperimentOptions(
+  const cmd = addExperimentOptions(
     images
       .command('forward-backward')
       .description('noise each image to step k, denoise it back with the model, and measure with the classifier what changed (docs/images.md)')
-      .option('--steps <list>', 'spaced steps k (1 … K) to run, t/T = k/K (default: K/10, 2K/10, …, K)')
       .option('--published-offset', 'noise to index k (pure noise at k = K) but start the reverse chain at k−1, as the published code does (default: noise to k−1, start at k−1)')
       .option('--trajectories <K>', 'round trips per image and step (χ and C(r) need K ≥ 2)', '1')
       .option('--seed <n>', 'seed of the noise (each image, step and trajectory has its own stream)', '0')
@@ -51,9 +51,13 @@ export function registerImagesForwardBackward(images: Command, argv: readonly st
       .option('--no-report', 'skip the figures and report.html')
       .requiredOption('--out <dir>', 'output folder: results.jsonl, summary.json, stats.json, examples/, figures/, report.html'),
     true,
-  ).action(async (o: ForwardBackwardOptionValues) => {
+  );
+  addOption(cmd, OPTIONS.times, { help: 'times k of the respaced process to run, 1 … K: noise to t/T = k/K and back (default: K/10, 2K/10, …, K)' });
+  // `--steps` was this command's spelling of the times (--steps is training steps elsewhere).
+  addRenamedOptions(cmd, 'images forward-backward');
+  cmd.action(async (o: ForwardBackwardOptionValues) => {
     const input = experimentInput(o);
-    input.steps = o.steps === undefined ? undefined : parseIntegerList('steps', o.steps, 1, 100000);
+    input.steps = o.times === undefined ? undefined : parseIntegerList('times', o.times, 1, 100000);
     input.publishedOffset = o.publishedOffset ?? false;
     input.trajectories = parseInteger('trajectories', o.trajectories, 1, 1000);
     input.seed = parseInteger('seed', o.seed, 0);
