@@ -35,14 +35,15 @@ export function validityVsDataFigure(points: readonly StudyPoint[], baseline: re
     title: null,
     sort: layers,
     scale: { domain: layers, range: layers.map((_, i) => layerColour(i + 1, L)) },
-    legend: { orient: 'bottom-right' as const },
+    // Outside the plot: inside, any corner hides a layer's line at some P.
+    legend: { orient: 'right' as const },
   };
   const dash = {
     field: 'source',
     type: 'nominal' as const,
     title: null,
     scale: { domain: ['trained model', 'random tokens'], range: [[...DASH.data], [...DASH.critical]] },
-    legend: { orient: 'top-left' as const },
+    legend: { orient: 'right' as const },
   };
   return {
     $schema: SCHEMA,
