@@ -153,8 +153,8 @@ function logConvergence(log: TrainLog): Convergence | null {
   return convergence(log.testLoss ?? [], log.train.steps);
 }
 
-/** Trains size P to `steps`, then (while not converged) continues it to twice its steps, up to `maxSteps`. */
-async function trainSize(o: StudyOptionValues, argv: readonly string[], explicit: (name: string) => boolean, P: number, e: StudyEvaluation): Promise<TrainLog> {
+/** Trains size P to `steps`, then (while not converged) continues it to twice its steps, up to `maxSteps`; `trained`: whether this call trained it (else its finished run was kept as it is). */
+async function trainSize(o: StudyOptionValues, argv: readonly string[], explicit: (name: string) => boolean, P: number, e: StudyEvaluation): Promise<{ log: TrainLog; trained: boolean }> {
   const dir = join(o.out, `P${P}`);
   const kept = o.overwrite ? null : finishedRun(dir);
   let log = kept ?? (await runTraining({ ...o, steps: String(e.steps), trainSize: String(P), out: dir, resume: !o.overwrite }, argv, explicit, `train P=${P}`));
@@ -163,7 +163,7 @@ async function trainSize(o: StudyOptionValues, argv: readonly string[], explicit
     if (log.train.steps >= e.steps) process.stderr.write(`train P=${P}: not converged after ${log.train.steps} steps: continued to ${next}\n`);
     log = await runTraining({ ...o, steps: String(next), trainSize: String(P), out: dir, resume: true }, argv, explicit, `train P=${P}`);
   }
-  return log;
+  return { log, trained: log !== kept };
 }
 
 /** One training-set size: trained (or its finished run kept) and evaluated (or its evaluation kept). */
@@ -171,12 +171,10 @@ async function studyPoint(o: StudyOptionValues, argv: readonly string[], explici
   const { g, schedule, samples, fbSamples, batch, times } = e;
   const dir = join(o.out, `P${P}`);
   const evalPath = join(dir, 'evaluation.json');
-  const before = o.overwrite ? null : finishedRun(dir);
-  const log = await trainSize(o, argv, explicit, P, e);
-  // An evaluation is kept only when the model it evaluated is the one trained now.
-  const sameModel = before !== null && before.train.steps === log.train.steps && before.resumedFrom === log.resumedFrom && before.seconds === log.seconds;
+  const { log, trained } = await trainSize(o, argv, explicit, P, e);
+  // An evaluation is kept only when the model it evaluated is the one kept now.
   let evaluation: ModelEvaluation;
-  if (sameModel && existsSync(evalPath)) evaluation = JSON.parse(readFileSync(evalPath, 'utf8')) as ModelEvaluation;
+  if (!trained && existsSync(evalPath)) evaluation = JSON.parse(readFileSync(evalPath, 'utf8')) as ModelEvaluation;
   else {
     const model = await OnnxRhmDenoiser.open(join(dir, 'model.onnx'), { batchSize: batch, vocab: g.vocab, length: leafCount(g) });
     try {
