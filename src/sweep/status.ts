@@ -2,20 +2,8 @@ import { existsSync } from 'node:fs';
 import { ParamError } from '../core/errors.ts';
 import { shardCells, sweepCells } from './cells.ts';
 import { scanSweepFile } from './resultsFile.ts';
-import { readSlurmRecord, shardFile, slurmFolder, type SlurmRecord } from './slurm.ts';
-
-/** How far one shard file of a sweep has got. */
-export interface ShardProgress {
-  index: number;
-  count: number;
-  file: string;
-  /** Cells in the file (a half-written last line not counted). */
-  done: number;
-  /** Cells of this shard. */
-  total: number;
-  /** Why the file could not be read (another sweep, damaged), or null. */
-  problem: string | null;
-}
+import type { ShardProgress } from '../core/slurm.ts';
+import { readSweepSlurmRecord, shardFile, slurmFolder, type SweepSlurmRecord } from './slurm.ts';
 
 /** A sweep's progress: the results file (when it exists) and each shard of its Slurm folder. */
 export interface SweepStatus {
@@ -24,12 +12,12 @@ export interface SweepStatus {
   results: { done: number; total: number } | null;
   /** The Slurm folder beside the results file, when there is one. */
   folder: string | null;
-  record: SlurmRecord | null;
+  record: SweepSlurmRecord | null;
   shards: ShardProgress[];
 }
 
 /** Cells done / total of each shard of a Slurm run, read from its shard files. */
-export function shardProgress(folder: string, record: SlurmRecord): ShardProgress[] {
+export function shardProgress(folder: string, record: SweepSlurmRecord): ShardProgress[] {
   const cells = sweepCells(record.config);
   return Array.from({ length: record.tasks }, (_, index) => {
     const shard = { index, count: record.tasks };
@@ -52,7 +40,7 @@ export function shardProgress(folder: string, record: SlurmRecord): ShardProgres
  */
 export function sweepStatus(out: string): SweepStatus {
   const folder = slurmFolder(out);
-  const record = existsSync(folder) ? readSlurmRecord(folder) : null;
+  const record = existsSync(folder) ? readSweepSlurmRecord(folder) : null;
   let results: SweepStatus['results'] = null;
   if (existsSync(out)) {
     const scan = scanSweepFile(out);

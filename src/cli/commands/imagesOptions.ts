@@ -6,6 +6,7 @@ import type { ClassifierPreset } from '../../images/io/preprocess.ts';
 import type { ImagesExperimentInput } from '../../images/experiment/setup.ts';
 import { DEVICES } from '../../nn/session.ts';
 import { addOption, parseInteger } from '../parse.ts';
+import { SLURM_ARGS_WITH_VALUE, SLURM_FLAGS } from '../slurmArray.ts';
 
 export interface ExperimentOptionValues {
   model: string;
@@ -38,16 +39,17 @@ export interface ExperimentOptionValues {
  * the diffusion model's image input (its size and channels are those the images are loaded at).
  * `diffusion` adds the options only the experiment uses (schedule, sampler arithmetic, labels, batches).
  */
-export function addExperimentOptions(cmd: Command, diffusion: boolean): Command {
-  cmd
-    .requiredOption(
-      '--model <file>',
-      diffusion
-        ? 'diffusion model (ONNX): inputs x (N×C×H×W) and timesteps (N), output ε or ε + variance (2C channels)'
-        : 'the diffusion model (ONNX) of the experiment: only its image input is read, whose size and channels the images are loaded at (as images forward-backward does)',
-    )
-    .requiredOption('--classifier <file>', 'classifier (ONNX): first output the logits, every other output a probed layer, in depth order')
-    .requiredOption('--images <dir>', 'folder of PNG/JPEG images (labels from subfolders or ImageNet <wnid>_*.JPEG names)');
+export function addExperimentOptions(cmd: Command, diffusion: boolean, required = true): Command {
+  // Where another mode of the command needs none of them (--status), the command checks them itself.
+  const must = (flags: string, help: string) => (required ? cmd.requiredOption(flags, help) : cmd.option(flags, help));
+  must(
+    '--model <file>',
+    diffusion
+      ? 'diffusion model (ONNX): inputs x (N×C×H×W) and timesteps (N), output ε or ε + variance (2C channels)'
+      : 'the diffusion model (ONNX) of the experiment: only its image input is read, whose size and channels the images are loaded at (as images forward-backward does)',
+  );
+  must('--classifier <file>', 'classifier (ONNX): first output the logits, every other output a probed layer, in depth order');
+  must('--images <dir>', 'folder of PNG/JPEG images (labels from subfolders or ImageNet <wnid>_*.JPEG names)');
   addOption(cmd, OPTIONS.perClass);
   if (diffusion) cmd.option('--class-index <file>', "class names one per line: line number = the classifier's class index (for classKeptLabel)");
   cmd.option('--image-size <n>', "side of the model's square images, when the model leaves it symbolic");
@@ -101,17 +103,21 @@ export function experimentInput(o: ExperimentOptionValues): ImagesExperimentInpu
   };
 }
 
+/** Options that say how or where an image run runs, not what it computes. */
+const RUN_ONLY_WITH_VALUE = ['--out', '--shard', '--shard-count', ...SLURM_ARGS_WITH_VALUE];
+const RUN_ONLY_FLAGS = ['--resume', '--overwrite', '--no-report', '--stats-only', ...SLURM_FLAGS];
+
 /**
  * The command recorded in results: without the options that say how or where to run, not what
- * (--out, --shard, --resume, --overwrite, --no-report), so a resumed, moved or sharded run writes
- * the same bytes.
+ * (--out, --shard, --resume, --overwrite, --no-report, Slurm's), so a resumed, moved, sharded or
+ * Slurm run writes the same bytes. A Slurm task runs exactly these arguments.
  */
 export function resultsArgv(argv: readonly string[]): string[] {
   const kept: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--out' || a === '--shard') i++;
-    else if (!a.startsWith('--out=') && !a.startsWith('--shard=') && a !== '--resume' && a !== '--overwrite' && a !== '--no-report') kept.push(a);
+    if (RUN_ONLY_WITH_VALUE.includes(a)) i++;
+    else if (!RUN_ONLY_WITH_VALUE.some((o) => a.startsWith(`${o}=`)) && !RUN_ONLY_FLAGS.includes(a)) kept.push(a);
   }
   return kept;
 }

@@ -13,6 +13,7 @@ import { runInfo } from '../runInfo.ts';
 import { parseProcesses } from './forwardBackward.ts';
 import { printSweepStatus, submitSweepToSlurm, type SlurmOptionValues } from './sweepSlurm.ts';
 import { runLocalSweep, sweepWorkersThatFit } from './sweepLocal.ts';
+import { addSlurmOptions, refuseSlurmOnly, SLURM_ARGS_WITH_VALUE, SLURM_FLAGS } from '../slurmArray.ts';
 
 export interface SweepOptionValues extends GrammarOptionValues, SlurmOptionValues {
   process: string;
@@ -34,9 +35,6 @@ export interface SweepOptionValues extends GrammarOptionValues, SlurmOptionValue
   status?: string;
   slurm?: boolean;
 }
-
-/** Options that only go with --slurm, as commander names them. */
-const SLURM_ONLY = ['array', 'cpusPerTask', 'time', 'partition', 'sbatchArg', 'wait'];
 
 const PER_PROCESS_OPTION: Record<ProcessName, keyof SweepOptionValues> = {
   eps: 'noiseLevelsEps',
@@ -67,8 +65,8 @@ const SWEEP_DEFINING = [
 ];
 
 /** Options that say how to run a sweep, not what it computes: left out of the recorded command. */
-const RUN_ONLY_WITH_VALUE = ['--workers', '--shard', '--shard-count', '--out', '--status', '--array', '--cpus-per-task', '--time', '--partition', '--sbatch-arg'];
-const RUN_ONLY_FLAGS = ['--resume', '--overwrite', '--slurm', '--wait'];
+const RUN_ONLY_WITH_VALUE = ['--workers', '--shard', '--shard-count', '--out', ...SLURM_ARGS_WITH_VALUE];
+const RUN_ONLY_FLAGS = ['--resume', '--overwrite', ...SLURM_FLAGS];
 
 /**
  * The argv without the options that say how to run a sweep (workers, shard, out, resume,
@@ -174,15 +172,14 @@ export function registerSweep(program: Command, argv: readonly string[]): void {
       'run shard i of N (0 <= i < N): cells whose index is i mod N; auto: the shard of this job array task (SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX of --shard-count)',
     )
     .option('--shard-count <N>', "with --shard auto: the number of shards (needed by a Kubernetes Indexed Job; overrides Slurm's task count)")
-    .option('--out <file>', 'results file (JSON lines)', 'results.jsonl')
-    .option('--slurm', 'submit the sweep to Slurm as a job array (sbatch); its script, shard files and logs go to the folder beside --out (results.jsonl -> results.slurm/)')
-    .option('--array <n>', 'with --slurm: array tasks, one shard each (default: one per cell, at most 100)')
-    .option('--cpus-per-task <c>', 'with --slurm: cores, and so worker threads, per task (default 1)')
-    .option('--time <t>', 'with --slurm: time limit per task, e.g. 2:00:00')
-    .option('--partition <p>', 'with --slurm: the partition to run on')
-    .option('--sbatch-arg <arg>', 'with --slurm: another sbatch option for the script, e.g. --sbatch-arg=--mem=4G (repeatable)', (a: string, all: string[] | undefined) => [...(all ?? []), a])
-    .option('--wait', 'with --slurm: wait for the array, then merge its shards into --out (or name the tasks that failed)')
-    .option('--status <results>', 'how far a sweep has got: cells done / total of the results file and of each shard of its Slurm folder');
+    .option('--out <file>', 'results file (JSON lines)', 'results.jsonl');
+  addSlurmOptions(cmd, {
+    slurm: 'submit the sweep to Slurm as a job array (sbatch); its script, shard files and logs go to the folder beside --out (results.jsonl -> results.slurm/)',
+    array: 'array tasks, one shard each (default: one per cell, at most 100)',
+    status: 'how far a sweep has got: cells done / total of the results file and of each shard of its Slurm folder',
+    statusArg: '<results>',
+    gpus: false,
+  });
   addGrammarOptions(cmd, { depth: '2,4,6', depthHelp: 'depths, e.g. 2,4,6' }).action(async (o: SweepOptionValues, self: Command) => {
     const explicit = (name: string) => self.getOptionValueSource(name) === 'cli';
     if (o.status !== undefined) return sweepStatus(o.status, self, explicit);
@@ -204,8 +201,7 @@ function sweepStatus(results: string, self: Command, explicit: (name: string) =>
 /** The options checked against the way the sweep runs (here or on Slurm), and its config. */
 function sweepConfig(o: SweepOptionValues, explicit: (name: string) => boolean): SweepConfig {
   if (!o.slurm) {
-    const slurmOnly = SLURM_ONLY.find(explicit);
-    if (slurmOnly) throw new ParamError(kebab(slurmOnly), `invalid --${kebab(slurmOnly)} without --slurm`);
+    refuseSlurmOnly(explicit);
   } else {
     const clash = ['shard', 'shardCount', 'workers'].find(explicit);
     if (clash) throw new ParamError(kebab(clash), `invalid --${kebab(clash)} with --slurm (${clash === 'workers' ? 'each task runs --cpus-per-task workers' : 'each array task runs its own shard'})`);

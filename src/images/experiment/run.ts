@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { writeAtomic } from '../../core/atomicWrite.ts';
@@ -6,7 +6,7 @@ import { checkInt, ParamError } from '../../core/errors.ts';
 import { withResultsFile } from '../../core/resultsFile.ts';
 import { ChainScheduler, type ImagesProgress } from './chains.ts';
 import type { ClassifierStats } from './layerStats.ts';
-import { IMAGES_FORMAT, IMAGES_RESULTS, resultsFileName, unitsOfShard, type ImagesHeader, type ImagesShard, type UnitLine } from './resultsFile.ts';
+import { IMAGES_FORMAT, IMAGES_RESULTS, resultsFileName, unitsOfShard, type ImagesHeader, type ImagesRunConfig, type ImagesShard, type UnitLine } from './resultsFile.ts';
 import type { ImagesExperiment } from './setup.ts';
 import { computeClassifierStats, validateClassifierStats, type StatsProgress } from './stats.ts';
 
@@ -58,14 +58,27 @@ function savedStats(outDir: string, key: string): ClassifierStats | null {
   }
 }
 
-/** Whitening statistics: given, saved by an earlier call of this run, or computed now on the clean images (and saved). */
-async function whiteningStats(exp: ImagesExperiment, outDir: string, onStats: StatsProgress | undefined): Promise<ClassifierStats> {
-  const config = exp.config;
-  const statsKey = `${config.classifier.sha256}|${config.images.namesSha256}|${config.imageSize}|${config.classifier.preset}|${config.classifier.resize}`;
-  let stats = exp.stats ?? savedStats(outDir, statsKey);
+/** What saved statistics must have been computed on: the classifier, the images and their preprocessing. */
+function statsKey(config: ImagesRunConfig): string {
+  return `${config.classifier.sha256}|${config.images.namesSha256}|${config.imageSize}|${config.classifier.preset}|${config.classifier.resize}`;
+}
+
+/** Whether the run needs no statistics computed in `outDir`: given with --stats, or saved there by an earlier call of this run. */
+export function whiteningStatsReady(config: ImagesRunConfig, outDir: string): boolean {
+  return config.stats !== 'computed' || savedStats(outDir, statsKey(config)) !== null;
+}
+
+/**
+ * Whitening statistics: given, saved by an earlier call of this run (OUT/stats.json), or computed
+ * now on the clean images and saved there, so later calls and the other shards of the run reuse them.
+ */
+export async function whiteningStats(exp: ImagesExperiment, outDir: string, onStats: StatsProgress | undefined): Promise<ClassifierStats> {
+  const key = statsKey(exp.config);
+  let stats = exp.stats ?? savedStats(outDir, key);
   if (!stats) {
     stats = await computeClassifierStats(exp, onStats);
-    writeAtomic(statsPath(outDir), `${JSON.stringify({ ...stats, key: statsKey })}\n`);
+    mkdirSync(outDir, { recursive: true });
+    writeAtomic(statsPath(outDir), `${JSON.stringify({ ...stats, key })}\n`);
   }
   return stats;
 }
