@@ -28,6 +28,7 @@ export async function runWithProgress(exp: ImagesExperiment, options: Omit<RunIm
     },
   });
   (bar as ReturnType<typeof startProgress> | null)?.stop();
+  if (statsBar !== null) process.stderr.write(`images forward-backward: whitening statistics computed on the clean images -> ${join(options.outDir, 'stats.json')}\n`);
   const share = result.seconds > 0 ? (100 * result.modelSeconds) / result.seconds : 0;
   process.stderr.write(`images forward-backward: ${result.units.length} units (${result.resumed} resumed) in ${result.seconds.toFixed(1)}s, ${share.toFixed(0)}% inside the model -> ${result.path}\n`);
   return result;
