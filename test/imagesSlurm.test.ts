@@ -7,7 +7,7 @@ import { resultsArgv } from '../src/cli/commands/imagesOptions.ts';
 import { checkSlurmArrayOptions, taskLogFile } from '../src/core/slurm.ts';
 import { imagesArrayScript, imagesSlurmFolder, imagesStatsScript } from '../src/images/experiment/slurm.ts';
 import { writePng } from '../src/images/io/writeImages.ts';
-import { heldOutSubset } from '../src/mnist/data.ts';
+import { heldOutSubset, MNIST_SIZE } from '../src/mnist/data.ts';
 import { BIN } from './helpers/cli.ts';
 import { expectOneLineError } from './helpers/errors.ts';
 import { slurmUnavailable, startSlurm, type SlurmCluster } from './helpers/slurm.ts';
@@ -69,8 +69,10 @@ function localRun(): string {
 
 beforeAll(async () => {
   const digits = heldOutSubset(1);
-  const px = 28 * 28;
-  for (let i = 0; i < digits.count; i++) await writePng(join(dir, 'digits', String(digits.labels[i]), `${i}.png`), digits.images.subarray(i * px, (i + 1) * px), 1, 28, 28);
+  const px = MNIST_SIZE * MNIST_SIZE;
+  for (let i = 0; i < digits.count; i++) {
+    await writePng(join(dir, 'digits', String(digits.labels[i]), `${i}.png`), digits.images.subarray(i * px, (i + 1) * px), 1, MNIST_SIZE, MNIST_SIZE);
+  }
 }, 60_000);
 
 describe('the scripts of an image run on Slurm', () => {
