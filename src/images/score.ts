@@ -1,3 +1,4 @@
+import { softmaxRows } from './models/logits.ts';
 import { ParamError } from '../core/errors.ts';
 import { frechetDistance, gaussianFit } from './frechet.ts';
 import { channelAxis, type OnnxClassifier } from './models/classifier.ts';
@@ -129,17 +130,6 @@ export async function scoreImages(classifier: OnnxClassifier, images: { data: Fl
   const samples = await classifyImages(classifier, images.data, images.count);
   const ref = await classifyImages(classifier, reference.data, reference.count);
   return scoreClassified(samples, ref);
-}
-
-/** Row-wise softmax of n × classes float32 logits into float64 `out` (max subtracted for stability). */
-function softmaxRows(logits: Float32Array, n: number, classes: number, out: Float64Array): void {
-  for (let i = 0; i < n; i++) {
-    let max = -Infinity;
-    for (let k = 0; k < classes; k++) max = Math.max(max, logits[i * classes + k]);
-    let sum = 0;
-    for (let k = 0; k < classes; k++) sum += out[i * classes + k] = Math.exp(logits[i * classes + k] - max);
-    for (let k = 0; k < classes; k++) out[i * classes + k] /= sum;
-  }
 }
 
 /** Per item of a batch-first activation, the mean over every axis but the channel axis ({@link channelAxis}). */

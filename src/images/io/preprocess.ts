@@ -1,5 +1,8 @@
 import sharp from 'sharp';
 import { checkInt, ParamError } from '../../core/errors.ts';
+import { toCHW, type Raw } from './pixels.ts';
+
+export { toUint8 } from './pixels.ts';
 
 /**
  * Preprocessing of the image half: guided-diffusion's dataset transform (decode, box halving,
@@ -10,14 +13,6 @@ import { checkInt, ParamError } from '../../core/errors.ts';
  * from the Python pipelines by a grey level; the integer steps around it (halving, rounding of new
  * sizes, crop offsets, float32 scaling) follow the Python code exactly.
  */
-
-/** Decoded 8-bit pixels, row-major interleaved (HWC). */
-interface Raw {
-  data: Uint8Array;
-  width: number;
-  height: number;
-  channels: number;
-}
 
 /** Python 3's round(): halves go to the even neighbour. guided-diffusion and torchvision size with it. */
 function pyRound(x: number): number {
@@ -100,24 +95,6 @@ function crop(raw: Raw, left: number, top: number, width: number, height: number
   return { data: out, width, height, channels: c };
 }
 
-/**
- * HWC uint8 → CHW float32 with `x ↦ (x / divisor − mean[k]) / std[k]`, each operation rounded to
- * float32 as numpy/torch float32 arithmetic does (a double result of float32 operands rounded once
- * to float32 is the correctly rounded float32 result), so values match the Python pipelines bit for bit.
- */
-function toCHW(raw: Raw, divisor: number, mean: readonly number[], std: readonly number[]): Float32Array {
-  const { data, width, height, channels: c } = raw;
-  const plane = width * height;
-  const out = new Float32Array(c * plane);
-  const f32 = Math.fround;
-  for (let k = 0; k < c; k++) {
-    const m = f32(mean[k]);
-    const s = f32(std[k]);
-    for (let i = 0; i < plane; i++) out[k * plane + i] = f32(f32(f32(data[i * c + k] / divisor) - m) / s);
-  }
-  return out;
-}
-
 function checkChannels(param: string, channels: number): 1 | 3 {
   if (channels !== 1 && channels !== 3) throw new ParamError(param, `invalid ${param} ${String(channels)} (expected 1 or 3)`);
   return channels;
@@ -157,30 +134,6 @@ export async function loadForDiffusion(path: string, size: number, channels: 1 |
   return toCHW(raw, 127.5, [1, 1, 1], [1, 1, 1]);
 }
 
-/**
- * The saving rule of the published samples, `((x + 1)·127.5).clamp(0, 255).to(uint8)` in float32:
- * clamped, then truncated (NaN becomes 0; values within 1e−4 below an integer count as it, so
- * images loaded by {@link loadForDiffusion} round-trip exactly). Input is CHW with `channels` planes; length must be a multiple of `channels`.
- *
- * @returns HWC uint8 (pixels row-major, channels interleaved), same length as `x`.
- */
-export function toUint8(x: Float32Array, channels: number): Uint8Array {
-  checkInt('channels', channels, 1);
-  if (x.length % channels !== 0) throw new RangeError(`toUint8: length ${x.length} is not a multiple of ${channels} channels`);
-  const plane = x.length / channels;
-  const out = new Uint8Array(x.length);
-  for (let k = 0; k < channels; k++) {
-    for (let i = 0; i < plane; i++) {
-      // float32 arithmetic as torch does it, plus a 1e−4 nudge: an image read as v/127.5 − 1 in
-      // float32 can land a few ulps below v, and must write back as v.
-      const v = Math.fround(Math.fround(x[k * plane + i] + 1) * 127.5) + 1e-4;
-      out[i * channels + k] = v >= 255 ? 255 : v > 0 ? Math.trunc(v) : 0;
-    }
-  }
-  return out;
-}
-
-/** Input transform of a classifier: see {@link classifierInput}. */
 export type ClassifierPreset = 'imagenet' | 'identity';
 
 /** Input geometry of a classifier. */

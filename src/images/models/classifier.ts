@@ -1,4 +1,6 @@
 import { ParamError } from '../../core/errors.ts';
+
+export { top1 } from './logits.ts';
 import { floatTensor } from '../../nn/runtime.ts';
 import { checkName, nameList, OnnxModel, openOnnxSession, padTo, resolveImageShape, type Device, type ImageShape, type InferenceSession } from '../../nn/session.ts';
 
@@ -113,11 +115,4 @@ export class OnnxClassifier extends OnnxModel {
  */
 export function channelAxis(shape: readonly number[]): number {
   return shape.length === 4 ? 1 : shape.length - 1;
-}
-
-/** Index of the largest logit of row i of an n×classes array (the first one on ties). */
-export function top1(logits: ArrayLike<number>, classes: number, i: number): number {
-  let best = 0;
-  for (let k = 1; k < classes; k++) if (logits[i * classes + k] > logits[i * classes + best]) best = k;
-  return best;
 }
