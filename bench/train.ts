@@ -16,6 +16,7 @@ import { generate } from '../src/grammar/generate.ts';
 import { sampleRules } from '../src/grammar/sampleRules.ts';
 import { train } from '../src/learn/bpUnetTrain.ts';
 import { trainDigitClassifier } from '../src/mnist/classifierTrain.ts';
+import { MNIST_UNET_CONFIG } from '../src/mnist/unet.ts';
 import { trainMnistDenoiser } from '../src/mnist/unetTrain.ts';
 import { defaultThreads } from '../src/nn/runtime.ts';
 
@@ -48,7 +49,8 @@ let tStart = 0;
 const onProgress = (p: { step: number }) => {
   if (p.step === warmup) tStart = performance.now();
 };
-if (model === 'mnist-unet') await trainMnistDenoiser({ steps, batch, seed: 0, threads, onProgress });
+// The 3-level U-Net (16, 32, 64 channels) that the PyTorch twin (shared/bench/torch_mnist_unet.py) builds; the shipped model has a 4th level.
+if (model === 'mnist-unet') await trainMnistDenoiser({ config: { ...MNIST_UNET_CONFIG, channels: [16, 32, 64] }, steps, batch, seed: 0, threads, onProgress });
 else if (model === 'classifier') await trainDigitClassifier({ steps, batch, seed: 0, threads, onProgress });
 else {
   const grammar = sampleRules({ vocab: 8, synonyms: 3, tuple: 2, depth: 3 }, 42);

@@ -169,8 +169,9 @@ function tinyBatch(config: ImageUnetConfig, n: number, seed: number): { x: Float
 }
 
 describe('image U-Net', () => {
-  it('has the shipped architecture: 3 levels, 379 105 parameters', () => {
-    expect(countParams(imageUnetParamShapes(MNIST_UNET_CONFIG))).toBe(379105);
+  it('has the shipped architecture: 4 levels, 1 389 473 parameters (379 105 with three)', () => {
+    expect(countParams(imageUnetParamShapes(MNIST_UNET_CONFIG))).toBe(1389473);
+    expect(countParams(imageUnetParamShapes({ ...MNIST_UNET_CONFIG, channels: [16, 32, 64] }))).toBe(379105);
   });
 
   it("a training step's loss and gradient equal float64 central differences of the reference U-Net", async () => {

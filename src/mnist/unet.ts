@@ -42,7 +42,7 @@ export interface ImageUnetConfig {
 }
 
 /** The shipped MNIST model's architecture (the rest of its recipe: MNIST_RECIPE in train.ts). */
-export const MNIST_UNET_CONFIG: ImageUnetConfig = { inChannels: 1, imageSize: 32, channels: [16, 32, 64], groups: 8, timeDim: 32, embDim: 128 };
+export const MNIST_UNET_CONFIG: ImageUnetConfig = { inChannels: 1, imageSize: 32, channels: [16, 32, 64, 128], groups: 8, timeDim: 32, embDim: 128 };
 
 export const GROUP_NORM_EPS = 1e-5;
 
