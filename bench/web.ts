@@ -1,18 +1,32 @@
 /**
  * `npm run bench:web`: in Debian's headless chromium, the time the explorer takes to finish its
  * class-kept curves at L = 2, 4, 6, 8 with 12 noise levels and 500 data per point (issue 13), as the
- * page reports it (`document.documentElement.dataset.curvesMs`) and as wall time from navigation.
- * Builds the page (vite) into a temporary folder, serves it with `hierdiff serve`, loads it 3 times
- * (a fresh browser context each) and prints the median. A benchmark, not a test.
+ * page reports it (`document.documentElement.dataset.curvesMs`) and as wall time from navigation;
+ * then the "Real digits" view (issue 24, bench/webDigits.ts): one "Noise and denoise" and the
+ * digits' class-kept curve. Builds the page (vite) into a temporary folder, serves it with
+ * `hierdiff serve`, loads it 3 times (a fresh browser context each) and prints the median.
+ * `--only rhm` or `--only digits` runs one half; `--threads N` gives the digits view N WebAssembly
+ * threads (default: the page's choice, 2 when cross-origin isolated). A benchmark, not a test.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPage, CHROMIUM, haveChromium, launchChromium, serveCli } from '../test/helpers/web.ts';
+import { benchDigits } from './webDigits.ts';
 
 /** The page's curve set-up parameters (web/src/params.ts): depths, noise levels per curve, data per point. */
 const BENCH_QUERY = 'curveDepths=2,4,6,8&curveLevels=12&curveData=500';
 const RUNS = 3;
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
+if (only !== null && only !== 'rhm' && only !== 'digits') {
+  console.error(`bench:web: invalid --only ${only} (expected rhm or digits)`);
+  process.exit(2);
+}
+const threadsArg = process.argv.includes('--threads') ? process.argv[process.argv.indexOf('--threads') + 1] : '0';
+if (!/^[0-4]$/.test(threadsArg ?? '')) {
+  console.error(`bench:web: invalid --threads ${threadsArg} (expected 1 to 4, or 0 for the page's choice)`);
+  process.exit(2);
+}
 
 if (!haveChromium()) {
   console.error(`bench:web: no chromium at ${CHROMIUM} (apt-get install chromium)`);
@@ -30,9 +44,9 @@ try {
   const url = new URL(`./?${BENCH_QUERY}`, served.url).href;
   const page = [] as number[];
   const wall = [] as number[];
-  console.log(`explorer curves benchmark: ${url}`);
+  console.log(`explorer benchmark: ${served.url}`);
   console.log(`chromium ${browser.version()}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), vite build ${buildSeconds.toFixed(1)} s`);
-  for (let run = 1; run <= RUNS; run++) {
+  for (let run = 1; run <= (only === 'digits' ? 0 : RUNS); run++) {
     const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
     const tab = await context.newPage();
     const errors: string[] = [];
@@ -49,7 +63,8 @@ try {
     console.log(`run ${run}: curves ${(ms / 1000).toFixed(2)} s (page's curvesMs), ${seconds.toFixed(2)} s from navigation`);
     await context.close();
   }
-  console.log(`median of ${RUNS}: curves ${(median(page) / 1000).toFixed(2)} s, ${median(wall).toFixed(2)} s from navigation`);
+  if (page.length) console.log(`median of ${RUNS}: curves ${(median(page) / 1000).toFixed(2)} s, ${median(wall).toFixed(2)} s from navigation`);
+  if (only !== 'rhm') await benchDigits(browser, served.url, Number(threadsArg));
 } finally {
   await browser.close();
   await served.stop();

@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = join(ROOT, 'bin', 'hierdiff.js');
@@ -66,4 +66,39 @@ export function serveCli(args: readonly string[]): Promise<Served> {
 /** Headless chromium from Debian's package. */
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+}
+
+/** A page with everything it logged and every request it made outside its own origin. */
+export interface Watched {
+  context: BrowserContext;
+  page: Page;
+  /** Console errors, page errors, failed requests and HTTP errors. */
+  errors: string[];
+  /** Requests of the page, its workers and its favicon to another origin (data: and blob: URLs count as inline). */
+  foreign: string[];
+  /** Every URL requested, in order. */
+  requests: string[];
+}
+
+/** Opens `url` in a fresh context of `browser` at `viewport`, watching it (see {@link Watched}). */
+export async function watchPage(browser: Browser, url: string, viewport: { width: number; height: number }): Promise<Watched> {
+  const origin = new URL(url).origin;
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  const w: Watched = { context, page, errors: [], foreign: [], requests: [] };
+  page.on('console', (m) => {
+    if (m.type() === 'error') w.errors.push(`console: ${m.text()} (${m.location().url})`);
+  });
+  page.on('pageerror', (e) => w.errors.push(`pageerror: ${e.message}`));
+  page.on('requestfailed', (r) => w.errors.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
+  page.on('response', (r) => {
+    if (r.status() >= 400) w.errors.push(`HTTP ${r.status()}: ${r.url()}`);
+  });
+  context.on('request', (r) => {
+    w.requests.push(r.url());
+    const u = new URL(r.url());
+    if (u.protocol !== 'data:' && u.protocol !== 'blob:' && u.origin !== origin) w.foreign.push(r.url());
+  });
+  await page.goto(url);
+  return w;
 }

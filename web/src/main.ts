@@ -28,6 +28,7 @@ import {
 } from './params.ts';
 import type { CurvesProgress, DatumResult, GrammarSpec, Reply, Request } from './protocol.ts';
 import { cellTip, drawDatum, legendMarkup } from './tree.ts';
+import { initViews, viewQuery } from './views.ts';
 import type { ProcessName } from '../../src/noise/process.ts';
 
 const html = document.documentElement;
@@ -122,7 +123,8 @@ function showErrors(errors: FieldError[]): void {
 
 function shareUrl(st: PageState): string {
   const url = new URL(location.href);
-  url.search = toQuery(st);
+  // The view's part first (empty in the RHM view, whose URLs stay as they were).
+  url.search = [viewQuery(), toQuery(st)].filter((q) => q !== '').join('&');
   url.hash = '';
   return url.toString();
 }
@@ -470,4 +472,15 @@ new ResizeObserver(() => {
 }).observe($('datum-view'));
 
 writeControls(state);
-apply(state);
+// The RHM view computes only while it is shown: the digits view needs both cores.
+initViews({
+  updateUrl,
+  showRhm: (shown) => {
+    if (shown) apply(state);
+    else {
+      send({ type: 'stop' });
+      runningCurvesKey = '';
+      html.dataset.curves = 'stopped';
+    }
+  },
+});

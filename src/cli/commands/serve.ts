@@ -44,6 +44,16 @@ export const MIME_TYPES: Readonly<Record<string, string>> = {
   '.pdf': 'application/pdf',
 };
 
+/**
+ * Headers that make the page cross-origin isolated (`crossOriginIsolated` in the page): its digits
+ * view then runs onnxruntime-web on two WebAssembly threads (SharedArrayBuffer). The page loads
+ * nothing from other origins, so requiring CORP of cross-origin resources costs it nothing.
+ */
+export const ISOLATION_HEADERS: Readonly<Record<string, string>> = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
 /** The content type of a file name by its extension (case-insensitive). */
 export function mimeType(file: string): string {
   return MIME_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
@@ -107,6 +117,7 @@ export function staticHandler(root: string): (req: IncomingMessage, res: ServerR
       'Cache-Control': 'no-cache',
       'Last-Modified': stat.mtime.toUTCString(),
       'X-Content-Type-Options': 'nosniff',
+      ...ISOLATION_HEADERS,
     });
     if (head) {
       res.end();

@@ -56,8 +56,11 @@ function meanSE(values: readonly number[]): [number, number | null] {
 
 const average = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+/** What the summary reads of a run's config (the explorer page has only this). */
+export type SummarisedConfig = Pick<ImagesRunConfig, 'steps' | 'spacedSteps'> & { classifier: Pick<ImagesRunConfig['classifier'], 'layers'> };
+
 /** Rows per step from unit lines (any subset, e.g. a partial run), steps ascending. */
-export function summariseImages(config: ImagesRunConfig, units: readonly UnitLine[]): ImagesSummaryRow[] {
+export function summariseImages(config: SummarisedConfig, units: readonly UnitLine[]): ImagesSummaryRow[] {
   const rows: ImagesSummaryRow[] = [];
   for (const step of config.steps) {
     const at = units.filter((u) => u.step === step);
