@@ -17,7 +17,7 @@ export interface DigitsState {
   j: number;
   /** Digits per class at every point when the class-kept curve is complete (1 … 10; 0: no curve). */
   curvePerClass: number;
-  /** onnxruntime-web's WebAssembly threads: 0 = automatic (digitsView.ts: 2 when cross-origin isolated on ≥ 4 cores, else 1), or 1 … 4. */
+  /** onnxruntime-web's WebAssembly threads: 0 = automatic (digitsView.ts: 2 when cross-origin isolated on ≥ 2 cores, else 1), or 1 … 4. */
   threads: number;
 }
 

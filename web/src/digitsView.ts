@@ -62,13 +62,13 @@ export async function openDigitsView(context: DigitsContext): Promise<{ setActiv
 
 /**
  * onnxruntime-web's WebAssembly threads. They need SharedArrayBuffer, so a cross-origin isolated
- * page (COOP/COEP headers). Automatic: 2 with at least 4 logical cores, else 1 — on a 2-core
- * machine the runtime's second thread shares the cores with the page and everything else running,
- * and a run took twice as long as on one thread (web/README.md, Speed). `asked` (1–4) overrides.
+ * page (COOP/COEP headers). Automatic: 2 when the machine has 2 cores or more (on an idle 2-core
+ * machine the curve took 49 s on two threads against 77 s on one; web/README.md, Speed), else 1.
+ * `asked` (1–4) overrides: threads=1 where other work already fills the cores.
  */
 function threadsFor(asked: number): number {
   if (!self.crossOriginIsolated) return 1;
-  return asked || (navigator.hardwareConcurrency >= 4 ? 2 : 1);
+  return asked || (navigator.hardwareConcurrency >= 2 ? 2 : 1);
 }
 
 /** The view's words for the runtime's mode. */
@@ -76,7 +76,7 @@ function modeText(threads: number, asked: number): string {
   if (threads > 1) return `${threads} threads (the page is cross-origin isolated)`;
   if (!self.crossOriginIsolated) return '1 thread (the page is not cross-origin isolated, so no WebAssembly threads)';
   if (asked === 1) return '1 thread (threads=1 in the address)';
-  return `1 thread (the page could use threads, but this machine has ${navigator.hardwareConcurrency} cores: threads=2 in the address asks for two)`;
+  return `1 thread (this machine has ${navigator.hardwareConcurrency} core: threads=2 in the address asks for two)`;
 }
 
 function status(markup: string): void {
