@@ -89,7 +89,7 @@ export { openImagesExperiment, type ImagesExperiment, type ImagesExperimentInput
 export type { ClassifierStats, LayerStats } from './images/experiment/layerStats.ts';
 export type { StatsProgress } from './images/experiment/stats.ts';
 export { runImagesExperiment, type ImagesProgress, type RunImagesOptions, type RunImagesResult } from './images/experiment/run.ts';
-export { summariseImages, type ImagesSummaryRow, type LayerSummary } from './images/experiment/summary.ts';
+export { summariseImages, type ImagesSummaryRow, type LayerSummary, type SummarisedConfig } from './images/experiment/summary.ts';
 export {
   readImagesResults,
   mergeImagesShards,
