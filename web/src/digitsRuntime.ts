@@ -51,7 +51,7 @@ export interface DigitsModels {
 /** Loads onnxruntime-web (with `threads` WebAssembly threads) and both shipped models. */
 export async function loadDigitsModels(threads: number): Promise<DigitsModels> {
   // The runtime's glue and binary from the origin: a threaded runtime inside a bundled worker
-  // hangs unless it can load its own .mjs for its thread workers (../shared/ECOSYSTEM.md).
+  // hangs unless it can load its own .mjs for its thread workers (web/README.md, "The digits view (Real digits)").
   ort.env.wasm.wasmPaths = { mjs: ortMjsUrl, wasm: ortWasmUrl };
   ort.env.wasm.numThreads = threads;
   ort.env.wasm.proxy = false;
