@@ -81,7 +81,7 @@ export interface MnistCard {
 /**
  * Trains both MNIST models from scratch (or resumes them), exports them to ONNX and writes
  * card.json: the classifier first (≈ 0.1 s a step on one core: minutes), then the diffusion model
- * (≈ 0.45 s a step on one otherwise idle core: about 2 hours with the default steps), both on onnxruntime
+ * (≈ 0.55 s a step on one otherwise idle core: about 2.5 hours with the default steps), both on onnxruntime
  * (nn/train.ts) with `threads` threads. Checkpoints every 100 steps make a cut run resumable with
  * `resume`. The ONNX files are a deterministic function of the options and the thread count;
  * the card's wall times are not.

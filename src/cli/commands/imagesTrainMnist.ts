@@ -28,7 +28,7 @@ export function registerImagesTrainMnist(images: Command, argv: readonly string[
   const cmd = images
     .command('train-mnist')
     .description(
-      'train the MNIST diffusion model and digit classifier from scratch (onnxruntime on --threads cores; about 2 hours on one core with the defaults), export both to ONNX and write card.json (the recipe of the shipped models)',
+      'train the MNIST diffusion model and digit classifier from scratch (onnxruntime on --threads cores; about 2.5 hours on one core with the defaults), export both to ONNX and write card.json (the recipe of the shipped models)',
     )
     .option('--out <dir>', 'folder for denoiser.onnx, classifier.onnx, card.json', 'mnist-models')
     .option('--checkpoints <dir>', 'checkpoint folder, written every 100 steps (default: OUT/checkpoints)');
