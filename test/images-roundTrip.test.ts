@@ -74,7 +74,12 @@ async function compareWithCli(
 ) {
   for (const unit of cli.units) {
     const x0 = x0Of(unit.image);
-    const { generated } = await roundTrips(settings, x0, unit.image, STEP, TRAJECTORIES, denoise);
+    const { generated } = await roundTrips(
+      settings,
+      TRAJECTORIES.map((trajectory) => ({ x0, image: unit.image, trajectory })),
+      STEP,
+      denoise,
+    );
     const verdicts = await judge(x0, generated, 1, 32, classify, cli.stats as never);
     expect(verdicts[0].top1).toBe(unit.originalTop1);
     for (const j of TRAJECTORIES) await check({ ...verdicts[j + 1], generated: generated[j] }, unit.trajectories[j], unit.image);

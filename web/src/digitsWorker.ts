@@ -10,10 +10,9 @@
  * chains side by side in one model call), and posts the pooled rows (summariseImages) after every
  * step; it pauses while the view is hidden.
  */
-import { fromUint8 } from '../../src/images/io/pixels.ts';
+import { fromUint8, toUint8 } from '../../src/images/io/pixels.ts';
 import { LayerStatsAccumulator, type ClassifierStats } from '../../src/images/experiment/layerStats.ts';
 import { judge, roundTrips, type DenoiseFn } from '../../src/images/experiment/roundTrip.ts';
-import { toUint8 } from '../../src/images/io/pixels.ts';
 import type { DigitsFile } from '../../src/mnist/digitsFile.ts';
 import { curveRows, curveUnit, type CurveUnit } from './digitsCurve.ts';
 import { DIGITS_CHANNELS, DIGITS_SIZE, digitsSettings } from './digitsModel.ts';
@@ -82,9 +81,9 @@ async function run(r: RunRequest): Promise<void> {
       return base(x, n, t);
     };
     const x0 = imageOf(d, r.digit);
-    const trajectories = Array.from({ length: r.count }, (_, j) => r.first + j);
+    const starts = Array.from({ length: r.count }, (_, j) => ({ x0, image: r.digit, trajectory: r.first + j }));
     const settings = digitsSettings(r.seed, r.count);
-    const trips = await roundTrips(settings, x0, r.digit, r.step, trajectories, denoise, (done, total) => post({ type: 'progress', id: r.id, done, total }));
+    const trips = await roundTrips(settings, starts, r.step, denoise, (done, total) => post({ type: 'progress', id: r.id, done, total }));
     if (latestRun !== r.id) return;
     const verdicts = await judge(x0, trips.generated, DIGITS_CHANNELS, DIGITS_SIZE, m.classify(RUN), stats!);
     const noised = trips.noised.map((x) => toUint8(x, DIGITS_CHANNELS));
@@ -112,46 +111,6 @@ async function curveGate(): Promise<void> {
   }
 }
 
-/**
- * n chains (one per image, same number of steps) side by side: the engine calls `denoise` once per
- * image and step; the calls of one step are gathered into one model call.
- */
-function gathered(members: number, call: DenoiseFn): DenoiseFn {
-  let pending: { x: Float32Array; n: number; t: readonly number[]; done: (v: { output: Float32Array; outputChannels: number }) => void; fail: (e: unknown) => void }[] = [];
-  const fire = async () => {
-    const batch = pending;
-    pending = [];
-    const n = batch.reduce((s, b) => s + b.n, 0);
-    const x = new Float32Array(n * PER);
-    let at = 0;
-    for (const b of batch) {
-      x.set(b.x.subarray(0, b.n * PER), at * PER);
-      at += b.n;
-    }
-    try {
-      await curveGate();
-      const out = await call(
-        x,
-        n,
-        batch.flatMap((b) => [...b.t]),
-      );
-      const outPer = out.output.length / n;
-      at = 0;
-      for (const b of batch) {
-        b.done({ output: out.output.slice(at * outPer, (at + b.n) * outPer), outputChannels: out.outputChannels });
-        at += b.n;
-      }
-    } catch (e) {
-      for (const b of batch) b.fail(e);
-    }
-  };
-  return (x, n, t) =>
-    new Promise((done, fail) => {
-      pending.push({ x, n, t, done, fail });
-      if (pending.length === members) void fire();
-    });
-}
-
 async function curve(r: CurveRequest): Promise<void> {
   const job = ++curveJob;
   await ready;
@@ -163,7 +122,9 @@ async function curve(r: CurveRequest): Promise<void> {
   const total = passes * r.steps.length;
   let done = 0;
   const base = m.denoise(CURVE);
-  const denoise: DenoiseFn = (x, n, t) => {
+  // The curve waits while a run computes or the view is hidden, between two model calls.
+  const denoise: DenoiseFn = async (x, n, t) => {
+    await curveGate();
     if (job !== curveJob) throw new Cancelled();
     return base(x, n, t);
   };
@@ -171,16 +132,17 @@ async function curve(r: CurveRequest): Promise<void> {
   for (let pass = 0; pass < passes; pass++) {
     const picked: number[] = [];
     for (let c = 0; c < 10; c++) for (let k = pass * r.perPass; k < Math.min(r.perClass, (pass + 1) * r.perPass); k++) picked.push(c * perClassShipped + k);
+    // The picked digits' first trajectories side by side, one model call per reverse step.
+    const settings = digitsSettings(r.seed, picked.length);
+    const starts = picked.map((i) => ({ x0: imageOf(d, i), image: i, trajectory: 0 }));
     for (const step of r.steps) {
-      const batch = gathered(picked.length, denoise);
-      const settings = digitsSettings(r.seed, 1);
       try {
-        const trips = await Promise.all(picked.map((i) => roundTrips(settings, imageOf(d, i), i, step, [0], batch)));
+        const trips = await roundTrips(settings, starts, step, denoise);
         for (let p = 0; p < picked.length; p++) {
           await curveGate();
           if (job !== curveJob) return;
           const i = picked[p];
-          const verdicts = await judge(imageOf(d, i), trips[p].generated, DIGITS_CHANNELS, DIGITS_SIZE, m.classify(CURVE), stats!);
+          const verdicts = await judge(starts[p].x0, [trips.generated[p]], DIGITS_CHANNELS, DIGITS_SIZE, m.classify(CURVE), stats!);
           units.push(curveUnit(i, d.labels[i], step, verdicts));
         }
       } catch (e) {

@@ -7,7 +7,7 @@ import { pixelChange } from './changeCorrelations.ts';
 import { compareLayer, type ClassifierStats } from './layerStats.ts';
 
 /**
- * Round trips of one image, with any model runtime: the arithmetic of `hierdiff images
+ * Round trips of images, with any model runtime: the arithmetic of `hierdiff images
  * forward-backward` (chains.ts) without files, so that the explorer page (onnxruntime-web in a
  * worker) computes what the CLI computes. Trajectory j of image i at step k draws from the stream
  * createRng(seed, i, k, j), as the CLI's chains do: the same noise, the same reverse steps.
@@ -33,41 +33,40 @@ export interface RoundTripSettings {
   batchSize: number;
 }
 
-/** The chains of one image's round trips: x_t of each, then, in place, the generated image. */
+/** One round trip to run: image `image` of its run (x0: CHW in [−1, 1]) and the trajectory index whose stream it draws from. */
+export interface RoundTripStart {
+  x0: Float32Array;
+  image: number;
+  trajectory: number;
+}
+
+/** The chains' x_t, then, in place, their generated images, in the order of the starts. */
 export interface RoundTrips {
   noised: Float32Array[];
   generated: Float32Array[];
 }
 
 /**
- * Noises `x0` (image `image` of its run, CHW in [−1, 1]) to step `step` once per trajectory index
- * and runs each reverse chain back to 0, chains side by side in batches of `batchSize`. `onStep`
- * after every model call: reverse steps done and in all (chains × steps).
+ * Noises each start's x0 to step `step` and runs its reverse chain back to 0, the chains side by
+ * side in model calls of `batchSize` images: one image's K trajectories, or many images' first
+ * trajectory. `onStep` after every model call: reverse steps done and in all (chains × steps).
  */
-export async function roundTrips(
-  s: RoundTripSettings,
-  x0: Float32Array,
-  image: number,
-  step: number,
-  trajectories: readonly number[],
-  denoise: DenoiseFn,
-  onStep?: (done: number, total: number) => void,
-): Promise<RoundTrips> {
+export async function roundTrips(s: RoundTripSettings, starts: readonly RoundTripStart[], step: number, denoise: DenoiseFn, onStep?: (done: number, total: number) => void): Promise<RoundTrips> {
   const d = s.diffusion;
-  const chains: { x: Float32Array; rng: Rng }[] = trajectories.map((j) => {
-    const rng = createRng(s.seed, image, step, j);
-    const x = new Float32Array(x0.length);
-    qSample(d, s.publishedOffset ? step : step - 1, x0, x, rng);
+  const chains: { x: Float32Array; rng: Rng }[] = starts.map((c) => {
+    const rng = createRng(s.seed, c.image, step, c.trajectory);
+    const x = new Float32Array(c.x0.length);
+    qSample(d, s.publishedOffset ? step : step - 1, c.x0, x, rng);
     return { x, rng };
   });
   const noised = chains.map((c) => c.x.slice());
-  const per = x0.length;
   const total = chains.length * step;
   let done = 0;
   for (let k = step - 1; k >= 0; k--) {
     const t = s.timestepInput === 'original' ? d.timestepMap[k] : k;
     for (let first = 0; first < chains.length; first += s.batchSize) {
       const batch = chains.slice(first, first + s.batchSize);
+      const per = batch[0].x.length;
       const x = new Float32Array(batch.length * per);
       batch.forEach((c, i) => x.set(c.x, i * per));
       const { output } = await denoise(x, batch.length, new Array<number>(batch.length).fill(t));
