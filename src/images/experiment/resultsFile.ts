@@ -102,6 +102,9 @@ export function unitsOfShard(config: ImagesRunConfig, shard: ImagesShard | null)
   return Array.from({ length: unitCount(config) }, (_, u) => u).filter((u) => inShard(u, shard));
 }
 
+/** The names {@link resultsFileName} gives shard files. */
+export const SHARD_FILE_NAME = /^results\.shard-\d+-of-\d+\.jsonl$/;
+
 /** The file name of a run's results inside its output folder. */
 export function resultsFileName(shard: ImagesShard | null): string {
   return shard ? `results.shard-${shard.index}-of-${shard.count}.jsonl` : 'results.jsonl';
@@ -200,7 +203,7 @@ function imagesMergeRules(outDir: string, count: number): MergeRules<ImagesHeade
 export function mergeImagesShards(outDir: string, write: (path: string, text: string) => void): ImagesResults & { path: string; shards: number } {
   let names: string[];
   try {
-    names = readdirSync(outDir).filter((n) => /^results\.shard-\d+-of-\d+\.jsonl$/.test(n));
+    names = readdirSync(outDir).filter((n) => SHARD_FILE_NAME.test(n));
   } catch (e) {
     throw new ParamError('out', `invalid folder ${outDir} (cannot read: ${(e as NodeJS.ErrnoException).code ?? 'error'})`);
   }

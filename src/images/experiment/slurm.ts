@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { ParamError } from '../../core/errors.ts';
 import { shellQuote } from '../../core/shellQuote.ts';
 import { readSlurmRecord, sbatchDirectives, type ShardProgress, type SlurmArrayOptions, type SlurmRecord } from '../../core/slurm.ts';
-import { resultsFileName, scanImagesFile, unitsOfShard, type ImagesRunConfig } from './resultsFile.ts';
+import { resultsFileName, SHARD_FILE_NAME, scanImagesFile, unitsOfShard, type ImagesRunConfig } from './resultsFile.ts';
 
 /** What an image run's Slurm folder records (job.json): the run's config, its tasks and jobs. */
 export type ImagesSlurmRecord = SlurmRecord<ImagesRunConfig>;
@@ -30,7 +30,7 @@ export function imagesShardFile(out: string, index: number, count: number): stri
 export function imagesShardFiles(out: string): string[] {
   if (!existsSync(out)) return [];
   return readdirSync(out)
-    .filter((n) => /^results\.shard-\d+-of-\d+\.jsonl$/.test(n))
+    .filter((n) => SHARD_FILE_NAME.test(n))
     .map((n) => join(out, n));
 }
 
