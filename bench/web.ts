@@ -8,10 +8,8 @@
  * `--only rhm` or `--only digits` runs one half; `--threads N` gives the digits view N WebAssembly
  * threads (default: the page's choice, 2 when cross-origin isolated). A benchmark, not a test.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { buildPage, CHROMIUM, haveChromium, launchChromium, serveCli } from '../test/helpers/web.ts';
+import { cpus } from 'node:os';
+import { CHROMIUM, haveChromium, startExplorer } from '../test/helpers/web.ts';
 import { benchDigits } from './webDigits.ts';
 
 /** The page's curve set-up parameters (web/src/params.ts): depths, noise levels per curve, data per point. */
@@ -32,13 +30,7 @@ if (!haveChromium()) {
   console.error(`bench:web: no chromium at ${CHROMIUM} (apt-get install chromium)`);
   process.exit(2);
 }
-const dir = mkdtempSync(join(tmpdir(), 'hierdiff-bench-web-'));
-const out = join(dir, 'web');
-const buildStart = performance.now();
-buildPage(out);
-const buildSeconds = (performance.now() - buildStart) / 1000;
-const served = await serveCli(['--root', out, '--port', '0']);
-const browser = await launchChromium();
+const { served, browser, buildSeconds, stop } = await startExplorer();
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 try {
   const url = new URL(`./?${BENCH_QUERY}`, served.url).href;
@@ -66,7 +58,5 @@ try {
   if (page.length) console.log(`median of ${RUNS}: curves ${(median(page) / 1000).toFixed(2)} s, ${median(wall).toFixed(2)} s from navigation`);
   if (only !== 'rhm') await benchDigits(browser, served.url, Number(threadsArg));
 } finally {
-  await browser.close();
-  await served.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await stop();
 }

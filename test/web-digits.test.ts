@@ -10,7 +10,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromUint8, toUint8 } from '../src/images/io/pixels.ts';
 import { loadForDiffusion } from '../src/images/io/preprocess.ts';
@@ -19,7 +19,7 @@ import { decodeDigits } from '../src/mnist/digitsFile.ts';
 import { curveRows, curveUnit } from '../web/src/digitsCurve.ts';
 import { DIGITS_DEFAULTS, digitsFromQuery, onGrid, viewFromQuery, viewToQuery } from '../web/src/digitsParams.ts';
 import { runCli } from './helpers/cli.ts';
-import { buildPage, CHROMIUM, haveChromium, launchChromium, ROOT, serveCli, watchPage, type Served, type Watched } from './helpers/web.ts';
+import { CHROMIUM, type Explorer, haveChromium, ROOT, startExplorer, type Watched, watchPage } from './helpers/web.ts';
 
 const required = process.env.HIERDIFF_REQUIRE_BROWSER === '1';
 const present = haveChromium();
@@ -33,27 +33,19 @@ const NO_CURVE = 'curvePerClass=0';
 /** Round trips at t/T = 1 take 100 model calls each: minutes on a loaded 2-core machine. */
 const SLOW = 300_000;
 
-let dir: string;
-let served: Served | undefined;
-let browser: Browser | undefined;
+let explorer: Explorer | undefined;
 
 beforeAll(async () => {
   if (!present) return;
-  dir = mkdtempSync(join(tmpdir(), 'hierdiff-web-digits-'));
-  const out = process.env.HIERDIFF_WEB_BUILD ?? join(dir, 'web');
-  if (!process.env.HIERDIFF_WEB_BUILD) buildPage(out);
-  served = await serveCli(['--root', out, '--port', '0']);
-  browser = await launchChromium();
+  explorer = await startExplorer();
   mkdirSync(ARTIFACTS, { recursive: true });
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await served?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await explorer?.stop();
 });
 
-const open = (query: string, viewport = LAPTOP): Promise<Watched> => watchPage(browser!, new URL(`./?${query}`, served!.url).href, viewport);
+const open = (query: string, viewport = LAPTOP): Promise<Watched> => watchPage(explorer!.browser, new URL(`./?${query}`, explorer!.served.url).href, viewport);
 const inPage = <T>(page: Page, expression: string): Promise<T> => page.evaluate(expression) as Promise<T>;
 const until = (page: Page, expression: string, timeout = SLOW) => page.waitForFunction(expression, undefined, { timeout, polling: 100 });
 
@@ -118,7 +110,7 @@ describe.skipIf(!present && !required)('the Real digits view in chromium', () =>
           String(file),
         ).toBe(true);
       // hierdiff serve sends COOP/COEP: the page is cross-origin isolated (WebAssembly threads possible).
-      const head = await fetch(served!.url);
+      const head = await fetch(explorer!.served.url);
       expect([head.headers.get('cross-origin-opener-policy'), head.headers.get('cross-origin-embedder-policy')]).toEqual(['same-origin', 'require-corp']);
       expect(await inPage(w.page, 'self.crossOriginIsolated')).toBe(true);
       // Automatic: two threads from 2 logical cores on (web/README.md, Speed).

@@ -5,12 +5,11 @@
  * test-artifacts/web/. Without chromium the file skips with a warning, unless HIERDIFF_REQUIRE_BROWSER=1
  * (.ci/run), where a missing browser fails.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildPage, CHROMIUM, haveChromium, launchChromium, ROOT, serveCli, type Served } from './helpers/web.ts';
+import { CHROMIUM, type Explorer, haveChromium, ROOT, startExplorer, type Watched, watchPage } from './helpers/web.ts';
 
 const required = process.env.HIERDIFF_REQUIRE_BROWSER === '1';
 const present = haveChromium();
@@ -25,58 +24,25 @@ const NARROW = { width: 390, height: 844 };
  */
 const CURVES = 'curveDepths=2,3&curveLevels=4&curveData=50';
 
-let dir: string;
-let served: Served | undefined;
-let browser: Browser | undefined;
+let explorer: Explorer | undefined;
 let origin: string;
 
 beforeAll(async () => {
   if (!present) return;
-  dir = mkdtempSync(join(tmpdir(), 'hierdiff-web-'));
-  // HIERDIFF_WEB_BUILD: serve that already built folder instead (for debugging this file).
-  const out = process.env.HIERDIFF_WEB_BUILD ?? join(dir, 'web');
-  if (!process.env.HIERDIFF_WEB_BUILD) buildPage(out);
-  served = await serveCli(['--root', out, '--port', '0']);
-  origin = new URL(served.url).origin;
-  browser = await launchChromium();
+  explorer = await startExplorer();
+  origin = new URL(explorer.served.url).origin;
   mkdirSync(ARTIFACTS, { recursive: true });
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await served?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await explorer?.stop();
 });
 
-/** A page with everything it logged and every request it made outside its own origin. */
-interface Watched {
-  context: BrowserContext;
-  page: Page;
-  errors: string[];
-  foreign: string[];
-}
-
+/** Opens a page of the explorer, watched (errors, foreign requests), once its datum view is drawn. */
 async function open(path: string, viewport = LAPTOP): Promise<Watched> {
-  const context = await browser!.newContext({ viewport });
-  const page = await context.newPage();
-  const errors: string[] = [];
-  const foreign: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`console: ${m.text()} (${m.location().url})`);
-  });
-  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
-  page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()} ${r.failure()?.errorText ?? ''}`));
-  page.on('response', (r) => {
-    if (r.status() >= 400) errors.push(`HTTP ${r.status()}: ${r.url()}`);
-  });
-  // Requests of the page, its workers and its favicon: only its own origin, or inline data/blob URLs.
-  context.on('request', (r) => {
-    const url = new URL(r.url());
-    if (url.protocol !== 'data:' && url.protocol !== 'blob:' && url.origin !== origin) foreign.push(r.url());
-  });
-  await page.goto(new URL(path, served!.url).href);
-  await datumReady(page);
-  return { context, page, errors, foreign };
+  const w = await watchPage(explorer!.browser, new URL(path, explorer!.served.url).href, viewport);
+  await datumReady(w.page);
+  return w;
 }
 
 /** Waits until the datum view is up to date with the controls. */
@@ -253,7 +219,7 @@ describe.skipIf(!present && !required)('the explorer in chromium', () => {
     const share = await w.page.locator('#share-url').inputValue();
     expect(new URL(share).origin).toBe(origin);
 
-    const again = await browser!.newContext({ viewport: LAPTOP });
+    const again = await explorer!.browser.newContext({ viewport: LAPTOP });
     const page = await again.newPage();
     await page.goto(share);
     await datumReady(page);

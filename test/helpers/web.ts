@@ -1,10 +1,11 @@
 /**
- * The explorer page in a real browser, for test/web.test.ts and bench/web.ts: build the page (vite,
+ * The explorer page in a real browser, for the browser tests and bench/web.ts: build the page (vite,
  * web/vite.config.ts) into a folder, serve it with the real `hierdiff serve`, and drive Debian's
  * chromium (never a downloaded browser) through playwright-core.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -66,6 +67,41 @@ export function serveCli(args: readonly string[]): Promise<Served> {
 /** Headless chromium from Debian's package. */
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+}
+
+/** The built page served and a browser open on it, as the browser tests and bench:web use them. */
+export interface Explorer {
+  readonly served: Served;
+  readonly browser: Browser;
+  /** Seconds the vite build took (0 when HIERDIFF_WEB_BUILD named an already built folder). */
+  readonly buildSeconds: number;
+  /** Closes the browser, stops the server and removes the built page. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Builds the page into a temporary folder (or serves HIERDIFF_WEB_BUILD, an already built one, for
+ * debugging a test), serves it with the real `hierdiff serve` and launches chromium.
+ */
+export async function startExplorer(): Promise<Explorer> {
+  const dir = mkdtempSync(join(tmpdir(), 'hierdiff-web-'));
+  const built = process.env.HIERDIFF_WEB_BUILD;
+  const out = built ?? join(dir, 'web');
+  const start = performance.now();
+  if (!built) buildPage(out);
+  const buildSeconds = built ? 0 : (performance.now() - start) / 1000;
+  const served = await serveCli(['--root', out, '--port', '0']);
+  const browser = await launchChromium();
+  return {
+    served,
+    browser,
+    buildSeconds,
+    async stop() {
+      await browser.close();
+      await served.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** A page with everything it logged and every request it made outside its own origin. */
