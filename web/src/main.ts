@@ -1,6 +1,6 @@
 /**
- * The explorer page: reads the controls (and the URL), validates them, asks the worker for the
- * datum view and the curves, and draws what comes back. The only module that touches the DOM.
+ * The explorer page's RHM view: reads the controls (and the URL), validates them, asks the worker
+ * for the datum view and the curves, draws the datum view and hands the curves to charts.ts.
  *
  * Readiness for tests and the benchmark, on <html>: data-datum = busy | ready (ready once the datum
  * view shows the current controls, or their error messages); data-curves = running | done | stopped
@@ -9,7 +9,8 @@
  * curve); data-params = ok | invalid.
  */
 import { processLabel } from '../../src/report/figures/common.ts';
-import { classKeptFigure, levelKeptFigure, LiveChart, susceptibilityFigure } from './charts.ts';
+import type { TopLevelSpec } from 'vega-lite';
+import { type ChartName, classKeptFigure, CurveCharts, levelKeptFigure, susceptibilityFigure } from './charts.ts';
 import {
   CONTROL_IDS,
   curvesKey,
@@ -43,18 +44,13 @@ let latestDatum = 0;
 let latestCurves = 0;
 let runningCurvesKey = '';
 let lastDatum: DatumResult | null = null;
-let lastCurves: CurvesProgress | null = null;
 
 /** Noise level a process starts at when it is picked (somewhere interesting). */
 const PROCESS_START: Record<ProcessName, number> = { eps: 0.7, uniform: 0.4, mask: 0.5, gaussian: 0.15 };
 /** Backward trajectories per datum in the curves (χ needs ≥ 2). */
 const CURVE_TRAJECTORIES = 4;
 
-const charts = {
-  classKept: new LiveChart($('class-kept-chart'), state.noise),
-  levels: new LiveChart($('levels-chart'), state.noise),
-  chi: new LiveChart($('chi-chart'), state.noise),
-};
+const charts = new CurveCharts({ classKept: $('class-kept-chart'), levels: $('levels-chart'), chi: $('chi-chart') }, state.noise, chartSpec);
 
 // ---- controls <-> state ----
 
@@ -167,7 +163,7 @@ function requestCurves(): void {
   html.dataset.curves = 'running';
   delete html.dataset.curvesMs;
   delete html.dataset.curvesFirstMs;
-  lastCurves = null;
+  charts.reset();
   latestCurves = ++requestId;
   fillLevelsDepth(depths);
   skippedNote = skipped.length ? ` Depths ${skipped.join(', ')} skipped (s^L > 1024 tokens, too slow here).` : '';
@@ -230,7 +226,7 @@ function apply(next: PageState): void {
 
 function setMarkers(): void {
   $('class-kept-chart').dataset.marker = String(state.noise);
-  for (const c of Object.values(charts)) void c.setMarker(state.noise);
+  charts.setMarker(state.noise);
 }
 
 // ---- drawing ----
@@ -257,19 +253,8 @@ function drawDatumView(d: DatumResult): void {
     `Class ${c} → sampled class ${cHat}: <strong>${cHat === c ? 'kept' : 'changed'}</strong> ` + `(exact probability of keeping it: μ₀ = ${p0.toFixed(3)}). Tokens kept: ${kept} of ${leaves}.`;
 }
 
-type ChartName = keyof typeof charts;
-const CHART_ELEMENT: Record<ChartName, string> = { classKept: 'class-kept-chart', levels: 'levels-chart', chi: 'chi-chart' };
-const visible = new Set<ChartName>();
-const dirty = new Set<ChartName>();
-let renderGeneration = 0;
-/** The curves job each chart last showed: every chart is drawn at least once per job, on screen or not. */
-const drawnForJob = new Map<ChartName, number>();
-const drawnAt = new Map<ChartName, number>();
-/** Charts off screen are still redrawn this often (a screenshot of the whole page stays current). */
-const OFFSCREEN_EVERY_MS = 2500;
-
 /** The spec of one chart for a curves snapshot (the report's figure, with the page's x range and marker). */
-function chartSpec(name: ChartName, p: CurvesProgress) {
+function chartSpec(name: ChartName, p: CurvesProgress): TopLevelSpec {
   const range = noiseRange(state.process);
   const common = { process: state.process, xDomain: [range.min, range.max] as [number, number], marker: state.noise, scheduleName: state.schedule };
   const critical = p.critical !== null ? { critical: { label: 'mean-field ε*', value: p.critical } } : {};
@@ -279,73 +264,6 @@ function chartSpec(name: ChartName, p: CurvesProgress) {
     return levelKeptFigure(p.rows, { ...common, depth, theory: { label: p.levelTheoryLabel, points: p.levelTheory.filter((t) => t.depth === depth) } });
   }
   return susceptibilityFigure(p.rows, { ...common, ...critical });
-}
-
-const nextTask = () => new Promise<void>((resolve) => window.setTimeout(resolve, 0));
-
-/**
- * Redraws the charts one at a time, yielding between them so a datum reply is never stuck behind
- * all three. While data arrive only the charts on screen are redrawn (the others when they scroll
- * into view, or every {@link OFFSCREEN_EVERY_MS}); `all` redraws every chart (the final result).
- */
-async function render(p: CurvesProgress, all = true): Promise<void> {
-  const generation = ++renderGeneration;
-  for (const name of Object.keys(charts) as ChartName[]) {
-    const recent = performance.now() - (drawnAt.get(name) ?? -Infinity) < OFFSCREEN_EVERY_MS;
-    if (!all && !visible.has(name) && drawnForJob.get(name) === p.id && recent) {
-      dirty.add(name);
-      continue;
-    }
-    // Never start a redraw while the slider moves: the datum view comes first.
-    while (performance.now() - lastSlider < QUIET_AFTER_SLIDER_MS) await new Promise((res) => window.setTimeout(res, 60));
-    if (generation !== renderGeneration) return;
-    dirty.delete(name);
-    drawnForJob.set(name, p.id);
-    drawnAt.set(name, performance.now());
-    await charts[name].render(chartSpec(name, p));
-    await nextTask();
-    if (generation !== renderGeneration) return;
-  }
-}
-
-const observer = new IntersectionObserver((entries) => {
-  for (const e of entries) {
-    const name = (Object.keys(CHART_ELEMENT) as ChartName[]).find((n) => CHART_ELEMENT[n] === e.target.id);
-    if (!name) continue;
-    if (e.isIntersecting) {
-      visible.add(name);
-      if (dirty.has(name) && lastCurves) {
-        dirty.delete(name);
-        void charts[name].render(chartSpec(name, lastCurves));
-      }
-    } else visible.delete(name);
-  }
-});
-for (const id of Object.values(CHART_ELEMENT)) observer.observe($(id));
-
-let renderTimer: number | null = null;
-let firstDrawn = -1;
-let lastRender = 0;
-/** Charts are redrawn at most this often while data arrive (a redraw costs the main thread tens of ms). */
-const RENDER_EVERY_MS = 700;
-/** ... and not while the slider is moving, so the datum view keeps up with it. */
-const QUIET_AFTER_SLIDER_MS = 300;
-let lastSlider = -Infinity;
-
-function scheduleRender(): void {
-  if (renderTimer !== null) return;
-  const now = performance.now();
-  const wait = Math.max(0, RENDER_EVERY_MS - (now - lastRender), QUIET_AFTER_SLIDER_MS - (now - lastSlider));
-  renderTimer = window.setTimeout(() => {
-    renderTimer = null;
-    if (performance.now() - lastSlider < QUIET_AFTER_SLIDER_MS) return scheduleRender();
-    lastRender = performance.now();
-    if (!lastCurves) return;
-    // The first look of a job draws every chart (axes and first points); later ones only those on screen.
-    const first = lastCurves.id !== firstDrawn;
-    firstDrawn = lastCurves.id;
-    void render(lastCurves, first);
-  }, wait);
 }
 
 function curvesStatus(p: CurvesProgress): void {
@@ -371,20 +289,16 @@ worker.onmessage = (event: MessageEvent<Reply>) => {
   }
   if (r.type === 'curves') {
     if (r.id !== latestCurves) return;
-    lastCurves = r;
     curvesStatus(r);
     // The first full curve: every point has its first pass of data.
     if (r.dataPerPoint > 0 && html.dataset.curvesFirstMs === undefined) html.dataset.curvesFirstMs = String(Math.round(r.ms));
     if (r.finished) {
       html.dataset.curvesMs = String(Math.round(r.ms));
-      if (renderTimer !== null) window.clearTimeout(renderTimer);
-      renderTimer = null;
-      lastRender = performance.now();
       // 'done' once the final charts are drawn (the time measured is the computation's, above).
-      void render(r).then(() => {
+      void charts.finish(r).then(() => {
         if (r.id === latestCurves) html.dataset.curves = 'done';
       });
-    } else scheduleRender();
+    } else charts.progress(r);
     return;
   }
   if (r.job === 'datum' && r.id === latestDatum) {
@@ -417,7 +331,7 @@ $(CONTROL_IDS.process).addEventListener('change', () => {
   apply(next);
 });
 $(CONTROL_IDS.noise).addEventListener('input', () => {
-  lastSlider = performance.now();
+  charts.sliderMoved();
   const next = { ...state, noise: Number(($(CONTROL_IDS.noise) as HTMLInputElement).value) };
   state = next;
   updateNoiseText();
@@ -436,7 +350,7 @@ $('next-datum').addEventListener('click', () => {
 $('levels-depth').addEventListener('change', () => {
   state = { ...state, levelsDepth: Number(($('levels-depth') as HTMLSelectElement).value) };
   updateUrl();
-  if (lastCurves) void charts.levels.render(chartSpec('levels', lastCurves));
+  charts.redraw('levels');
 });
 $('zoom').addEventListener('change', () => lastDatum && drawDatumView(lastDatum));
 $('copy-share').addEventListener('click', () => {
