@@ -1,6 +1,10 @@
 import cliProgress from 'cli-progress';
 
-/** A progress bar on stderr; silent when stderr is not a terminal (CI, pipes, tests). */
+/**
+ * Progress on stderr: a bar on a terminal; elsewhere (a log file, a Slurm task's log, a pipe) a plain
+ * line at most every {@link progressLogSeconds} seconds, so a run of hours left in the background
+ * says how far it is without filling its log.
+ */
 export interface Progress {
   update(done: number, payload?: Record<string, string | number>): void;
   stop(): void;
@@ -12,7 +16,20 @@ export interface Progress {
  * rate, "--" until there is a rate to go by (nothing done yet), never "0s" at 0 % nor a non-finite time.
  */
 export function startProgress(label: string, total: number, unit = 'samples', extra = ''): Progress {
-  if (!process.stderr.isTTY) return { update: () => {}, stop: () => {} };
+  if (!process.stderr.isTTY) {
+    const say = throttledLines(progressLogSeconds() * 1000);
+    const start = Date.now();
+    return {
+      update(done, payload) {
+        say(() => {
+          const rate = done / ((Date.now() - start) / 1000);
+          const more = extra.replace(/\{(\w+)\}/g, (_, k: string) => String(payload?.[k] ?? '-')).replaceAll(' | ', ', ');
+          return `${label}: ${done}/${total} ${unit} (${percent(done, total)}), ${done > 0 && Number.isFinite(rate) ? formatRate(rate) : '-'} ${unit}/s${more ? `, ${more}` : ''}, ETA ${etaText(total - done, done > 0 ? rate : 0)}`;
+        });
+      },
+      stop() {},
+    };
+  }
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
@@ -64,7 +81,18 @@ export interface TrainingTick {
  * `hierdiff train`'s summary line prints as its steps/s.
  */
 export function startTrainingProgress(label: string, steps: number): { tick(p: TrainingTick): void; stop(): void } {
-  if (!process.stderr.isTTY) return { tick: () => {}, stop: () => {} };
+  if (!process.stderr.isTTY) {
+    const say = throttledLines(progressLogSeconds() * 1000);
+    return {
+      tick(p) {
+        say(() => {
+          const finite = Number.isFinite(p.stepsPerSecond) && p.stepsPerSecond > 0;
+          return `${label}: step ${p.step}/${p.steps} (${percent(p.step, p.steps)}), ${finite ? formatRate(p.stepsPerSecond) : '-'} steps/s, loss ${p.loss.toPrecision(4)}, ETA ${etaText(p.steps - p.step, p.stepsPerSecond)}`;
+        });
+      },
+      stop() {},
+    };
+  }
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
@@ -88,6 +116,35 @@ export function startTrainingProgress(label: string, steps: number): { tick(p: T
       bar.stop();
     },
   };
+}
+
+/** Environment variable: seconds between progress lines when stderr is not a terminal. */
+export const PROGRESS_LOG_ENV = 'HIERDIFF_PROGRESS_EVERY';
+const PROGRESS_LOG_DEFAULT_S = 30;
+
+/** {@link PROGRESS_LOG_ENV} when it is a number ≥ 0 (0: a line at every update), else 30. */
+export function progressLogSeconds(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env[PROGRESS_LOG_ENV]?.trim();
+  const value = text ? Number(text) : Number.NaN;
+  return Number.isFinite(value) && value >= 0 ? value : PROGRESS_LOG_DEFAULT_S;
+}
+
+/**
+ * Writes the line `line()` gives (built only when written) at most once every `everyMs`, the first
+ * once `everyMs` has passed since the start: a short run writes nothing.
+ */
+export function throttledLines(everyMs: number, write = (text: string) => void process.stderr.write(text), now = Date.now): (line: () => string) => void {
+  let last = now();
+  return (line) => {
+    const t = now();
+    if (t - last < everyMs) return;
+    last = t;
+    write(`${line()}\n`);
+  };
+}
+
+function percent(done: number, total: number): string {
+  return `${Math.floor((100 * done) / Math.max(1, total))}%`;
 }
 
 /** 42s, 3m07s, 1h05m. */

@@ -7,7 +7,7 @@ import { checkOutputFile, checkReportFolder, refuseExisting, reportEntries } fro
 import { explainInterrupt, resumeHint } from '../interrupt.ts';
 import { OPTIONS } from '../../core/options.ts';
 import { addOption, parseOption } from '../parse.ts';
-import { startProgress } from '../progress.ts';
+import { progressLogSeconds, startProgress, throttledLines } from '../progress.ts';
 import { sweepCommand } from './sweep.ts';
 import { addTheoryOptions, parseTheoryOptions, THEORY_DEFAULTS, writeReport } from './report.ts';
 
@@ -71,7 +71,7 @@ function seconds(ms: number): string {
   return s < 120 ? `${s.toFixed(1)}s` : `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
 }
 
-/** Sweep progress on stderr: a bar on a terminal, else one line every 30 s (CI logs). */
+/** Sweep progress on stderr: a bar on a terminal, else one line every 30 s (CI logs; HIERDIFF_PROGRESS_EVERY). */
 function progress(): { update(p: SweepProgress): void; stop(): void } {
   if (process.stderr.isTTY) {
     let bar: ReturnType<typeof startProgress> | null = null;
@@ -83,12 +83,11 @@ function progress(): { update(p: SweepProgress): void; stop(): void } {
       stop: () => bar?.stop(),
     };
   }
-  let last = 0;
+  const say = throttledLines(progressLogSeconds() * 1000);
   return {
     update(p) {
-      if (p.lastKey === null || p.elapsedSeconds - last < 30) return;
-      last = p.elapsedSeconds;
-      process.stderr.write(`reproduce: ${p.cellsDone}/${p.cellsTotal} cells, ${Math.round(p.samplesPerSecond)} samples/s, ETA ${p.etaSeconds === null ? '?' : seconds(p.etaSeconds * 1000)}\n`);
+      if (p.lastKey !== null)
+        say(() => `reproduce: ${p.cellsDone}/${p.cellsTotal} cells, ${Math.round(p.samplesPerSecond)} samples/s, ETA ${p.etaSeconds === null ? '?' : seconds(p.etaSeconds * 1000)}`);
     },
     stop() {},
   };

@@ -10,6 +10,7 @@ import { sweepBackendFor } from '../../sweep/task.ts';
 import type { SweepConfig } from '../../sweep/config.ts';
 import { parseShard, runSweep, type SweepProgress } from '../../sweep/index.ts';
 import { shardFromEnvironment } from '../../core/shard.ts';
+import { progressLogSeconds, throttledLines } from '../progress.ts';
 import { explainInterrupt, resumeHint } from '../interrupt.ts';
 import { parseInteger, parseOption } from '../parse.ts';
 import { formatRows } from './forwardBackward.ts';
@@ -76,16 +77,15 @@ function duration(seconds: number | null): string {
 
 /**
  * Progress on stderr: a bar (cells, samples, samples/s, ETA) on a terminal; elsewhere (Slurm
- * logs, CI) one line every 30 s.
+ * logs, CI) one line every 30 s (HIERDIFF_PROGRESS_EVERY).
  */
 function sweepProgress(): { update(p: SweepProgress): void; stop(): void } {
   if (!process.stderr.isTTY) {
-    let last = 0;
+    const say = throttledLines(progressLogSeconds() * 1000);
     return {
       update(p) {
-        if (p.lastKey === null || p.elapsedSeconds - last < 30) return;
-        last = p.elapsedSeconds;
-        process.stderr.write(`sweep: ${p.cellsDone}/${p.cellsTotal} cells, ${p.samplesDone}/${p.samplesTotal} samples, ${Math.round(p.samplesPerSecond)} samples/s, ETA ${duration(p.etaSeconds)}\n`);
+        if (p.lastKey !== null)
+          say(() => `sweep: ${p.cellsDone}/${p.cellsTotal} cells, ${p.samplesDone}/${p.samplesTotal} samples, ${Math.round(p.samplesPerSecond)} samples/s, ETA ${duration(p.etaSeconds)}`);
       },
       stop() {},
     };
