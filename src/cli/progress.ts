@@ -133,7 +133,7 @@ export function progressLogSeconds(env: NodeJS.ProcessEnv = process.env): number
  * Writes the line `line()` gives (built only when written) at most once every `everyMs`, the first
  * once `everyMs` has passed since the start: a short run writes nothing.
  */
-export function throttledLines(everyMs: number, write = (text: string) => void process.stderr.write(text), now = Date.now): (line: () => string) => void {
+export function throttledLines(everyMs: number, write: (text: string) => void = (text) => void process.stderr.write(text), now = Date.now): (line: () => string) => void {
   let last = now();
   return (line) => {
     const t = now();
