@@ -10,7 +10,7 @@ import { sweepBackendFor } from '../../sweep/task.ts';
 import type { SweepConfig } from '../../sweep/config.ts';
 import { parseShard, runSweep, type SweepProgress } from '../../sweep/index.ts';
 import { shardFromEnvironment } from '../../core/shard.ts';
-import { progressLogSeconds, throttledLines } from '../progress.ts';
+import { formatSeconds, progressLogSeconds, throttledLines } from '../progress.ts';
 import { explainInterrupt, resumeHint } from '../interrupt.ts';
 import { parseInteger, parseOption } from '../parse.ts';
 import { formatRows } from './forwardBackward.ts';
@@ -67,12 +67,9 @@ export function sweepWorkersThatFit(config: SweepConfig, shards: number, request
   return { workers, notes };
 }
 
+/** An ETA as the bars write it, "?" when there is none yet. */
 function duration(seconds: number | null): string {
-  if (seconds === null || !Number.isFinite(seconds)) return '?';
-  const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return seconds === null || !Number.isFinite(seconds) ? '?' : formatSeconds(seconds);
 }
 
 /**
