@@ -163,13 +163,14 @@ describe('images demo', () => {
     expect(existsSync(models)).toBe(false);
   });
 
-  it('train-mnist --channels trains another U-Net, and the card describes the one it trained', () => {
+  it('train-mnist --channels trains another U-Net (channel counts may repeat), and the card describes the one it trained', () => {
     const out = join(dir, 'models-2-levels');
-    const r = runCli(['images', 'train-mnist', '--steps', '2', '--classifier-steps', '2', '--channels', '8,16', '--threads', '1', '--out', out]);
+    // A channel count may repeat from one level to the next (as guided-diffusion's multipliers 1, 2, 4, 8, 8).
+    const r = runCli(['images', 'train-mnist', '--steps', '2', '--classifier-steps', '2', '--channels', '8,16,16', '--threads', '1', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     const card = JSON.parse(readFileSync(join(out, 'card.json'), 'utf8'));
-    expect(card.denoiser.config.channels).toEqual([8, 16]);
-    expect(card.denoiser.architecture).toContain('at 32, 16 px with 8, 16 channels');
-    expect(card.trainingCommand).toContain('--channels 8,16');
+    expect(card.denoiser.config.channels).toEqual([8, 16, 16]);
+    expect(card.denoiser.architecture).toContain('at 32, 16, 8 px with 8, 16, 16 channels');
+    expect(card.trainingCommand).toContain('--channels 8,16,16');
   }, 240_000);
 });

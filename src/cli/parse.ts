@@ -80,12 +80,12 @@ export function parseNumber(param: string, text: string, min: number, max: numbe
   return readNumberAt(flag(param), text, min, max);
 }
 
-/** Parses `2,4,6` into distinct integers, in the order given. */
-export function parseIntegerList(param: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number[] {
+/** Parses `2,4,6` into integers, in the order given; distinct unless `repeats` (e.g. channels per level). */
+export function parseIntegerList(param: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER, repeats = false): number[] {
   const parts = text.split(',');
   if (parts.some((p) => p.trim() === '')) throw invalidValue(flag(param), `"${text}"`, `expected a comma-separated list of integers in [${min}, ${max}]`);
   const values = parts.map((p) => parseInteger(param, p, min, max));
-  if (new Set(values).size !== values.length) throw invalidValue(flag(param), `"${text}"`, 'values must be distinct');
+  if (!repeats && new Set(values).size !== values.length) throw invalidValue(flag(param), `"${text}"`, 'values must be distinct');
   return values;
 }
 

@@ -73,7 +73,7 @@ export function registerImagesTrainMnist(images: Command, argv: readonly string[
 
 /** The shipped U-Net with other channels per level, checked here so that the error names --channels. */
 function channelsConfig(text: string): ImageUnetConfig {
-  const config = { ...MNIST_UNET_CONFIG, channels: parseIntegerList('channels', text, 1, 4096) };
+  const config = { ...MNIST_UNET_CONFIG, channels: parseIntegerList('channels', text, 1, 4096, true) };
   try {
     return validateImageUnetConfig(config);
   } catch (e) {
